@@ -1,0 +1,112 @@
+// Scheduler: picks which ready task of a queue is dispatched next.
+//
+//   queue ─┬─ level 0 ─ ring of backlogged tenant lanes (weighted DRR) ─ lane = FIFO of ReadyRef
+//          ├─ level 1 ─ ...
+//          └─ level 7
+//
+// Rules, in order:
+//  1. Strict priority: a lower level number goes first, except that a task
+//     that has been ready longer than aging_ms[its level] competes as one
+//     level more urgent (aging is applied repeatedly: it can climb one level
+//     per aging bound waited).
+//  2. Inside a level, tenants share dispatches by weight (weighted deficit
+//     round robin, O(1) per dispatch).
+//  3. A tenant over its token-bucket rate or at its in-flight cap, or a queue
+//     over its own limits, is not dispatched: its lanes leave the ring until
+//     tokens refill (time) or Release() frees a slot; the turn goes to others.
+//
+// The scheduler holds only ReadyRefs (slot + generation in the engine's task
+// table), never tasks. Removal is lazy: the engine invalidates a ref by
+// bumping the slot's generation, and Pop() discards refs that `alive`
+// rejects.
+//
+// Tenants and queues are dense small integers interned by the engine.
+// Limits are per tenant (shared by all queues) and per queue.
+//
+// Single-threaded: the engine's loop thread. Time from the injected Clock.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "common/clock.h"
+#include "core/task.h"
+
+namespace sluice::core {
+
+struct ReadyRef {
+  uint32_t slot = 0;
+  uint32_t gen = 0;
+};
+
+struct Limits {
+  uint32_t weight = 1;        // tenants: share weight, >= 1 (ignored for queues)
+  double rate_per_s = 0;      // token-bucket refill rate; 0 = unlimited
+  double burst = 0;           // bucket capacity; 0 with a rate means max(1, rate)
+  uint32_t max_inflight = 0;  // cap on leased tasks; 0 = unlimited
+  friend bool operator==(const Limits&, const Limits&) = default;
+};
+
+struct SchedulerOptions {
+  // A task ready for longer than aging_ms[level] competes one level more
+  // urgent. 0 disables aging for that level. Level 0 cannot age further.
+  std::array<TimeMs, kPriorityLevels> aging_ms{0, 1000, 2000, 4000, 8000, 15000, 30000, 60000};
+};
+
+struct TenantSchedStats {
+  uint32_t inflight = 0;
+  uint64_t throttled_ms = 0;          // total time this tenant had ready work but was held back
+  uint64_t dispatched_last_minute = 0;
+  uint64_t dispatched_total = 0;
+  Limits limits;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Clock& clock, SchedulerOptions options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Limits take effect immediately (parked lanes are re-evaluated).
+  void SetTenantLimits(uint32_t tenant, const Limits& limits);
+  void SetQueueLimits(uint32_t queue, const Limits& limits);
+  Limits TenantLimits(uint32_t tenant) const;
+  Limits QueueLimits(uint32_t queue) const;
+
+  // Appends a ready task to the FIFO of (queue, priority, tenant).
+  // `ready_since` is when it became ready (drives aging).
+  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since,
+            ReadyRef ref);
+
+  struct Pick {
+    ReadyRef ref;
+    uint32_t tenant = 0;
+  };
+  // The next task of `queue` to dispatch, or nullopt when nothing is
+  // eligible now. Refs rejected by `alive` are dropped silently. A returned
+  // pick is counted as dispatched: one rate token taken from the tenant and
+  // the queue, and one in flight for each, until Release().
+  std::optional<Pick> Pop(uint32_t queue, const std::function<bool(ReadyRef)>& alive);
+
+  // A task dispatched by Pop() left flight (acked, nacked, expired, or the
+  // engine could not deliver it).
+  void Release(uint32_t queue, uint32_t tenant);
+
+  // Earliest time at which a lane of `queue` now held back by a rate limit
+  // may become eligible; nullopt when none is held back by rate.
+  std::optional<TimeMs> NextEligible(uint32_t queue) const;
+
+  TenantSchedStats TenantStats(uint32_t tenant) const;
+  uint32_t QueueInflight(uint32_t queue) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,110 @@
+// The task model: what a task is, durably and in flight.
+//
+// TaskRecord is the durable form (the value in the `tasks` column family,
+// encoded by src/store/record_format.h). The engine never keeps payloads in
+// memory; it keeps a compact TaskMeta per task (task_table.h) and reads the
+// record back from the store when a task is leased.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace sluice::core {
+
+using TaskId = uint64_t;  // assigned by the engine, strictly increasing, never reused
+
+inline constexpr int kPriorityLevels = 8;  // 0 is the most urgent
+inline constexpr uint8_t kLowestPriority = kPriorityLevels - 1;
+
+struct Header {
+  std::string key;
+  std::string value;
+  friend bool operator==(const Header&, const Header&) = default;
+};
+
+// How one attempt ended. Successful attempts are not recorded: an acked task
+// is deleted with its history.
+enum class AttemptOutcome : uint8_t {
+  kNack = 1,     // worker nacked, retryable
+  kFatal = 2,    // worker nacked as non-retryable
+  kExpired = 3,  // lease deadline passed without heartbeat
+  kLost = 4,     // broker restarted while the task was leased (not counted as an attempt)
+};
+
+struct AttemptRecord {
+  uint32_t attempt = 0;  // 1-based
+  std::string worker;
+  TimeMs started_ms = 0;
+  TimeMs ended_ms = 0;
+  AttemptOutcome outcome = AttemptOutcome::kNack;
+  std::string error;
+  friend bool operator==(const AttemptRecord&, const AttemptRecord&) = default;
+};
+
+// Why a task went to the dead-letter column family.
+enum class DeadReason : uint8_t {
+  kMaxAttempts = 1,  // attempts reached max_attempts
+  kFatal = 2,        // a non-retryable nack
+  kTtl = 3,          // the task's time to live passed before it completed
+  kPurgedQueue = 4,  // reserved
+};
+const char* DeadReasonName(DeadReason r);
+
+struct TaskRecord {
+  TaskId id = 0;
+  std::string queue;
+  std::string tenant;
+  uint8_t priority = 4;
+  std::string payload;
+  std::vector<Header> headers;
+
+  uint32_t max_attempts = 5;       // >= 1
+  uint32_t backoff_initial_ms = 1000;
+  uint32_t backoff_max_ms = 60'000;
+  uint32_t lease_ms = 30'000;      // default lease duration for this task
+
+  TimeMs enqueued_ms = 0;
+  TimeMs not_before_ms = 0;        // invisible before this time (delay or retry backoff)
+  TimeMs expires_ms = 0;           // TTL deadline, 0 = none
+
+  std::string batch_key;           // tasks with the same key may be batched together
+  uint32_t cost = 1;               // e.g. tokens, for batch shaping
+
+  std::string idempotency_key;     // empty = none
+
+  uint32_t attempts = 0;           // attempts that have ended (counted toward max_attempts)
+  std::vector<AttemptRecord> history;
+  std::string checkpoint;          // last checkpoint a worker saved via heartbeat
+
+  friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
+};
+
+// Value of the `dead` column family.
+struct DeadRecord {
+  TaskRecord task;  // with its full history
+  DeadReason reason = DeadReason::kMaxAttempts;
+  TimeMs died_ms = 0;
+  friend bool operator==(const DeadRecord&, const DeadRecord&) = default;
+};
+
+// The fields of a TaskRecord that recovery needs to rebuild the in-memory
+// index, decoded without touching the payload. String views point into the
+// store's iterator buffer and are valid only during the scan callback.
+struct TaskSummary {
+  TaskId id = 0;
+  std::string_view queue;
+  std::string_view tenant;
+  std::string_view batch_key;
+  uint8_t priority = 0;
+  uint32_t attempts = 0;
+  uint32_t max_attempts = 0;
+  TimeMs enqueued_ms = 0;
+  TimeMs not_before_ms = 0;
+  TimeMs expires_ms = 0;
+  uint32_t cost = 0;
+};
+
+}  // namespace sluice::core

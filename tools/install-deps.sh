@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package sluice needs to build, test and benchmark.
+# Idempotent: does nothing when everything is present. Needs root (or sudo).
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev librocksdb-dev libflatbuffers-dev flatbuffers-compiler
+  liburing-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
+)
+# Peers for the comparison benchmark (bench/peers); small, so always installed.
+PKGS+=(beanstalkd redis-server)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing: ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi
