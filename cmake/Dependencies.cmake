@@ -10,7 +10,7 @@ find_package(FlatBuffers CONFIG REQUIRED)
 find_program(FLATC flatc REQUIRED)
 message(STATUS "sluice: FlatBuffers ${FlatBuffers_VERSION}, flatc at ${FLATC}")
 
-find_package(Boost 1.81 EXACT CONFIG REQUIRED)
+find_package(Boost 1.81 CONFIG REQUIRED)
 message(STATUS "sluice: Boost ${Boost_VERSION} headers at ${Boost_INCLUDE_DIRS}")
 
 find_package(spdlog CONFIG REQUIRED)
