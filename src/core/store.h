@@ -118,6 +118,11 @@ class Store {
 
   // Blocks until every set submitted so far has completed (callbacks posted).
   virtual void Flush() = 0;
+
+  // Applies `set` atomically and durably (synced) before returning, outside
+  // the group-commit queue. For start-up and shutdown paths only, when no
+  // Write() is in flight (e.g. the engine persisting its new epoch at open).
+  virtual Status WriteNow(WriteSet set) = 0;
 };
 
 }  // namespace sluice::core

@@ -1,0 +1,47 @@
+#include "core/task.h"
+
+#include <charconv>
+
+#include "core/lease_token.h"
+
+namespace sluice::core {
+
+const char* DeadReasonName(DeadReason r) {
+  switch (r) {
+    case DeadReason::kMaxAttempts: return "max_attempts";
+    case DeadReason::kFatal: return "fatal";
+    case DeadReason::kTtl: return "ttl";
+    case DeadReason::kPurgedQueue: return "purged_queue";
+  }
+  return "unknown";
+}
+
+std::string LeaseToken::ToString() const {
+  return std::to_string(task_id) + "." + std::to_string(attempt) + "." + std::to_string(epoch);
+}
+
+namespace {
+template <typename T>
+bool ParseField(std::string_view& text, T* out, bool last) {
+  size_t dot = text.find('.');
+  std::string_view field = last ? text : text.substr(0, dot);
+  if (field.empty() || (!last && dot == std::string_view::npos)) return false;
+  auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), *out);
+  if (ec != std::errc() || p != field.data() + field.size()) return false;
+  if (!last) text.remove_prefix(dot + 1);
+  return true;
+}
+}  // namespace
+
+Result<LeaseToken> LeaseToken::Parse(std::string_view text) {
+  LeaseToken t;
+  std::string_view rest = text;
+  if (!ParseField(rest, &t.task_id, false) || !ParseField(rest, &t.attempt, false) ||
+      !ParseField(rest, &t.epoch, true)) {
+    return Status::InvalidArgument("bad lease token '" + std::string(text) +
+                                   "': expected <task_id>.<attempt>.<epoch>");
+  }
+  return t;
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,507 @@
+#include "core/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+
+#include "support/mem_store.h"
+
+namespace sluice::core {
+namespace {
+
+using testing::MemStore;
+
+// Drives an Engine over a MemStore with a ManualClock. Helper methods submit
+// an operation, complete the store's pending writes, and return the result,
+// so each test reads as a sequence of durable steps.
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    engine_.reset();
+    EngineOptions opts;
+    opts.seed = 42;
+    opts.default_backoff_initial_ms = 100;
+    opts.default_backoff_max_ms = 1000;
+    opts.default_lease_ms = 1000;
+    opts.default_max_attempts = 3;
+    auto e = Engine::Open(store_, clock_, opts);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(*e);
+  }
+
+  EnqueueSpec Spec(std::string payload, uint8_t priority = 4, std::string tenant = "t1") {
+    EnqueueSpec s;
+    s.queue = "q";
+    s.tenant = std::move(tenant);
+    s.priority = priority;
+    s.payload = std::move(payload);
+    return s;
+  }
+
+  Result<EnqueueOutcome> EnqueueOne(EnqueueSpec spec) {
+    std::optional<std::vector<Result<EnqueueOutcome>>> out;
+    std::vector<EnqueueSpec> specs;
+    specs.push_back(std::move(spec));
+    engine_->Enqueue(std::move(specs), [&](auto r) { out = std::move(r); });
+    store_.Complete();
+    EXPECT_TRUE(out.has_value());
+    return std::move((*out)[0]);
+  }
+  TaskId Put(std::string payload, uint8_t priority = 4, std::string tenant = "t1") {
+    auto r = EnqueueOne(Spec(std::move(payload), priority, std::move(tenant)));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->id : 0;
+  }
+
+  std::vector<LeasedTask> Lease(uint32_t n = 1, std::string worker = "w1") {
+    LeaseRequest req;
+    req.queue = "q";
+    req.max_tasks = n;
+    req.worker = std::move(worker);
+    std::optional<Result<std::vector<LeasedTask>>> out;
+    engine_->Lease(req, [&](auto r) { out = std::move(r); });
+    EXPECT_TRUE(out.has_value());
+    EXPECT_TRUE(out->ok());
+    return std::move(out->value());
+  }
+
+  Status AckOne(const LeaseToken& t) {
+    std::optional<std::vector<Status>> out;
+    engine_->Ack({t}, [&](auto r) { out = std::move(r); });
+    store_.Complete();
+    EXPECT_TRUE(out.has_value());
+    return (*out)[0];
+  }
+  Status NackOne(const LeaseToken& t, bool fatal = false, std::optional<TimeMs> delay = {}) {
+    std::optional<Status> out;
+    NackSpec spec;
+    spec.error = fatal ? "boom (fatal)" : "boom";
+    spec.fatal = fatal;
+    spec.delay_ms = delay;
+    engine_->Nack(t, spec, [&](Status s) { out = std::move(s); });
+    store_.Complete();
+    EXPECT_TRUE(out.has_value());
+    return *out;
+  }
+  void AdvanceAndTick(TimeMs ms) {
+    clock_.Advance(ms);
+    engine_->Tick();
+    store_.Complete();
+  }
+  QueueStats QStats() {
+    for (auto& q : engine_->Stats().queues) {
+      if (q.name == "q") return q;
+    }
+    return {};
+  }
+
+  ManualClock clock_;
+  MemStore store_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, EnqueueIsAcknowledgedOnlyAfterTheWriteCompletes) {
+  bool called = false;
+  std::vector<EnqueueSpec> specs;
+  specs.push_back(Spec("hello"));
+  engine_->Enqueue(std::move(specs), [&](auto) { called = true; });
+  EXPECT_FALSE(called);
+  EXPECT_TRUE(Lease().empty()) << "a task must not be leased before its enqueue is durable";
+  store_.Complete();
+  EXPECT_TRUE(called);
+  EXPECT_EQ(store_.tasks().size(), 1u);
+}
+
+TEST_F(EngineTest, FullLifecycleLeaseAckDeletes) {
+  TaskId id = Put("payload-1");
+  auto got = Lease();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, id);
+  EXPECT_EQ(got[0].payload, "payload-1");
+  EXPECT_EQ(got[0].attempt, 1u);
+  EXPECT_EQ(got[0].token.epoch, engine_->epoch());
+  EXPECT_EQ(QStats().leased, 1u);
+  EXPECT_TRUE(AckOne(got[0].token).ok());
+  EXPECT_TRUE(store_.tasks().empty());
+  EXPECT_EQ(QStats().leased, 0u);
+  EXPECT_EQ(engine_->ShowTask(id).status().code(), Code::kNotFound);
+  EXPECT_EQ(AckOne(got[0].token).code(), Code::kStaleLease) << "double ack";
+}
+
+TEST_F(EngineTest, HigherPriorityFirstThenFifo) {
+  TaskId low = Put("low", 7);
+  TaskId a = Put("a", 1);
+  TaskId b = Put("b", 1);
+  TaskId urgent = Put("urgent", 0);
+  auto got = Lease(4);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].id, urgent);
+  EXPECT_EQ(got[1].id, a);
+  EXPECT_EQ(got[2].id, b);
+  EXPECT_EQ(got[3].id, low);
+}
+
+TEST_F(EngineTest, ExpiredHolderGetsStaleLeaseAndNewHolderAcks) {
+  TaskId id = Put("x");
+  auto first = Lease(1, "slow-worker");
+  ASSERT_EQ(first.size(), 1u);
+  AdvanceAndTick(999);
+  EXPECT_EQ(QStats().leased, 1u) << "not expired one ms early";
+  AdvanceAndTick(1);  // deadline reached: expiry written, backoff starts
+  EXPECT_EQ(QStats().leased, 0u);
+  AdvanceAndTick(1000);  // past any backoff (ceiling 100 ms for the first retry)
+  auto second = Lease(1, "fast-worker");
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].id, id);
+  EXPECT_EQ(second[0].attempt, 2u);
+  EXPECT_NE(second[0].token, first[0].token);
+  EXPECT_EQ(AckOne(first[0].token).code(), Code::kStaleLease);
+  std::optional<Result<TimeMs>> hb;
+  engine_->Heartbeat(first[0].token, 0, std::nullopt, [&](auto r) { hb = std::move(r); });
+  ASSERT_TRUE(hb.has_value());
+  EXPECT_EQ(hb->status().code(), Code::kStaleLease);
+  EXPECT_EQ(NackOne(first[0].token).code(), Code::kStaleLease);
+  EXPECT_EQ(QStats().leased, 1u) << "stale calls change nothing";
+  EXPECT_TRUE(AckOne(second[0].token).ok());
+  auto& history = store_.tasks();
+  EXPECT_TRUE(history.empty());
+}
+
+TEST_F(EngineTest, HeartbeatExtendsTheLease) {
+  Put("x");
+  auto got = Lease();
+  ASSERT_EQ(got.size(), 1u);
+  AdvanceAndTick(800);
+  std::optional<Result<TimeMs>> hb;
+  engine_->Heartbeat(got[0].token, 1000, std::nullopt, [&](auto r) { hb = std::move(r); });
+  ASSERT_TRUE(hb.has_value() && hb->ok());
+  EXPECT_EQ(**hb, clock_.NowMs() + 1000);
+  AdvanceAndTick(900);  // 1700 ms after the lease: past the original deadline
+  EXPECT_EQ(QStats().leased, 1u);
+  AdvanceAndTick(100);
+  EXPECT_EQ(QStats().leased, 0u);
+}
+
+TEST_F(EngineTest, RetriesFollowBackoffThenDeadWithHistory) {
+  TaskId id = Put("x");
+  for (uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    auto got = Lease(1, "w" + std::to_string(attempt));
+    ASSERT_EQ(got.size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ(got[0].attempt, attempt);
+    ASSERT_TRUE(NackOne(got[0].token).ok());
+    if (attempt < 3) {
+      const TaskRecord& rec = store_.tasks().at(id);
+      EXPECT_EQ(rec.attempts, attempt);
+      // Full jitter: within [now, now + ceiling], ceiling = min(1000, 100 * 2^(attempt-1)).
+      TimeMs ceiling = std::min<TimeMs>(1000, 100 << (attempt - 1));
+      EXPECT_GE(rec.not_before_ms, clock_.NowMs());
+      EXPECT_LE(rec.not_before_ms, clock_.NowMs() + ceiling);
+      AdvanceAndTick(ceiling);
+    }
+  }
+  ASSERT_EQ(store_.dead().count(id), 1u);
+  const DeadRecord& d = store_.dead().at(id);
+  EXPECT_EQ(d.reason, DeadReason::kMaxAttempts);
+  ASSERT_EQ(d.task.history.size(), 3u);
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(d.task.history[i].attempt, i + 1);
+    EXPECT_EQ(d.task.history[i].worker, "w" + std::to_string(i + 1));
+    EXPECT_EQ(d.task.history[i].error, "boom");
+  }
+  EXPECT_TRUE(store_.tasks().empty());
+  EXPECT_EQ(QStats().dead, 1u);
+  auto view = engine_->ShowTask(id);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->state, TaskState::kDead);
+}
+
+TEST_F(EngineTest, NackWithExplicitDelay) {
+  Put("x");
+  auto got = Lease();
+  ASSERT_TRUE(NackOne(got[0].token, false, 5000).ok());
+  AdvanceAndTick(4999);
+  EXPECT_TRUE(Lease().empty());
+  EXPECT_EQ(QStats().delayed, 1u);
+  AdvanceAndTick(1);
+  EXPECT_EQ(Lease().size(), 1u);
+}
+
+TEST_F(EngineTest, FatalNackGoesStraightToDeadAndRedriveResetsAttempts) {
+  TaskId id = Put("x");
+  auto got = Lease();
+  ASSERT_TRUE(NackOne(got[0].token, /*fatal=*/true).ok());
+  ASSERT_EQ(store_.dead().count(id), 1u);
+  EXPECT_EQ(store_.dead().at(id).reason, DeadReason::kFatal);
+
+  DeadFilter f;
+  f.reason = DeadReason::kFatal;
+  auto page = engine_->ListDead(f, 0, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->entries.size(), 1u);
+
+  std::optional<Result<uint64_t>> moved;
+  engine_->Redrive(f, 100, [&](auto r) { moved = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(moved.has_value() && moved->ok());
+  EXPECT_EQ(**moved, 1u);
+  EXPECT_TRUE(store_.dead().empty());
+  EXPECT_EQ(QStats().dead, 0u);
+  auto again = Lease();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, id);
+  EXPECT_EQ(again[0].attempt, 1u) << "attempts reset";
+  EXPECT_NE(again[0].token, got[0].token) << "the token never repeats";
+  EXPECT_EQ(AckOne(got[0].token).code(), Code::kStaleLease);
+  auto view = engine_->ShowTask(id);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->record.history.size(), 1u) << "history kept";
+}
+
+TEST_F(EngineTest, PurgeDeletesDeadLetters) {
+  TaskId id = Put("x");
+  ASSERT_TRUE(NackOne(Lease()[0].token, true).ok());
+  DeadFilter f;
+  f.error_contains = "fatal";
+  std::optional<Result<uint64_t>> n;
+  engine_->Purge(f, 100, [&](auto r) { n = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(n.has_value() && n->ok());
+  EXPECT_EQ(**n, 1u);
+  EXPECT_EQ(store_.dead().count(id), 0u);
+  EXPECT_EQ(QStats().dead, 0u);
+}
+
+TEST_F(EngineTest, DelayedTaskInvisibleUntilDue) {
+  EnqueueSpec s = Spec("later");
+  s.delay_ms = 2000;
+  ASSERT_TRUE(EnqueueOne(std::move(s)).ok());
+  EXPECT_EQ(QStats().delayed, 1u);
+  AdvanceAndTick(1999);
+  EXPECT_TRUE(Lease().empty());
+  AdvanceAndTick(1);
+  EXPECT_EQ(QStats().ready, 1u);
+  EXPECT_EQ(Lease().size(), 1u);
+}
+
+TEST_F(EngineTest, LongPollIsWokenByEnqueueAndTimesOut) {
+  LeaseRequest req;
+  req.queue = "q";
+  req.wait_ms = 5000;
+  std::optional<Result<std::vector<LeasedTask>>> out;
+  uint64_t waiter = engine_->Lease(req, [&](auto r) { out = std::move(r); });
+  EXPECT_NE(waiter, 0u);
+  EXPECT_FALSE(out.has_value());
+  TaskId id = Put("wake");
+  ASSERT_TRUE(out.has_value()) << "woken as soon as the task became ready";
+  ASSERT_EQ((*out)->size(), 1u);
+  EXPECT_EQ((**out)[0].id, id);
+
+  out.reset();
+  engine_->Lease(req, [&](auto r) { out = std::move(r); });
+  AdvanceAndTick(4999);
+  EXPECT_FALSE(out.has_value());
+  AdvanceAndTick(1);
+  ASSERT_TRUE(out.has_value());
+  EXPECT_TRUE((*out)->empty());
+
+  out.reset();
+  waiter = engine_->Lease(req, [&](auto r) { out = std::move(r); });
+  engine_->CancelWait(waiter);
+  Put("after-cancel");
+  EXPECT_FALSE(out.has_value()) << "a cancelled waiter is never called";
+  EXPECT_EQ(Lease().size(), 1u);
+}
+
+TEST_F(EngineTest, IdempotentEnqueueReturnsTheFirstId) {
+  EnqueueSpec s = Spec("charge card");
+  s.idempotency_key = "order-17";
+  auto first = EnqueueOne(s);
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->duplicate);
+  auto second = EnqueueOne(s);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->duplicate);
+  EXPECT_EQ(second->id, first->id);
+  EXPECT_EQ(store_.tasks().size(), 1u);
+  // Same key, other tenant: independent.
+  s.tenant = "t2";
+  auto third = EnqueueOne(s);
+  ASSERT_TRUE(third.ok());
+  EXPECT_FALSE(third->duplicate);
+  // In one batch: the second is a duplicate of the first.
+  std::optional<std::vector<Result<EnqueueOutcome>>> out;
+  EnqueueSpec b = Spec("b");
+  b.idempotency_key = "batch-key";
+  engine_->Enqueue({b, b}, [&](auto r) { out = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(out.has_value());
+  EXPECT_FALSE((*out)[0]->duplicate);
+  EXPECT_TRUE((*out)[1]->duplicate);
+  EXPECT_EQ((*out)[0]->id, (*out)[1]->id);
+}
+
+TEST_F(EngineTest, InvalidSpecsAreRejectedIndividually) {
+  std::vector<EnqueueSpec> specs;
+  specs.push_back(Spec("ok"));
+  specs.push_back(Spec("bad priority", 8));
+  EnqueueSpec no_queue = Spec("no queue");
+  no_queue.queue.clear();
+  specs.push_back(no_queue);
+  std::optional<std::vector<Result<EnqueueOutcome>>> out;
+  engine_->Enqueue(std::move(specs), [&](auto r) { out = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(out.has_value());
+  EXPECT_TRUE((*out)[0].ok());
+  EXPECT_EQ((*out)[1].status().code(), Code::kInvalidArgument);
+  EXPECT_EQ((*out)[2].status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_.tasks().size(), 1u);
+}
+
+TEST_F(EngineTest, FailedEnqueueWriteLosesNothingAndRecovers) {
+  store_.FailNext(1);
+  auto r = EnqueueOne(Spec("x"));
+  EXPECT_EQ(r.status().code(), Code::kNoSpace);
+  EXPECT_TRUE(store_.tasks().empty());
+  EXPECT_TRUE(Lease().empty());
+  auto ok = EnqueueOne(Spec("y"));
+  ASSERT_TRUE(ok.ok()) << "writes work again when the fault clears";
+  EXPECT_EQ(Lease().size(), 1u);
+}
+
+TEST_F(EngineTest, FailedAckKeepsTheLeaseAndCanBeRetried) {
+  Put("x");
+  auto got = Lease();
+  store_.FailNext(1);
+  EXPECT_EQ(AckOne(got[0].token).code(), Code::kNoSpace);
+  EXPECT_EQ(store_.tasks().size(), 1u);
+  EXPECT_EQ(QStats().leased, 1u);
+  EXPECT_TRUE(AckOne(got[0].token).ok());
+  EXPECT_TRUE(store_.tasks().empty());
+}
+
+TEST_F(EngineTest, FailedNackRestoresTheLease) {
+  TaskId id = Put("x");
+  auto got = Lease();
+  store_.FailNext(1);
+  EXPECT_EQ(NackOne(got[0].token, true).code(), Code::kNoSpace);
+  EXPECT_TRUE(store_.dead().empty());
+  EXPECT_EQ(QStats().leased, 1u);
+  EXPECT_EQ(store_.tasks().at(id).attempts, 0u);
+  ASSERT_TRUE(NackOne(got[0].token, true).ok());
+  EXPECT_EQ(store_.dead().count(id), 1u);
+}
+
+TEST_F(EngineTest, CheckpointAndJournalReachTheNextAttempt) {
+  TaskId id = Put("agent run");
+  auto got = Lease();
+  std::optional<Status> jst;
+  engine_->JournalPut(got[0].token, "step-3/charge", "receipt-991",
+                      [&](Status s) { jst = std::move(s); });
+  store_.Complete();
+  ASSERT_TRUE(jst.has_value() && jst->ok());
+  std::optional<Result<TimeMs>> hb;
+  engine_->Heartbeat(got[0].token, 0, std::string("step=12"), [&](auto r) { hb = std::move(r); });
+  EXPECT_FALSE(hb.has_value()) << "checkpoint is durable before the reply";
+  store_.Complete();
+  ASSERT_TRUE(hb.has_value() && hb->ok());
+  AdvanceAndTick(1000);  // lease expires
+  AdvanceAndTick(1000);  // backoff passes
+  auto next = Lease();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].id, id);
+  EXPECT_EQ(next[0].checkpoint, "step=12");
+  ASSERT_EQ(next[0].journal.size(), 1u);
+  EXPECT_EQ(next[0].journal[0].first, "step-3/charge");
+  EXPECT_EQ(next[0].journal[0].second, "receipt-991");
+  EXPECT_TRUE(AckOne(next[0].token).ok());
+  EXPECT_TRUE(engine_->JournalGet(id)->empty()) << "journal deleted with the task";
+}
+
+TEST_F(EngineTest, RecoveryRebuildsStateAndFencesOldTokens) {
+  TaskId a = Put("a");
+  TaskId b = Put("b");
+  EnqueueSpec d = Spec("delayed");
+  d.delay_ms = 10'000;
+  ASSERT_TRUE(EnqueueOne(d).ok());
+  TaskId c = Put("c");
+  auto leased = Lease();  // a is leased when the "process dies"
+  ASSERT_EQ(leased[0].id, a);
+  uint32_t old_epoch = engine_->epoch();
+  Reopen();
+  EXPECT_EQ(engine_->epoch(), old_epoch + 1);
+  QueueStats s = QStats();
+  EXPECT_EQ(s.ready, 3u) << "a (was leased), b, c";
+  EXPECT_EQ(s.delayed, 1u);
+  EXPECT_EQ(s.leased, 0u);
+  EXPECT_EQ(AckOne(leased[0].token).code(), Code::kStaleLease);
+  auto got = Lease(3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].id, a);
+  EXPECT_EQ(got[1].id, b);
+  EXPECT_NE(got[0].token, leased[0].token);
+  // New ids never reuse old ones.
+  TaskId fresh = Put("fresh");
+  EXPECT_GT(fresh, c);
+}
+
+TEST_F(EngineTest, TtlExpiredTaskGoesToDeadInsteadOfBeingLeased) {
+  EnqueueSpec s = Spec("short-lived");
+  s.ttl_ms = 500;
+  TaskId id = EnqueueOne(s)->id;
+  AdvanceAndTick(600);
+  EXPECT_TRUE(Lease().empty());
+  store_.Complete();
+  ASSERT_EQ(store_.dead().count(id), 1u);
+  EXPECT_EQ(store_.dead().at(id).reason, DeadReason::kTtl);
+}
+
+TEST_F(EngineTest, PausedQueueHoldsTasksUntilResumed) {
+  std::optional<Status> st;
+  engine_->SetQueuePaused("q", true, [&](Status s) { st = std::move(s); });
+  store_.Complete();
+  ASSERT_TRUE(st.has_value() && st->ok());
+  Put("x");
+  EXPECT_TRUE(Lease().empty());
+  engine_->SetQueuePaused("q", false, [&](Status s) { st = std::move(s); });
+  store_.Complete();
+  EXPECT_EQ(Lease().size(), 1u);
+  Reopen();  // the pause state is persisted
+  EXPECT_FALSE(QStats().paused);
+}
+
+TEST_F(EngineTest, TenantLimitsPersistAcrossRestart) {
+  Limits l;
+  l.weight = 3;
+  l.max_inflight = 2;
+  std::optional<Status> st;
+  engine_->SetTenantLimits("acme", l, [&](Status s) { st = std::move(s); });
+  store_.Complete();
+  ASSERT_TRUE(st.has_value() && st->ok());
+  Reopen();
+  bool found = false;
+  for (const auto& t : engine_->ListTenants()) {
+    if (t.name == "acme") {
+      found = true;
+      EXPECT_EQ(t.limits.weight, 3u);
+      EXPECT_EQ(t.limits.max_inflight, 2u);
+    }
+  }
+  EXPECT_TRUE(found);
+  Limits bad;
+  bad.weight = 0;
+  engine_->SetTenantLimits("acme", bad, [&](Status s) { st = std::move(s); });
+  EXPECT_EQ(st->code(), Code::kInvalidArgument);
+}
+
+TEST_F(EngineTest, IndexHoldsNoPayload) {
+  for (int i = 0; i < 1000; ++i) Put(std::string(4096, 'p'));
+  EngineStats s = engine_->Stats();
+  EXPECT_EQ(s.tasks_in_memory, 1000u);
+  EXPECT_LT(s.index_bytes / s.tasks_in_memory, 200u) << "4 KiB payloads must not be in memory";
+}
+
+}  // namespace
+}  // namespace sluice::core

@@ -1,0 +1,232 @@
+// Engine: the task lifecycle (see DESIGN.md) over a Store.
+//
+//            enqueue (durable before the callback)
+//                 |
+//   not_before?   v
+//  DELAYED ----> READY ----lease----> LEASED ----ack----> gone (durable before callback)
+//     ^            ^                   |  |  +-
+//     |            +-- lease expired --+  |   heartbeat: new deadline, optional checkpoint
+//     +------ nack(retry) / backoff ------+
+//                                      |  attempts exhausted, fatal nack, TTL passed
+//                                      v
+//                                    DEAD --redrive--> READY
+//
+// Threading: every method runs on one thread (the broker's loop thread);
+// there are no locks. Store completions must be delivered on that same
+// thread (the Store's post function). Callbacks are invoked on that thread,
+// possibly before the method returns (validation errors, leases served from
+// memory) or later (anything that writes).
+//
+// Time: read from the injected Clock. Tick() fires what is due (delays,
+// backoffs, lease expiry, long-poll timeouts); the owner calls it when the
+// clock may have passed NextWakeup().
+//
+// Durability: a callback that reports success for enqueue, ack, nack,
+// heartbeat-with-checkpoint, journal put, redrive, purge or tenant/queue
+// admin runs only after the Store made the write durable. A failed write
+// changes nothing visible: the task stays where it was.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/random.h"
+#include "common/status.h"
+#include "core/engine_types.h"
+#include "core/id_map.h"
+#include "core/interner.h"
+#include "core/scheduler.h"
+#include "core/store.h"
+#include "core/timer_wheel.h"
+
+namespace sluice::core {
+
+class Engine {
+ public:
+  // Rebuilds the in-memory index from `store` (tasks that were leased when
+  // the previous process died become ready) and persists a new epoch.
+  // `store` and `clock` must outlive the engine.
+  static Result<std::unique_ptr<Engine>> Open(Store& store, const Clock& clock,
+                                              EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // --- producers -------------------------------------------------------
+  // One result per spec, in order. The specs that pass validation are
+  // written in one atomic batch; invalid ones get kInvalidArgument and do not
+  // affect the others.
+  using EnqueueCallback = std::function<void(std::vector<Result<EnqueueOutcome>>)>;
+  void Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done);
+
+  // --- workers ---------------------------------------------------------
+  // Leases up to max_tasks ready tasks of the queue. When none is ready and
+  // wait_ms > 0, waits (long poll) until one is, or the wait ends (then an
+  // empty vector). Returns a waiter id for CancelWait (0 if answered at once).
+  using LeaseCallback = std::function<void(Result<std::vector<LeasedTask>>)>;
+  uint64_t Lease(const LeaseRequest& request, LeaseCallback done);
+  // Drops a pending long poll without calling its callback (the client left).
+  void CancelWait(uint64_t waiter_id);
+
+  // Extends the lease to now + extend_ms (0 = the task's lease_ms). With a
+  // checkpoint, the checkpoint is durable before the callback. Returns the
+  // new deadline.
+  void Heartbeat(const LeaseToken& token, uint32_t extend_ms,
+                 std::optional<std::string> checkpoint,
+                 std::function<void(Result<TimeMs>)> done);
+  // One status per token: OK, kStaleLease, or a storage error.
+  void Ack(const std::vector<LeaseToken>& tokens, std::function<void(std::vector<Status>)> done);
+  void Nack(const LeaseToken& token, NackSpec spec, std::function<void(Status)> done);
+
+  // Effect journal: record the result of a side effect under `step` while
+  // holding the lease. Every later attempt receives the journal with its lease.
+  void JournalPut(const LeaseToken& token, std::string step, std::string value,
+                  std::function<void(Status)> done);
+  Result<std::vector<std::pair<std::string, std::string>>> JournalGet(TaskId id);
+
+  // --- operators -------------------------------------------------------
+  Result<TaskView> ShowTask(TaskId id);
+  Result<DeadPage> ListDead(const DeadFilter& filter, TaskId after, size_t limit);
+  // Moves up to `limit` matching dead tasks back to READY with attempts reset
+  // (history kept). Reports how many moved.
+  void Redrive(const DeadFilter& filter, size_t limit, std::function<void(Result<uint64_t>)> done);
+  void Purge(const DeadFilter& filter, size_t limit, std::function<void(Result<uint64_t>)> done);
+
+  void SetTenantLimits(const std::string& tenant, const Limits& limits,
+                       std::function<void(Status)> done);
+  void SetQueueLimits(const std::string& queue, const Limits& limits,
+                      std::function<void(Status)> done);
+  void SetQueuePaused(const std::string& queue, bool paused, std::function<void(Status)> done);
+  std::vector<TenantView> ListTenants();
+  EngineStats Stats();
+
+  // --- time --------------------------------------------------------------
+  void Tick();
+  std::optional<TimeMs> NextWakeup() const;
+
+  uint32_t epoch() const { return epoch_; }
+
+ private:
+  enum class Slot : uint8_t { kFree, kDelayed, kReady, kLeased, kWriting };
+
+  // The in-memory index entry of one task: 40 bytes, no strings, no payload.
+  struct Meta {
+    TaskId id = 0;
+    TimerHandle timer;        // delay/backoff (DELAYED) or lease expiry (LEASED)
+    uint32_t queue = 0;       // interned
+    uint32_t tenant = 0;      // interned
+    uint32_t gen = 0;         // bumped whenever the slot leaves READY (ReadyRef check)
+    uint32_t lease_no = 0;    // token attempt of the last lease
+    uint32_t attempts = 0;    // ended attempts counted toward max_attempts
+    uint8_t priority = 0;
+    Slot state = Slot::kFree;
+    bool has_journal = false;
+  };
+  // Extra state of a leased task (few at a time, so not in Meta).
+  struct LeaseInfo {
+    std::string worker;
+    TimeMs started_ms = 0;
+    TimeMs deadline_ms = 0;
+    uint32_t lease_ms = 0;
+  };
+  struct Waiter {
+    uint32_t queue = 0;
+    LeaseRequest request;
+    LeaseCallback done;
+    TimerHandle timer;
+  };
+  struct QueueState {
+    bool paused = false;
+    Limits limits;
+    uint64_t ready = 0;
+    uint64_t delayed = 0;
+    uint64_t leased = 0;
+    uint64_t dead = 0;
+    std::deque<uint64_t> waiters;  // FIFO of waiter ids (cancelled ones skipped)
+    bool wake_armed = false;
+  };
+
+  enum class TimerKind : uint64_t { kTask = 1, kWaiter = 2, kQueueWake = 3, kSweep = 4 };
+
+  Engine(Store& store, const Clock& clock, EngineOptions options);
+  Status Recover();
+
+  // Table.
+  uint32_t AllocSlot(TaskId id);
+  void FreeSlot(uint32_t slot);
+  Meta* FindLive(TaskId id);
+  QueueState& Queue(uint32_t q);
+  uint32_t InternQueue(std::string_view name);
+
+  // State transitions (counters and scheduler kept in step).
+  void MakeReady(uint32_t slot, TimeMs ready_since);
+  void MakeDelayed(uint32_t slot, TimeMs not_before);
+  void LeaveState(uint32_t slot);  // leaves DELAYED/READY/LEASED bookkeeping
+  void Place(uint32_t slot, TimeMs not_before);
+
+  // Records.
+  Result<TaskRecord> LoadRecord(TaskId id);
+  void NoteWriting(const std::shared_ptr<const TaskRecord>& rec);
+  void DoneWriting(TaskId id);
+
+  Status Validate(const EnqueueSpec& spec) const;
+  Result<Meta*> CheckToken(const LeaseToken& token);
+
+  // Leasing.
+  std::vector<LeasedTask> TakeReady(uint32_t queue, const LeaseRequest& request);
+  std::optional<LeasedTask> LeaseSlot(uint32_t slot, const LeaseRequest& request);
+  void ServeWaiters(uint32_t queue);
+  void ArmQueueWake(uint32_t queue);
+
+  // Attempt endings shared by nack and lease expiry.
+  void EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error,
+                  std::optional<TimeMs> delay, std::function<void(Status)> done);
+  void KillTask(uint32_t slot, TaskRecord rec, DeadReason reason, std::function<void(Status)> done);
+
+  void OnTimer(uint64_t payload);
+  void OnLeaseExpired(uint32_t slot);
+  void SweepDedup();
+
+  bool Matches(const DeadRecord& d, const DeadFilter& f) const;
+  Result<std::vector<DeadRecord>> SelectDead(const DeadFilter& filter, size_t limit);
+
+  static uint64_t TimerPayload(TimerKind kind, uint64_t value) {
+    return (static_cast<uint64_t>(kind) << 60) | value;
+  }
+  static std::string DedupKey(std::string_view tenant, std::string_view key);
+
+  Store& store_;
+  const Clock& clock_;
+  EngineOptions options_;
+  Rng rng_;
+  uint32_t epoch_ = 0;
+  TaskId next_id_ = 1;
+  TaskId reserved_id_ = 0;  // ids below this are covered by the persisted high-water mark
+
+  std::vector<Meta> slots_;
+  std::vector<uint32_t> free_slots_;
+  IdMap ids_;
+  std::unordered_map<uint32_t, LeaseInfo> leases_;  // slot -> lease
+  // Latest record of tasks with a write in flight, so a read-modify-write
+  // never reads a stale version: id -> (record, writes in flight).
+  std::unordered_map<TaskId, std::pair<std::shared_ptr<const TaskRecord>, int>> writing_;
+  // (tenant, idempotency key) of enqueues in flight -> id.
+  std::unordered_map<std::string, TaskId> dedup_inflight_;
+
+  Interner queue_names_;
+  Interner tenant_names_;
+  std::vector<QueueState> queues_;
+  std::vector<uint64_t> tenant_ready_;
+
+  Scheduler scheduler_;
+  TimerWheel wheel_;
+  uint64_t next_waiter_id_ = 1;
+  std::unordered_map<uint64_t, Waiter> waiters_;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,425 @@
+// Engine: recovery, dead letters, tenant and queue administration, stats.
+#include <algorithm>
+#include <cstdio>
+
+#include "core/engine.h"
+
+namespace sluice::core {
+
+namespace {
+
+constexpr TaskId kIdBlock = 1 << 16;  // keep in step with engine.cc
+
+// Meta values for tenant and queue settings: "w=3 r=100 b=10 c=5 p=0".
+std::string EncodeLimits(const Limits& l, bool paused) {
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "w=%u r=%.17g b=%.17g c=%u p=%d", l.weight, l.rate_per_s,
+                l.burst, l.max_inflight, paused ? 1 : 0);
+  return buf;
+}
+
+bool DecodeLimits(std::string_view text, Limits* l, bool* paused) {
+  std::string s(text);
+  int p = 0;
+  if (std::sscanf(s.c_str(), "w=%u r=%lf b=%lf c=%u p=%d", &l->weight, &l->rate_per_s, &l->burst,
+                  &l->max_inflight, &p) != 5) {
+    return false;
+  }
+  *paused = p != 0;
+  return true;
+}
+
+Status ValidateLimits(const Limits& l) {
+  if (l.weight < 1 || l.weight > 10'000) {
+    return Status::InvalidArgument("weight must be between 1 and 10000");
+  }
+  if (l.rate_per_s < 0 || l.burst < 0) {
+    return Status::InvalidArgument("rate and burst must not be negative (0 = unlimited)");
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> ParseU64(std::string_view text) {
+  uint64_t v = 0;
+  if (text.empty()) return Status::Corruption("empty number in meta");
+  for (char c : text) {
+    if (c < '0' || c > '9') return Status::Corruption("bad number in meta: " + std::string(text));
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------- recovery ---
+
+Status Engine::Recover() {
+  const TimeMs now = clock_.NowMs();
+  auto epoch = store_.GetMeta("epoch");
+  if (epoch.ok()) {
+    auto e = ParseU64(*epoch);
+    if (!e.ok()) return e.status();
+    epoch_ = static_cast<uint32_t>(*e) + 1;
+  } else if (epoch.status().code() == Code::kNotFound) {
+    epoch_ = 1;
+  } else {
+    return epoch.status();
+  }
+  auto hwm = store_.GetMeta("next_id");
+  if (hwm.ok()) {
+    auto n = ParseU64(*hwm);
+    if (!n.ok()) return n.status();
+    next_id_ = std::max<TaskId>(*n, 1);
+  } else if (hwm.status().code() != Code::kNotFound) {
+    return hwm.status();
+  }
+
+  Status bad;
+  SLUICE_RETURN_IF_ERROR(store_.ScanMeta("tenant/", [&](std::string_view key, std::string_view v) {
+    Limits l;
+    bool paused = false;
+    if (!DecodeLimits(v, &l, &paused)) {
+      bad = Status::Corruption("bad tenant settings under meta key " + std::string(key));
+      return false;
+    }
+    uint32_t t = tenant_names_.Intern(key.substr(7));
+    scheduler_.SetTenantLimits(t, l);
+    return true;
+  }));
+  SLUICE_RETURN_IF_ERROR(bad);
+  SLUICE_RETURN_IF_ERROR(store_.ScanMeta("queue/", [&](std::string_view key, std::string_view v) {
+    Limits l;
+    bool paused = false;
+    if (!DecodeLimits(v, &l, &paused)) {
+      bad = Status::Corruption("bad queue settings under meta key " + std::string(key));
+      return false;
+    }
+    uint32_t q = InternQueue(key.substr(6));
+    Queue(q).paused = paused;
+    Queue(q).limits = l;
+    scheduler_.SetQueueLimits(q, l);
+    return true;
+  }));
+  SLUICE_RETURN_IF_ERROR(bad);
+
+  TaskId max_id = 0;
+  SLUICE_RETURN_IF_ERROR(store_.ScanTaskSummaries([&](const TaskSummary& s) {
+    uint32_t slot = AllocSlot(s.id);
+    Meta& m = slots_[slot];
+    m.queue = InternQueue(s.queue);
+    m.tenant = tenant_names_.Intern(s.tenant);
+    m.priority = s.priority < kPriorityLevels ? s.priority : kLowestPriority;
+    m.attempts = s.attempts;
+    m.lease_no = s.attempts;
+    m.has_journal = true;  // unknown without a scan; a lease then looks it up
+    m.state = Slot::kWriting;
+    // A task leased by the previous process is simply ready again: its lease
+    // died with that process (the epoch in every token changed).
+    if (s.not_before_ms > now) {
+      MakeDelayed(slot, s.not_before_ms);
+    } else {
+      MakeReady(slot, s.not_before_ms ? s.not_before_ms : s.enqueued_ms);
+    }
+    max_id = std::max(max_id, s.id);
+    return true;
+  }));
+  SLUICE_RETURN_IF_ERROR(store_.ScanDead(0, [&](const DeadRecord& d) {
+    ++Queue(InternQueue(d.task.queue)).dead;
+    max_id = std::max(max_id, d.task.id);
+    return true;
+  }));
+
+  next_id_ = std::max(next_id_, max_id + 1);
+  reserved_id_ = next_id_ + kIdBlock;
+  WriteSet set;
+  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, "epoch", std::to_string(epoch_)));
+  set.push_back(
+      Mutation::KeyValue(Mutation::Op::kPutMeta, "next_id", std::to_string(reserved_id_)));
+  SLUICE_RETURN_IF_ERROR(store_.WriteNow(std::move(set)));
+  wheel_.Schedule(TimerPayload(TimerKind::kSweep, 0), now + options_.dedup_sweep_interval_ms);
+  return Status::Ok();
+}
+
+// -------------------------------------------------------------- operators ---
+
+Result<TaskView> Engine::ShowTask(TaskId id) {
+  TaskView view;
+  if (Meta* m = FindLive(id)) {
+    auto rec = LoadRecord(id);
+    if (!rec.ok()) return rec.status();
+    view.record = std::move(*rec);
+    uint32_t slot = *ids_.Find(id);
+    auto lease = leases_.find(slot);
+    switch (m->state) {
+      case Slot::kDelayed: view.state = TaskState::kDelayed; break;
+      case Slot::kReady: view.state = TaskState::kReady; break;
+      default:
+        view.state = lease != leases_.end() ? TaskState::kLeased : TaskState::kReady;
+        break;
+    }
+    if (lease != leases_.end() && m->state == Slot::kLeased) {
+      view.token = LeaseToken{id, m->lease_no, epoch_};
+      view.worker = lease->second.worker;
+      view.lease_started_ms = lease->second.started_ms;
+      view.lease_deadline_ms = lease->second.deadline_ms;
+    }
+    view.record.attempts = m->attempts;
+    return view;
+  }
+  auto dead = store_.GetDead(id);
+  if (!dead.ok()) {
+    if (dead.status().code() == Code::kNotFound) {
+      return Status::NotFound("task " + std::to_string(id) +
+                              " not found: never enqueued, or acked and gone");
+    }
+    return dead.status();
+  }
+  view.record = std::move(dead->task);
+  view.state = TaskState::kDead;
+  view.dead_reason = dead->reason;
+  view.died_ms = dead->died_ms;
+  return view;
+}
+
+bool Engine::Matches(const DeadRecord& d, const DeadFilter& f) const {
+  if (!f.queue.empty() && d.task.queue != f.queue) return false;
+  if (!f.tenant.empty() && d.task.tenant != f.tenant) return false;
+  if (f.reason && d.reason != *f.reason) return false;
+  if (!f.error_contains.empty()) {
+    if (d.task.history.empty()) return false;
+    if (d.task.history.back().error.find(f.error_contains) == std::string::npos) return false;
+  }
+  return true;
+}
+
+Result<DeadPage> Engine::ListDead(const DeadFilter& filter, TaskId after, size_t limit) {
+  DeadPage page;
+  limit = std::clamp<size_t>(limit, 1, 10'000);
+  if (!filter.ids.empty()) {
+    for (TaskId id : filter.ids) {
+      if (id <= after) continue;
+      auto d = store_.GetDead(id);
+      if (!d.ok()) {
+        if (d.status().code() == Code::kNotFound) continue;
+        return d.status();
+      }
+      if (Matches(*d, filter)) page.entries.push_back(std::move(*d));
+      if (page.entries.size() == limit) break;
+    }
+    return page;
+  }
+  bool more = false;
+  Status st = store_.ScanDead(after, [&](const DeadRecord& d) {
+    if (!Matches(d, filter)) return true;
+    if (page.entries.size() == limit) {
+      more = true;
+      return false;
+    }
+    page.entries.push_back(d);
+    return true;
+  });
+  if (!st.ok()) return st;
+  if (more) page.next_after = page.entries.back().task.id;
+  return page;
+}
+
+Result<std::vector<DeadRecord>> Engine::SelectDead(const DeadFilter& filter, size_t limit) {
+  auto page = ListDead(filter, 0, limit);
+  if (!page.ok()) return page.status();
+  return std::move(page->entries);
+}
+
+void Engine::Redrive(const DeadFilter& filter, size_t limit,
+                     std::function<void(Result<uint64_t>)> done) {
+  auto selected = SelectDead(filter, limit);
+  if (!selected.ok()) {
+    done(selected.status());
+    return;
+  }
+  // Skip ids that are somehow live (a redrive already in flight).
+  std::vector<std::shared_ptr<const TaskRecord>> records;
+  WriteSet set;
+  for (DeadRecord& d : *selected) {
+    if (FindLive(d.task.id) != nullptr || writing_.count(d.task.id)) continue;
+    auto rec = std::make_shared<TaskRecord>(std::move(d.task));
+    rec->attempts = 0;
+    rec->not_before_ms = 0;
+    rec->expires_ms = 0;  // an operator's redrive outranks the original TTL
+    set.push_back(Mutation::DeleteDead(rec->id));
+    set.push_back(Mutation::PutTask(rec));
+    NoteWriting(rec);
+    records.push_back(std::move(rec));
+  }
+  if (records.empty()) {
+    done(uint64_t{0});
+    return;
+  }
+  store_.Write(std::move(set), [this, records = std::move(records),
+                                done = std::move(done)](const Status& st) {
+    for (const auto& rec : records) DoneWriting(rec->id);
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    for (const auto& rec : records) {
+      uint32_t slot = AllocSlot(rec->id);
+      Meta& m = slots_[slot];
+      m.queue = InternQueue(rec->queue);
+      m.tenant = tenant_names_.Intern(rec->tenant);
+      m.priority = rec->priority;
+      m.lease_no = static_cast<uint32_t>(rec->history.size());
+      m.has_journal = true;
+      m.state = Slot::kWriting;
+      --Queue(m.queue).dead;
+      Place(slot, 0);
+    }
+    done(static_cast<uint64_t>(records.size()));
+  });
+}
+
+void Engine::Purge(const DeadFilter& filter, size_t limit,
+                   std::function<void(Result<uint64_t>)> done) {
+  auto selected = SelectDead(filter, limit);
+  if (!selected.ok()) {
+    done(selected.status());
+    return;
+  }
+  if (selected->empty()) {
+    done(uint64_t{0});
+    return;
+  }
+  WriteSet set;
+  std::vector<uint32_t> queues;
+  for (const DeadRecord& d : *selected) {
+    set.push_back(Mutation::DeleteDead(d.task.id));
+    set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteJournal, {}, {}, d.task.id));
+    queues.push_back(InternQueue(d.task.queue));
+  }
+  store_.Write(std::move(set), [this, queues = std::move(queues),
+                                done = std::move(done)](const Status& st) {
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    for (uint32_t q : queues) --Queue(q).dead;
+    done(static_cast<uint64_t>(queues.size()));
+  });
+}
+
+void Engine::SetTenantLimits(const std::string& tenant, const Limits& limits,
+                             std::function<void(Status)> done) {
+  if (tenant.empty() || tenant.size() > options_.max_name_bytes) {
+    done(Status::InvalidArgument("tenant name is empty or too long"));
+    return;
+  }
+  if (Status st = ValidateLimits(limits); !st.ok()) {
+    done(st);
+    return;
+  }
+  WriteSet set;
+  set.push_back(
+      Mutation::KeyValue(Mutation::Op::kPutMeta, "tenant/" + tenant, EncodeLimits(limits, false)));
+  store_.Write(std::move(set), [this, tenant, limits, done = std::move(done)](const Status& st) {
+    if (st.ok()) {
+      scheduler_.SetTenantLimits(tenant_names_.Intern(tenant), limits);
+      for (uint32_t q = 0; q < queues_.size(); ++q) ServeWaiters(q);
+    }
+    done(st);
+  });
+}
+
+void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
+                            std::function<void(Status)> done) {
+  if (queue.empty() || queue.size() > options_.max_name_bytes) {
+    done(Status::InvalidArgument("queue name is empty or too long"));
+    return;
+  }
+  if (Status st = ValidateLimits(limits); !st.ok()) {
+    done(st);
+    return;
+  }
+  uint32_t q = InternQueue(queue);
+  WriteSet set;
+  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, "queue/" + queue,
+                                   EncodeLimits(limits, Queue(q).paused)));
+  store_.Write(std::move(set), [this, q, limits, done = std::move(done)](const Status& st) {
+    if (st.ok()) {
+      Queue(q).limits = limits;
+      scheduler_.SetQueueLimits(q, limits);
+      ServeWaiters(q);
+    }
+    done(st);
+  });
+}
+
+void Engine::SetQueuePaused(const std::string& queue, bool paused,
+                            std::function<void(Status)> done) {
+  if (queue.empty() || queue.size() > options_.max_name_bytes) {
+    done(Status::InvalidArgument("queue name is empty or too long"));
+    return;
+  }
+  uint32_t q = InternQueue(queue);
+  WriteSet set;
+  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, "queue/" + queue,
+                                   EncodeLimits(Queue(q).limits, paused)));
+  store_.Write(std::move(set), [this, q, paused, done = std::move(done)](const Status& st) {
+    if (st.ok()) {
+      Queue(q).paused = paused;
+      if (!paused) ServeWaiters(q);
+    }
+    done(st);
+  });
+}
+
+std::vector<TenantView> Engine::ListTenants() {
+  std::vector<TenantView> out;
+  uint64_t total = 0;
+  for (uint32_t t = 0; t < tenant_names_.size(); ++t) {
+    TenantSchedStats s = scheduler_.TenantStats(t);
+    TenantView v;
+    v.name = tenant_names_.Name(t);
+    v.limits = s.limits;
+    v.ready = t < tenant_ready_.size() ? tenant_ready_[t] : 0;
+    v.inflight = s.inflight;
+    v.throttled_ms = s.throttled_ms;
+    v.dispatched_last_minute = s.dispatched_last_minute;
+    total += s.dispatched_last_minute;
+    out.push_back(std::move(v));
+  }
+  for (auto& v : out) {
+    v.share_last_minute =
+        total ? static_cast<double>(v.dispatched_last_minute) / static_cast<double>(total) : 0.0;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const TenantView& a, const TenantView& b) { return a.name < b.name; });
+  return out;
+}
+
+EngineStats Engine::Stats() {
+  EngineStats s;
+  for (uint32_t q = 0; q < queues_.size(); ++q) {
+    const QueueState& qs = queues_[q];
+    QueueStats out;
+    out.name = queue_names_.Name(q);
+    out.ready = qs.ready;
+    out.delayed = qs.delayed;
+    out.leased = qs.leased;
+    out.dead = qs.dead;
+    out.paused = qs.paused;
+    out.limits = qs.limits;
+    s.queues.push_back(std::move(out));
+  }
+  std::sort(s.queues.begin(), s.queues.end(),
+            [](const QueueStats& a, const QueueStats& b) { return a.name < b.name; });
+  s.tasks_in_memory = ids_.size();
+  // Slab + id map + free list + one 8-byte scheduler ref per ready task.
+  uint64_t ready = 0;
+  for (const auto& qs : queues_) ready += qs.ready;
+  s.index_bytes = slots_.capacity() * sizeof(Meta) + ids_.MemoryBytes() +
+                  free_slots_.capacity() * sizeof(uint32_t) + ready * sizeof(ReadyRef);
+  s.epoch = epoch_;
+  s.waiting_leases = waiters_.size();
+  return s;
+}
+
+}  // namespace sluice::core

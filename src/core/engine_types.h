@@ -1,0 +1,156 @@
+// Requests, results and options of the engine's public API (engine.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "core/lease_token.h"
+#include "core/scheduler.h"
+#include "core/task.h"
+
+namespace sluice::core {
+
+struct EngineOptions {
+  // Defaults for tasks that do not set their own (0 in EnqueueSpec = default).
+  uint32_t default_max_attempts = 5;
+  uint32_t default_lease_ms = 30'000;
+  uint32_t default_backoff_initial_ms = 1'000;
+  uint32_t default_backoff_max_ms = 60'000;
+  uint8_t default_priority = 4;
+
+  // Bounds checked on every request.
+  uint32_t min_lease_ms = 10;
+  uint32_t max_lease_ms = 12 * 3600 * 1000;
+  size_t max_payload_bytes = 1 << 20;
+  size_t max_checkpoint_bytes = 64 << 10;
+  size_t max_name_bytes = 200;         // queue, tenant, batch key, idempotency key
+  size_t max_headers_bytes = 16 << 10;
+  size_t max_journal_value_bytes = 64 << 10;
+  uint32_t max_lease_batch = 1024;
+  TimeMs max_wait_ms = 5 * 60 * 1000;  // long-poll bound
+
+  TimeMs dedup_window_ms = 24 * 3600 * 1000;
+  TimeMs dedup_sweep_interval_ms = 60 * 1000;
+  uint64_t seed = 0;  // jitter seed; 0 = from the clock
+
+  SchedulerOptions scheduler;
+};
+
+struct EnqueueSpec {
+  std::string queue;
+  std::string tenant = "default";
+  std::optional<uint8_t> priority;  // unset = EngineOptions::default_priority
+  std::string payload;
+  std::vector<Header> headers;
+  uint32_t max_attempts = 0;       // 0 = default
+  uint32_t backoff_initial_ms = 0; // 0 = default
+  uint32_t backoff_max_ms = 0;     // 0 = default
+  uint32_t lease_ms = 0;           // 0 = default
+  TimeMs delay_ms = 0;             // invisible for this long
+  TimeMs ttl_ms = 0;               // 0 = no TTL
+  std::string batch_key;
+  uint32_t cost = 1;
+  std::string idempotency_key;     // dedup within the window per (tenant, key)
+};
+
+struct EnqueueOutcome {
+  TaskId id = 0;
+  bool duplicate = false;  // an earlier enqueue with the same (tenant, key) won
+};
+
+struct LeaseRequest {
+  std::string queue;
+  uint32_t max_tasks = 1;
+  uint32_t lease_ms = 0;  // 0 = each task's own lease_ms
+  TimeMs wait_ms = 0;     // long poll: wait this long for a first task
+  std::string worker;
+};
+
+struct LeasedTask {
+  TaskId id = 0;
+  std::string queue;
+  std::string tenant;
+  uint8_t priority = 0;
+  uint32_t attempt = 0;  // 1 for the first attempt (counts toward max_attempts)
+  LeaseToken token;
+  TimeMs deadline_ms = 0;
+  std::string payload;
+  std::vector<Header> headers;
+  std::string checkpoint;
+  std::vector<std::pair<std::string, std::string>> journal;  // (step, recorded effect)
+  TimeMs enqueued_ms = 0;
+  std::string batch_key;
+  uint32_t cost = 0;
+};
+
+struct NackSpec {
+  std::string error;
+  bool fatal = false;                 // true: straight to DEAD
+  std::optional<TimeMs> delay_ms;     // unset = retry backoff
+};
+
+enum class TaskState : uint8_t { kDelayed = 1, kReady = 2, kLeased = 3, kDead = 4 };
+const char* TaskStateName(TaskState s);
+
+struct TaskView {
+  TaskRecord record;
+  TaskState state = TaskState::kReady;
+  // Present while leased.
+  std::optional<LeaseToken> token;
+  std::string worker;
+  TimeMs lease_deadline_ms = 0;
+  TimeMs lease_started_ms = 0;
+  // Present when dead.
+  std::optional<DeadReason> dead_reason;
+  TimeMs died_ms = 0;
+};
+
+// Dead-letter selection: explicit ids, or every dead task matching all set
+// filters (empty filter = any). `error_contains` matches the last attempt's
+// error text.
+struct DeadFilter {
+  std::vector<TaskId> ids;
+  std::string queue;
+  std::string tenant;
+  std::optional<DeadReason> reason;
+  std::string error_contains;
+};
+
+struct DeadPage {
+  std::vector<DeadRecord> entries;
+  TaskId next_after = 0;  // 0 = no more
+};
+
+struct QueueStats {
+  std::string name;
+  uint64_t ready = 0;
+  uint64_t delayed = 0;
+  uint64_t leased = 0;
+  uint64_t dead = 0;
+  bool paused = false;
+  Limits limits;
+};
+
+struct TenantView {
+  std::string name;
+  Limits limits;
+  uint64_t ready = 0;
+  uint32_t inflight = 0;
+  uint64_t throttled_ms = 0;
+  uint64_t dispatched_last_minute = 0;
+  double share_last_minute = 0;  // of all dispatches in the last minute
+};
+
+struct EngineStats {
+  std::vector<QueueStats> queues;
+  uint64_t tasks_in_memory = 0;
+  uint64_t index_bytes = 0;  // estimate of the in-memory index (docs/performance.md)
+  uint32_t epoch = 0;
+  uint64_t waiting_leases = 0;
+};
+
+}  // namespace sluice::core

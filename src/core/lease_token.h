@@ -1,0 +1,32 @@
+// LeaseToken: the fencing token of one lease.
+//
+//   task_id  the task
+//   attempt  the task's lease number: strictly increasing over the task's
+//            whole life (it keeps counting across redrive), so no two leases
+//            of a task in one broker epoch share it
+//   epoch    the broker's start counter, persisted and bumped at every open,
+//            so a token from before a crash never matches a lease after it
+//
+// Text form (CLI, logs): "<task_id>.<attempt>.<epoch>".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "core/task.h"
+
+namespace sluice::core {
+
+struct LeaseToken {
+  TaskId task_id = 0;
+  uint32_t attempt = 0;
+  uint32_t epoch = 0;
+
+  std::string ToString() const;
+  static Result<LeaseToken> Parse(std::string_view text);
+  friend bool operator==(const LeaseToken&, const LeaseToken&) = default;
+};
+
+}  // namespace sluice::core
