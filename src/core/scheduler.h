@@ -59,10 +59,17 @@ struct SchedulerOptions {
 
 struct TenantSchedStats {
   uint32_t inflight = 0;
-  uint64_t throttled_ms = 0;          // total time this tenant had ready work but was held back
+  uint64_t throttled_ms = 0;  // total time this tenant had ready work but was held back
   uint64_t dispatched_last_minute = 0;
   uint64_t dispatched_total = 0;
   Limits limits;
+};
+
+// Scheduler-wide counters since construction.
+struct SchedulerTotals {
+  uint64_t dispatched = 0;       // picks returned by Pop()
+  uint64_t dispatched_aged = 0;  // of which won by aging (see SchedulerOptions)
+  uint64_t dropped_dead = 0;     // refs discarded because `alive` rejected them
 };
 
 class Scheduler {
@@ -80,8 +87,7 @@ class Scheduler {
 
   // Appends a ready task to the FIFO of (queue, priority, tenant).
   // `ready_since` is when it became ready (drives aging).
-  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since,
-            ReadyRef ref);
+  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since, ReadyRef ref);
 
   struct Pick {
     ReadyRef ref;
@@ -103,6 +109,7 @@ class Scheduler {
 
   TenantSchedStats TenantStats(uint32_t tenant) const;
   uint32_t QueueInflight(uint32_t queue) const;
+  SchedulerTotals Totals() const;
 
  private:
   struct Impl;
