@@ -162,9 +162,17 @@ Result<std::optional<FrameView>> FrameDecoder::Next() {
                                    " bytes failed FlatBuffers verification against"
                                    " schema/sluice.fbs (corrupt or not a Frame)"));
   }
+  const fb::Frame* root = flatbuffers::GetRoot<fb::Frame>(payload);
+  if (root->body_type() != fb::Body::NONE && root->body() == nullptr) {
+    // Legal FlatBuffers (union values are optional) but never meaningful;
+    // refusing it here spares every handler a null check on body_as_X().
+    return Poison(Status::Protocol("frame declares body type " +
+                                   std::to_string(static_cast<int>(root->body_type())) +
+                                   " but carries no body"));
+  }
   begin_ += total;
   FrameView view;
-  view.frame = flatbuffers::GetRoot<fb::Frame>(payload);
+  view.frame = root;
   view.bytes = {payload, n};
   return std::optional<FrameView>(view);
 }

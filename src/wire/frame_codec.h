@@ -77,8 +77,12 @@ struct FrameView {
 //   kProtocol           N below kMinFrameBytes, a missing/wrong file
 //                       identifier, or a buffer the FlatBuffers Verifier
 //                       rejects.
+//   kProtocol           also: a body type other than NONE without a body.
 // A frame whose body is NONE or a union member newer than this build is NOT an
 // error here: it verifies, and the caller answers it (it knows the request id).
+// Guarantee to the caller: for a returned frame with a known body type T,
+// frame->body_as_T() is non-null. Fields INSIDE the body may still be absent
+// (strings, vectors and sub-tables read as nullptr): check before use.
 //
 // Memory: the buffer holds at most one partial frame plus what the caller fed
 // beyond it; consumed bytes are reclaimed (compaction) before each append, and

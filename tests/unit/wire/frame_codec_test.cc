@@ -525,6 +525,16 @@ TEST(FrameCodecTest, UnknownBodyTypeAndEmptyBodyVerify) {
   EXPECT_EQ((*r2)->type(), f::Body::NONE);
 }
 
+TEST(FrameCodecTest, BodyTypeWithoutBodyIsAProtocolError) {
+  FlatBufferBuilder b;
+  FinishFrame(b, f::CreateFrame(b, 9, f::Body::Hello, 0));
+  const auto bytes = FrameBytes(b);
+  FrameDecoder dec;
+  auto r = DecodeOne(dec, Bytes(bytes.begin(), bytes.end()));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kProtocol);
+}
+
 // Every single-byte corruption of a valid frame either still verifies or is
 // refused with an error; none may crash (run under ASan/UBSan in CI).
 TEST(FrameCodecTest, EverySingleByteCorruptionIsSafe) {
