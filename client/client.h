@@ -1,0 +1,188 @@
+// sluice::client::Client: a connection to one sluiced broker over the native
+// protocol (docs/protocol.md).
+//
+//   auto client = Client::Connect({.host = "127.0.0.1", .port = 7878});
+//   if (!client.ok()) { ... client.status() ... }
+//   auto id = (*client)->Enqueue({.queue = "jobs", .payload = "hello"});
+//
+// Threads: every Client owns one background I/O thread that owns the socket.
+// All methods are thread-safe and may be called from any number of threads at
+// once; requests are pipelined on the one connection with request ids and their
+// responses are matched out of order, so a long-polled Lease never blocks other
+// calls. Sync methods block the calling thread until the response, an error, or
+// the request timeout.
+//
+// Async callbacks run on the client's I/O thread: they must be quick and must
+// not call a *sync* method of the same client (that would deadlock: the thread
+// that would deliver the answer is the one waiting). Calling async methods from
+// a callback is fine. Every callback is called exactly once, also when the
+// client is closed (then with kUnavailable).
+//
+// Errors: sluice::Status whose codes are the wire ErrorCodes 1:1 (see
+// src/common/status.h). Client-side failures use:
+//   kUnavailable      not connected / connection lost / request timed out /
+//                     client closed. A request that was written before the
+//                     connection dropped may or may not have been applied.
+//   kProtocol         the broker answered with a frame the client cannot use.
+//   kInvalidArgument  a request the client refuses to send (e.g. over the
+//                     broker's max frame size).
+//
+// Reconnect: when the connection drops, every request in flight fails with
+// kUnavailable. The next request reconnects (and says Hello again); attempts are
+// spaced with exponential backoff from reconnect.initial_backoff doubling up to
+// reconnect.max_backoff; requests waiting for the connection fail with
+// kUnavailable when their request timeout passes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/types.h"
+#include "common/status.h"
+
+namespace sluice::client {
+
+struct ReconnectOptions {
+  std::chrono::milliseconds initial_backoff{50};
+  std::chrono::milliseconds max_backoff{2000};
+};
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7878;
+  std::string client_name = "sluice-client";  // shown in broker logs
+  std::string token;                          // auth token when the broker has auth on
+  // One TCP connect + Hello attempt.
+  std::chrono::milliseconds connect_timeout{5000};
+  // Per request, from the call until its response. A Lease waits wait_ms on top.
+  std::chrono::milliseconds request_timeout{30000};
+  ReconnectOptions reconnect;
+};
+
+class Client {
+ public:
+  template <typename T>
+  using Callback = std::function<void(Result<T>)>;
+  using StatusCallback = std::function<void(Status)>;
+
+  // Connects and performs the Hello handshake (one attempt, bounded by
+  // connect_timeout). Errors: kUnavailable (cannot connect / timeout),
+  // kUnauthenticated (token refused), kProtocol (version refused), ...
+  static Result<std::unique_ptr<Client>> Connect(ClientOptions options);
+
+  // Closes the connection and joins the I/O thread; outstanding requests fail
+  // with kUnavailable first. Must not be called from a callback of this client.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Same as the destructor's shutdown, idempotent; later calls fail with
+  // kUnavailable. Must not be called from a callback of this client.
+  void Close();
+
+  // True while the connection is up (a hint: it may drop right after).
+  bool connected() const;
+  // What the broker said in its last HelloOk.
+  ServerInfo server_info() const;
+  const ClientOptions& options() const;
+
+  // ------------------------------------------------------------- producer
+
+  // Enqueues one task; durable on the broker before the reply.
+  Result<EnqueueResult> Enqueue(const TaskSpec& task);
+  void EnqueueAsync(const TaskSpec& task, Callback<EnqueueResult> done);
+  std::future<Result<EnqueueResult>> EnqueueAsync(const TaskSpec& task);
+
+  // Enqueues many tasks in one frame. The outer Result fails when the request
+  // as a whole failed (nothing or an unknown part enqueued); otherwise one
+  // Result per task, same order (a task may fail alone, e.g. invalid).
+  using ManyResult = std::vector<Result<EnqueueResult>>;
+  Result<ManyResult> EnqueueMany(std::span<const TaskSpec> tasks);
+  void EnqueueManyAsync(std::span<const TaskSpec> tasks, Callback<ManyResult> done);
+  std::future<Result<ManyResult>> EnqueueManyAsync(std::span<const TaskSpec> tasks);
+
+  // ------------------------------------------------------------- worker
+
+  // Leases up to max_tasks (0 = 1) tasks of `queue`. Long poll: answered as soon
+  // as at least one task is leased, or with an empty vector after wait_ms.
+  // lease_ms 0 = each task's own lease_ms. `worker` names the lessee in the
+  // task history.
+  Result<std::vector<LeasedTask>> Lease(std::string_view queue, uint32_t max_tasks,
+                                        uint32_t wait_ms, uint32_t lease_ms = 0,
+                                        std::string_view worker = {});
+  void LeaseAsync(std::string_view queue, uint32_t max_tasks, uint32_t wait_ms,
+                  uint32_t lease_ms, std::string_view worker,
+                  Callback<std::vector<LeasedTask>> done);
+
+  // Extends a lease: new deadline = now + extend_ms (0 = the task's lease_ms).
+  // A checkpoint, when given, replaces the task's checkpoint (durable before the
+  // reply) and is handed to the next attempt. Returns the new deadline (epoch
+  // ms). kStaleLease: the lease is gone; stop working on the task.
+  Result<uint64_t> Heartbeat(const LeaseToken& token, uint32_t extend_ms = 0,
+                             std::optional<std::string_view> checkpoint = std::nullopt);
+  void HeartbeatAsync(const LeaseToken& token, uint32_t extend_ms,
+                      std::optional<std::string_view> checkpoint, Callback<uint64_t> done);
+
+  // Acks tasks as done (durable before the reply). The outer Result fails when
+  // the request failed; otherwise one Status per token, same order (kStaleLease
+  // for a token that is no longer current: that ack changed nothing).
+  Result<std::vector<Status>> Ack(std::span<const LeaseToken> tokens);
+  // One token: the per-token status folded into one.
+  Status Ack(const LeaseToken& token);
+  void AckAsync(std::span<const LeaseToken> tokens, Callback<std::vector<Status>> done);
+
+  // Reports a failed attempt. fatal: straight to the dead-letter set. delay_ms,
+  // when given, replaces the retry backoff for this retry.
+  Result<NackResult> Nack(const LeaseToken& token, std::string_view error, bool fatal = false,
+                          std::optional<uint32_t> delay_ms = std::nullopt);
+  void NackAsync(const LeaseToken& token, std::string_view error, bool fatal,
+                 std::optional<uint32_t> delay_ms, Callback<NackResult> done);
+
+  // Effect journal: records `value` under `step` for the task (durable before
+  // the reply); every later attempt sees it in LeasedTask::journal.
+  Status JournalPut(const LeaseToken& token, std::string_view step, std::string_view value);
+  // The task's journal entries; only `step` when given (empty vector if absent).
+  Result<std::vector<JournalEntry>> JournalGet(const LeaseToken& token,
+                                               std::optional<std::string_view> step = std::nullopt);
+
+  // ------------------------------------------------------------- admin
+
+  // A task's detail and history, alive or dead. kNotFound if unknown.
+  Result<TaskInfo> TaskShow(TaskId id);
+
+  // Dead letters with id > after_id matching `filter`; limit 0 = broker default.
+  Result<DlqPage> DlqList(const DlqFilter& filter, uint64_t after_id = 0, uint32_t limit = 0);
+  Result<TaskInfo> DlqShow(TaskId id);
+  // Moves the selected dead letters back to READY with a fresh attempt budget;
+  // returns how many moved.
+  Result<uint64_t> DlqRedrive(const DlqSelection& selection);
+  // Deletes the selected dead letters; returns how many.
+  Result<uint64_t> DlqPurge(const DlqSelection& selection);
+
+  // Queue and tenant statistics; `queue` empty = every queue.
+  Result<StatsSnapshot> Stats(std::string_view queue = {});
+
+  // Changes a tenant's limits (only the set fields); returns what is now in force.
+  Result<TenantConfig> TenantSet(const TenantUpdate& update);
+  Result<std::vector<TenantConfig>> TenantList();
+
+  // A paused queue accepts enqueues but leases nothing until resumed.
+  Status QueuePause(std::string_view queue);
+  Status QueueResume(std::string_view queue);
+
+  class Impl;  // client/connection.cc; public only so helpers there can name it
+
+ private:
+  explicit Client(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::client

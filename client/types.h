@@ -1,0 +1,254 @@
+// Plain value types of the sluice client library (namespace sluice::client).
+//
+// These mirror the messages of schema/sluice.fbs but own their data (std::string,
+// std::vector), so they outlive the frame they were decoded from and callers never
+// touch FlatBuffers. Payloads, checkpoints and journal values are opaque bytes held
+// in std::string.
+//
+// Units: *_ms durations are milliseconds; *_ms fields documented as "epoch" are Unix
+// epoch milliseconds on the broker's wall clock. A 0 duration or limit means "use
+// the queue / broker default" unless the field says otherwise.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice::client {
+
+using TaskId = uint64_t;
+
+// Most urgent priority level is 0; the broker's default level is 4.
+inline constexpr uint8_t kDefaultPriority = 4;
+
+struct Header {
+  std::string key;
+  std::string value;
+  friend bool operator==(const Header&, const Header&) = default;
+};
+
+// One recorded side effect of a task (effect journal): step key -> value bytes.
+struct JournalEntry {
+  std::string step;
+  std::string value;
+  friend bool operator==(const JournalEntry&, const JournalEntry&) = default;
+};
+
+// Retry backoff of one task: exponential with full jitter, initial_ms doubling up to
+// max_ms. 0 = the queue default.
+struct Backoff {
+  uint32_t initial_ms = 0;
+  uint32_t max_ms = 0;
+};
+
+// What a producer enqueues. Only `queue` is required.
+struct TaskSpec {
+  std::string queue;
+  std::string tenant;                 // empty = the broker's "default" tenant
+  uint8_t priority = kDefaultPriority;  // 0 (most urgent) .. 7+
+  std::string payload;                // opaque bytes
+  std::vector<Header> headers;        // e.g. traceparent/tracestate, passed unchanged
+  uint32_t max_attempts = 0;          // 0 = default
+  Backoff backoff;
+  uint32_t lease_ms = 0;              // default visibility timeout; 0 = queue default
+  uint32_t delay_ms = 0;              // not leasable before now + delay_ms
+  uint32_t ttl_ms = 0;                // DEAD (TTL_EXPIRED) if not done by then; 0 = none
+  std::string batch_key;              // inference batches group tasks by this key
+  uint32_t cost = 0;                  // e.g. tokens; 0 = broker default (1)
+  std::string idempotency_key;        // dedup per (tenant, key) inside the dedup window
+};
+
+struct EnqueueResult {
+  TaskId id = 0;
+  bool duplicate = false;  // idempotency hit: `id` is the first task's id
+};
+
+// Fencing token of one lease. Ack, nack, heartbeat and journal writes carry it; the
+// broker answers kStaleLease for a token that is no longer current.
+struct LeaseToken {
+  TaskId task_id = 0;
+  uint32_t attempt = 0;
+  uint32_t epoch = 0;
+
+  // Text form used by the CLI and logs: "<task_id>.<attempt>.<epoch>" (decimal).
+  std::string ToString() const;
+  // Parses ToString()'s form; kInvalidArgument on anything else.
+  static Result<LeaseToken> Parse(std::string_view text);
+  friend bool operator==(const LeaseToken&, const LeaseToken&) = default;
+};
+
+// One task handed to a worker by Lease(). Every field of the schema's LeasedTask.
+struct LeasedTask {
+  TaskId id = 0;
+  std::string queue;
+  std::string tenant;
+  uint8_t priority = 0;
+  uint32_t attempt = 0;                   // 1 for the first attempt
+  LeaseToken token;
+  std::string payload;
+  std::vector<Header> headers;
+  std::optional<std::string> checkpoint;  // last checkpoint of an earlier attempt
+  std::vector<JournalEntry> journal;      // effects recorded by earlier attempts
+  uint64_t enqueued_ms = 0;               // epoch
+  std::string batch_key;
+  uint32_t cost = 0;
+  uint64_t deadline_ms = 0;               // epoch; lease expires then unless heartbeated
+  uint32_t max_attempts = 0;
+};
+
+enum class TaskState : uint8_t { kUnknown = 0, kDelayed = 1, kReady = 2, kLeased = 3, kDead = 4 };
+enum class DeadReason : uint8_t {
+  kNone = 0,
+  kAttemptsExhausted = 1,
+  kFatalError = 2,
+  kTtlExpired = 3,
+};
+enum class AttemptOutcome : uint8_t {
+  kRunning = 0,
+  kAcked = 1,
+  kNacked = 2,
+  kNackedFatal = 3,
+  kLeaseExpired = 4,
+  kAbandoned = 5,  // the broker restarted while the attempt was leased
+};
+
+// Lower-case names for tables and JSON: "ready", "attempts_exhausted", "lease_expired".
+std::string_view Name(TaskState state);
+std::string_view Name(DeadReason reason);
+std::string_view Name(AttemptOutcome outcome);
+// Inverse of Name(DeadReason); nullopt for an unknown name.
+std::optional<DeadReason> ParseDeadReason(std::string_view name);
+
+struct AttemptInfo {
+  uint32_t attempt = 0;
+  std::string worker;
+  uint64_t started_ms = 0;  // epoch
+  uint64_t ended_ms = 0;    // epoch; 0 while running
+  AttemptOutcome outcome = AttemptOutcome::kRunning;
+  std::string error;
+};
+
+// A task's full detail and history (TaskShow, DlqShow).
+struct TaskInfo {
+  TaskId id = 0;
+  TaskState state = TaskState::kUnknown;
+  std::string queue;
+  std::string tenant;
+  uint8_t priority = 0;
+  std::string payload;
+  std::vector<Header> headers;
+  uint32_t max_attempts = 0;
+  uint32_t attempt = 0;  // attempts started so far
+  Backoff backoff;
+  uint32_t lease_ms = 0;
+  uint64_t enqueued_ms = 0;        // epoch
+  uint64_t not_before_ms = 0;      // epoch; DELAYED until then
+  uint64_t expires_ms = 0;         // epoch TTL deadline; 0 = none
+  std::string batch_key;
+  uint32_t cost = 0;
+  std::string idempotency_key;
+  std::optional<std::string> checkpoint;
+  uint64_t lease_deadline_ms = 0;  // epoch; LEASED only
+  DeadReason dead_reason = DeadReason::kNone;  // DEAD only
+  uint64_t dead_ms = 0;            // epoch; DEAD only
+  std::vector<AttemptInfo> attempts;
+  std::vector<JournalEntry> journal;
+};
+
+// Selects dead letters; empty / unset fields match everything.
+struct DlqFilter {
+  std::string queue;
+  std::string tenant;
+  std::optional<DeadReason> reason;
+  std::string error_contains;  // substring of the last attempt's error
+};
+
+struct DlqEntry {
+  TaskId id = 0;
+  std::string queue;
+  std::string tenant;
+  DeadReason reason = DeadReason::kNone;
+  uint32_t attempts = 0;
+  std::string last_error;
+  uint64_t enqueued_ms = 0;  // epoch
+  uint64_t dead_ms = 0;      // epoch
+};
+
+// One page of DlqList. Pass next_after_id as `after_id` to read the next page.
+struct DlqPage {
+  std::vector<DlqEntry> entries;
+  uint64_t next_after_id = 0;
+  bool has_more = false;
+};
+
+// Which dead letters DlqRedrive / DlqPurge act on: `ids` if non-empty, else
+// `filter`; with an empty filter and no ids, `all` must be true (else the broker
+// answers kInvalidArgument, so a typo never purges everything).
+struct DlqSelection {
+  std::vector<TaskId> ids;
+  DlqFilter filter;
+  uint32_t limit = 0;  // 0 = no limit
+  bool all = false;
+};
+
+struct QueueStats {
+  std::string name;
+  uint64_t ready = 0;
+  uint64_t delayed = 0;
+  uint64_t leased = 0;
+  uint64_t dead = 0;
+  bool paused = false;
+};
+
+struct TenantStats {
+  std::string name;
+  uint32_t weight = 0;
+  double rate = 0;            // tasks per second; 0 = unlimited
+  uint32_t burst = 0;
+  uint32_t max_inflight = 0;  // 0 = unlimited
+  uint64_t ready = 0;
+  uint64_t inflight = 0;
+  uint64_t throttled_ms = 0;  // time spent throttled since broker start
+  uint64_t dispatched_last_minute = 0;
+};
+
+struct StatsSnapshot {
+  std::vector<QueueStats> queues;
+  std::vector<TenantStats> tenants;
+};
+
+// A tenant's limits as in force on the broker.
+struct TenantConfig {
+  std::string name;
+  uint32_t weight = 0;
+  double rate = 0;            // tasks per second; 0 = unlimited
+  uint32_t burst = 0;
+  uint32_t max_inflight = 0;  // 0 = unlimited
+};
+
+// TenantSet request: only the fields that are set change.
+struct TenantUpdate {
+  std::string name;
+  std::optional<uint32_t> weight;
+  std::optional<double> rate;
+  std::optional<uint32_t> burst;
+  std::optional<uint32_t> max_inflight;
+};
+
+struct NackResult {
+  bool dead = false;             // the task went to the dead-letter set
+  uint64_t next_attempt_ms = 0;  // epoch; when it becomes READY again (if !dead)
+};
+
+// What the broker said in its HelloOk.
+struct ServerInfo {
+  uint16_t protocol_version = 0;
+  std::string server_name;
+  uint32_t max_frame_bytes = 0;
+};
+
+}  // namespace sluice::client
