@@ -97,6 +97,7 @@ struct Scheduler::Impl {
     Limits limits;
     TokenBucket bucket;
     uint32_t inflight = 0;
+    uint32_t rate_parked = 0;  // QueueTenants of this queue parked for rate
     DrrParkWheel wheel;
   };
 
@@ -226,6 +227,7 @@ struct Scheduler::Impl {
   // on whatever still holds it back. `end` closes the throttled interval.
   void Reevaluate(uint32_t qti, TimeMs now, TimeMs end) {
     QueueTenant& qt = qts[qti];
+    if (qt.park == Park::kRate) --queues[qt.queue].rate_parked;
     Tenant& t = tenants[qt.tenant];
     const bool cap = t.limits.max_inflight != 0 && t.inflight >= t.limits.max_inflight;
     const bool rate = !cap && !t.bucket.HasToken(now);
@@ -242,10 +244,12 @@ struct Scheduler::Impl {
       }
     } else {
       qt.park = Park::kRate;
+      ++queues[qt.queue].rate_parked;
       queues[qt.queue].wheel.Schedule(now, t.bucket.NextTokenAt(now), qti, qt.park_gen);
     }
   }
 
+  // Precondition: qt.park is not kRate (Reevaluate took it off the count).
   void Unpark(uint32_t qti, TimeMs end) {
     QueueTenant& qt = qts[qti];
     Queue& q = queues[qt.queue];
@@ -548,6 +552,7 @@ struct Scheduler::Impl {
       const TimeMs at = q.bucket.NextTokenAt(now);
       if (at > now) return at;
     }
+    if (q.rate_parked == 0) return std::nullopt;
     return q.wheel.Earliest();
   }
 

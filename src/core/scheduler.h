@@ -59,7 +59,7 @@ struct SchedulerOptions {
 
 struct TenantSchedStats {
   uint32_t inflight = 0;
-  uint64_t throttled_ms = 0;  // total time this tenant had ready work but was held back
+  uint64_t throttled_ms = 0;          // total time this tenant had ready work but was held back
   uint64_t dispatched_last_minute = 0;
   uint64_t dispatched_total = 0;
   Limits limits;
@@ -87,7 +87,8 @@ class Scheduler {
 
   // Appends a ready task to the FIFO of (queue, priority, tenant).
   // `ready_since` is when it became ready (drives aging).
-  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since, ReadyRef ref);
+  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since,
+            ReadyRef ref);
 
   struct Pick {
     ReadyRef ref;
