@@ -1,0 +1,162 @@
+// RocksStore: core::Store on RocksDB, with one storage thread doing group
+// commits.
+//
+// Column families (keys and values: store/record_format.h):
+//   tasks    id -> TaskRecord          dead    id -> DeadRecord
+//   dedup    engine key -> value       journal (id, step) -> effect
+//   meta     engine key -> value       default (unused; RocksDB requires it)
+//
+// Write path (one storage thread):
+//
+//   engine thread                 storage thread                    owner thread
+//   Write(set, cb) --queue-->  take pending sets (up to
+//                              max_group_sets / ~max_group_bytes)
+//                              encode them into ONE WriteBatch
+//                              ONE DB::Write(sync = kSync)
+//                              post(closure) ONCE  ----------------->  cb(status) for each
+//                                                                      set, in submission order
+//
+// A group is atomic as a whole: if its write fails, every set in it gets the
+// error and none of them is applied. The next group first calls DB::Resume()
+// to leave RocksDB's background-error (read-only) state, so writes work again
+// once the fault (e.g. a full disk) is cleared.
+//
+// Threading: Write(), Flush() and the reads may be called from any thread;
+// reads go straight to RocksDB on the calling thread. Callbacks run only where
+// `post` runs them, never inside Write().
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "core/store.h"
+
+namespace sluice::store {
+
+struct StoreOptions {
+  std::string dir;  // the data directory; created if missing (unless read_only)
+  core::Durability durability = core::Durability::kSync;
+  size_t max_group_bytes = 4 << 20;  // a group commit closes at this many (estimated) bytes ...
+  size_t max_group_sets = 4096;      // ... or this many WriteSets, or when the queue is empty
+  // Runs completion batches on the owner's thread. Called from the storage
+  // thread (and from the destructor's thread while draining); must not run
+  // the closure inline if the callbacks expect the owner's thread. Required.
+  std::function<void(std::function<void()>)> post;
+  std::shared_ptr<rocksdb::FileSystem> fs;  // test seam (fault injection); null = default
+  bool read_only = false;                   // open for inspection (admin CLI on a stopped broker)
+};
+
+class RocksStore final : public core::Store {
+ public:
+  // Opens (creating if needed, unless read_only) the store in options.dir.
+  // Errors: kInvalidArgument (no post / empty dir), kNoSpace, kStorage,
+  // kCorruption, or kNotFound when read_only and there is no store in dir.
+  static Result<std::unique_ptr<RocksStore>> Open(StoreOptions options);
+
+  // Writes every pending set (their callbacks are posted), then closes the DB.
+  ~RocksStore() override;
+
+  RocksStore(const RocksStore&) = delete;
+  RocksStore& operator=(const RocksStore&) = delete;
+
+  // In read_only mode every set fails with kUnavailable.
+  void Write(core::WriteSet set, core::WriteCallback done) override;
+
+  Result<core::TaskRecord> GetTask(core::TaskId id) override;
+  Result<core::DeadRecord> GetDead(core::TaskId id) override;
+  Result<std::string> GetMeta(std::string_view key) override;
+  Result<std::string> GetDedup(std::string_view key) override;
+
+  Status ScanTaskSummaries(const std::function<bool(const core::TaskSummary&)>& fn) override;
+  // Visits dead records with id > start_after, in id order.
+  Status ScanDead(core::TaskId start_after,
+                  const std::function<bool(const core::DeadRecord&)>& fn) override;
+  Status ScanMeta(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) override;
+  Status ScanDedup(
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) override;
+  Status ScanJournal(
+      core::TaskId id,
+      const std::function<bool(std::string_view step, std::string_view value)>& fn) override;
+
+  void Flush() override;
+
+  // Waits for every queued set (Flush), then writes `set` synced on the
+  // calling thread. kUnavailable when read_only; kInvalidArgument for a
+  // malformed set; write errors as for Write().
+  Status WriteNow(core::WriteSet set) override;
+
+  // Number of DB::Write calls (group commits) attempted so far, failed ones
+  // included. For tests and stats; any thread.
+  uint64_t rocksdb_writes() const { return rocksdb_writes_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Pending {
+    core::WriteSet set;
+    core::WriteCallback done;
+    size_t bytes = 0;  // estimate, for the group byte limit
+  };
+  enum Cf : size_t { kDefault = 0, kTasks, kDead, kDedup, kJournal, kMeta, kCfCount };
+
+  explicit RocksStore(StoreOptions options);
+  Status OpenDb();    // requires db_mu_ held exclusively (or no other thread yet)
+  void CloseDb();     // requires db_mu_ held exclusively (or no other thread left)
+  Status ReopenDb();  // requires write_mu_; takes db_mu_ exclusively
+  void Run();         // storage thread body
+  // Encodes, writes and completes one group. Storage thread only.
+  void CommitGroup(std::vector<Pending>* group);
+  // Recovers from an earlier failed write (Resume(), else reopen); fails in
+  // read-only mode. Requires write_mu_.
+  Status PrepareWrite();
+  // One DB::Write; a failure makes the next PrepareWrite() recover. Requires
+  // write_mu_ and a successful PrepareWrite().
+  Status WriteBatchNow(rocksdb::WriteBatch* batch, bool sync);
+  Status ReadOnlyError() const;
+  Status AddToBatch(const core::WriteSet& set, rocksdb::WriteBatch* batch, std::string* scratch);
+  // Point read; kNotFound names `what`. Any thread.
+  Status Get(Cf cf, std::string_view key, rocksdb::PinnableSlice* value, std::string_view what);
+  // Visits keys >= start (and < *upper_bound when given) in order until fn
+  // returns false. Any thread.
+  Status Scan(Cf cf, std::string_view start, const std::string* upper_bound, bool fill_cache,
+              const std::function<bool(std::string_view, std::string_view)>& fn);
+
+  StoreOptions options_;
+  // Lock order: write_mu_, then db_mu_, then mu_.
+  // write_mu_ serializes batch building and DB writes (storage thread, WriteNow).
+  std::mutex write_mu_;
+  // db_mu_ guards the DB instance: reads hold it shared; replacing the
+  // instance (reopen after an unrecoverable write error) holds it exclusively.
+  mutable std::shared_mutex db_mu_;
+  std::unique_ptr<rocksdb::Env> env_;              // wraps options_.fs when given; outlives db_
+  std::unique_ptr<rocksdb::DB> db_;                // null after a failed reopen
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // indexed by Cf; owned, freed before db_
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // storage thread waits for sets or stop
+  std::condition_variable done_cv_;  // Flush() waits for completed_
+  std::deque<Pending> queue_;        // guarded by mu_
+  uint64_t submitted_ = 0;           // sets ever queued; guarded by mu_
+  uint64_t completed_ = 0;           // sets whose callbacks were posted; guarded by mu_
+  bool stop_ = false;                // guarded by mu_
+
+  bool need_resume_ = false;  // the last write failed; guarded by write_mu_
+  std::atomic<uint64_t> rocksdb_writes_{0};
+  std::thread thread_;
+};
+
+}  // namespace sluice::store
