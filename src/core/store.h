@@ -29,7 +29,8 @@ enum class Durability : uint8_t {
 struct Mutation {
   enum class Op : uint8_t {
     kPutTask,        // tasks[id] = *task
-    kDeleteTask,     // delete tasks[id]  (written once, so SingleDelete is allowed)
+    kDeleteTask,     // delete tasks[id] (plain Delete: a task key is Put again on nack,
+                     // expiry and checkpoint, so SingleDelete would be unsafe)
     kPutDead,        // dead[id] = *dead
     kDeleteDead,     // delete dead[id]
     kPutMeta,        // meta[key] = value
