@@ -26,8 +26,7 @@ void BuildEnqueue(flatbuffers::FlatBufferBuilder& fbb, int tasks, uint64_t reque
     const auto tenant = fbb.CreateSharedString("acme");
     const auto body = fbb.CreateVector(payload);
     const auto traceparent =
-        f::CreateHeader(fbb, fbb.CreateSharedString("traceparent"),
-                        fbb.CreateString(kTraceparent));
+        f::CreateHeader(fbb, fbb.CreateSharedString("traceparent"), fbb.CreateString(kTraceparent));
     const auto headers = fbb.CreateVector(&traceparent, 1);
     f::TaskSpecBuilder spec(fbb);
     spec.add_queue(queue);

@@ -8,9 +8,9 @@
 //   2. Every returned frame is safe to read (fields are walked) and re-encodes
 //      (AppendFrame) to a stream that decodes to the same bytes.
 // Build and run: see docs/protocol.md, section "Fuzzing".
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -29,8 +29,8 @@ struct Outcome {
   std::optional<sluice::Code> error;
 };
 
-#define FUZZ_CHECK(cond)         \
-  do {                           \
+#define FUZZ_CHECK(cond)           \
+  do {                             \
     if (!(cond)) __builtin_trap(); \
   } while (0)
 
@@ -73,8 +73,8 @@ size_t Walk(const f::Frame* frame) {
       if (const auto* tasks = frame->body_as_Enqueue()->tasks()) {
         for (const f::TaskSpec* t : *tasks) {
           sum += Touch(t->queue()) + Touch(t->tenant()) + TouchBytes(t->payload()) +
-                 TouchHeaders(t->headers()) + Touch(t->batch_key()) +
-                 Touch(t->idempotency_key()) + t->cost() + t->priority();
+                 TouchHeaders(t->headers()) + Touch(t->batch_key()) + Touch(t->idempotency_key()) +
+                 t->cost() + t->priority();
         }
       }
       break;

@@ -15,15 +15,15 @@
 // Thread safety: none. One FrameDecoder per connection, used by one thread.
 #pragma once
 
+#include <flatbuffers/flatbuffers.h>
+#include <sluice/wire/sluice_generated.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
-
-#include <flatbuffers/flatbuffers.h>
-#include <sluice/wire/sluice_generated.h>
 
 #include "common/status.h"
 
@@ -77,7 +77,8 @@ struct FrameView {
 //   kProtocol           N below kMinFrameBytes, a missing/wrong file
 //                       identifier, or a buffer the FlatBuffers Verifier
 //                       rejects.
-//   kProtocol           also: a body type other than NONE without a body.
+//   kProtocol           also: a body type other than NONE without a body, or
+//                       a vector of 8-byte elements that is misaligned.
 // A frame whose body is NONE or a union member newer than this build is NOT an
 // error here: it verifies, and the caller answers it (it knows the request id).
 // Guarantee to the caller: for a returned frame with a known body type T,

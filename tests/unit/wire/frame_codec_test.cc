@@ -58,8 +58,8 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
       std::vector<Offset<f::TaskSpec>> tasks;
       for (int i = 0; i < 3; ++i) {
         tasks.push_back(f::CreateTaskSpecDirect(b, "q", "acme", static_cast<uint8_t>(i), &blob,
-                                                nullptr, 5, 100, 10000, 30000, 0, 0, "llama",
-                                                128, "idem-1"));
+                                                nullptr, 5, 100, 10000, 30000, 0, 0, "llama", 128,
+                                                "idem-1"));
       }
       return f::CreateEnqueueDirect(b, &tasks).Union();
     }
@@ -73,10 +73,10 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
     case f::Body::Lease:
       return f::CreateLeaseDirect(b, "q", 64, 30000, 60000, "gpu-0").Union();
     case f::Body::LeaseResult: {
-      std::vector<Offset<f::LeasedTask>> t = {f::CreateLeasedTask(
-          b, 42, b.CreateString("q"), b.CreateString("acme"), 2, 3, &token,
-          b.CreateVector(blob), Headers(b), b.CreateVector(blob), Journal(b), 1700000000000,
-          b.CreateString("llama"), 128, 1700000060000, 5)};
+      std::vector<Offset<f::LeasedTask>> t = {
+          f::CreateLeasedTask(b, 42, b.CreateString("q"), b.CreateString("acme"), 2, 3, &token,
+                              b.CreateVector(blob), Headers(b), b.CreateVector(blob), Journal(b),
+                              1700000000000, b.CreateString("llama"), 128, 1700000060000, 5)};
       return f::CreateLeaseResultDirect(b, &t).Union();
     }
     case f::Body::Heartbeat:
@@ -228,7 +228,7 @@ struct Stream {
 Stream SampleStream() {
   Stream s;
   const std::vector<std::pair<f::Body, bool>> parts = {
-      {f::Body::Hello, true},       {f::Body::Enqueue, true},    {f::Body::Ack, false},
+      {f::Body::Hello, true},       {f::Body::Enqueue, true},     {f::Body::Ack, false},
       {f::Body::LeaseResult, true}, {f::Body::NackResult, false}, {f::Body::TenantList, true},
       {f::Body::Error, false}};
   uint64_t id = 1;
@@ -535,6 +535,36 @@ TEST(FrameCodecTest, BodyTypeWithoutBodyIsAProtocolError) {
   EXPECT_EQ(r.status().code(), Code::kProtocol);
 }
 
+// The 2.0.8 Verifier does not check element alignment of vectors; a vector of
+// 8-byte structs moved 4 bytes must be refused, not read misaligned.
+TEST(FrameCodecTest, MisalignedWideVectorIsAProtocolError) {
+  FlatBufferBuilder b;
+  // Token 0's task_id low word (1) will serve as the shifted vector's length.
+  std::vector<f::LeaseToken> tokens = {f::LeaseToken(1, 1, 1), f::LeaseToken(2, 2, 2)};
+  FinishFrame(b, f::CreateFrame(b, 1, f::Body::Ack, f::CreateAckDirect(b, &tokens).Union()));
+  const auto bytes = FrameBytes(b);
+  Bytes wire(bytes.begin(), bytes.end());
+  size_t pos = 0;
+  {
+    FrameDecoder dec;
+    auto r = DecodeOne(dec, wire);
+    ASSERT_TRUE(r.ok() && r->has_value());
+    const auto* table = reinterpret_cast<const flatbuffers::Table*>((*r)->frame->body_as_Ack());
+    const uint8_t* field = table->GetAddressOf(f::Ack::VT_TOKENS);
+    ASSERT_NE(field, nullptr);
+    pos = kLengthPrefixBytes + static_cast<size_t>(field - (*r)->bytes.data());
+  }
+  uint32_t off;
+  std::memcpy(&off, wire.data() + pos, 4);
+  off += 4;
+  std::memcpy(wire.data() + pos, &off, 4);
+  FrameDecoder dec;
+  auto r = DecodeOne(dec, wire);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kProtocol) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("aligned"), std::string::npos) << r.status().message();
+}
+
 // Every single-byte corruption of a valid frame either still verifies or is
 // refused with an error; none may crash (run under ASan/UBSan in CI).
 TEST(FrameCodecTest, EverySingleByteCorruptionIsSafe) {
@@ -643,8 +673,7 @@ TEST(FrameCodecTest, LongStreamDoesNotGrowMemory) {
 TEST(FrameCodecTest, LargeFrameMemoryIsReleasedOnceDrained) {
   FlatBufferBuilder b;
   const Bytes big(1 << 20, 0xab);
-  std::vector<Offset<f::TaskSpec>> tasks = {
-      f::CreateTaskSpecDirect(b, "q", "t", 0, &big)};
+  std::vector<Offset<f::TaskSpec>> tasks = {f::CreateTaskSpecDirect(b, "q", "t", 0, &big)};
   FinishFrame(b, f::CreateFrame(b, 1, f::Body::Enqueue, f::CreateEnqueueDirect(b, &tasks).Union()));
   const auto wire = FrameBytes(b);
   FrameDecoder dec(2 << 20);
