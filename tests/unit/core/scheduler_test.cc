@@ -331,21 +331,17 @@ TEST_F(SchedulerTest, QueueRateLimit) {
 
 TEST_F(SchedulerTest, QueueInflightCap) {
   sched_.SetQueueLimits(0, Limits{.max_inflight = 3});
-  for (int i = 0; i < 100; ++i) PushOne(0, i % 4, i % 8);
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sched_.Pop(0, refs_.Alive()));
+  for (int i = 0; i < 100; ++i) PushOne(0, i % 4, static_cast<uint8_t>(i % 8));
+  std::vector<uint32_t> inflight;  // tenants of the tasks in flight
+  for (int i = 0; i < 3; ++i) inflight.push_back(sched_.Pop(0, refs_.Alive())->tenant);
   EXPECT_FALSE(sched_.Pop(0, refs_.Alive()));
   EXPECT_EQ(sched_.QueueInflight(0), 3u);
   EXPECT_FALSE(sched_.NextEligible(0).has_value());  // a cap is not a rate
   const uint64_t seed = 0x5eed0001;
   std::printf("QueueInflightCap seed=%llu\n", static_cast<unsigned long long>(seed));
+  SCOPED_TRACE(testing::Message() << "seed=" << seed);
   Rng rng(seed);
-  std::vector<uint32_t> inflight;
   int dispatched = 3;
-  inflight = {0, 0, 0};  // tenants unknown here; Release needs the right tenant below
-  sched_.Release(0, 0);
-  sched_.Release(0, 0);
-  sched_.Release(0, 0);
-  inflight.clear();
   while (dispatched < 100) {
     if (rng.Uniform(2) == 0 && !inflight.empty()) {
       const size_t k = rng.Uniform(inflight.size());
