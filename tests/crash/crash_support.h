@@ -1,0 +1,160 @@
+// Shared pieces of the crash tests: a loop poster (the engine's thread), the
+// seed helper, payload encoding, and a read of everything a store holds.
+//
+// Seeds: every randomized crash test takes its seed from TestSeed(), which
+// prints it and honours SLUICE_SEED=<n> so a failing run can be replayed.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "core/store.h"
+
+namespace sluice::crashtest {
+
+// The "loop thread" of a crash test (the idea of bench/loop_poster.h): the
+// store posts completion closures from its storage thread; the owning thread
+// runs them, so every engine callback runs on the engine's thread.
+class Poster {
+ public:
+  std::function<void(std::function<void()>)> PostFn() {
+    return [this](std::function<void()> fn) {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(fn));
+      cv_.notify_one();
+    };
+  }
+  // Runs posted closures until pred() holds (blocks while none is posted).
+  template <typename Pred>
+  void RunUntil(Pred pred) {
+    while (!pred()) RunBatch(/*block=*/true);
+  }
+  // Runs what is posted now, without waiting. Returns how many ran.
+  size_t RunPending() { return RunBatch(/*block=*/false); }
+  // Drops every posted closure without running it (the process "died").
+  void Discard() {
+    std::deque<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      batch.swap(queue_);
+    }
+  }
+
+ private:
+  size_t RunBatch(bool block) {
+    std::deque<std::function<void()>> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (block) cv_.wait(lock, [&] { return !queue_.empty(); });
+      batch.swap(queue_);
+    }
+    for (auto& fn : batch) fn();
+    return batch.size();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+};
+
+// The seed of a randomized test: SLUICE_SEED if set, else `fallback`. Printed
+// so that the log of any run says how to replay it.
+inline uint64_t TestSeed(const char* test_name, uint64_t fallback) {
+  uint64_t seed = fallback;
+  if (const char* env = std::getenv("SLUICE_SEED"); env != nullptr && *env != '\0') {
+    seed = std::strtoull(env, nullptr, 10);
+  }
+  std::fprintf(stderr, "[seed] %s: SLUICE_SEED=%llu\n", test_name,
+               static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+// Payloads carry the oracle's sequence number: "p<seq>", padded with '.' to
+// `size` bytes. ParsePayload returns the sequence number, or -1 when the
+// payload is not one of ours.
+inline std::string MakePayload(uint64_t seq, size_t size = 64) {
+  std::string p = "p" + std::to_string(seq) + "|";
+  if (p.size() < size) p.resize(size, '.');
+  return p;
+}
+inline int64_t ParsePayload(std::string_view payload) {
+  if (payload.size() < 3 || payload[0] != 'p') return -1;
+  size_t bar = payload.find('|');
+  if (bar == std::string_view::npos || bar == 1) return -1;
+  int64_t seq = 0;
+  for (size_t i = 1; i < bar; ++i) {
+    if (payload[i] < '0' || payload[i] > '9') return -1;
+    seq = seq * 10 + (payload[i] - '0');
+  }
+  return seq;
+}
+
+// What a store holds, by payload sequence number.
+struct DiskTask {
+  core::TaskId id = 0;
+  bool dead = false;
+  core::TaskRecord record;  // the live record, or the dead record's task
+  std::map<std::string, std::string> journal;
+};
+struct DiskState {
+  std::map<int64_t, DiskTask> by_seq;
+  // Problems found while reading (foreign payloads, a seq stored twice).
+  std::string errors;
+};
+
+// Reads every live and dead task of `store` with its journal.
+inline DiskState ReadDisk(core::Store& store) {
+  DiskState out;
+  auto add = [&](core::TaskRecord rec, bool dead) {
+    int64_t seq = ParsePayload(rec.payload);
+    if (seq < 0) {
+      out.errors += "task " + std::to_string(rec.id) + " has a foreign payload\n";
+      return;
+    }
+    DiskTask t;
+    t.id = rec.id;
+    t.dead = dead;
+    Status js = store.ScanJournal(rec.id, [&](std::string_view k, std::string_view v) {
+      t.journal.emplace(std::string(k), std::string(v));
+      return true;
+    });
+    if (!js.ok()) out.errors += "ScanJournal: " + js.ToString() + "\n";
+    t.record = std::move(rec);
+    auto [it, inserted] = out.by_seq.emplace(seq, std::move(t));
+    if (!inserted) {
+      out.errors += "seq " + std::to_string(seq) + " stored twice (ids " +
+                    std::to_string(it->second.id) + ")\n";
+    }
+  };
+  std::vector<core::TaskId> ids;
+  Status s = store.ScanTaskSummaries([&](const core::TaskSummary& sum) {
+    ids.push_back(sum.id);
+    return true;
+  });
+  if (!s.ok()) out.errors += "ScanTaskSummaries: " + s.ToString() + "\n";
+  for (core::TaskId id : ids) {
+    auto rec = store.GetTask(id);
+    if (!rec.ok()) {
+      out.errors += "GetTask(" + std::to_string(id) + "): " + rec.status().ToString() + "\n";
+      continue;
+    }
+    add(std::move(*rec), false);
+  }
+  s = store.ScanDead(0, [&](const core::DeadRecord& d) {
+    add(d.task, true);
+    return true;
+  });
+  if (!s.ok()) out.errors += "ScanDead: " + s.ToString() + "\n";
+  return out;
+}
+
+}  // namespace sluice::crashtest
