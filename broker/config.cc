@@ -1,0 +1,275 @@
+#include "broker/config.h"
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <vector>
+
+namespace sluice::broker {
+namespace {
+
+// One accepted key: how to read it from its node into the config.
+struct Key {
+  std::function<Status(const toml::node&, const std::string& where, BrokerConfig*)> apply;
+};
+
+std::string Where(const std::string& origin, const std::string& key, const toml::node& node) {
+  std::ostringstream os;
+  os << origin << ":" << node.source().begin.line << ": key '" << key << "'";
+  return os.str();
+}
+
+Status Bad(const std::string& where, const std::string& what) {
+  return Status::InvalidArgument(where + ": " + what);
+}
+
+template <typename T>
+Key Int(T BrokerConfig::*field, int64_t lo, int64_t hi) {
+  return {[field, lo, hi](const toml::node& n, const std::string& where, BrokerConfig* c) {
+    const auto v = n.value_exact<int64_t>();
+    if (!n.is_integer() || !v) return Bad(where, "expected an integer");
+    if (*v < lo || *v > hi) {
+      return Bad(where, "value " + std::to_string(*v) + " out of range [" + std::to_string(lo) +
+                            ", " + std::to_string(hi) + "]");
+    }
+    c->*field = static_cast<T>(*v);
+    return Status::Ok();
+  }};
+}
+
+Key Str(std::function<Status(const std::string&, const std::string& where, BrokerConfig*)> set) {
+  return {[set](const toml::node& n, const std::string& where, BrokerConfig* c) {
+    if (!n.is_string()) return Bad(where, "expected a string");
+    return set(*n.value<std::string>(), where, c);
+  }};
+}
+
+Status SetDurability(const std::string& v, const std::string& where, BrokerConfig* c) {
+  if (v == "sync") {
+    c->durability = core::Durability::kSync;
+  } else if (v == "async") {
+    c->durability = core::Durability::kAsync;
+  } else {
+    return Bad(where, "expected \"sync\" or \"async\", got \"" + v + "\"");
+  }
+  return Status::Ok();
+}
+
+Status SetLogLevel(const std::string& v, const std::string& where, BrokerConfig* c) {
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  for (const char* l : kLevels) {
+    if (v == l) {
+      c->log_level = v;
+      return Status::Ok();
+    }
+  }
+  return Bad(where, "expected one of trace|debug|info|warn|error|critical|off, got \"" + v + "\"");
+}
+
+constexpr int64_t kU32 = std::numeric_limits<uint32_t>::max();
+constexpr int64_t kDay = 24ll * 3600 * 1000;
+
+const std::map<std::string, std::map<std::string, Key>>& Schema() {
+  static const auto* schema = new std::map<std::string, std::map<std::string, Key>>{
+      {"server",
+       {{"listen", Str([](const std::string& v, const std::string& where, BrokerConfig* c) {
+           Status s = ParseListen(v, &c->listen_host, &c->listen_port);
+           return s.ok() ? s : Bad(where, s.message());
+         })},
+        {"log_level", Str(SetLogLevel)},
+        {"auth_token", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
+           c->auth_token = v;
+           return Status::Ok();
+         })}}},
+      {"storage",
+       {{"data_dir", Str([](const std::string& v, const std::string& where, BrokerConfig* c) {
+           if (v.empty()) return Bad(where, "must not be empty");
+           c->data_dir = v;
+           return Status::Ok();
+         })},
+        {"durability", Str(SetDurability)},
+        {"max_group_bytes", Int(&BrokerConfig::max_group_bytes, 4096, 1ll << 30)},
+        {"max_group_sets", Int(&BrokerConfig::max_group_sets, 1, 1 << 20)}}},
+      {"limits",
+       {{"max_connections", Int(&BrokerConfig::max_connections, 1, 1 << 20)},
+        {"max_frame_bytes", Int(&BrokerConfig::max_frame_bytes, 1024, 1ll << 30)},
+        {"max_payload_bytes", Int(&BrokerConfig::max_payload_bytes, 1, 1ll << 30)},
+        {"idle_timeout_ms", Int(&BrokerConfig::idle_timeout_ms, 10, kDay)},
+        {"max_pending_responses", Int(&BrokerConfig::max_pending_responses, 1, 1 << 20)},
+        {"max_write_queue_bytes", Int(&BrokerConfig::max_write_queue_bytes, 64 << 10, 1ll << 34)}}},
+      {"tasks",
+       {{"lease_ms", Int(&BrokerConfig::lease_ms, 10, 12ll * 3600 * 1000)},
+        {"max_attempts", Int(&BrokerConfig::max_attempts, 1, 1000)},
+        {"backoff_initial_ms", Int(&BrokerConfig::backoff_initial_ms, 0, kDay)},
+        {"backoff_max_ms", Int(&BrokerConfig::backoff_max_ms, 0, kDay)},
+        {"default_priority", Int(&BrokerConfig::default_priority, 0, 7)},
+        {"max_wait_ms", Int(&BrokerConfig::max_wait_ms, 0, kDay)},
+        {"dedup_window_ms", Int(&BrokerConfig::dedup_window_ms, 0, 30 * kDay)}}},
+      {"scheduler",
+       {{"aging_ms", {[](const toml::node& n, const std::string& where, BrokerConfig* c) {
+           const auto* arr = n.as_array();
+           if (arr == nullptr || arr->size() != c->aging_ms.size()) {
+             return Bad(where, "expected an array of 8 integers (ms, one per priority level)");
+           }
+           for (size_t i = 0; i < arr->size(); ++i) {
+             const auto v = (*arr)[i].value_exact<int64_t>();
+             if (!v || *v < 0 || *v > kDay) {
+               return Bad(where, "element " + std::to_string(i) +
+                                     ": expected an integer in [0, " + std::to_string(kDay) + "]");
+             }
+             c->aging_ms[i] = *v;
+           }
+           return Status::Ok();
+         }}}}},
+  };
+  return *schema;
+}
+
+}  // namespace
+
+std::string BrokerConfig::ListenAddress() const {
+  return listen_host + ":" + std::to_string(listen_port);
+}
+
+core::EngineOptions BrokerConfig::ToEngineOptions() const {
+  core::EngineOptions o;
+  o.default_max_attempts = max_attempts;
+  o.default_lease_ms = lease_ms;
+  o.default_backoff_initial_ms = backoff_initial_ms;
+  o.default_backoff_max_ms = backoff_max_ms;
+  o.default_priority = static_cast<uint8_t>(default_priority);
+  o.max_payload_bytes = max_payload_bytes;
+  o.max_wait_ms = max_wait_ms;
+  o.dedup_window_ms = static_cast<TimeMs>(dedup_window_ms);
+  for (size_t i = 0; i < aging_ms.size(); ++i) o.scheduler.aging_ms[i] = aging_ms[i];
+  return o;
+}
+
+Status ParseListen(std::string_view text, std::string* host, uint16_t* port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return Status::InvalidArgument("listen address '" + std::string(text) +
+                                   "' must be HOST:PORT, e.g. 127.0.0.1:7400");
+  }
+  std::string_view h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  const std::string_view p = text.substr(colon + 1);
+  unsigned value = 0;
+  const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || ptr != p.data() + p.size() || value > 65535) {
+    return Status::InvalidArgument("listen address '" + std::string(text) +
+                                   "': port must be 0..65535");
+  }
+  *host = std::string(h);
+  *port = static_cast<uint16_t>(value);
+  return Status::Ok();
+}
+
+Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig* config) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << origin << ":" << e.source().begin.line << ": " << e.description();
+    return Status::InvalidArgument(os.str());
+  }
+  const auto& schema = Schema();
+  for (const auto& [section_key, section_node] : root) {
+    const std::string section(section_key.str());
+    const auto it = schema.find(section);
+    if (it == schema.end()) {
+      return Bad(Where(origin, section, section_node), "unknown section");
+    }
+    const auto* table = section_node.as_table();
+    if (table == nullptr) return Bad(Where(origin, section, section_node), "expected a table");
+    for (const auto& [key, node] : *table) {
+      const std::string name = section + "." + std::string(key.str());
+      const auto k = it->second.find(std::string(key.str()));
+      if (k == it->second.end()) return Bad(Where(origin, name, node), "unknown key");
+      SLUICE_RETURN_IF_ERROR(k->second.apply(node, Where(origin, name, node), config));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Validate(const BrokerConfig& c) {
+  if (c.backoff_max_ms < c.backoff_initial_ms) {
+    return Status::InvalidArgument("tasks.backoff_max_ms (" + std::to_string(c.backoff_max_ms) +
+                                   ") must be >= tasks.backoff_initial_ms (" +
+                                   std::to_string(c.backoff_initial_ms) + ")");
+  }
+  if (c.max_payload_bytes >= c.max_frame_bytes) {
+    return Status::InvalidArgument("limits.max_payload_bytes (" +
+                                   std::to_string(c.max_payload_bytes) +
+                                   ") must be below limits.max_frame_bytes (" +
+                                   std::to_string(c.max_frame_bytes) + ")");
+  }
+  if (c.listen_host.empty()) return Status::InvalidArgument("server.listen: empty host");
+  return Status::Ok();
+}
+
+ParsedArgs ParseArgs(int argc, char** argv) {
+  ParsedArgs out;
+  CLI::App app{"sluiced: the sluice task broker"};
+  std::string listen, data_dir, durability, log_level;
+  app.add_option("--config", out.config_path, "TOML config file (config/sluiced.toml)");
+  app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
+  app.add_option("--data-dir", data_dir, "data directory");
+  app.add_option("--durability", durability, "sync|async")
+      ->check(CLI::IsMember({"sync", "async"}));
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    out.exit_code = rc == 0 ? 0 : 2;
+    return out;
+  }
+  auto fail = [&out](const Status& s) {
+    std::fprintf(stderr, "sluiced: bad configuration: %s\n", s.message().c_str());
+    out.exit_code = 2;
+    return out;
+  };
+  if (!out.config_path.empty()) {
+    FILE* f = std::fopen(out.config_path.c_str(), "rb");
+    if (f == nullptr) {
+      return fail(Status::InvalidArgument("cannot read config file " + out.config_path));
+    }
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+    std::fclose(f);
+    Status s = ApplyToml(text, out.config_path, &out.config);
+    if (!s.ok()) return fail(s);
+  }
+  if (!listen.empty()) {
+    Status s = ParseListen(listen, &out.config.listen_host, &out.config.listen_port);
+    if (!s.ok()) return fail(Status::InvalidArgument("--listen: " + s.message()));
+  }
+  if (!data_dir.empty()) out.config.data_dir = data_dir;
+  if (!durability.empty()) {
+    Status s = SetDurability(durability, "--durability", &out.config);
+    if (!s.ok()) return fail(s);
+  }
+  if (!log_level.empty()) {
+    Status s = SetLogLevel(log_level, "--log-level", &out.config);
+    if (!s.ok()) return fail(s);
+  }
+  Status s = Validate(out.config);
+  if (!s.ok()) {
+    return fail(Status::InvalidArgument(
+        (out.config_path.empty() ? std::string() : out.config_path + ": ") + s.message()));
+  }
+  return out;
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,78 @@
+// BrokerConfig: every setting of sluiced, parsed from TOML and flags, and
+// validated once. See config/sluiced.toml for each key, its unit and range.
+//
+// Precedence: built-in defaults < the --config file < command-line flags.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "core/engine_types.h"
+#include "core/store.h"
+
+namespace sluice::broker {
+
+struct BrokerConfig {
+  // [server]
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 7400;
+  std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
+  std::string auth_token;          // empty = auth off
+
+  // [storage]
+  std::string data_dir = "./sluice-data";
+  core::Durability durability = core::Durability::kSync;
+  uint64_t max_group_bytes = 4 << 20;
+  uint64_t max_group_sets = 4096;
+
+  // [limits]
+  uint64_t max_connections = 1024;
+  uint32_t max_frame_bytes = 16u << 20;
+  uint64_t max_payload_bytes = 1 << 20;
+  uint32_t idle_timeout_ms = 60'000;
+  uint64_t max_pending_responses = 1024;   // per connection
+  uint64_t max_write_queue_bytes = 64u << 20;  // per connection
+
+  // [tasks] defaults for tasks that do not set their own
+  uint32_t lease_ms = 30'000;
+  uint32_t max_attempts = 5;
+  uint32_t backoff_initial_ms = 1'000;
+  uint32_t backoff_max_ms = 60'000;
+  uint32_t default_priority = 4;
+  uint32_t max_wait_ms = 5 * 60 * 1000;
+  uint64_t dedup_window_ms = 24ull * 3600 * 1000;
+
+  // [scheduler]
+  std::array<int64_t, 8> aging_ms{0, 1000, 2000, 4000, 8000, 15000, 30000, 60000};
+
+  // "HOST:PORT"
+  std::string ListenAddress() const;
+  // The engine's options from this config.
+  core::EngineOptions ToEngineOptions() const;
+};
+
+// Outcome of parsing the command line.
+struct ParsedArgs {
+  BrokerConfig config;
+  std::string config_path;  // empty = none given
+  int exit_code = -1;       // >= 0: exit now with this code (help, or an error already printed)
+};
+
+// Parses argv (CLI11) and the --config file (toml++), then validates.
+// Errors are printed to stderr naming the flag or the file and key; their
+// exit code is 2.
+ParsedArgs ParseArgs(int argc, char** argv);
+
+// Parses TOML text as if it were the file `origin` (for tests and ParseArgs).
+// Errors name `origin` and the key: kInvalidArgument.
+Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig* config);
+
+// Parses "HOST:PORT" (port 0 allowed).
+Status ParseListen(std::string_view text, std::string* host, uint16_t* port);
+
+// Cross-field checks after everything was applied.
+Status Validate(const BrokerConfig& config);
+
+}  // namespace sluice::broker

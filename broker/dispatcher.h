@@ -1,0 +1,57 @@
+// Dispatcher: maps each request of the wire protocol onto the Engine and
+// answers it on its session (net::RequestHandler).
+//
+// Responses echo the request id and go out as soon as each is ready, so they
+// may leave in another order than the requests came (a long-polled Lease
+// never holds back the requests behind it).
+//
+// Lifetime: engine callbacks can fire after their session closed; they hold a
+// weak_ptr to the session and drop the answer if it is gone. Long polls are
+// tracked per session and cancelled (Engine::CancelWait) when it closes.
+//
+// Threading: the loop thread only (as the Engine).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/engine.h"
+#include "net/session.h"
+
+namespace sluice::broker {
+
+class Dispatcher final : public net::RequestHandler {
+ public:
+  // `engine` must outlive the Dispatcher and every session.
+  explicit Dispatcher(core::Engine* engine) : engine_(engine) {}
+
+  void OnRequest(const std::shared_ptr<net::Session>& session,
+                 const wire::FrameView& frame) override;
+  void OnClose(net::Session& session) override;
+
+  // Shutdown: answers every pending long poll with an empty LeaseResult, and
+  // from now on answers Lease at once (no waiting).
+  void AnswerLongPollsEmpty();
+
+  size_t long_polls() const { return waiters_.size(); }
+
+ private:
+  struct Waiter {
+    std::weak_ptr<net::Session> session;
+    uint64_t session_id = 0;
+    uint64_t request_id = 0;
+  };
+
+  void HandleLease(const std::shared_ptr<net::Session>& session, uint64_t rid,
+                   const wire::fb::Lease& req);
+  void ForgetWaiter(uint64_t waiter_id);
+
+  core::Engine* engine_;
+  bool draining_ = false;
+  std::unordered_map<uint64_t, Waiter> waiters_;  // engine waiter id -> who waits
+  std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_session_;  // session -> waiters
+};
+
+}  // namespace sluice::broker

@@ -1,0 +1,176 @@
+// sluiced: the sluice broker. Wires net (sessions) + core (engine) + store
+// (RocksDB) on one loop thread; see DESIGN.md "Threads".
+//
+// Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 start-up failure (store,
+// listen address, io backend), 2 bad configuration or flags.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "broker/config.h"
+#include "broker/dispatcher.h"
+#include "common/clock.h"
+#include "core/engine.h"
+#include "net/io_backend.h"
+#include "net/server.h"
+#include "store/rocks_store.h"
+
+namespace sluice::broker {
+namespace {
+
+namespace asio = boost::asio;
+
+// Longest sleep of the tick timer: requests may create earlier deadlines
+// (long-poll timeouts) that NextWakeup() did not know when it was armed.
+constexpr std::chrono::milliseconds kMaxTick{10};
+// Shutdown gives sessions this long to drain before closing them hard.
+constexpr std::chrono::seconds kDrainBound{5};
+
+// Drives Engine::Tick from a steady_timer on the loop thread.
+class Ticker {
+ public:
+  Ticker(asio::io_context& io, core::Engine* engine, const Clock& clock)
+      : timer_(io), engine_(engine), clock_(clock) {}
+  void Start() { Arm(); }
+  void Stop() {
+    stopped_ = true;
+    timer_.cancel();
+  }
+
+ private:
+  void Arm() {
+    if (stopped_) return;
+    auto wait = kMaxTick;
+    if (const auto next = engine_->NextWakeup()) {
+      const auto until = std::chrono::milliseconds(std::max<TimeMs>(0, *next - clock_.NowMs()));
+      wait = std::min(wait, until);
+    }
+    timer_.expires_after(wait);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopped_) return;
+      engine_->Tick();
+      Arm();
+    });
+  }
+
+  asio::steady_timer timer_;
+  core::Engine* engine_;
+  const Clock& clock_;
+  bool stopped_ = false;
+};
+
+int Run(const BrokerConfig& config) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sluiced"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+  const net::IoBackendInfo backend = net::ProbeIoBackend();
+  if (!backend.usable) {
+    spdlog::critical("io backend {} unusable: {}", backend.name, backend.detail);
+    return 1;
+  }
+
+  // Declared first: destroyed last, after everything that posts to it.
+  asio::io_context io(1);
+  SystemClock clock;
+
+  store::StoreOptions store_options;
+  store_options.dir = config.data_dir;
+  store_options.durability = config.durability;
+  store_options.max_group_bytes = config.max_group_bytes;
+  store_options.max_group_sets = config.max_group_sets;
+  store_options.post = [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); };
+  auto store = store::RocksStore::Open(std::move(store_options));
+  if (!store.ok()) {
+    spdlog::critical("cannot open the store in {}: {}", config.data_dir,
+                     store.status().ToString());
+    return 1;
+  }
+  auto engine = core::Engine::Open(**store, clock, config.ToEngineOptions());
+  if (!engine.ok()) {
+    spdlog::critical("cannot open the engine on {}: {}", config.data_dir,
+                     engine.status().ToString());
+    return 1;
+  }
+
+  Dispatcher dispatcher(engine->get());
+  net::ServerOptions server_options;
+  server_options.max_connections = config.max_connections;
+  server_options.session.max_frame_bytes = config.max_frame_bytes;
+  server_options.session.max_pending_responses = config.max_pending_responses;
+  server_options.session.idle_timeout_ms = config.idle_timeout_ms;
+  server_options.session.max_write_queue_bytes = config.max_write_queue_bytes;
+  server_options.session.auth_token = config.auth_token;
+  server_options.session.server_name = "sluiced " SLUICE_VERSION;
+  net::Server server(io, server_options, &dispatcher);
+  const auto bound = server.Listen(config.listen_host, config.listen_port);
+  if (!bound.ok()) {
+    spdlog::critical("{}", bound.status().ToString());
+    return 1;
+  }
+  const std::string address = bound->address().to_string() + ":" + std::to_string(bound->port());
+
+  spdlog::info(
+      "sluiced {} starting: listen={} data_dir={} durability={} backend={} ({}) epoch={} "
+      "max_connections={} max_frame_bytes={} idle_timeout_ms={} auth={}",
+      SLUICE_VERSION, address, config.data_dir,
+      config.durability == core::Durability::kSync ? "sync" : "async", backend.name,
+      backend.detail, (*engine)->epoch(), config.max_connections, config.max_frame_bytes,
+      config.idle_timeout_ms, config.auth_token.empty() ? "off" : "on");
+
+  Ticker ticker(io, engine->get(), clock);
+  ticker.Start();
+  server.Start();
+
+  asio::steady_timer drain_timer(io);
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down (stop accepting, answer long polls, drain, flush)",
+                 signo);
+    server.StopAccepting();
+    dispatcher.AnswerLongPollsEmpty();
+    // Every queued write is made durable; its completions are posted to the
+    // loop ahead of the close below, so their responses are sent first.
+    (*store)->Flush();
+    asio::post(io, [&] {
+      drain_timer.expires_after(kDrainBound);
+      drain_timer.async_wait([&](const boost::system::error_code& tec) {
+        if (tec) return;
+        spdlog::warn("shutdown: sessions did not drain in {} s; closing them",
+                     kDrainBound.count());
+        server.CloseAll("broker shutting down (drain timed out)");
+      });
+      server.CloseAllGracefully([&] {
+        drain_timer.cancel();
+        ticker.Stop();
+        (*store)->Flush();
+        spdlog::info("shutdown complete");
+        io.stop();
+      });
+    });
+  });
+
+  std::printf("sluiced listening on %s\n", address.c_str());
+  std::fflush(stdout);
+
+  io.run();
+  return 0;
+}
+
+}  // namespace
+}  // namespace sluice::broker
+
+int main(int argc, char** argv) {
+  const sluice::broker::ParsedArgs args = sluice::broker::ParseArgs(argc, argv);
+  if (args.exit_code >= 0) return args.exit_code;
+  return sluice::broker::Run(args.config);
+}

@@ -1,0 +1,287 @@
+#include "net/session.h"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace sluice::net {
+namespace {
+
+namespace asio = boost::asio;
+
+// Bytes offered to each read; the decoder keeps partial frames across reads.
+constexpr size_t kReadChunk = 16 << 10;
+// Buffers gathered into one write.
+constexpr size_t kMaxGather = 64;
+
+std::string PeerOf(const Session::Socket& socket) {
+  boost::system::error_code ec;
+  const auto ep = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+flatbuffers::DetachedBuffer ErrorFrame(uint64_t request_id, Code code, std::string_view message) {
+  flatbuffers::FlatBufferBuilder fbb(128 + message.size());
+  wire::BuildErrorFrame(fbb, request_id, code, message);
+  return fbb.Release();
+}
+
+}  // namespace
+
+Session::Session(Socket socket, uint64_t id, const SessionOptions& options,
+                 RequestHandler* handler, std::function<void(uint64_t)> on_closed)
+    : socket_(std::move(socket)),
+      id_(id),
+      options_(options),
+      handler_(handler),
+      on_closed_(std::move(on_closed)),
+      peer_(PeerOf(socket_)),
+      decoder_(options.max_frame_bytes),
+      timer_(socket_.get_executor()),
+      last_read_(SteadyClock::now()),
+      last_write_progress_(last_read_) {
+  boost::system::error_code ec;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+Session::~Session() = default;
+
+void Session::Start() {
+  spdlog::info("connection opened id={} peer={}", id_, peer_);
+  ArmTimer(std::chrono::milliseconds(std::max<uint32_t>(10, options_.idle_timeout_ms / 4)));
+  DoRead();
+}
+
+void Session::Reject(Code code, std::string_view message) {
+  spdlog::warn("connection refused id={} peer={}: {}", id_, peer_, message);
+  state_ = State::kClosing;
+  closing_since_ = SteadyClock::now();
+  close_reason_ = std::string("refused: ") + std::string(message);
+  ArmTimer(std::chrono::milliseconds(std::max<uint32_t>(10, options_.idle_timeout_ms / 4)));
+  Enqueue(ErrorFrame(0, code, message));
+}
+
+void Session::DoRead() {
+  if (read_in_flight_ || taking_ || Paused()) return;
+  if (state_ != State::kAwaitHello && state_ != State::kOpen) return;
+  const std::span<uint8_t> space = decoder_.Prepare(kReadChunk);
+  read_in_flight_ = true;
+  socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      size_t n) { self->OnRead(ec, n); });
+}
+
+void Session::OnRead(const boost::system::error_code& ec, size_t n) {
+  read_in_flight_ = false;
+  decoder_.Commit(ec ? 0 : n);
+  if (state_ == State::kClosed) return;
+  if (ec) {
+    if (state_ == State::kClosing) return;  // the drain or the timer finishes the close
+    Close(ec == asio::error::eof ? "peer closed" : "read error: " + ec.message());
+    return;
+  }
+  last_read_ = SteadyClock::now();
+  TakeFrames();
+}
+
+void Session::TakeFrames() {
+  taking_ = true;
+  while ((state_ == State::kAwaitHello || state_ == State::kOpen) && !Paused()) {
+    auto next = decoder_.Next();
+    if (!next.ok()) {
+      FailAndClose(0, next.status());
+      break;
+    }
+    if (!next->has_value()) break;
+    const wire::FrameView& frame = **next;
+    if (state_ == State::kAwaitHello) {
+      HandleHello(frame);
+      continue;
+    }
+    const auto type = frame.type();
+    if (type == wire::fb::Body::NONE || type > wire::fb::Body::MAX) {
+      FailAndClose(frame.request_id(),
+                   Status::Protocol("unknown or empty body type " +
+                                    std::to_string(static_cast<int>(type)) +
+                                    "; is the client newer than this broker?"));
+      break;
+    }
+    if (type == wire::fb::Body::Hello) {
+      FailAndClose(frame.request_id(), Status::Protocol("second Hello on one connection"));
+      break;
+    }
+    ++pending_;
+    notify_handler_ = true;
+    handler_->OnRequest(shared_from_this(), frame);
+  }
+  taking_ = false;
+  DoRead();
+}
+
+void Session::HandleHello(const wire::FrameView& frame) {
+  const uint64_t rid = frame.request_id();
+  const auto* hello = frame.frame->body_as_Hello();
+  if (hello == nullptr) {
+    FailAndClose(rid, Status::Protocol(
+                          "the first frame must be Hello (protocol version " +
+                          std::to_string(wire::kProtocolVersion) + "), got body type " +
+                          std::to_string(static_cast<int>(frame.type()))));
+    return;
+  }
+  if (hello->protocol_version() != wire::kProtocolVersion) {
+    FailAndClose(rid, Status::Protocol("protocol version " +
+                                       std::to_string(hello->protocol_version()) +
+                                       " is not supported; this broker speaks version " +
+                                       std::to_string(wire::kProtocolVersion)));
+    return;
+  }
+  if (!options_.auth_token.empty()) {
+    const auto* token = hello->auth_token();
+    if (token == nullptr || token->string_view() != options_.auth_token) {
+      FailAndClose(rid, Status(Code::kUnauthenticated,
+                               "auth token missing or wrong; set the token configured in "
+                               "sluiced.toml [server] auth_token"));
+      return;
+    }
+  }
+  const std::string client = hello->client_name() ? hello->client_name()->str() : "";
+  spdlog::info("hello id={} peer={} client='{}'", id_, peer_, client);
+  state_ = State::kOpen;
+  flatbuffers::FlatBufferBuilder fbb(256);
+  const auto ok = wire::fb::CreateHelloOk(fbb, wire::kProtocolVersion,
+                                          fbb.CreateString(options_.server_name),
+                                          decoder_.max_frame_bytes());
+  wire::FinishFrame(fbb, wire::fb::CreateFrame(fbb, rid, wire::fb::Body::HelloOk, ok.Union()));
+  Enqueue(fbb.Release());
+}
+
+void Session::Respond(flatbuffers::DetachedBuffer frame) {
+  if (pending_ > 0) --pending_;
+  if (state_ == State::kClosed) return;
+  const bool resume = state_ == State::kOpen && !Paused() && !taking_ && !read_in_flight_;
+  Enqueue(std::move(frame));
+  if (state_ == State::kClosing) {
+    MaybeFinishClosing();
+  } else if (resume) {
+    TakeFrames();
+  }
+}
+
+void Session::FailAndClose(uint64_t request_id, const Status& status) {
+  if (state_ == State::kClosed || state_ == State::kClosing) return;
+  spdlog::warn("protocol error id={} peer={}: {}; closing", id_, peer_, status.ToString());
+  state_ = State::kClosing;
+  wait_pending_ = false;
+  closing_since_ = SteadyClock::now();
+  close_reason_ = "protocol error: " + status.ToString();
+  Enqueue(ErrorFrame(request_id, status.code(), status.message()));
+}
+
+void Session::CloseGracefully(std::string reason) {
+  if (state_ == State::kClosed || state_ == State::kClosing) return;
+  state_ = State::kClosing;
+  wait_pending_ = true;
+  closing_since_ = SteadyClock::now();
+  close_reason_ = std::move(reason);
+  MaybeFinishClosing();
+}
+
+void Session::MaybeFinishClosing() {
+  if (state_ != State::kClosing) return;
+  if (!write_queue_.empty() || writing_count_ > 0) return;
+  if (wait_pending_ && pending_ > 0) return;
+  Close(close_reason_);
+}
+
+void Session::Close(std::string reason) {
+  if (state_ == State::kClosed) return;
+  auto self = shared_from_this();  // on_closed_ may drop the server's reference
+  state_ = State::kClosed;
+  boost::system::error_code ec;
+  socket_.shutdown(Socket::shutdown_both, ec);
+  socket_.close(ec);
+  timer_.cancel();
+  // write_queue_ stays until a write in flight completes: its buffers may
+  // still be referenced by the kernel.
+  spdlog::info("connection closed id={} peer={} reason={}", id_, peer_, reason);
+  if (notify_handler_) handler_->OnClose(*this);
+  if (on_closed_) on_closed_(id_);
+}
+
+void Session::Enqueue(flatbuffers::DetachedBuffer frame) {
+  write_queue_bytes_ += frame.size();
+  write_queue_.push_back(std::move(frame));
+  if (write_queue_bytes_ > options_.max_write_queue_bytes) {
+    spdlog::warn("client not reading id={} peer={}: {} bytes queued > max_write_queue_bytes {}",
+                 id_, peer_, write_queue_bytes_, options_.max_write_queue_bytes);
+    Close("client not reading (write queue full)");
+    return;
+  }
+  DoWrite();
+}
+
+void Session::DoWrite() {
+  if (state_ == State::kClosed || writing_count_ > 0 || write_queue_.empty()) return;
+  gather_.clear();
+  const size_t count = std::min(write_queue_.size(), kMaxGather);
+  for (size_t i = 0; i < count; ++i) {
+    gather_.emplace_back(write_queue_[i].data(), write_queue_[i].size());
+  }
+  writing_count_ = count;
+  last_write_progress_ = SteadyClock::now();
+  asio::async_write(socket_, gather_,
+                    [self = shared_from_this()](const boost::system::error_code& ec,
+                                                size_t n) { self->OnWrite(ec, n); });
+}
+
+void Session::OnWrite(const boost::system::error_code& ec, size_t /*n*/) {
+  for (size_t i = 0; i < writing_count_; ++i) {
+    write_queue_bytes_ -= write_queue_.front().size();
+    write_queue_.pop_front();
+  }
+  writing_count_ = 0;
+  if (state_ == State::kClosed) return;
+  if (ec) {
+    Close("write error: " + ec.message());
+    return;
+  }
+  last_write_progress_ = SteadyClock::now();
+  DoWrite();
+  MaybeFinishClosing();
+}
+
+void Session::ArmTimer(std::chrono::milliseconds after) {
+  timer_.expires_after(after);
+  timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->OnTimer();
+  });
+}
+
+void Session::OnTimer() {
+  if (state_ == State::kClosed) return;
+  const auto now = SteadyClock::now();
+  const auto idle = std::chrono::milliseconds(options_.idle_timeout_ms);
+  if (writing_count_ > 0 && now - last_write_progress_ >= idle) {
+    spdlog::warn("client not reading id={} peer={}: no write progress for {} ms", id_, peer_,
+                 options_.idle_timeout_ms);
+    Close("client not reading (write stalled)");
+    return;
+  }
+  if (state_ == State::kClosing && now - closing_since_ >= idle) {
+    Close(close_reason_ + " (drain timed out)");
+    return;
+  }
+  if (state_ != State::kClosing && pending_ == 0 && write_queue_.empty() &&
+      now - last_read_ >= idle) {
+    Close("idle timeout (" + std::to_string(options_.idle_timeout_ms) + " ms without a request)");
+    return;
+  }
+  ArmTimer(std::chrono::milliseconds(std::max<uint32_t>(10, options_.idle_timeout_ms / 4)));
+}
+
+}  // namespace sluice::net

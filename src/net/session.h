@@ -1,0 +1,148 @@
+// Session: one client TCP connection of the native protocol.
+//
+//   accept -> AWAIT_HELLO --Hello ok--> OPEN --Close/peer gone--> CLOSED
+//                  |                     |
+//                  +-- bad first frame --+-- bad frame / limit --> Error frame,
+//                                                                  CLOSING (writes
+//                                                                  drain) -> CLOSED
+//
+// Reads go straight into the FrameDecoder's buffer (Prepare/Commit, no copy);
+// each verified frame after the handshake goes to the RequestHandler.
+// Responses are queued encoded buffers written with gather writes, one write
+// in flight at a time.
+//
+// Accounting: every request frame handed to the handler is "pending" until
+// the handler calls Respond() once for it. While more than
+// max_pending_responses are pending the session stops reading (and stops
+// taking frames already buffered); it resumes as responses go out.
+//
+// Timeouts (idle_timeout_ms): a session with nothing pending, nothing to
+// write, and no bytes received for the timeout is closed ("idle"); a write
+// that makes no progress for the timeout, or a write queue above
+// max_write_queue_bytes, closes it too ("client not reading").
+//
+// Threading: everything runs on the io_context's single loop thread. A
+// Session is owned by shared_ptr (the Server's map and its pending handlers);
+// handlers that answer later keep a weak_ptr and check closed().
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <flatbuffers/flatbuffers.h>
+
+#include "common/status.h"
+#include "wire/frame_codec.h"
+
+namespace sluice::net {
+
+struct SessionOptions {
+  uint32_t max_frame_bytes = wire::kDefaultMaxFrameBytes;
+  size_t max_pending_responses = 1024;
+  uint32_t idle_timeout_ms = 60'000;
+  size_t max_write_queue_bytes = 64u << 20;
+  std::string auth_token;  // empty = auth off
+  std::string server_name = "sluiced";
+};
+
+class Session;
+
+// Implemented by the broker. Called on the loop thread only.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // A verified request after the handshake. `frame` is valid only during the
+  // call. The handler must call session->Respond() exactly once for it, now
+  // or later (later: keep a weak_ptr; Respond on a closed session is a no-op
+  // that still keeps the books).
+  virtual void OnRequest(const std::shared_ptr<Session>& session, const wire::FrameView& frame) = 0;
+  // The session closed (any reason). Drop what waits on it (long polls).
+  // Called once, after which Respond() is a no-op.
+  virtual void OnClose(Session& session) = 0;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  using Socket = boost::asio::ip::tcp::socket;
+  // `on_closed` runs once when the session closes (the server forgets it).
+  Session(Socket socket, uint64_t id, const SessionOptions& options, RequestHandler* handler,
+          std::function<void(uint64_t id)> on_closed);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Starts reading and the idle timer.
+  void Start();
+  // Refuses the connection: sends an Error frame (request id 0), then closes.
+  // The handler is never called.
+  void Reject(Code code, std::string_view message);
+
+  // Queues the response to one pending request (a frame finished with
+  // wire::FinishFrame, released from its builder).
+  void Respond(flatbuffers::DetachedBuffer frame);
+
+  // Sends an Error frame with `request_id`, stops reading, closes once the
+  // write queue drained (or the idle timeout passes). Logged at warn.
+  void FailAndClose(uint64_t request_id, const Status& status);
+  // Stops reading; closes once every pending request was answered and the
+  // write queue drained. For shutdown.
+  void CloseGracefully(std::string reason);
+  // Closes now; queued writes are dropped.
+  void Close(std::string reason);
+
+  uint64_t id() const { return id_; }
+  const std::string& peer() const { return peer_; }
+  bool closed() const { return state_ == State::kClosed; }
+  size_t pending_responses() const { return pending_; }
+
+ private:
+  enum class State { kAwaitHello, kOpen, kClosing, kClosed };
+  using SteadyClock = std::chrono::steady_clock;
+
+  void DoRead();
+  void OnRead(const boost::system::error_code& ec, size_t n);
+  void TakeFrames();
+  void HandleHello(const wire::FrameView& frame);
+  void Enqueue(flatbuffers::DetachedBuffer frame);
+  void DoWrite();
+  void OnWrite(const boost::system::error_code& ec, size_t n);
+  void ArmTimer(std::chrono::milliseconds after);
+  void OnTimer();
+  void MaybeFinishClosing();
+  bool Paused() const { return pending_ > options_.max_pending_responses; }
+
+  Socket socket_;
+  const uint64_t id_;
+  const SessionOptions& options_;
+  RequestHandler* handler_;
+  std::function<void(uint64_t)> on_closed_;
+  std::string peer_;
+  std::string close_reason_;
+
+  State state_ = State::kAwaitHello;
+  bool notify_handler_ = false;  // true once the handler saw a request path
+  wire::FrameDecoder decoder_;
+  bool read_in_flight_ = false;
+  bool taking_ = false;        // inside TakeFrames (no Prepare/Next re-entry)
+  bool wait_pending_ = false;  // kClosing waits for pending responses too
+  size_t pending_ = 0;
+
+  std::deque<flatbuffers::DetachedBuffer> write_queue_;
+  size_t write_queue_bytes_ = 0;
+  std::vector<boost::asio::const_buffer> gather_;
+  size_t writing_count_ = 0;  // buffers of write_queue_ in the write in flight
+
+  boost::asio::steady_timer timer_;
+  SteadyClock::time_point last_read_;
+  SteadyClock::time_point last_write_progress_;
+  SteadyClock::time_point closing_since_;
+};
+
+}  // namespace sluice::net
