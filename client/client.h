@@ -12,9 +12,10 @@
 // calls. Sync methods block the calling thread until the response, an error, or
 // the request timeout.
 //
-// Async callbacks run on the client's I/O thread: they must be quick and must
-// not call a *sync* method of the same client (that would deadlock: the thread
-// that would deliver the answer is the one waiting). Calling async methods from
+// Async callbacks run on the client's I/O thread (on the calling thread when the
+// client is closed or the request is refused before sending): they must be quick
+// and must not call a *sync* method of the same client (that would deadlock: the
+// thread that would deliver the answer is the one waiting). Calling async methods from
 // a callback is fine. Every callback is called exactly once, also when the
 // client is closed (then with kUnavailable).
 //
@@ -66,6 +67,10 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{30000};
   ReconnectOptions reconnect;
 };
+
+// Parses "HOST:PORT" (or "[V6ADDR]:PORT") into options->host / port.
+// kInvalidArgument with a message naming the expected form otherwise.
+Status ParseBrokerAddress(std::string_view host_port, ClientOptions* options);
 
 class Client {
  public:

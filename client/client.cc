@@ -1,0 +1,484 @@
+#include "client/client.h"
+
+#include <charconv>
+#include <utility>
+
+#include "client/connection.h"
+#include "client/wire_convert.h"
+
+namespace sluice::client {
+
+namespace fb = wire::fb;
+using convert::ReadString;
+
+namespace {
+
+using Builder = flatbuffers::FlatBufferBuilder;
+
+template <typename Body>
+flatbuffers::DetachedBuffer Finish(Builder& fbb, uint64_t id, flatbuffers::Offset<Body> body) {
+  wire::FinishFrame(fbb, fb::CreateFrame(fbb, id, fb::BodyTraits<Body>::enum_value, body.Union()));
+  return fbb.Release();
+}
+
+Status Unexpected(const fb::Frame& frame, fb::Body want) {
+  return Status::Protocol(std::string("broker answered with ") +
+                          fb::EnumNameBody(frame.body_type()) + " where " +
+                          fb::EnumNameBody(want) + " was expected; is the broker a newer version?");
+}
+
+// Sends `frame` and turns the response into Result<T> with `parse`, a
+// callable (const R&) -> Result<T> for the expected response body R.
+template <typename R, typename T, typename Parse>
+void Call(Client::Impl& impl, uint64_t id, flatbuffers::DetachedBuffer frame,
+          std::chrono::milliseconds extra, Parse parse, Client::Callback<T> done) {
+  impl.Submit(id, std::move(frame), extra,
+              [parse = std::move(parse), done = std::move(done)](const Status& s,
+                                                                 const fb::Frame* f) {
+                if (!s.ok()) {
+                  done(s);
+                  return;
+                }
+                const R* body = f->body_type() == fb::BodyTraits<R>::enum_value
+                                    ? static_cast<const R*>(f->body())
+                                    : nullptr;
+                if (body == nullptr) {
+                  done(Unexpected(*f, fb::BodyTraits<R>::enum_value));
+                  return;
+                }
+                done(parse(*body));
+              });
+}
+
+// Runs `start(callback)` and blocks until the callback delivered the result.
+template <typename T, typename Start>
+Result<T> Await(Start start) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  auto future = promise->get_future();
+  start([promise](Result<T> r) { promise->set_value(std::move(r)); });
+  return future.get();
+}
+
+template <typename T, typename Start>
+std::future<Result<T>> AsFuture(Start start) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  auto future = promise->get_future();
+  start([promise](Result<T> r) { promise->set_value(std::move(r)); });
+  return future;
+}
+
+struct Empty {};
+
+Status ToStatus(const Result<Empty>& r) { return r.status(); }
+
+constexpr std::chrono::milliseconds kNoExtra{0};
+
+}  // namespace
+
+Status ParseBrokerAddress(std::string_view host_port, ClientOptions* options) {
+  const size_t colon = host_port.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? "" : host_port.substr(0, colon);
+  const std::string_view port = colon == std::string_view::npos ? "" : host_port.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned value = 0;
+  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (host.empty() || port.empty() || ec != std::errc() || ptr != port.data() + port.size() ||
+      value == 0 || value > 65535) {
+    return Status::InvalidArgument("broker address \"" + std::string(host_port) +
+                                   "\" is not HOST:PORT (e.g. 127.0.0.1:7878)");
+  }
+  options->host = std::string(host);
+  options->port = static_cast<uint16_t>(value);
+  return Status::Ok();
+}
+
+Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Client::~Client() {
+  if (impl_) impl_->Close();
+}
+
+Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  auto impl = std::make_shared<Impl>(std::move(options));
+  SLUICE_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+void Client::Close() { impl_->Close(); }
+bool Client::connected() const { return impl_->connected(); }
+ServerInfo Client::server_info() const { return impl_->server_info(); }
+const ClientOptions& Client::options() const { return impl_->options(); }
+
+// ---------------------------------------------------------------- producer
+
+void Client::EnqueueManyAsync(std::span<const TaskSpec> tasks, Callback<ManyResult> done) {
+  const uint64_t id = impl_->NextRequestId();
+  Builder fbb(256 + tasks.size() * 64);
+  std::vector<flatbuffers::Offset<fb::TaskSpec>> specs;
+  specs.reserve(tasks.size());
+  for (const TaskSpec& t : tasks) specs.push_back(convert::WriteTaskSpec(fbb, t));
+  auto body = fb::CreateEnqueue(fbb, fbb.CreateVector(specs));
+  const size_t want = tasks.size();
+  Call<fb::EnqueueResult, ManyResult>(
+      *impl_, id, Finish(fbb, id, body), kNoExtra,
+      [want](const fb::EnqueueResult& r) -> Result<ManyResult> {
+        if (r.results() == nullptr || r.results()->size() != want) {
+          return Status::Protocol("broker answered " +
+                                  std::to_string(r.results() ? r.results()->size() : 0) +
+                                  " enqueue results for " + std::to_string(want) + " tasks");
+        }
+        ManyResult out;
+        out.reserve(want);
+        for (const fb::EnqueueItemResult* item : *r.results()) {
+          if (item->code() == fb::ErrorCode::OK) {
+            out.emplace_back(EnqueueResult{item->id(), item->duplicate()});
+          } else {
+            out.emplace_back(Status(wire::FromWire(item->code()), ReadString(item->message())));
+          }
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+std::future<Result<Client::ManyResult>> Client::EnqueueManyAsync(std::span<const TaskSpec> tasks) {
+  return AsFuture<ManyResult>([&](auto cb) { EnqueueManyAsync(tasks, std::move(cb)); });
+}
+
+Result<Client::ManyResult> Client::EnqueueMany(std::span<const TaskSpec> tasks) {
+  return Await<ManyResult>([&](auto cb) { EnqueueManyAsync(tasks, std::move(cb)); });
+}
+
+void Client::EnqueueAsync(const TaskSpec& task, Callback<EnqueueResult> done) {
+  EnqueueManyAsync(std::span<const TaskSpec>(&task, 1),
+                   [done = std::move(done)](Result<ManyResult> r) {
+                     if (!r.ok()) {
+                       done(r.status());
+                     } else {
+                       done(std::move((*r)[0]));
+                     }
+                   });
+}
+
+std::future<Result<EnqueueResult>> Client::EnqueueAsync(const TaskSpec& task) {
+  return AsFuture<EnqueueResult>([&](auto cb) { EnqueueAsync(task, std::move(cb)); });
+}
+
+Result<EnqueueResult> Client::Enqueue(const TaskSpec& task) {
+  return Await<EnqueueResult>([&](auto cb) { EnqueueAsync(task, std::move(cb)); });
+}
+
+// ---------------------------------------------------------------- worker
+
+void Client::LeaseAsync(std::string_view queue, uint32_t max_tasks, uint32_t wait_ms,
+                        uint32_t lease_ms, std::string_view worker,
+                        Callback<std::vector<LeasedTask>> done) {
+  const uint64_t id = impl_->NextRequestId();
+  Builder fbb(256);
+  auto body = fb::CreateLease(fbb, fbb.CreateString(queue.data(), queue.size()), max_tasks,
+                              wait_ms, lease_ms,
+                              worker.empty() ? 0 : fbb.CreateString(worker.data(), worker.size()));
+  Call<fb::LeaseResult, std::vector<LeasedTask>>(
+      *impl_, id, Finish(fbb, id, body), std::chrono::milliseconds(wait_ms),
+      [](const fb::LeaseResult& r) -> Result<std::vector<LeasedTask>> {
+        std::vector<LeasedTask> out;
+        if (r.tasks() != nullptr) {
+          out.reserve(r.tasks()->size());
+          for (const fb::LeasedTask* t : *r.tasks()) out.push_back(convert::ReadLeasedTask(*t));
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+Result<std::vector<LeasedTask>> Client::Lease(std::string_view queue, uint32_t max_tasks,
+                                              uint32_t wait_ms, uint32_t lease_ms,
+                                              std::string_view worker) {
+  return Await<std::vector<LeasedTask>>([&](auto cb) {
+    LeaseAsync(queue, max_tasks, wait_ms, lease_ms, worker, std::move(cb));
+  });
+}
+
+void Client::HeartbeatAsync(const LeaseToken& token, uint32_t extend_ms,
+                            std::optional<std::string_view> checkpoint, Callback<uint64_t> done) {
+  const uint64_t id = impl_->NextRequestId();
+  Builder fbb(128 + (checkpoint ? checkpoint->size() : 0));
+  const auto cp = checkpoint ? convert::WriteBytes(fbb, *checkpoint) : 0;
+  const fb::LeaseToken wt = convert::ToWire(token);
+  auto body = fb::CreateHeartbeat(fbb, &wt, extend_ms, cp);
+  Call<fb::HeartbeatResult, uint64_t>(
+      *impl_, id, Finish(fbb, id, body), kNoExtra,
+      [](const fb::HeartbeatResult& r) -> Result<uint64_t> { return r.deadline_ms(); },
+      std::move(done));
+}
+
+Result<uint64_t> Client::Heartbeat(const LeaseToken& token, uint32_t extend_ms,
+                                   std::optional<std::string_view> checkpoint) {
+  return Await<uint64_t>(
+      [&](auto cb) { HeartbeatAsync(token, extend_ms, checkpoint, std::move(cb)); });
+}
+
+void Client::AckAsync(std::span<const LeaseToken> tokens, Callback<std::vector<Status>> done) {
+  const uint64_t id = impl_->NextRequestId();
+  Builder fbb(64 + tokens.size() * 16);
+  std::vector<fb::LeaseToken> wts;
+  wts.reserve(tokens.size());
+  for (const LeaseToken& t : tokens) wts.push_back(convert::ToWire(t));
+  auto body = fb::CreateAck(fbb, fbb.CreateVectorOfStructs(wts));
+  const size_t want = tokens.size();
+  Call<fb::AckResult, std::vector<Status>>(
+      *impl_, id, Finish(fbb, id, body), kNoExtra,
+      [want](const fb::AckResult& r) -> Result<std::vector<Status>> {
+        if (r.codes() == nullptr || r.codes()->size() != want) {
+          return Status::Protocol("broker answered " +
+                                  std::to_string(r.codes() ? r.codes()->size() : 0) +
+                                  " ack codes for " + std::to_string(want) + " tokens");
+        }
+        std::vector<Status> out;
+        out.reserve(want);
+        for (auto code : *r.codes()) {
+          const Code c = wire::FromWire(static_cast<fb::ErrorCode>(code));
+          if (c == Code::kOk) {
+            out.emplace_back();
+          } else if (c == Code::kStaleLease) {
+            out.emplace_back(c, "lease is no longer current (expired or already acked); the"
+                                " task may run elsewhere: drop this work");
+          } else {
+            out.emplace_back(c, std::string("ack refused: ") + std::string(CodeName(c)));
+          }
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+Result<std::vector<Status>> Client::Ack(std::span<const LeaseToken> tokens) {
+  return Await<std::vector<Status>>([&](auto cb) { AckAsync(tokens, std::move(cb)); });
+}
+
+Status Client::Ack(const LeaseToken& token) {
+  auto r = Ack(std::span<const LeaseToken>(&token, 1));
+  if (!r.ok()) return r.status();
+  return (*r)[0];
+}
+
+void Client::NackAsync(const LeaseToken& token, std::string_view error, bool fatal,
+                       std::optional<uint32_t> delay_ms, Callback<NackResult> done) {
+  const uint64_t id = impl_->NextRequestId();
+  Builder fbb(128 + error.size());
+  const fb::LeaseToken wt = convert::ToWire(token);
+  auto body = fb::CreateNack(fbb, &wt, fbb.CreateString(error.data(), error.size()), fatal,
+                             delay_ms.value_or(0), delay_ms.has_value());
+  Call<fb::NackResult, NackResult>(
+      *impl_, id, Finish(fbb, id, body), kNoExtra,
+      [](const fb::NackResult& r) -> Result<NackResult> {
+        return NackResult{r.dead(), r.next_attempt_ms()};
+      },
+      std::move(done));
+}
+
+Result<NackResult> Client::Nack(const LeaseToken& token, std::string_view error, bool fatal,
+                                std::optional<uint32_t> delay_ms) {
+  return Await<NackResult>(
+      [&](auto cb) { NackAsync(token, error, fatal, delay_ms, std::move(cb)); });
+}
+
+Status Client::JournalPut(const LeaseToken& token, std::string_view step,
+                          std::string_view value) {
+  return ToStatus(Await<Empty>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(128 + step.size() + value.size());
+    const fb::LeaseToken wt = convert::ToWire(token);
+    auto body = fb::CreateJournalPut(fbb, &wt, fbb.CreateString(step.data(), step.size()),
+                                     convert::WriteBytes(fbb, value));
+    Call<fb::JournalPutResult, Empty>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::JournalPutResult&) -> Result<Empty> { return Empty{}; }, std::move(cb));
+  }));
+}
+
+Result<std::vector<JournalEntry>> Client::JournalGet(const LeaseToken& token,
+                                                     std::optional<std::string_view> step) {
+  return Await<std::vector<JournalEntry>>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(128);
+    const fb::LeaseToken wt = convert::ToWire(token);
+    auto body = fb::CreateJournalGet(fbb, &wt,
+                                     step ? fbb.CreateString(step->data(), step->size()) : 0);
+    Call<fb::JournalGetResult, std::vector<JournalEntry>>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::JournalGetResult& r) -> Result<std::vector<JournalEntry>> {
+          return convert::ReadJournal(r.entries());
+        },
+        std::move(cb));
+  });
+}
+
+// ---------------------------------------------------------------- admin
+
+namespace {
+
+Result<TaskInfo> ParseTaskInfo(const fb::TaskInfo& t) { return convert::ReadTaskInfo(t); }
+
+}  // namespace
+
+Result<TaskInfo> Client::TaskShow(TaskId task_id) {
+  return Await<TaskInfo>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(64);
+    auto body = fb::CreateTaskShow(fbb, task_id);
+    Call<fb::TaskInfo, TaskInfo>(*impl_, id, Finish(fbb, id, body), kNoExtra, ParseTaskInfo,
+                                 std::move(cb));
+  });
+}
+
+Result<TaskInfo> Client::DlqShow(TaskId task_id) {
+  return Await<TaskInfo>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(64);
+    auto body = fb::CreateDlqShow(fbb, task_id);
+    Call<fb::TaskInfo, TaskInfo>(*impl_, id, Finish(fbb, id, body), kNoExtra, ParseTaskInfo,
+                                 std::move(cb));
+  });
+}
+
+Result<DlqPage> Client::DlqList(const DlqFilter& filter, uint64_t after_id, uint32_t limit) {
+  return Await<DlqPage>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(256);
+    auto body = fb::CreateDlqList(fbb, convert::WriteDlqFilter(fbb, filter), after_id, limit);
+    Call<fb::DlqListResult, DlqPage>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::DlqListResult& r) -> Result<DlqPage> {
+          DlqPage page;
+          if (r.entries() != nullptr) {
+            for (const fb::DlqEntry* e : *r.entries()) {
+              page.entries.push_back(convert::ReadDlqEntry(*e));
+            }
+          }
+          page.next_after_id = r.next_after_id();
+          page.has_more = r.has_more();
+          return page;
+        },
+        std::move(cb));
+  });
+}
+
+Result<uint64_t> Client::DlqRedrive(const DlqSelection& selection) {
+  return Await<uint64_t>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(256 + selection.ids.size() * 8);
+    const auto ids = selection.ids.empty() ? 0 : fbb.CreateVector(selection.ids);
+    auto body = fb::CreateDlqRedrive(fbb, ids, convert::WriteDlqFilter(fbb, selection.filter),
+                                     selection.limit, selection.all);
+    Call<fb::DlqRedriveResult, uint64_t>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::DlqRedriveResult& r) -> Result<uint64_t> { return r.count(); },
+        std::move(cb));
+  });
+}
+
+Result<uint64_t> Client::DlqPurge(const DlqSelection& selection) {
+  return Await<uint64_t>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(256 + selection.ids.size() * 8);
+    const auto ids = selection.ids.empty() ? 0 : fbb.CreateVector(selection.ids);
+    auto body = fb::CreateDlqPurge(fbb, ids, convert::WriteDlqFilter(fbb, selection.filter),
+                                   selection.limit, selection.all);
+    Call<fb::DlqPurgeResult, uint64_t>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::DlqPurgeResult& r) -> Result<uint64_t> { return r.count(); },
+        std::move(cb));
+  });
+}
+
+Result<StatsSnapshot> Client::Stats(std::string_view queue) {
+  return Await<StatsSnapshot>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(128);
+    auto body =
+        fb::CreateStats(fbb, queue.empty() ? 0 : fbb.CreateString(queue.data(), queue.size()));
+    Call<fb::StatsResult, StatsSnapshot>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::StatsResult& r) -> Result<StatsSnapshot> {
+          StatsSnapshot out;
+          if (r.queues() != nullptr) {
+            for (const fb::QueueStats* q : *r.queues()) {
+              out.queues.push_back(convert::ReadQueueStats(*q));
+            }
+          }
+          if (r.tenants() != nullptr) {
+            for (const fb::TenantStats* t : *r.tenants()) {
+              out.tenants.push_back(convert::ReadTenantStats(*t));
+            }
+          }
+          return out;
+        },
+        std::move(cb));
+  });
+}
+
+Result<TenantConfig> Client::TenantSet(const TenantUpdate& update) {
+  return Await<TenantConfig>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(128);
+    auto body = fb::CreateTenantSet(
+        fbb, fbb.CreateString(update.name), update.weight.value_or(0), update.weight.has_value(),
+        update.rate.value_or(0), update.rate.has_value(), update.burst.value_or(0),
+        update.burst.has_value(), update.max_inflight.value_or(0),
+        update.max_inflight.has_value());
+    Call<fb::TenantSetResult, TenantConfig>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::TenantSetResult& r) -> Result<TenantConfig> {
+          if (r.tenant() == nullptr) return Status::Protocol("TenantSetResult without a tenant");
+          return convert::ReadTenantConfig(*r.tenant());
+        },
+        std::move(cb));
+  });
+}
+
+Result<std::vector<TenantConfig>> Client::TenantList() {
+  return Await<std::vector<TenantConfig>>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(64);
+    auto body = fb::CreateTenantList(fbb);
+    Call<fb::TenantListResult, std::vector<TenantConfig>>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::TenantListResult& r) -> Result<std::vector<TenantConfig>> {
+          std::vector<TenantConfig> out;
+          if (r.tenants() != nullptr) {
+            for (const fb::TenantConfig* t : *r.tenants()) {
+              out.push_back(convert::ReadTenantConfig(*t));
+            }
+          }
+          return out;
+        },
+        std::move(cb));
+  });
+}
+
+Status Client::QueuePause(std::string_view queue) {
+  return ToStatus(Await<Empty>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(128);
+    auto body = fb::CreateQueuePause(fbb, fbb.CreateString(queue.data(), queue.size()));
+    Call<fb::QueuePauseResult, Empty>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::QueuePauseResult&) -> Result<Empty> { return Empty{}; }, std::move(cb));
+  }));
+}
+
+Status Client::QueueResume(std::string_view queue) {
+  return ToStatus(Await<Empty>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(128);
+    auto body = fb::CreateQueueResume(fbb, fbb.CreateString(queue.data(), queue.size()));
+    Call<fb::QueueResumeResult, Empty>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::QueueResumeResult&) -> Result<Empty> { return Empty{}; }, std::move(cb));
+  }));
+}
+
+}  // namespace sluice::client

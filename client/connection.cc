@@ -1,0 +1,430 @@
+#include "client/connection.h"
+
+#include <algorithm>
+#include <future>
+#include <utility>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+namespace sluice::client {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+namespace fb = wire::fb;
+
+namespace {
+
+constexpr size_t kReadChunk = 64 << 10;
+
+std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+}  // namespace
+
+Client::Impl::Impl(ClientOptions options)
+    : options_(std::move(options)),
+      work_(asio::make_work_guard(io_)),
+      backoff_timer_(io_),
+      sweep_timer_(io_) {}
+
+Client::Impl::~Impl() { Close(); }
+
+std::string Client::Impl::Endpoint() const {
+  return options_.host + ":" + std::to_string(options_.port);
+}
+
+Status Client::Impl::Start() {
+  std::promise<Status> started;
+  auto result = started.get_future();
+  thread_ = std::thread([this] { io_.run(); });
+  asio::post(io_, [this, &started] {
+    start_done_ = [&started](const Status& s) { started.set_value(s); };
+    StartConnect();
+  });
+  return result.get();
+}
+
+uint64_t Client::Impl::NextRequestId() {
+  std::lock_guard lock(mu_);
+  return next_id_++;
+}
+
+bool Client::Impl::connected() const { return connected_.load(std::memory_order_relaxed); }
+
+ServerInfo Client::Impl::server_info() const {
+  std::lock_guard lock(mu_);
+  return info_;
+}
+
+void Client::Impl::Submit(uint64_t id, flatbuffers::DetachedBuffer frame,
+                          std::chrono::milliseconds extra_timeout, ResponseFn done) {
+  Request request{id, std::move(frame), Clock::now() + options_.request_timeout + extra_timeout,
+                  std::move(done)};
+  bool post = false;
+  Status refused;
+  {
+    std::lock_guard lock(mu_);
+    const size_t body = request.bytes.size() - wire::kLengthPrefixBytes;
+    if (closed_) {
+      refused = Status::Unavailable("client is closed; create a new one");
+    } else if (info_.max_frame_bytes != 0 && body > info_.max_frame_bytes) {
+      refused = Status::InvalidArgument(
+          "request of " + std::to_string(body) + " bytes exceeds the broker's max frame size " +
+          std::to_string(info_.max_frame_bytes) + "; send fewer or smaller tasks per request");
+    } else {
+      outbox_.push_back(std::move(request));
+      post = !drain_posted_;
+      drain_posted_ = true;
+    }
+  }
+  if (!refused.ok()) {
+    request.done(refused, nullptr);
+    return;
+  }
+  if (post) asio::post(io_, [this] { Drain(); });
+}
+
+void Client::Impl::Drain() {
+  std::vector<Request> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(outbox_);
+    drain_posted_ = false;
+  }
+  for (Request& r : batch) Dispatch(std::move(r));
+  StartWrite();
+  ArmSweep();
+}
+
+void Client::Impl::Dispatch(Request request) {
+  switch (state_) {
+    case State::kClosed:
+      request.done(Status::Unavailable("client is closed; create a new one"), nullptr);
+      return;
+    case State::kConnected:
+      inflight_.emplace(request.id, Pending{request.deadline, std::move(request.done)});
+      write_queue_.push_back(std::move(request.bytes));
+      return;
+    case State::kDisconnected:
+      waiting_.push_back(std::move(request));
+      StartConnect();
+      return;
+    case State::kConnecting:
+      waiting_.push_back(std::move(request));
+      return;
+  }
+}
+
+void Client::Impl::StartConnect() {
+  state_ = State::kConnecting;
+  auto conn = std::make_shared<Conn>(io_);
+  conn_ = conn;
+  auto attempt = [this, conn] {
+    if (conn_ != conn) return;
+    conn->connect_timer.expires_after(options_.connect_timeout);
+    conn->connect_timer.async_wait([this, conn](boost::system::error_code ec) {
+      if (ec) return;
+      ConnectFailed(conn, Status::Unavailable(
+                              "connecting to " + Endpoint() + " timed out after " +
+                              std::to_string(options_.connect_timeout.count()) + " ms"));
+    });
+    conn->resolver.async_resolve(
+        options_.host, std::to_string(options_.port),
+        [this, conn](boost::system::error_code ec, tcp::resolver::results_type endpoints) {
+          if (conn_ != conn || state_ != State::kConnecting) return;
+          if (ec) {
+            ConnectFailed(conn, Status::Unavailable("cannot resolve " + options_.host + ": " +
+                                                    ec.message()));
+            return;
+          }
+          asio::async_connect(
+              conn->socket, endpoints,
+              [this, conn](boost::system::error_code ec2, const tcp::endpoint&) {
+                if (conn_ != conn || state_ != State::kConnecting) return;
+                if (ec2) {
+                  ConnectFailed(conn, Status::Unavailable("cannot connect to " + Endpoint() +
+                                                          ": " + ec2.message()));
+                  return;
+                }
+                boost::system::error_code ignored;
+                conn->socket.set_option(tcp::no_delay(true), ignored);
+                auto fbb = std::make_shared<flatbuffers::FlatBufferBuilder>(256);
+                conn->hello_id = NextRequestId();
+                auto hello = fb::CreateHello(*fbb, wire::kProtocolVersion,
+                                             fbb->CreateString(options_.client_name),
+                                             fbb->CreateString(options_.token));
+                wire::FinishFrame(*fbb, fb::CreateFrame(*fbb, conn->hello_id, fb::Body::Hello,
+                                                         hello.Union()));
+                const auto bytes = wire::FrameBytes(*fbb);
+                asio::async_write(conn->socket, asio::buffer(bytes.data(), bytes.size()),
+                                  [this, conn, fbb](boost::system::error_code ec3, size_t) {
+                                    if (ec3 && conn_ == conn && state_ == State::kConnecting) {
+                                      ConnectFailed(conn, Status::Unavailable(
+                                                              "sending hello to " + Endpoint() +
+                                                              " failed: " + ec3.message()));
+                                    }
+                                  });
+                ReadLoop(conn);
+              });
+        });
+  };
+  if (backoff_.count() == 0) {
+    attempt();
+    return;
+  }
+  backoff_timer_.expires_after(backoff_);
+  backoff_timer_.async_wait([attempt](boost::system::error_code ec) {
+    if (!ec) attempt();
+  });
+}
+
+void Client::Impl::OnConnected(const std::shared_ptr<Conn>& conn) {
+  conn->connect_timer.cancel();
+  state_ = State::kConnected;
+  connected_.store(true, std::memory_order_relaxed);
+  backoff_ = std::chrono::milliseconds(0);
+  last_error_.clear();
+  writing_ = false;
+  if (start_done_) std::exchange(start_done_, nullptr)(Status::Ok());
+  std::deque<Request> waiting;
+  waiting.swap(waiting_);
+  for (Request& r : waiting) Dispatch(std::move(r));
+  StartWrite();
+  ArmSweep();
+}
+
+void Client::Impl::ConnectFailed(const std::shared_ptr<Conn>& conn, const Status& status) {
+  if (conn_ != conn || state_ != State::kConnecting) return;
+  boost::system::error_code ignored;
+  conn->connect_timer.cancel();
+  conn->resolver.cancel();
+  conn->socket.close(ignored);
+  conn_.reset();
+  state_ = State::kDisconnected;
+  last_error_ = status.message();
+  if (start_done_) {
+    std::exchange(start_done_, nullptr)(status);
+    return;
+  }
+  if (status.code() == Code::kUnauthenticated || status.code() == Code::kProtocol) {
+    // Retrying cannot help: the broker refused this client.
+    std::deque<Request> waiting;
+    waiting.swap(waiting_);
+    for (Request& r : waiting) r.done(status, nullptr);
+    return;
+  }
+  backoff_ = backoff_.count() == 0
+                 ? options_.reconnect.initial_backoff
+                 : std::min(backoff_ * 2, options_.reconnect.max_backoff);
+  if (!waiting_.empty()) StartConnect();
+}
+
+void Client::Impl::ReadLoop(const std::shared_ptr<Conn>& conn) {
+  std::span<uint8_t> space = conn->decoder.Prepare(kReadChunk);
+  conn->socket.async_read_some(
+      asio::buffer(space.data(), space.size()),
+      [this, conn](boost::system::error_code ec, size_t n) {
+        if (conn_ != conn) return;
+        if (ec) {
+          const Status lost = Status::Unavailable(
+              ec == asio::error::eof ? "broker closed the connection" : ec.message());
+          if (state_ == State::kConnecting) {
+            ConnectFailed(conn, Status::Unavailable("hello to " + Endpoint() +
+                                                    " got no answer: " + lost.message()));
+          } else {
+            Disconnect(lost);
+          }
+          return;
+        }
+        conn->decoder.Commit(n);
+        while (true) {
+          auto next = conn->decoder.Next();
+          if (!next.ok()) {
+            const Status bad = Status::Protocol("undecodable frame from broker: " +
+                                                next.status().message());
+            if (state_ == State::kConnecting) {
+              ConnectFailed(conn, bad);
+            } else {
+              Disconnect(bad);
+            }
+            return;
+          }
+          if (!next->has_value()) break;
+          OnFrame(conn, **next);
+          if (conn_ != conn) return;
+        }
+        ReadLoop(conn);
+      });
+}
+
+void Client::Impl::OnFrame(const std::shared_ptr<Conn>& conn, const wire::FrameView& frame) {
+  const uint64_t id = frame.request_id();
+  const fb::Error* error = frame.type() == fb::Body::Error ? frame.frame->body_as_Error() : nullptr;
+  if (state_ == State::kConnecting) {
+    if (error != nullptr) {
+      ConnectFailed(conn, Status(wire::FromWire(error->code()),
+                                 "broker refused hello: " + Str(error->message())));
+    } else if (id != conn->hello_id || frame.type() != fb::Body::HelloOk) {
+      ConnectFailed(conn, Status::Protocol("broker answered hello with an unexpected frame"));
+    } else {
+      const fb::HelloOk* ok = frame.frame->body_as_HelloOk();
+      {
+        std::lock_guard lock(mu_);
+        info_.protocol_version = ok->protocol_version();
+        info_.server_name = Str(ok->server_name());
+        info_.max_frame_bytes = ok->max_frame_bytes();
+      }
+      OnConnected(conn);
+    }
+    return;
+  }
+  if (id == 0) {
+    Disconnect(Status::Unavailable("broker reported a connection error: " +
+                                   (error ? Str(error->message()) : std::string("(no message)"))));
+    return;
+  }
+  auto it = inflight_.find(id);
+  if (it == inflight_.end()) return;  // timed out already
+  ResponseFn done = std::move(it->second.done);
+  inflight_.erase(it);
+  if (error != nullptr) {
+    done(Status(wire::FromWire(error->code()), Str(error->message())), nullptr);
+  } else {
+    done(Status::Ok(), frame.frame);
+  }
+}
+
+void Client::Impl::StartWrite() {
+  if (writing_ || write_queue_.empty() || state_ != State::kConnected) return;
+  auto bufs = std::make_shared<std::vector<flatbuffers::DetachedBuffer>>(std::move(write_queue_));
+  write_queue_.clear();
+  std::vector<asio::const_buffer> seq;
+  seq.reserve(bufs->size());
+  for (const auto& b : *bufs) seq.emplace_back(b.data(), b.size());
+  writing_ = true;
+  auto conn = conn_;
+  asio::async_write(conn->socket, seq,
+                    [this, conn, bufs](boost::system::error_code ec, size_t) {
+                      if (conn_ != conn) return;
+                      writing_ = false;
+                      if (ec) {
+                        Disconnect(Status::Unavailable("write failed: " + ec.message()));
+                        return;
+                      }
+                      StartWrite();
+                    });
+}
+
+void Client::Impl::Disconnect(const Status& status) {
+  if (conn_) {
+    boost::system::error_code ignored;
+    conn_->socket.close(ignored);
+    conn_.reset();
+  }
+  if (state_ != State::kClosed) state_ = State::kDisconnected;
+  connected_.store(false, std::memory_order_relaxed);
+  writing_ = false;
+  write_queue_.clear();
+  std::unordered_map<uint64_t, Pending> lost;
+  lost.swap(inflight_);
+  const Status failed = Status::Unavailable(
+      "connection to broker " + Endpoint() + " lost (" + status.message() +
+      "); the request may or may not have been applied; the next call reconnects");
+  for (auto& [id, p] : lost) p.done(failed, nullptr);
+  if (state_ == State::kDisconnected && !waiting_.empty()) StartConnect();
+}
+
+void Client::Impl::ArmSweep() {
+  if (sweep_armed_ || state_ == State::kClosed || (inflight_.empty() && waiting_.empty())) return;
+  sweep_armed_ = true;
+  const auto period = std::clamp(options_.request_timeout / 20, std::chrono::milliseconds(5),
+                                 std::chrono::milliseconds(100));
+  sweep_timer_.expires_after(period);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    sweep_armed_ = false;
+    if (ec || state_ == State::kClosed) return;
+    Sweep();
+    ArmSweep();
+  });
+}
+
+void Client::Impl::Sweep() {
+  const auto now = Clock::now();
+  std::vector<ResponseFn> expired_inflight;
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    if (it->second.deadline <= now) {
+      expired_inflight.push_back(std::move(it->second.done));
+      it = inflight_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<ResponseFn> expired_waiting;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (it->deadline <= now) {
+      expired_waiting.push_back(std::move(it->done));
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!expired_inflight.empty()) {
+    const Status s = Status::Unavailable(
+        "no response from broker " + Endpoint() + " within the request timeout (" +
+        std::to_string(options_.request_timeout.count()) +
+        " ms); the request may or may not have been applied");
+    for (auto& done : expired_inflight) done(s, nullptr);
+  }
+  if (!expired_waiting.empty()) {
+    const Status s = Status::Unavailable(
+        "cannot reach broker " + Endpoint() + " (" +
+        (last_error_.empty() ? std::string("still connecting") : last_error_) +
+        "); is sluiced running? retry later");
+    for (auto& done : expired_waiting) done(s, nullptr);
+  }
+}
+
+void Client::Impl::FailAll(const Status& status) {
+  std::unordered_map<uint64_t, Pending> inflight;
+  inflight.swap(inflight_);
+  std::deque<Request> waiting;
+  waiting.swap(waiting_);
+  for (auto& [id, p] : inflight) p.done(status, nullptr);
+  for (Request& r : waiting) r.done(status, nullptr);
+}
+
+void Client::Impl::Close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ && !thread_.joinable()) return;
+    closed_ = true;
+  }
+  if (!thread_.joinable()) return;
+  asio::post(io_, [this] {
+    state_ = State::kClosed;
+    connected_.store(false, std::memory_order_relaxed);
+    std::vector<Request> batch;
+    {
+      std::lock_guard lock(mu_);
+      batch.swap(outbox_);
+    }
+    const Status closed = Status::Unavailable("client closed");
+    for (Request& r : batch) r.done(closed, nullptr);
+    if (conn_) {
+      boost::system::error_code ignored;
+      conn_->connect_timer.cancel();
+      conn_->resolver.cancel();
+      conn_->socket.close(ignored);
+      conn_.reset();
+    }
+    if (start_done_) std::exchange(start_done_, nullptr)(closed);
+    FailAll(closed);
+    backoff_timer_.cancel();
+    sweep_timer_.cancel();
+    work_.reset();
+  });
+  thread_.join();
+}
+
+}  // namespace sluice::client

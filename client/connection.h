@@ -1,0 +1,137 @@
+// Client::Impl: the connection state machine and I/O thread behind Client.
+// Internal to sluice_client (not installed).
+//
+//   DISCONNECTED --request--> CONNECTING --HelloOk--> CONNECTED
+//        ^                       |  (resolve, connect, Hello; one attempt bounded
+//        |                       |   by connect_timeout; on failure retry after
+//        |                       |   backoff while requests wait)
+//        +----- I/O error, decode error, Error(request_id 0) -----+
+//   any state --Close()--> CLOSED (terminal)
+//
+// Threads: Submit() may be called from any thread; it appends to an outbox under
+// a mutex and wakes the I/O thread once per batch. Everything else (the socket,
+// the pending map, timers) belongs to the I/O thread. Response callbacks run on
+// the I/O thread; after Close() they run on the calling thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <flatbuffers/flatbuffers.h>
+
+#include "client/client.h"
+#include "common/status.h"
+#include "wire/frame_codec.h"
+
+namespace sluice::client {
+
+class Client::Impl {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Called once per request on the I/O thread: with OK and the verified response
+  // frame (valid only during the call; never an Error body), or with an error and
+  // nullptr (an Error response, a timeout, a lost connection, Close()).
+  using ResponseFn = std::function<void(const Status&, const wire::fb::Frame*)>;
+
+  explicit Impl(ClientOptions options);
+  ~Impl();
+
+  // Starts the I/O thread, connects and says Hello; blocks until done.
+  Status Start();
+  // Fails everything outstanding with kUnavailable and joins the I/O thread.
+  void Close();
+
+  // Request ids are unique per client (never 0).
+  uint64_t NextRequestId();
+  // Sends a finished frame (wire::FinishFrame) whose request id is `id`.
+  // `extra_timeout` is added to the request timeout (long polls).
+  void Submit(uint64_t id, flatbuffers::DetachedBuffer frame,
+              std::chrono::milliseconds extra_timeout, ResponseFn done);
+
+  bool connected() const;
+  ServerInfo server_info() const;
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  enum class State : uint8_t { kDisconnected, kConnecting, kConnected, kClosed };
+
+  struct Request {
+    uint64_t id = 0;
+    flatbuffers::DetachedBuffer bytes;
+    Clock::time_point deadline;
+    ResponseFn done;
+  };
+  struct Pending {
+    Clock::time_point deadline;
+    ResponseFn done;
+  };
+  // One TCP connection; handlers hold it by shared_ptr so the socket and the
+  // decoder outlive every operation started on them (io_uring completes
+  // cancelled operations later).
+  struct Conn {
+    explicit Conn(boost::asio::io_context& io)
+        : resolver(io), socket(io), connect_timer(io), decoder(wire::kMaxFrameBytesCeiling) {}
+    boost::asio::ip::tcp::resolver resolver;
+    boost::asio::ip::tcp::socket socket;
+    boost::asio::steady_timer connect_timer;
+    wire::FrameDecoder decoder;
+    uint64_t hello_id = 0;
+  };
+
+  // I/O thread only below.
+  void Drain();
+  void Dispatch(Request request);
+  void StartConnect();
+  void OnConnected(const std::shared_ptr<Conn>& conn);
+  void ConnectFailed(const std::shared_ptr<Conn>& conn, const Status& status);
+  void ReadLoop(const std::shared_ptr<Conn>& conn);
+  void OnFrame(const std::shared_ptr<Conn>& conn, const wire::FrameView& frame);
+  void StartWrite();
+  void Disconnect(const Status& status);
+  void ArmSweep();
+  void Sweep();
+  void FailAll(const Status& status);
+  std::string Endpoint() const;
+
+  const ClientOptions options_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+
+  mutable std::mutex mu_;  // guards outbox_, drain_posted_, closed_, info_, next_id_
+  std::vector<Request> outbox_;
+  bool drain_posted_ = false;
+  bool closed_ = false;
+  ServerInfo info_;
+  uint64_t next_id_ = 1;
+  std::atomic<bool> connected_{false};
+
+  // I/O thread state.
+  State state_ = State::kDisconnected;
+  std::shared_ptr<Conn> conn_;
+  std::deque<Request> waiting_;                   // for a connection
+  std::unordered_map<uint64_t, Pending> inflight_;  // written or about to be
+  std::vector<flatbuffers::DetachedBuffer> write_queue_;
+  bool writing_ = false;
+  boost::asio::steady_timer backoff_timer_;
+  boost::asio::steady_timer sweep_timer_;
+  bool sweep_armed_ = false;
+  std::chrono::milliseconds backoff_{0};  // before the next connect attempt
+  std::string last_error_;                // of the last failed connect
+  std::function<void(const Status&)> start_done_;  // Start()'s first connect
+};
+
+}  // namespace sluice::client

@@ -1,0 +1,156 @@
+#include "client/wire_convert.h"
+
+namespace sluice::client::convert {
+
+flatbuffers::Offset<flatbuffers::Vector<uint8_t>> WriteBytes(flatbuffers::FlatBufferBuilder& fbb,
+                                                             std::string_view bytes) {
+  return fbb.CreateVector(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+}
+
+flatbuffers::Offset<fb::TaskSpec> WriteTaskSpec(flatbuffers::FlatBufferBuilder& fbb,
+                                                const TaskSpec& task) {
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Header>>> headers = 0;
+  if (!task.headers.empty()) {
+    std::vector<flatbuffers::Offset<fb::Header>> hs;
+    hs.reserve(task.headers.size());
+    for (const Header& h : task.headers) {
+      hs.push_back(fb::CreateHeader(fbb, fbb.CreateString(h.key), fbb.CreateString(h.value)));
+    }
+    headers = fbb.CreateVector(hs);
+  }
+  const auto queue = fbb.CreateString(task.queue);
+  const auto tenant = task.tenant.empty() ? 0 : fbb.CreateString(task.tenant);
+  const auto payload = WriteBytes(fbb, task.payload);
+  const auto batch_key = task.batch_key.empty() ? 0 : fbb.CreateString(task.batch_key);
+  const auto idem = task.idempotency_key.empty() ? 0 : fbb.CreateString(task.idempotency_key);
+  return fb::CreateTaskSpec(fbb, queue, tenant, task.priority, payload, headers,
+                            task.max_attempts, task.backoff.initial_ms, task.backoff.max_ms,
+                            task.lease_ms, task.delay_ms, task.ttl_ms, batch_key, task.cost, idem);
+}
+
+flatbuffers::Offset<fb::DlqFilter> WriteDlqFilter(flatbuffers::FlatBufferBuilder& fbb,
+                                                  const DlqFilter& filter) {
+  const auto queue = filter.queue.empty() ? 0 : fbb.CreateString(filter.queue);
+  const auto tenant = filter.tenant.empty() ? 0 : fbb.CreateString(filter.tenant);
+  const auto error = filter.error_contains.empty() ? 0 : fbb.CreateString(filter.error_contains);
+  return fb::CreateDlqFilter(
+      fbb, queue, tenant, static_cast<fb::DeadReason>(filter.reason.value_or(DeadReason::kNone)),
+      filter.reason.has_value(), error);
+}
+
+fb::LeaseToken ToWire(const LeaseToken& token) {
+  return fb::LeaseToken(token.task_id, token.attempt, token.epoch);
+}
+
+std::string ReadString(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+std::string ReadBytes(const flatbuffers::Vector<uint8_t>* v) {
+  if (v == nullptr) return {};
+  return std::string(reinterpret_cast<const char*>(v->data()), v->size());
+}
+
+LeaseToken FromWire(const fb::LeaseToken* token) {
+  if (token == nullptr) return {};
+  return {token->task_id(), token->attempt(), token->epoch()};
+}
+
+std::vector<Header> ReadHeaders(
+    const flatbuffers::Vector<flatbuffers::Offset<fb::Header>>* headers) {
+  std::vector<Header> out;
+  if (headers == nullptr) return out;
+  out.reserve(headers->size());
+  for (const fb::Header* h : *headers) out.push_back({ReadString(h->key()), ReadString(h->value())});
+  return out;
+}
+
+std::vector<JournalEntry> ReadJournal(
+    const flatbuffers::Vector<flatbuffers::Offset<fb::JournalEntry>>* journal) {
+  std::vector<JournalEntry> out;
+  if (journal == nullptr) return out;
+  out.reserve(journal->size());
+  for (const fb::JournalEntry* e : *journal) {
+    out.push_back({ReadString(e->step()), ReadBytes(e->value())});
+  }
+  return out;
+}
+
+LeasedTask ReadLeasedTask(const fb::LeasedTask& t) {
+  LeasedTask out;
+  out.id = t.id();
+  out.queue = ReadString(t.queue());
+  out.tenant = ReadString(t.tenant());
+  out.priority = t.priority();
+  out.attempt = t.attempt();
+  out.token = FromWire(t.token());
+  out.payload = ReadBytes(t.payload());
+  out.headers = ReadHeaders(t.headers());
+  if (t.checkpoint() != nullptr) out.checkpoint = ReadBytes(t.checkpoint());
+  out.journal = ReadJournal(t.journal());
+  out.enqueued_ms = t.enqueued_ms();
+  out.batch_key = ReadString(t.batch_key());
+  out.cost = t.cost();
+  out.deadline_ms = t.deadline_ms();
+  out.max_attempts = t.max_attempts();
+  return out;
+}
+
+TaskInfo ReadTaskInfo(const fb::TaskInfo& t) {
+  TaskInfo out;
+  out.id = t.id();
+  out.state = static_cast<TaskState>(t.state());
+  out.queue = ReadString(t.queue());
+  out.tenant = ReadString(t.tenant());
+  out.priority = t.priority();
+  out.payload = ReadBytes(t.payload());
+  out.headers = ReadHeaders(t.headers());
+  out.max_attempts = t.max_attempts();
+  out.attempt = t.attempt();
+  out.backoff = {t.backoff_initial_ms(), t.backoff_max_ms()};
+  out.lease_ms = t.lease_ms();
+  out.enqueued_ms = t.enqueued_ms();
+  out.not_before_ms = t.not_before_ms();
+  out.expires_ms = t.expires_ms();
+  out.batch_key = ReadString(t.batch_key());
+  out.cost = t.cost();
+  out.idempotency_key = ReadString(t.idempotency_key());
+  if (t.checkpoint() != nullptr) out.checkpoint = ReadBytes(t.checkpoint());
+  out.lease_deadline_ms = t.lease_deadline_ms();
+  out.dead_reason = static_cast<DeadReason>(t.dead_reason());
+  out.dead_ms = t.dead_ms();
+  if (t.attempts() != nullptr) {
+    for (const fb::AttemptInfo* a : *t.attempts()) {
+      out.attempts.push_back({a->attempt(), ReadString(a->worker()), a->started_ms(),
+                              a->ended_ms(), static_cast<AttemptOutcome>(a->outcome()),
+                              ReadString(a->error())});
+    }
+  }
+  out.journal = ReadJournal(t.journal());
+  return out;
+}
+
+DlqEntry ReadDlqEntry(const fb::DlqEntry& e) {
+  return {e.id(),
+          ReadString(e.queue()),
+          ReadString(e.tenant()),
+          static_cast<DeadReason>(e.reason()),
+          e.attempts(),
+          ReadString(e.last_error()),
+          e.enqueued_ms(),
+          e.dead_ms()};
+}
+
+QueueStats ReadQueueStats(const fb::QueueStats& q) {
+  return {ReadString(q.name()), q.ready(), q.delayed(), q.leased(), q.dead(), q.paused()};
+}
+
+TenantStats ReadTenantStats(const fb::TenantStats& t) {
+  return {ReadString(t.name()), t.weight(),   t.rate(),         t.burst(),
+          t.max_inflight(),     t.ready(),    t.inflight(),     t.throttled_ms(),
+          t.dispatched_last_minute()};
+}
+
+TenantConfig ReadTenantConfig(const fb::TenantConfig& t) {
+  return {ReadString(t.name()), t.weight(), t.rate(), t.burst(), t.max_inflight()};
+}
+
+}  // namespace sluice::client::convert

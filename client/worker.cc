@@ -1,0 +1,378 @@
+#include "client/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace sluice::client {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string DefaultWorkerName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return std::string(host[0] ? host : "worker") + ":" + std::to_string(getpid());
+}
+
+}  // namespace
+
+// Shared state of the worker. Threads: the lease thread, `concurrency` handler
+// threads and the heartbeat thread; client callbacks (I/O thread) take mu_ too.
+// Held by shared_ptr so late client callbacks never see a dead object.
+class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
+ public:
+  // One running task, shared between its handler thread and the heartbeater.
+  struct Running {
+    LeaseToken token;
+    Clock::time_point next_heartbeat;
+    std::optional<std::string> checkpoint;  // saved, not yet sent
+    bool heartbeat_in_flight = false;
+    bool lost = false;
+  };
+
+  Impl(Client& client, WorkerOptions options, Handler handler)
+      : client_(client), options_(std::move(options)), handler_(std::move(handler)) {
+    if (options_.lease_batch == 0) options_.lease_batch = options_.concurrency;
+    if (options_.heartbeat_interval.count() == 0) {
+      options_.heartbeat_interval = std::chrono::milliseconds(std::max(1u, options_.lease_ms / 3));
+    }
+    if (options_.worker_name.empty()) options_.worker_name = DefaultWorkerName();
+  }
+
+  Status Start() {
+    if (options_.queue.empty()) return Status::InvalidArgument("WorkerOptions.queue is empty");
+    if (options_.concurrency == 0) {
+      return Status::InvalidArgument("WorkerOptions.concurrency must be at least 1");
+    }
+    std::lock_guard lock(mu_);
+    if (started_) return Status::Internal("Worker::Start called twice");
+    started_ = true;
+    auto self = shared_from_this();
+    leaser_ = std::thread([self] { self->LeaseLoop(); });
+    for (uint32_t i = 0; i < options_.concurrency; ++i) {
+      handlers_.emplace_back([self] { self->HandlerLoop(); });
+    }
+    heartbeater_ = std::thread([self] { self->HeartbeatLoop(); });
+    return Status::Ok();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (!started_ || stopped_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    leaser_.join();
+    for (auto& t : handlers_) t.join();
+    {
+      std::lock_guard lock(mu_);
+      heartbeat_exit_ = true;
+    }
+    cv_.notify_all();
+    heartbeater_.join();
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+  }
+
+  WorkerStats stats() const {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+  void ReportError(const Status& s) {
+    if (options_.on_error) options_.on_error(s);
+  }
+
+  // ---- lease thread
+  void LeaseLoop() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopping_ || (!lease_outstanding_ && FreeSlots() > 0); });
+      if (stopping_) return;
+      if (lease_pause_.count() > 0) {
+        if (cv_.wait_for(lock, lease_pause_, [&] { return stopping_; })) return;
+      }
+      const uint32_t n = std::min(options_.lease_batch, FreeSlots());
+      lease_outstanding_ = true;
+      lock.unlock();
+      client_.LeaseAsync(options_.queue, n, options_.wait_ms, options_.lease_ms,
+                         options_.worker_name,
+                         [self = shared_from_this()](Result<std::vector<LeasedTask>> r) {
+                           self->OnLeased(std::move(r));
+                         });
+      lock.lock();
+    }
+  }
+
+  // Client I/O thread: hands leased tasks to the handler threads, or releases
+  // them when the worker is stopping.
+  void OnLeased(Result<std::vector<LeasedTask>> r) {
+    std::vector<LeaseToken> release;
+    Status error;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) {
+        if (r.ok()) {
+          for (const LeasedTask& t : *r) release.push_back(t.token);
+        }
+      } else {
+        lease_outstanding_ = false;
+        if (r.ok()) {
+          lease_pause_ = std::chrono::milliseconds(0);
+          stats_.leased += r->size();
+          for (LeasedTask& t : *r) queue_.push_back(std::move(t));
+        } else {
+          error = r.status();
+          lease_pause_ = std::clamp(lease_pause_ * 2, std::chrono::milliseconds(50),
+                                    std::chrono::milliseconds(2000));
+        }
+      }
+    }
+    cv_.notify_all();
+    if (!error.ok()) ReportError(error);
+    for (const LeaseToken& token : release) {
+      client_.NackAsync(token, "worker stopped before the task started", false, 0,
+                        [](Result<NackResult>) {});
+    }
+  }
+
+  uint32_t FreeSlots() const {
+    const size_t busy = running_count_ + queue_.size();
+    return busy >= options_.concurrency ? 0 : static_cast<uint32_t>(options_.concurrency - busy);
+  }
+
+  // ---- handler threads
+  class Context;
+  void HandlerLoop();
+  void Finish(const LeasedTask& task, const std::shared_ptr<Running>& running,
+              const Outcome& outcome);
+
+  // ---- heartbeat thread
+  void HeartbeatLoop() {
+    const auto tick = std::clamp(options_.heartbeat_interval / 4, std::chrono::milliseconds(5),
+                                 std::chrono::milliseconds(250));
+    std::unique_lock lock(mu_);
+    while (!heartbeat_exit_) {
+      cv_.wait_for(lock, tick, [&] { return heartbeat_exit_; });
+      if (heartbeat_exit_) return;
+      const auto now = Clock::now();
+      for (auto& [slot, running] : running_) {
+        if (running->heartbeat_in_flight || running->lost || now < running->next_heartbeat) {
+          continue;
+        }
+        SendHeartbeat(running, lock);
+      }
+    }
+  }
+
+  // Called with mu_ held; sends without it.
+  void SendHeartbeat(const std::shared_ptr<Running>& running, std::unique_lock<std::mutex>&) {
+    running->heartbeat_in_flight = true;
+    auto checkpoint = std::exchange(running->checkpoint, std::nullopt);
+    auto self = shared_from_this();
+    // HeartbeatAsync only encodes and queues: safe under mu_ (callbacks take
+    // mu_ on the I/O thread, never the other way round).
+    client_.HeartbeatAsync(
+        running->token, options_.lease_ms,
+        checkpoint ? std::optional<std::string_view>(*checkpoint) : std::nullopt,
+        [self, running, checkpoint](Result<uint64_t> r) {
+          Status error;
+          {
+            std::lock_guard lock(self->mu_);
+            running->heartbeat_in_flight = false;
+            running->next_heartbeat = Clock::now() + self->options_.heartbeat_interval;
+            if (!r.ok()) {
+              if (r.status().code() == Code::kStaleLease) {
+                running->lost = true;
+              } else {
+                error = r.status();
+                // Keep the checkpoint for the next try unless a newer one came.
+                if (checkpoint && !running->checkpoint) running->checkpoint = checkpoint;
+              }
+            }
+          }
+          if (!error.ok()) self->ReportError(error);
+        });
+  }
+
+  Client& client_;
+  WorkerOptions options_;
+  Handler handler_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  bool heartbeat_exit_ = false;
+  bool lease_outstanding_ = false;
+  std::chrono::milliseconds lease_pause_{0};  // before the next Lease after a failure
+  std::deque<LeasedTask> queue_;  // leased, not started
+  size_t running_count_ = 0;
+  uint64_t next_slot_ = 0;
+  std::map<uint64_t, std::shared_ptr<Running>> running_;
+  WorkerStats stats_;
+
+  std::thread leaser_;
+  std::vector<std::thread> handlers_;
+  std::thread heartbeater_;
+};
+
+class Worker::Impl::Context final : public WorkerContext {
+ public:
+  Context(Impl& impl, const LeasedTask& task, std::shared_ptr<Running> running)
+      : impl_(impl), task_(task), running_(std::move(running)) {}
+
+  const LeasedTask& task() const override { return task_; }
+
+  void SaveCheckpoint(std::string checkpoint) override {
+    std::lock_guard lock(impl_.mu_);
+    running_->checkpoint = std::move(checkpoint);
+  }
+
+  Status FlushCheckpoint() override {
+    std::optional<std::string> checkpoint;
+    {
+      std::lock_guard lock(impl_.mu_);
+      checkpoint = std::exchange(running_->checkpoint, std::nullopt);
+    }
+    if (!checkpoint) return Status::Ok();
+    auto r = impl_.client_.Heartbeat(task_.token, impl_.options_.lease_ms, *checkpoint);
+    if (!r.ok()) {
+      std::lock_guard lock(impl_.mu_);
+      if (r.status().code() == Code::kStaleLease) running_->lost = true;
+      if (!running_->checkpoint) running_->checkpoint = std::move(checkpoint);
+    }
+    return r.status();
+  }
+
+  Status RecordEffect(std::string_view step, std::string_view value) override {
+    Status s = impl_.client_.JournalPut(task_.token, step, value);
+    if (s.ok()) {
+      recorded_[std::string(step)] = std::string(value);
+    } else if (s.code() == Code::kStaleLease) {
+      std::lock_guard lock(impl_.mu_);
+      running_->lost = true;
+    }
+    return s;
+  }
+
+  std::optional<std::string> FindEffect(std::string_view step) const override {
+    if (auto it = recorded_.find(std::string(step)); it != recorded_.end()) return it->second;
+    for (const JournalEntry& e : task_.journal) {
+      if (e.step == step) return e.value;
+    }
+    return std::nullopt;
+  }
+
+  bool lease_lost() const override {
+    std::lock_guard lock(impl_.mu_);
+    return running_->lost;
+  }
+
+  bool stopping() const override {
+    std::lock_guard lock(impl_.mu_);
+    return impl_.stopping_;
+  }
+
+ private:
+  Impl& impl_;
+  const LeasedTask& task_;
+  std::shared_ptr<Running> running_;
+  std::unordered_map<std::string, std::string> recorded_;
+};
+
+void Worker::Impl::HandlerLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) return;  // stopping and nothing left to run
+    LeasedTask task = std::move(queue_.front());
+    queue_.pop_front();
+    ++running_count_;
+    const uint64_t slot = next_slot_++;
+    auto running = std::make_shared<Running>();
+    running->token = task.token;
+    running->next_heartbeat = Clock::now() + options_.heartbeat_interval;
+    running_.emplace(slot, running);
+    lock.unlock();
+
+    Outcome outcome;
+    {
+      Context ctx(*this, task, running);
+      try {
+        outcome = handler_(task, ctx);
+      } catch (const std::exception& e) {
+        outcome = Outcome::Retry(std::string("handler threw: ") + e.what());
+      } catch (...) {
+        outcome = Outcome::Retry("handler threw a non-standard exception");
+      }
+    }
+    lock.lock();
+    running_.erase(slot);
+    lock.unlock();
+    Finish(task, running, outcome);
+    lock.lock();
+    --running_count_;
+    cv_.notify_all();
+  }
+}
+
+void Worker::Impl::Finish(const LeasedTask& task, const std::shared_ptr<Running>& running,
+                          const Outcome& outcome) {
+  std::optional<std::string> checkpoint;
+  {
+    std::lock_guard lock(mu_);
+    checkpoint = std::exchange(running->checkpoint, std::nullopt);
+  }
+  Status status;
+  if (outcome.kind == Outcome::Kind::kSuccess) {
+    status = client_.Ack(task.token);
+  } else {
+    if (checkpoint) {
+      // The next attempt must see what this one saved: persist it first.
+      auto hb = client_.Heartbeat(task.token, options_.lease_ms, *checkpoint);
+      if (!hb.ok()) ReportError(hb.status());
+    }
+    auto r = client_.Nack(task.token, outcome.error, outcome.kind == Outcome::Kind::kFatal,
+                          outcome.delay_ms);
+    status = r.status();
+  }
+  std::unique_lock lock(mu_);
+  if (status.ok()) {
+    if (outcome.kind == Outcome::Kind::kSuccess) {
+      ++stats_.succeeded;
+    } else if (outcome.kind == Outcome::Kind::kRetry) {
+      ++stats_.retried;
+    } else {
+      ++stats_.failed;
+    }
+  } else if (status.code() == Code::kStaleLease) {
+    ++stats_.lease_lost;
+  }
+  lock.unlock();
+  if (!status.ok() && status.code() != Code::kStaleLease) ReportError(status);
+}
+
+Worker::Worker(Client& client, WorkerOptions options, Handler handler)
+    : impl_(std::make_shared<Impl>(client, std::move(options), std::move(handler))) {}
+
+Worker::~Worker() { Stop(); }
+
+Status Worker::Start() { return impl_->Start(); }
+
+void Worker::Stop() { impl_->Stop(); }
+
+WorkerStats Worker::stats() const { return impl_->stats(); }
+
+}  // namespace sluice::client
