@@ -1,0 +1,461 @@
+// sluice-bench: end-to-end load generator for sluiced.
+//
+//   sluice-bench [--broker HOST:PORT | --sluiced PATH --durability sync|async]
+//                [--producers 4] [--consumers 4] [--tasks 100000] [--size 256]
+//                [--window 16] [--batch 1] [--tenants 1] [--queue Q] [--json]
+//
+// Without --broker it starts its own sluiced (PATH defaults to the sluiced of the
+// same build tree) on 127.0.0.1 port 0 with a temporary data directory, and
+// stops it (SIGTERM) at the end.
+//
+// Each producer and each consumer has its own connection. A producer keeps
+// `window` enqueue frames of `batch` tasks in flight; a consumer keeps `window`
+// long-polled lease frames of up to `batch` tasks in flight and acks each
+// lease's tasks in one frame. The first 8 payload bytes carry the send time
+// (steady clock, this process), so delivery latency needs no broker support.
+//
+// Reported (microseconds):
+//   tasks/s      tasks / (first send .. last ack response)
+//   enqueue      send of an enqueue frame .. its response, per task
+//   lease->ack   lease response .. ack response, per task
+//   e2e          enqueue send .. lease response (delivery), per task
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "client/client.h"
+
+namespace {
+
+using sluice::Status;
+using sluice::client::Client;
+using sluice::client::ClientOptions;
+using sluice::client::LeasedTask;
+using sluice::client::LeaseToken;
+using sluice::client::TaskSpec;
+using Clock = std::chrono::steady_clock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+struct Flags {
+  std::string broker;
+  std::string sluiced;
+  std::string durability = "sync";
+  uint32_t producers = 4;
+  uint32_t consumers = 4;
+  uint64_t tasks = 100000;
+  uint32_t size = 256;
+  uint32_t window = 16;
+  uint32_t batch = 1;
+  uint32_t tenants = 1;
+  uint32_t lease_ms = 30000;
+  std::string queue;
+  bool json = false;
+};
+
+// A sluiced child process on port 0 with a temporary data directory.
+class OwnBroker {
+ public:
+  ~OwnBroker() { Stop(); }
+
+  Status Start(const std::string& path, const std::string& durability) {
+    char tmpl[] = "/tmp/sluice-bench-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return Status::Internal("mkdtemp failed");
+    dir_ = tmpl;
+    int out[2];
+    if (pipe(out) != 0) return Status::Internal("pipe failed");
+    const std::string data = dir_ + "/data";
+    const std::string log = dir_ + "/sluiced.log";
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      FILE* err = std::fopen(log.c_str(), "w");
+      if (err != nullptr) dup2(fileno(err), STDERR_FILENO);
+      close(out[0]);
+      close(out[1]);
+      execl(path.c_str(), path.c_str(), "--listen", "127.0.0.1:0", "--data-dir", data.c_str(),
+            "--durability", durability.c_str(), static_cast<char*>(nullptr));
+      std::fprintf(stderr, "exec %s: %s\n", path.c_str(), std::strerror(errno));
+      _exit(127);
+    }
+    close(out[1]);
+    // Read stdout up to "sluiced listening on HOST:PORT\n".
+    std::string text;
+    char buf[256];
+    while (text.find('\n') == std::string::npos || text.find("listening on") == std::string::npos) {
+      const ssize_t n = read(out[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    close(out[0]);
+    const size_t at = text.find("listening on ");
+    if (at == std::string::npos) {
+      return Status::Unavailable("sluiced (" + path + ") did not start; see " + log);
+    }
+    std::string addr = text.substr(at + 13);
+    addr = addr.substr(0, addr.find('\n'));
+    address_ = addr;
+    return Status::Ok();
+  }
+
+  void Stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+      dir_.clear();
+    }
+  }
+
+  const std::string& address() const { return address_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string dir_;
+  std::string address_;
+};
+
+std::string DefaultSluiced(const char* argv0) {
+  std::error_code ec;
+  auto self = std::filesystem::canonical("/proc/self/exe", ec);
+  if (ec) self = std::filesystem::absolute(argv0);
+  const auto dir = self.parent_path();
+  for (const auto& candidate : {dir / "sluiced", dir.parent_path() / "broker" / "sluiced"}) {
+    if (std::filesystem::exists(candidate)) return candidate.string();
+  }
+  return "sluiced";
+}
+
+// Shared progress, with one completion signal for the main thread.
+struct Run {
+  Flags flags;
+  std::atomic<uint64_t> enqueued{0};
+  std::atomic<uint64_t> enqueue_failed{0};
+  std::atomic<uint32_t> producers_done{0};
+  std::atomic<uint64_t> acked{0};
+  std::atomic<uint64_t> ack_failed{0};
+  std::atomic<uint64_t> lease_failed{0};
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> last_ack_ns{0};
+  std::mutex mu;
+  std::condition_variable cv;
+
+  bool AllAcked() const {
+    return producers_done.load() == flags.producers &&
+           acked.load() >= enqueued.load();
+  }
+  void CheckDone() {
+    if (!done.load() && AllAcked()) {
+      std::lock_guard lock(mu);
+      done = true;
+      cv.notify_all();
+    }
+  }
+};
+
+// One producer connection. Callbacks run on its client's I/O thread only, so
+// its latency vector needs no lock.
+class Producer {
+ public:
+  Producer(Run& run, std::unique_ptr<Client> client, uint64_t first, uint64_t count)
+      : run_(run), client_(std::move(client)), next_(first), end_(first + count) {
+    latencies_.reserve(count);
+  }
+
+  void Start() {
+    std::lock_guard lock(mu_);
+    for (uint32_t i = 0; i < run_.flags.window && next_ < end_; ++i) SendLocked();
+    if (next_ >= end_ && outstanding_ == 0) FinishLocked();
+  }
+
+  std::vector<int64_t>& latencies() { return latencies_; }
+  void Close() { client_->Close(); }
+
+ private:
+  void SendLocked() {
+    const uint64_t n = std::min<uint64_t>(run_.flags.batch, end_ - next_);
+    std::vector<TaskSpec> tasks(n);
+    const int64_t sent = NowNs();
+    for (uint64_t i = 0; i < n; ++i) {
+      TaskSpec& t = tasks[i];
+      t.queue = run_.flags.queue;
+      if (run_.flags.tenants > 1) t.tenant = "t" + std::to_string((next_ + i) % run_.flags.tenants);
+      t.payload.assign(std::max<uint32_t>(run_.flags.size, sizeof(int64_t)), 'x');
+      std::memcpy(t.payload.data(), &sent, sizeof(sent));
+    }
+    next_ += n;
+    ++outstanding_;
+    client_->EnqueueManyAsync(tasks, [this, sent, n](sluice::Result<Client::ManyResult> r) {
+      const int64_t now = NowNs();
+      uint64_t ok = 0;
+      if (r.ok()) {
+        for (const auto& item : *r) ok += item.ok() ? 1 : 0;
+      }
+      for (uint64_t i = 0; i < ok; ++i) latencies_.push_back(now - sent);
+      run_.enqueued += ok;
+      run_.enqueue_failed += n - ok;
+      std::lock_guard lock(mu_);
+      --outstanding_;
+      if (next_ < end_) {
+        SendLocked();
+      } else if (outstanding_ == 0) {
+        FinishLocked();
+      }
+    });
+  }
+
+  void FinishLocked() {
+    run_.producers_done += 1;
+    run_.CheckDone();
+  }
+
+  Run& run_;
+  std::unique_ptr<Client> client_;
+  // Start() runs on the main thread, callbacks on the I/O thread; recursive
+  // because a refused request calls back on the sending thread.
+  std::recursive_mutex mu_;
+  uint64_t next_;
+  const uint64_t end_;
+  uint32_t outstanding_ = 0;
+  std::vector<int64_t> latencies_;
+};
+
+class Consumer {
+ public:
+  Consumer(Run& run, std::unique_ptr<Client> client) : run_(run), client_(std::move(client)) {}
+
+  void Start() {
+    for (uint32_t i = 0; i < run_.flags.window; ++i) Lease();
+  }
+
+  std::vector<int64_t>& e2e() { return e2e_; }
+  std::vector<int64_t>& lease_to_ack() { return lease_to_ack_; }
+  void Close() { client_->Close(); }
+
+ private:
+  void Lease() {
+    if (run_.done.load()) return;
+    client_->LeaseAsync(run_.flags.queue, run_.flags.batch, 200, run_.flags.lease_ms,
+                        "sluice-bench", [this](sluice::Result<std::vector<LeasedTask>> r) {
+                          OnLeased(std::move(r));
+                        });
+  }
+
+  void OnLeased(sluice::Result<std::vector<LeasedTask>> r) {
+    const int64_t now = NowNs();
+    if (!r.ok()) {
+      run_.lease_failed += 1;
+      if (r.status().code() == sluice::Code::kUnavailable && run_.done.load()) return;
+      Lease();
+      return;
+    }
+    if (r->empty()) {
+      Lease();
+      return;
+    }
+    std::vector<LeaseToken> tokens;
+    tokens.reserve(r->size());
+    for (const LeasedTask& t : *r) {
+      int64_t sent = 0;
+      if (t.payload.size() >= sizeof(sent)) std::memcpy(&sent, t.payload.data(), sizeof(sent));
+      e2e_.push_back(now - sent);
+      tokens.push_back(t.token);
+    }
+    Lease();
+    client_->AckAsync(tokens, [this, now](sluice::Result<std::vector<Status>> acks) {
+      const int64_t end = NowNs();
+      uint64_t ok = 0;
+      if (acks.ok()) {
+        for (const Status& s : *acks) ok += s.ok() ? 1 : 0;
+        run_.ack_failed += acks->size() - ok;
+      } else {
+        run_.ack_failed += 1;
+      }
+      for (uint64_t i = 0; i < ok; ++i) lease_to_ack_.push_back(end - now);
+      run_.acked += ok;
+      run_.last_ack_ns = end;
+      run_.CheckDone();
+    });
+  }
+
+  Run& run_;
+  std::unique_ptr<Client> client_;
+  std::vector<int64_t> e2e_;
+  std::vector<int64_t> lease_to_ack_;
+};
+
+struct Percentiles {
+  double p50 = 0, p99 = 0, p999 = 0, max = 0;
+  size_t n = 0;
+};
+
+Percentiles Summarize(std::vector<int64_t> v) {
+  Percentiles p;
+  p.n = v.size();
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) {
+    const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+    return static_cast<double>(v[i]) / 1000.0;
+  };
+  p.p50 = at(0.50);
+  p.p99 = at(0.99);
+  p.p999 = at(0.999);
+  p.max = static_cast<double>(v.back()) / 1000.0;
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sluice-bench: end-to-end throughput and latency of a sluice broker"};
+  Flags f;
+  app.add_option("--broker", f.broker, "broker HOST:PORT (default: start an own sluiced)");
+  app.add_option("--sluiced", f.sluiced, "sluiced binary for the own broker (default: this build's)");
+  app.add_option("--durability", f.durability, "durability of the own broker")
+      ->check(CLI::IsMember({"sync", "async"}))->capture_default_str();
+  app.add_option("--producers", f.producers, "producer connections")->capture_default_str();
+  app.add_option("--consumers", f.consumers, "consumer connections")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--tasks", f.tasks, "tasks in total")->capture_default_str();
+  app.add_option("--size", f.size, "payload bytes (at least 8)")->capture_default_str();
+  app.add_option("--window", f.window, "frames in flight per producer / consumer")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch", f.batch, "tasks per enqueue / lease / ack frame")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--tenants", f.tenants, "spread tasks over this many tenants")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lease-ms", f.lease_ms, "lease duration")->capture_default_str();
+  app.add_option("--queue", f.queue, "queue (default: a fresh name per run)");
+  app.add_flag("--json", f.json, "print one JSON object");
+  CLI11_PARSE(app, argc, argv);
+  if (f.producers == 0) {
+    std::fprintf(stderr, "error: --producers must be at least 1\n");
+    return 2;
+  }
+  if (f.queue.empty()) {
+    f.queue = "bench-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}());
+  }
+
+  OwnBroker own;
+  ClientOptions options;
+  options.client_name = "sluice-bench";
+  if (f.broker.empty()) {
+    const std::string path = f.sluiced.empty() ? DefaultSluiced(argv[0]) : f.sluiced;
+    if (auto s = own.Start(path, f.durability); !s.ok()) {
+      std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    f.broker = own.address();
+  }
+  if (auto s = sluice::client::ParseBrokerAddress(f.broker, &options); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+    return 2;
+  }
+
+  Run run;
+  run.flags = f;
+  std::vector<std::unique_ptr<Producer>> producers;
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  for (uint32_t i = 0; i < f.producers + f.consumers; ++i) {
+    auto c = Client::Connect(options);
+    if (!c.ok()) {
+      std::fprintf(stderr, "error: %s\n", c.status().ToString().c_str());
+      return 1;
+    }
+    if (i < f.producers) {
+      const uint64_t share = f.tasks / f.producers + (i < f.tasks % f.producers ? 1 : 0);
+      const uint64_t first = i * (f.tasks / f.producers) + std::min<uint64_t>(i, f.tasks % f.producers);
+      producers.push_back(std::make_unique<Producer>(run, std::move(*c), first, share));
+    } else {
+      consumers.push_back(std::make_unique<Consumer>(run, std::move(*c)));
+    }
+  }
+
+  const int64_t start = NowNs();
+  for (auto& c : consumers) c->Start();
+  for (auto& p : producers) p->Start();
+  {
+    std::unique_lock lock(run.mu);
+    run.cv.wait(lock, [&] { return run.done.load(); });
+  }
+  const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
+  for (auto& p : producers) p->Close();
+  for (auto& c : consumers) c->Close();
+
+  std::vector<int64_t> enq, e2e, l2a;
+  for (auto& p : producers) enq.insert(enq.end(), p->latencies().begin(), p->latencies().end());
+  for (auto& c : consumers) {
+    e2e.insert(e2e.end(), c->e2e().begin(), c->e2e().end());
+    l2a.insert(l2a.end(), c->lease_to_ack().begin(), c->lease_to_ack().end());
+  }
+  const double secs = static_cast<double>(end - start) / 1e9;
+  const double tps = secs > 0 ? static_cast<double>(run.acked.load()) / secs : 0;
+  const Percentiles pe = Summarize(std::move(enq));
+  const Percentiles pd = Summarize(std::move(e2e));
+  const Percentiles pa = Summarize(std::move(l2a));
+
+  if (f.json) {
+    std::printf(
+        "{\"broker\": \"%s\", \"durability\": \"%s\", \"producers\": %u, \"consumers\": %u, "
+        "\"tasks\": %llu, \"size\": %u, \"window\": %u, \"batch\": %u, \"tenants\": %u, "
+        "\"seconds\": %.3f, \"tasks_per_s\": %.0f, \"acked\": %llu, \"enqueue_failed\": %llu, "
+        "\"ack_failed\": %llu, "
+        "\"enqueue_p50_us\": %.1f, \"enqueue_p99_us\": %.1f, \"enqueue_p999_us\": %.1f, "
+        "\"enqueue_max_us\": %.1f, "
+        "\"lease_to_ack_p50_us\": %.1f, \"lease_to_ack_p99_us\": %.1f, "
+        "\"lease_to_ack_p999_us\": %.1f, "
+        "\"e2e_p50_us\": %.1f, \"e2e_p99_us\": %.1f, \"e2e_p999_us\": %.1f}\n",
+        f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(), f.producers,
+        f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.batch,
+        f.tenants, secs, tps, static_cast<unsigned long long>(run.acked.load()),
+        static_cast<unsigned long long>(run.enqueue_failed.load()),
+        static_cast<unsigned long long>(run.ack_failed.load()), pe.p50, pe.p99, pe.p999, pe.max,
+        pa.p50, pa.p99, pa.p999, pd.p50, pd.p99, pd.p999);
+  } else {
+    std::printf("broker %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u,"
+                " batch %u, tenants %u\n",
+                f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(),
+                f.producers, f.consumers, static_cast<unsigned long long>(f.tasks), f.size,
+                f.window, f.batch, f.tenants);
+    std::printf("throughput   %.0f tasks/s end to end (%llu acked in %.3f s)\n", tps,
+                static_cast<unsigned long long>(run.acked.load()), secs);
+    std::printf("enqueue      p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n",
+                pe.p50, pe.p99, pe.p999, pe.max);
+    std::printf("lease->ack   p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n",
+                pa.p50, pa.p99, pa.p999, pa.max);
+    std::printf("e2e delivery p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n",
+                pd.p50, pd.p99, pd.p999, pd.max);
+    if (run.enqueue_failed.load() + run.ack_failed.load() > 0) {
+      std::printf("errors       %llu enqueues failed, %llu acks failed\n",
+                  static_cast<unsigned long long>(run.enqueue_failed.load()),
+                  static_cast<unsigned long long>(run.ack_failed.load()));
+    }
+  }
+  return run.enqueue_failed.load() + run.ack_failed.load() == 0 ? 0 : 1;
+}
