@@ -62,6 +62,17 @@ core::DeadFilter SelectionOf(const flatbuffers::Vector<uint64_t>* ids, const fb:
   return filter;
 }
 
+void SendLeased(const SessionRef& ref, uint64_t rid, const std::vector<core::LeasedTask>& tasks) {
+  size_t bytes = 256;
+  for (const auto& t : tasks) bytes += 128 + t.payload.size();
+  FbBuilder fbb(bytes);
+  std::vector<flatbuffers::Offset<fb::LeasedTask>> out;
+  out.reserve(tasks.size());
+  for (const auto& t : tasks) out.push_back(BuildLeasedTask(fbb, t, 0));
+  const auto body = fb::CreateLeaseResult(fbb, fbb.CreateVector(out));
+  Deliver(ref, rid, fbb, fb::Body::LeaseResult, body.Union());
+}
+
 }  // namespace
 
 void Dispatcher::OnRequest(const std::shared_ptr<net::Session>& session,
@@ -394,18 +405,18 @@ void Dispatcher::HandleLease(const std::shared_ptr<net::Session>& session, uint6
   auto waiter_id = std::make_shared<uint64_t>(0);
   const uint64_t id = engine_->Lease(
       request, [this, ref, rid, waiter_id](Result<std::vector<core::LeasedTask>> r) {
-        if (*waiter_id != 0) ForgetWaiter(*waiter_id);
+        const bool waited = *waiter_id != 0;
+        if (waited) ForgetWaiter(*waiter_id);
+        if (waited && r.ok() && !r->empty()) {
+          defer_([ref, rid, tasks = std::move(*r)] { SendLeased(ref, rid, tasks); });
+          return;
+        }
         if (!r.ok()) {
           LogIfStorage(r.status(), "lease");
           SendError(ref, rid, r.status());
           return;
         }
-        FbBuilder fbb(256);
-        std::vector<flatbuffers::Offset<fb::LeasedTask>> tasks;
-        tasks.reserve(r->size());
-        for (const auto& t : *r) tasks.push_back(BuildLeasedTask(fbb, t, 0));
-        const auto body = fb::CreateLeaseResult(fbb, fbb.CreateVector(tasks));
-        Deliver(ref, rid, fbb, fb::Body::LeaseResult, body.Union());
+        SendLeased(ref, rid, *r);
       });
   if (id != 0) {
     *waiter_id = id;

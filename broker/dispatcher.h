@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
@@ -24,8 +25,15 @@ namespace sluice::broker {
 
 class Dispatcher final : public net::RequestHandler {
  public:
-  // `engine` must outlive the Dispatcher and every session.
-  explicit Dispatcher(core::Engine* engine) : engine_(engine) {}
+  // Runs a closure on the loop thread after the current handler returns.
+  using Defer = std::function<void(std::function<void()>)>;
+
+  // `engine` must outlive the Dispatcher and every session. `defer` (e.g.
+  // asio::post onto the loop) delays the answer of a long poll woken by an
+  // enqueue until that enqueue's own answer went out: the engine serves
+  // waiters inside the enqueue's completion, before its callback, and a
+  // producer should learn its task id before a worker can hold the task.
+  Dispatcher(core::Engine* engine, Defer defer) : engine_(engine), defer_(std::move(defer)) {}
 
   void OnRequest(const std::shared_ptr<net::Session>& session,
                  const wire::FrameView& frame) override;
@@ -49,6 +57,7 @@ class Dispatcher final : public net::RequestHandler {
   void ForgetWaiter(uint64_t waiter_id);
 
   core::Engine* engine_;
+  Defer defer_;
   bool draining_ = false;
   std::unordered_map<uint64_t, Waiter> waiters_;  // engine waiter id -> who waits
   std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_session_;  // session -> waiters

@@ -101,7 +101,8 @@ int Run(const BrokerConfig& config) {
     return 1;
   }
 
-  Dispatcher dispatcher(engine->get());
+  Dispatcher dispatcher(engine->get(),
+                        [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); });
   net::ServerOptions server_options;
   server_options.max_connections = config.max_connections;
   server_options.session.max_frame_bytes = config.max_frame_bytes;

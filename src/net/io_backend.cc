@@ -2,8 +2,13 @@
 
 #include <cstring>
 
+#include <boost/asio/detail/config.hpp>
+
 #if defined(SLUICE_IO_URING)
 #include <liburing.h>
+#if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#error "SLUICE_IO_URING needs io_uring as Asio's default reactor (BOOST_ASIO_DISABLE_EPOLL)"
+#endif
 #endif
 
 namespace sluice::net {

@@ -1,0 +1,325 @@
+#include "integration/broker_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "wire/frame_codec.h"
+
+extern char** environ;
+
+namespace sluice::testing {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int RemainingMs(SteadyClock::time_point deadline) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- process
+
+BrokerProcess::BrokerProcess(BrokerOptions options) : options_(std::move(options)) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "sluiced-test-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) std::abort();
+  work_dir_ = tmpl;
+  data_dir_ = work_dir_ + "/data";
+  if (!options_.config_toml.empty()) {
+    config_path_ = work_dir_ + "/sluiced.toml";
+    std::ofstream(config_path_) << options_.config_toml;
+  }
+}
+
+BrokerProcess::~BrokerProcess() {
+  if (running()) Kill();
+  std::error_code ec;
+  std::filesystem::remove_all(work_dir_, ec);
+}
+
+::testing::AssertionResult BrokerProcess::Start() {
+  if (running()) return ::testing::AssertionFailure() << "sluiced already running";
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    return ::testing::AssertionFailure() << "pipe: " << std::strerror(errno);
+  }
+  std::vector<std::string> args = {SLUICED_PATH, "--listen", host_ + ":0", "--data-dir",
+                                   data_dir_};
+  if (!config_path_.empty()) {
+    args.push_back("--config");
+    args.push_back(config_path_);
+  }
+  for (const auto& a : options_.extra_args) args.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, SLUICED_PATH, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipe_fds[1]);
+  if (rc != 0) {
+    close(pipe_fds[0]);
+    return ::testing::AssertionFailure() << "spawn " << SLUICED_PATH << ": " << std::strerror(rc);
+  }
+  pid_ = pid;
+  stdout_fd_ = pipe_fds[0];
+
+  const std::string marker = "sluiced listening on ";
+  std::string out;
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(options_.start_timeout_ms);
+  while (true) {
+    const size_t nl = out.find('\n');
+    if (nl != std::string::npos) {
+      const std::string line = out.substr(0, nl);
+      out.erase(0, nl + 1);
+      if (line.rfind(marker, 0) == 0) {
+        const std::string addr = line.substr(marker.size());
+        const size_t colon = addr.rfind(':');
+        host_ = addr.substr(0, colon);
+        port_ = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
+        return ::testing::AssertionSuccess();
+      }
+      continue;
+    }
+    pollfd pfd{stdout_fd_, POLLIN, 0};
+    const int left = RemainingMs(deadline);
+    if (left == 0 || poll(&pfd, 1, left) <= 0) {
+      Kill();
+      return ::testing::AssertionFailure() << "sluiced printed no listening line in "
+                                           << options_.start_timeout_ms << " ms";
+    }
+    char buf[512];
+    const ssize_t n = read(stdout_fd_, buf, sizeof(buf));
+    if (n <= 0) {
+      const int code = WaitExit(5'000);
+      if (code < 0) Kill();
+      return ::testing::AssertionFailure() << "sluiced exited before listening, exit code " << code;
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+int BrokerProcess::WaitExit(int timeout_ms) {
+  if (!running()) return -1;
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    int status = 0;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      if (stdout_fd_ >= 0) close(stdout_fd_);
+      stdout_fd_ = -1;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (RemainingMs(deadline) == 0) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+int BrokerProcess::Stop(int timeout_ms) {
+  if (!running()) return -1;
+  kill(pid_, SIGTERM);
+  const int code = WaitExit(timeout_ms);
+  if (code < 0 && running()) Kill();
+  return code;
+}
+
+void BrokerProcess::Kill() {
+  if (!running()) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = -1;
+}
+
+::testing::AssertionResult BrokerProcess::Restart() {
+  if (running()) return ::testing::AssertionFailure() << "Restart() while running; Stop first";
+  return Start();
+}
+
+// ---------------------------------------------------------------- connection
+
+std::unique_ptr<RawConnection> RawConnection::Connect(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return nullptr;
+  }
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return std::unique_ptr<RawConnection>(new RawConnection(fd));
+}
+
+RawConnection::~RawConnection() { close(fd_); }
+
+bool RawConnection::SendBytes(std::span<const uint8_t> bytes) {
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool RawConnection::SendFrame(const flatbuffers::FlatBufferBuilder& fbb) {
+  return SendBytes(wire::FrameBytes(fbb));
+}
+
+bool RawConnection::ReadExact(uint8_t* out, size_t n, int timeout_ms) {
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  size_t got = 0;
+  while (got < n) {
+    pollfd pfd{fd_, POLLIN, 0};
+    const int left = RemainingMs(deadline);
+    if (left == 0 || poll(&pfd, 1, left) <= 0) return false;
+    const ssize_t r = recv(fd_, out + got, n - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    got += static_cast<size_t>(r);
+  }
+  return true;
+}
+
+std::optional<ReceivedFrame> RawConnection::ReadFrame(int timeout_ms, std::string* error) {
+  uint8_t prefix[4];
+  if (!ReadExact(prefix, 4, timeout_ms)) {
+    if (error) *error = "timeout or connection closed";
+    return std::nullopt;
+  }
+  const uint32_t n = static_cast<uint32_t>(prefix[0]) | (static_cast<uint32_t>(prefix[1]) << 8) |
+                     (static_cast<uint32_t>(prefix[2]) << 16) |
+                     (static_cast<uint32_t>(prefix[3]) << 24);
+  ReceivedFrame f;
+  f.bytes.resize(4 + static_cast<size_t>(n));
+  std::memcpy(f.bytes.data(), prefix, 4);
+  if (!ReadExact(f.bytes.data() + 4, n, timeout_ms)) {
+    if (error) *error = "truncated frame";
+    return std::nullopt;
+  }
+  flatbuffers::Verifier verifier(f.bytes.data(), f.bytes.size());
+  if (!wire::fb::VerifySizePrefixedFrameBuffer(verifier)) {
+    if (error) *error = "frame failed verification";
+    return std::nullopt;
+  }
+  return f;
+}
+
+bool RawConnection::WaitClosed(int timeout_ms) {
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  uint8_t buf[4096];
+  while (true) {
+    pollfd pfd{fd_, POLLIN, 0};
+    const int left = RemainingMs(deadline);
+    if (left == 0 || poll(&pfd, 1, left) <= 0) return false;
+    const ssize_t r = recv(fd_, buf, sizeof(buf), 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return true;
+  }
+}
+
+void RawConnection::ShutdownWrite() { shutdown(fd_, SHUT_WR); }
+
+// ---------------------------------------------------------------- frames
+
+namespace fb = wire::fb;
+
+flatbuffers::FlatBufferBuilder HelloFrame(uint64_t request_id, uint16_t version,
+                                          const std::string& token, const std::string& client) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const auto hello = fb::CreateHelloDirect(fbb, version, client.c_str(),
+                                           token.empty() ? nullptr : token.c_str());
+  wire::FinishFrame(fbb, fb::CreateFrame(fbb, request_id, fb::Body::Hello, hello.Union()));
+  return fbb;
+}
+
+flatbuffers::FlatBufferBuilder HelloFrame(uint64_t request_id) {
+  return HelloFrame(request_id, wire::kProtocolVersion);
+}
+
+flatbuffers::FlatBufferBuilder EnqueueFrame(uint64_t request_id, const std::string& queue,
+                                            const std::vector<std::string>& payloads) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<fb::TaskSpec>> specs;
+  for (const auto& p : payloads) {
+    const auto q = fbb.CreateString(queue);
+    const auto payload =
+        fbb.CreateVector(reinterpret_cast<const uint8_t*>(p.data()), p.size());
+    fb::TaskSpecBuilder b(fbb);
+    b.add_queue(q);
+    b.add_priority(4);
+    b.add_payload(payload);
+    specs.push_back(b.Finish());
+  }
+  const auto body = fb::CreateEnqueue(fbb, fbb.CreateVector(specs));
+  wire::FinishFrame(fbb, fb::CreateFrame(fbb, request_id, fb::Body::Enqueue, body.Union()));
+  return fbb;
+}
+
+flatbuffers::FlatBufferBuilder LeaseFrame(uint64_t request_id, const std::string& queue,
+                                          uint32_t max_tasks, uint32_t wait_ms,
+                                          uint32_t lease_ms) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const auto body =
+      fb::CreateLeaseDirect(fbb, queue.c_str(), max_tasks, wait_ms, lease_ms, "raw-worker");
+  wire::FinishFrame(fbb, fb::CreateFrame(fbb, request_id, fb::Body::Lease, body.Union()));
+  return fbb;
+}
+
+flatbuffers::FlatBufferBuilder AckFrame(uint64_t request_id,
+                                        const std::vector<fb::LeaseToken>& tokens) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const auto body = fb::CreateAckDirect(fbb, &tokens);
+  wire::FinishFrame(fbb, fb::CreateFrame(fbb, request_id, fb::Body::Ack, body.Union()));
+  return fbb;
+}
+
+flatbuffers::FlatBufferBuilder StatsFrame(uint64_t request_id, const std::string& queue) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const auto body = fb::CreateStatsDirect(fbb, queue.empty() ? nullptr : queue.c_str());
+  wire::FinishFrame(fbb, fb::CreateFrame(fbb, request_id, fb::Body::Stats, body.Union()));
+  return fbb;
+}
+
+std::unique_ptr<RawConnection> ConnectAndHello(uint16_t port) {
+  auto conn = RawConnection::Connect(port);
+  if (!conn) return nullptr;
+  if (!conn->SendFrame(HelloFrame(1))) return nullptr;
+  const auto reply = conn->ReadFrame();
+  if (!reply || reply->type() != fb::Body::HelloOk) return nullptr;
+  return conn;
+}
+
+}  // namespace sluice::testing

@@ -1,0 +1,140 @@
+// Test harness: runs the real sluiced binary and talks raw frames to it.
+//
+// BrokerProcess starts build/broker/sluiced (path compiled in as SLUICED_PATH)
+// with --listen 127.0.0.1:0 and its own fresh temp data dir, reads the bound
+// port from the "sluiced listening on HOST:PORT" line on its stdout, and
+// stops (SIGTERM), kills (SIGKILL) or restarts it on the same data dir. The
+// broker's stderr (its log) goes to the test's stderr. The destructor kills a
+// running broker and removes the data dir.
+//
+// RawConnection is a blocking TCP client that sends and receives
+// length-prefixed frames built with FlatBuffers directly (no client library).
+//
+// Not thread-safe; one thread per object.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <flatbuffers/flatbuffers.h>
+#include <sluice/wire/sluice_generated.h>
+
+namespace sluice::testing {
+
+struct BrokerOptions {
+  // Written to <work dir>/sluiced.toml and passed as --config when non-empty.
+  std::string config_toml;
+  // Appended to the command line (after --listen and --data-dir).
+  std::vector<std::string> extra_args;
+  // How long Start() waits for the "listening" line.
+  int start_timeout_ms = 20'000;
+};
+
+class BrokerProcess {
+ public:
+  explicit BrokerProcess(BrokerOptions options = {});
+  ~BrokerProcess();
+  BrokerProcess(const BrokerProcess&) = delete;
+  BrokerProcess& operator=(const BrokerProcess&) = delete;
+
+  // Starts sluiced and waits for its listening line. Fails (with the reason)
+  // if it exits first or the timeout passes.
+  ::testing::AssertionResult Start();
+  // SIGTERM, then waits up to timeout_ms for exit. Returns the exit code, or
+  // 128 + signal if it died by a signal, or -1 on timeout (it is then killed).
+  int Stop(int timeout_ms = 20'000);
+  // SIGKILL and reap.
+  void Kill();
+  // Start() again on the same data dir (after Stop or Kill); the port changes.
+  ::testing::AssertionResult Restart();
+
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  uint16_t port() const { return port_; }
+  const std::string& host() const { return host_; }
+  std::string address() const { return host_ + ":" + std::to_string(port_); }
+  const std::string& data_dir() const { return data_dir_; }
+  // Temp directory holding the data dir and the config file.
+  const std::string& work_dir() const { return work_dir_; }
+
+ private:
+  // Waits up to timeout_ms for exit; -1 if still running.
+  int WaitExit(int timeout_ms);
+
+  BrokerOptions options_;
+  std::string work_dir_;
+  std::string data_dir_;
+  std::string config_path_;
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string host_ = "127.0.0.1";
+  uint16_t port_ = 0;
+};
+
+// A received frame: owns its wire bytes (length prefix included: the sender's
+// FlatBuffers alignment is relative to the prefix), verified against the schema.
+struct ReceivedFrame {
+  std::vector<uint8_t> bytes;
+  const wire::fb::Frame* frame() const { return wire::fb::GetSizePrefixedFrame(bytes.data()); }
+  uint64_t request_id() const { return frame()->request_id(); }
+  wire::fb::Body type() const { return frame()->body_type(); }
+};
+
+class RawConnection {
+ public:
+  // Connects to 127.0.0.1:port; nullptr on failure.
+  static std::unique_ptr<RawConnection> Connect(uint16_t port);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  // Sends bytes as they are; false on error (peer gone).
+  bool SendBytes(std::span<const uint8_t> bytes);
+  // Sends the wire frame of a builder finished by wire::FinishFrame.
+  bool SendFrame(const flatbuffers::FlatBufferBuilder& fbb);
+  // Reads one frame within timeout_ms. nullopt on timeout, EOF, error, or a
+  // frame that fails verification (then `error` says which).
+  std::optional<ReceivedFrame> ReadFrame(int timeout_ms = 10'000, std::string* error = nullptr);
+  // True when the peer closes the connection (EOF or reset) within
+  // timeout_ms; frames received meanwhile are discarded.
+  bool WaitClosed(int timeout_ms = 10'000);
+  // Half-closes the sending side.
+  void ShutdownWrite();
+  int fd() const { return fd_; }
+
+ private:
+  explicit RawConnection(int fd) : fd_(fd) {}
+  // Reads exactly n bytes into out; false on timeout/EOF/error.
+  bool ReadExact(uint8_t* out, size_t n, int timeout_ms);
+  int fd_;
+};
+
+// ---------------------------------------------------------------- frames
+// Each returns a builder finished with wire::FinishFrame (send with
+// RawConnection::SendFrame).
+
+flatbuffers::FlatBufferBuilder HelloFrame(uint64_t request_id, uint16_t version,
+                                          const std::string& token = "",
+                                          const std::string& client = "raw-test");
+// Hello with the current protocol version.
+flatbuffers::FlatBufferBuilder HelloFrame(uint64_t request_id);
+flatbuffers::FlatBufferBuilder EnqueueFrame(uint64_t request_id, const std::string& queue,
+                                            const std::vector<std::string>& payloads);
+flatbuffers::FlatBufferBuilder LeaseFrame(uint64_t request_id, const std::string& queue,
+                                          uint32_t max_tasks, uint32_t wait_ms,
+                                          uint32_t lease_ms = 0);
+flatbuffers::FlatBufferBuilder AckFrame(uint64_t request_id,
+                                        const std::vector<wire::fb::LeaseToken>& tokens);
+flatbuffers::FlatBufferBuilder StatsFrame(uint64_t request_id, const std::string& queue = "");
+
+// Connects and completes the handshake (Hello -> HelloOk); nullptr on failure.
+std::unique_ptr<RawConnection> ConnectAndHello(uint16_t port);
+
+}  // namespace sluice::testing
