@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
@@ -133,8 +134,16 @@ int Run(const BrokerConfig& config) {
 
   asio::steady_timer drain_timer(io);
   asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+  bool shutting_down = false;
+  std::function<void(const boost::system::error_code&, int)> on_signal;
+  on_signal = [&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
+    signals.async_wait(on_signal);
+    if (shutting_down) {
+      spdlog::info("signal {}: already shutting down", signo);
+      return;
+    }
+    shutting_down = true;
     spdlog::info("signal {}: shutting down (stop accepting, answer long polls, drain, flush)",
                  signo);
     server.StopAccepting();
@@ -158,12 +167,20 @@ int Run(const BrokerConfig& config) {
         io.stop();
       });
     });
-  });
+  };
+  signals.async_wait(on_signal);
 
   std::printf("sluiced listening on %s\n", address.c_str());
   std::fflush(stdout);
 
   io.run();
+  // Teardown (engine, then the store's final flush and close) must finish:
+  // a repeated SIGTERM/SIGINT from here on is ignored rather than fatal.
+  // (Removing a signal from a signal_set restores SIG_DFL, hence clear first.)
+  boost::system::error_code ignored;
+  signals.clear(ignored);
+  std::signal(SIGTERM, SIG_IGN);
+  std::signal(SIGINT, SIG_IGN);
   return 0;
 }
 
