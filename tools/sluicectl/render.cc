@@ -378,8 +378,9 @@ void RenderTask(const client::TaskInfo& t, bool json, std::ostream& out) {
   if (!t.batch_key.empty()) fields.emplace_back("batch key", t.batch_key);
   fields.emplace_back("cost", std::to_string(t.cost));
   if (!t.idempotency_key.empty()) fields.emplace_back("idempotency key", t.idempotency_key);
-  fields.emplace_back("checkpoint",
-                      t.checkpoint ? std::to_string(t.checkpoint->size()) + " bytes" : "none");
+  fields.emplace_back("checkpoint", t.checkpoint && !t.checkpoint->empty()
+                                        ? std::to_string(t.checkpoint->size()) + " bytes"
+                                        : "none");
   if (t.state == client::TaskState::kLeased) {
     fields.emplace_back("lease holder", running != nullptr ? running->worker : "?");
     fields.emplace_back("lease deadline", FormatTime(t.lease_deadline_ms));
