@@ -324,11 +324,16 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   Meta& m = slots_[slot];
   auto rec = LoadRecord(m.id);
   if (!rec.ok()) {
-    // The index says ready but the record cannot be read: leave the task out
-    // of circulation rather than hand out a task without its payload.
     scheduler_.Release(m.queue, m.tenant);
     LeaveState(slot);
-    m.state = Slot::kWriting;
+    if (rec.status().code() == Code::kNotFound) {
+      FreeSlot(slot);  // see ForgetVanished
+    } else {
+      // Unreadable (I/O error): try again later rather than hand out a task
+      // without its payload.
+      m.state = Slot::kWriting;
+      Place(slot, clock_.NowMs() + 1000);
+    }
     return std::nullopt;
   }
   const TimeMs now = clock_.NowMs();
@@ -496,7 +501,7 @@ void Engine::Heartbeat(const LeaseToken& token, uint32_t extend_ms,
   }
   auto rec = LoadRecord(m.id);
   if (!rec.ok()) {
-    done(rec.status());
+    done(rec.status().code() == Code::kNotFound ? ForgetVanished(slot) : rec.status());
     return;
   }
   rec->checkpoint = std::move(*checkpoint);
@@ -592,6 +597,11 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
                         std::optional<TimeMs> delay, std::function<void(Status)> done) {
   Meta& m = slots_[slot];
   auto loaded = LoadRecord(m.id);
+  if (!loaded.ok() && loaded.status().code() == Code::kNotFound) {
+    Status st = ForgetVanished(slot);
+    if (done) done(st);
+    return;
+  }
   if (!loaded.ok()) {
     if (done) {
       done(loaded.status());
@@ -707,6 +717,22 @@ void Engine::KillTask(uint32_t slot, TaskRecord rec, DeadReason reason,
     FreeSlot(slot);
     if (done) done(st);
   });
+}
+
+// A task the index holds is gone from `tasks` on disk. That happens when a
+// write refused with a storage error reached the WAL after all (its fsync
+// failed) and the store's reopen replayed it: an ack or a move to DEAD that
+// the engine had undone in memory. Disk is the truth: forget the task.
+Status Engine::ForgetVanished(uint32_t slot) {
+  Meta& m = slots_[slot];
+  TaskId id = m.id;
+  if (m.state == Slot::kLeased) scheduler_.Release(m.queue, m.tenant);
+  LeaveState(slot);
+  leases_.erase(slot);
+  FreeSlot(slot);
+  return Status::StaleLease("task " + std::to_string(id) +
+                            " is no longer stored: an earlier request that reported a storage "
+                            "error was applied after all; drop this attempt's work");
 }
 
 // -------------------------------------------------------------- journal ---

@@ -188,6 +188,7 @@ class Engine {
                   std::optional<TimeMs> delay, std::function<void(Status)> done);
   void KillTask(uint32_t slot, TaskRecord rec, DeadReason reason, std::function<void(Status)> done);
 
+  Status ForgetVanished(uint32_t slot);
   void OnTimer(uint64_t payload);
   void OnLeaseExpired(uint32_t slot);
   void SweepDedup();

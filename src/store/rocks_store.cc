@@ -97,7 +97,9 @@ Result<std::unique_ptr<RocksStore>> RocksStore::Open(StoreOptions options) {
   return Result<std::unique_ptr<RocksStore>>(std::move(store));
 }
 
-Status RocksStore::OpenDb() {
+Status RocksStore::OpenDb() { return OpenDbMode(options_.read_only); }
+
+Status RocksStore::OpenDbMode(bool read_only) {
   rocksdb::DBOptions db;
   db.create_if_missing = true;
   db.create_missing_column_families = true;
@@ -124,14 +126,14 @@ Status RocksStore::OpenDb() {
 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
-  if (options_.read_only) {
+  if (read_only) {
     s = rocksdb::DB::OpenForReadOnly(db, options_.dir, cfds, &cfs_, &raw);
   } else {
     s = rocksdb::DB::Open(db, options_.dir, cfds, &cfs_, &raw);
   }
   db_.reset(raw);
   return FromRocks(s, options_.dir,
-                   options_.read_only ? "opening the store read-only" : "opening the store");
+                   read_only ? "opening the store read-only" : "opening the store");
 }
 
 RocksStore::~RocksStore() {
@@ -159,7 +161,17 @@ void RocksStore::CloseDb() {
 Status RocksStore::ReopenDb() {
   std::unique_lock<std::shared_mutex> lk(db_mu_);
   CloseDb();
-  return OpenDb();
+  Status st = OpenDb();
+  if (st.ok() || options_.read_only) return st;
+  // The fault persists (disk still full, device still failing): keep serving
+  // reads from a read-only handle, which writes nothing. need_resume_ stays
+  // set, so the next write tries the read-write open again.
+  CloseDb();
+  degraded_ = true;
+  if (Status ro = OpenDbMode(/*read_only=*/true); !ro.ok()) {
+    return Status(st.code(), st.message() + "; reads are unavailable too: " + ro.message());
+  }
+  return st;
 }
 
 void RocksStore::Write(core::WriteSet set, core::WriteCallback done) {
@@ -315,8 +327,13 @@ Status RocksStore::PrepareWrite() {
     // Busy while its own no-space recovery polls; then the DB is reopened,
     // which replays the WAL and starts a fresh one. If the fault persists,
     // that reopen (or the write after it) fails and the error is reported.
-    rocksdb::Status rs = db_ ? db_->Resume() : rocksdb::Status::Incomplete();
-    if (!rs.ok()) SLUICE_RETURN_IF_ERROR(ReopenDb());
+    // A read-only fallback handle (degraded_) cannot resume: reopen it.
+    rocksdb::Status rs =
+        db_ && !degraded_ ? db_->Resume() : rocksdb::Status::Incomplete();
+    if (!rs.ok()) {
+      degraded_ = false;
+      SLUICE_RETURN_IF_ERROR(ReopenDb());
+    }
     need_resume_ = false;
   }
   if (!db_) return Status::Unavailable("the store in " + options_.dir + " is closed");

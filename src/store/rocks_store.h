@@ -114,7 +114,8 @@ class RocksStore final : public core::Store {
   enum Cf : size_t { kDefault = 0, kTasks, kDead, kDedup, kJournal, kMeta, kCfCount };
 
   explicit RocksStore(StoreOptions options);
-  Status OpenDb();    // requires db_mu_ held exclusively (or no other thread yet)
+  Status OpenDb();
+  Status OpenDbMode(bool read_only);    // requires db_mu_ held exclusively (or no other thread yet)
   void CloseDb();     // requires db_mu_ held exclusively (or no other thread left)
   Status ReopenDb();  // requires write_mu_; takes db_mu_ exclusively
   void Run();         // storage thread body
@@ -155,6 +156,10 @@ class RocksStore final : public core::Store {
   bool stop_ = false;                // guarded by mu_
 
   bool need_resume_ = false;  // the last write failed; guarded by write_mu_
+  // db_ is a read-only handle kept open after a failed reopen, so reads go on
+  // while the fault lasts; the next write reopens read-write. Guarded by
+  // write_mu_.
+  bool degraded_ = false;
   std::atomic<uint64_t> rocksdb_writes_{0};
   std::thread thread_;
 };
