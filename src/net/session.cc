@@ -1,6 +1,7 @@
 #include "net/session.h"
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -218,7 +219,15 @@ void Session::Enqueue(flatbuffers::DetachedBuffer frame) {
   if (write_queue_bytes_ > options_.max_write_queue_bytes) {
     spdlog::warn("client not reading id={} peer={}: {} bytes queued > max_write_queue_bytes {}",
                  id_, peer_, write_queue_bytes_, options_.max_write_queue_bytes);
-    Close("client not reading (write queue full)");
+    // Deferred: Enqueue runs inside handler callbacks (engine code); closing
+    // here would re-enter the handler (OnClose) from them.
+    state_ = State::kClosing;
+    wait_pending_ = false;
+    closing_since_ = SteadyClock::now();
+    close_reason_ = "client not reading (write queue full)";
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->Close("client not reading (write queue full)");
+    });
     return;
   }
   DoWrite();
