@@ -23,8 +23,8 @@ flatbuffers::DetachedBuffer Finish(Builder& fbb, uint64_t id, flatbuffers::Offse
 
 Status Unexpected(const fb::Frame& frame, fb::Body want) {
   return Status::Protocol(std::string("broker answered with ") +
-                          fb::EnumNameBody(frame.body_type()) + " where " +
-                          fb::EnumNameBody(want) + " was expected; is the broker a newer version?");
+                          fb::EnumNameBody(frame.body_type()) + " where " + fb::EnumNameBody(want) +
+                          " was expected; is the broker a newer version?");
 }
 
 // Sends `frame` and turns the response into Result<T> with `parse`, a
@@ -32,22 +32,22 @@ Status Unexpected(const fb::Frame& frame, fb::Body want) {
 template <typename R, typename T, typename Parse>
 void Call(Client::Impl& impl, uint64_t id, flatbuffers::DetachedBuffer frame,
           std::chrono::milliseconds extra, Parse parse, Client::Callback<T> done) {
-  impl.Submit(id, std::move(frame), extra,
-              [parse = std::move(parse), done = std::move(done)](const Status& s,
-                                                                 const fb::Frame* f) {
-                if (!s.ok()) {
-                  done(s);
-                  return;
-                }
-                const R* body = f->body_type() == fb::BodyTraits<R>::enum_value
-                                    ? static_cast<const R*>(f->body())
-                                    : nullptr;
-                if (body == nullptr) {
-                  done(Unexpected(*f, fb::BodyTraits<R>::enum_value));
-                  return;
-                }
-                done(parse(*body));
-              });
+  impl.Submit(
+      id, std::move(frame), extra,
+      [parse = std::move(parse), done = std::move(done)](const Status& s, const fb::Frame* f) {
+        if (!s.ok()) {
+          done(s);
+          return;
+        }
+        const R* body = f->body_type() == fb::BodyTraits<R>::enum_value
+                            ? static_cast<const R*>(f->body())
+                            : nullptr;
+        if (body == nullptr) {
+          done(Unexpected(*f, fb::BodyTraits<R>::enum_value));
+          return;
+        }
+        done(parse(*body));
+      });
 }
 
 // Runs `start(callback)` and blocks until the callback delivered the result.
@@ -110,6 +110,9 @@ void Client::Close() { impl_->Close(); }
 bool Client::connected() const { return impl_->connected(); }
 ServerInfo Client::server_info() const { return impl_->server_info(); }
 const ClientOptions& Client::options() const { return impl_->options(); }
+void Client::SetAddress(std::string host, uint16_t port) {
+  impl_->SetAddress(std::move(host), port);
+}
 
 // ---------------------------------------------------------------- producer
 
@@ -177,8 +180,8 @@ void Client::LeaseAsync(std::string_view queue, uint32_t max_tasks, uint32_t wai
                         Callback<std::vector<LeasedTask>> done) {
   const uint64_t id = impl_->NextRequestId();
   Builder fbb(256);
-  auto body = fb::CreateLease(fbb, fbb.CreateString(queue.data(), queue.size()), max_tasks,
-                              wait_ms, lease_ms,
+  auto body = fb::CreateLease(fbb, fbb.CreateString(queue.data(), queue.size()), max_tasks, wait_ms,
+                              lease_ms,
                               worker.empty() ? 0 : fbb.CreateString(worker.data(), worker.size()));
   Call<fb::LeaseResult, std::vector<LeasedTask>>(
       *impl_, id, Finish(fbb, id, body), std::chrono::milliseconds(wait_ms),
@@ -196,9 +199,8 @@ void Client::LeaseAsync(std::string_view queue, uint32_t max_tasks, uint32_t wai
 Result<std::vector<LeasedTask>> Client::Lease(std::string_view queue, uint32_t max_tasks,
                                               uint32_t wait_ms, uint32_t lease_ms,
                                               std::string_view worker) {
-  return Await<std::vector<LeasedTask>>([&](auto cb) {
-    LeaseAsync(queue, max_tasks, wait_ms, lease_ms, worker, std::move(cb));
-  });
+  return Await<std::vector<LeasedTask>>(
+      [&](auto cb) { LeaseAsync(queue, max_tasks, wait_ms, lease_ms, worker, std::move(cb)); });
 }
 
 void Client::HeartbeatAsync(const LeaseToken& token, uint32_t extend_ms,
@@ -243,8 +245,9 @@ void Client::AckAsync(std::span<const LeaseToken> tokens, Callback<std::vector<S
           if (c == Code::kOk) {
             out.emplace_back();
           } else if (c == Code::kStaleLease) {
-            out.emplace_back(c, "lease is no longer current (expired or already acked); the"
-                                " task may run elsewhere: drop this work");
+            out.emplace_back(c,
+                             "lease is no longer current (expired or already acked); the"
+                             " task may run elsewhere: drop this work");
           } else {
             out.emplace_back(c, std::string("ack refused: ") + std::string(CodeName(c)));
           }
@@ -285,8 +288,7 @@ Result<NackResult> Client::Nack(const LeaseToken& token, std::string_view error,
       [&](auto cb) { NackAsync(token, error, fatal, delay_ms, std::move(cb)); });
 }
 
-Status Client::JournalPut(const LeaseToken& token, std::string_view step,
-                          std::string_view value) {
+Status Client::JournalPut(const LeaseToken& token, std::string_view step, std::string_view value) {
   return ToStatus(Await<Empty>([&](auto cb) {
     const uint64_t id = impl_->NextRequestId();
     Builder fbb(128 + step.size() + value.size());
@@ -305,8 +307,8 @@ Result<std::vector<JournalEntry>> Client::JournalGet(const LeaseToken& token,
     const uint64_t id = impl_->NextRequestId();
     Builder fbb(128);
     const fb::LeaseToken wt = convert::ToWire(token);
-    auto body = fb::CreateJournalGet(fbb, &wt,
-                                     step ? fbb.CreateString(step->data(), step->size()) : 0);
+    auto body =
+        fb::CreateJournalGet(fbb, &wt, step ? fbb.CreateString(step->data(), step->size()) : 0);
     Call<fb::JournalGetResult, std::vector<JournalEntry>>(
         *impl_, id, Finish(fbb, id, body), kNoExtra,
         [](const fb::JournalGetResult& r) -> Result<std::vector<JournalEntry>> {
@@ -375,8 +377,7 @@ Result<uint64_t> Client::DlqRedrive(const DlqSelection& selection) {
                                      selection.limit, selection.all);
     Call<fb::DlqRedriveResult, uint64_t>(
         *impl_, id, Finish(fbb, id, body), kNoExtra,
-        [](const fb::DlqRedriveResult& r) -> Result<uint64_t> { return r.count(); },
-        std::move(cb));
+        [](const fb::DlqRedriveResult& r) -> Result<uint64_t> { return r.count(); }, std::move(cb));
   });
 }
 
@@ -389,8 +390,7 @@ Result<uint64_t> Client::DlqPurge(const DlqSelection& selection) {
                                    selection.limit, selection.all);
     Call<fb::DlqPurgeResult, uint64_t>(
         *impl_, id, Finish(fbb, id, body), kNoExtra,
-        [](const fb::DlqPurgeResult& r) -> Result<uint64_t> { return r.count(); },
-        std::move(cb));
+        [](const fb::DlqPurgeResult& r) -> Result<uint64_t> { return r.count(); }, std::move(cb));
   });
 }
 
@@ -427,8 +427,7 @@ Result<TenantConfig> Client::TenantSet(const TenantUpdate& update) {
     auto body = fb::CreateTenantSet(
         fbb, fbb.CreateString(update.name), update.weight.value_or(0), update.weight.has_value(),
         update.rate.value_or(0), update.rate.has_value(), update.burst.value_or(0),
-        update.burst.has_value(), update.max_inflight.value_or(0),
-        update.max_inflight.has_value());
+        update.burst.has_value(), update.max_inflight.value_or(0), update.max_inflight.has_value());
     Call<fb::TenantSetResult, TenantConfig>(
         *impl_, id, Finish(fbb, id, body), kNoExtra,
         [](const fb::TenantSetResult& r) -> Result<TenantConfig> {

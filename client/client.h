@@ -99,6 +99,10 @@ class Client {
   ServerInfo server_info() const;
   const ClientOptions& options() const;
 
+  // Points later connects at another broker address (e.g. the broker came back
+  // on another port). The current connection, if any, stays until it drops.
+  void SetAddress(std::string host, uint16_t port);
+
   // ------------------------------------------------------------- producer
 
   // Enqueues one task; durable on the broker before the reply.
@@ -123,9 +127,8 @@ class Client {
   Result<std::vector<LeasedTask>> Lease(std::string_view queue, uint32_t max_tasks,
                                         uint32_t wait_ms, uint32_t lease_ms = 0,
                                         std::string_view worker = {});
-  void LeaseAsync(std::string_view queue, uint32_t max_tasks, uint32_t wait_ms,
-                  uint32_t lease_ms, std::string_view worker,
-                  Callback<std::vector<LeasedTask>> done);
+  void LeaseAsync(std::string_view queue, uint32_t max_tasks, uint32_t wait_ms, uint32_t lease_ms,
+                  std::string_view worker, Callback<std::vector<LeasedTask>> done);
 
   // Extends a lease: new deadline = now + extend_ms (0 = the task's lease_ms).
   // A checkpoint, when given, replaces the task's checkpoint (durable before the

@@ -1,12 +1,11 @@
 #include "client/connection.h"
 
 #include <algorithm>
-#include <future>
-#include <utility>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <future>
+#include <utility>
 
 namespace sluice::client {
 
@@ -25,13 +24,27 @@ std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::strin
 Client::Impl::Impl(ClientOptions options)
     : options_(std::move(options)),
       work_(asio::make_work_guard(io_)),
+      host_(options_.host),
+      port_(options_.port),
       backoff_timer_(io_),
       sweep_timer_(io_) {}
 
 Client::Impl::~Impl() { Close(); }
 
+std::pair<std::string, uint16_t> Client::Impl::Address() const {
+  std::lock_guard lock(mu_);
+  return {host_, port_};
+}
+
+void Client::Impl::SetAddress(std::string host, uint16_t port) {
+  std::lock_guard lock(mu_);
+  host_ = std::move(host);
+  port_ = port;
+}
+
 std::string Client::Impl::Endpoint() const {
-  return options_.host + ":" + std::to_string(options_.port);
+  auto [host, port] = Address();
+  return host + ":" + std::to_string(port);
 }
 
 Status Client::Impl::Start() {
@@ -125,17 +138,18 @@ void Client::Impl::StartConnect() {
     conn->connect_timer.expires_after(options_.connect_timeout);
     conn->connect_timer.async_wait([this, conn](boost::system::error_code ec) {
       if (ec) return;
-      ConnectFailed(conn, Status::Unavailable(
-                              "connecting to " + Endpoint() + " timed out after " +
-                              std::to_string(options_.connect_timeout.count()) + " ms"));
+      ConnectFailed(conn,
+                    Status::Unavailable("connecting to " + Endpoint() + " timed out after " +
+                                        std::to_string(options_.connect_timeout.count()) + " ms"));
     });
+    const auto [host, port] = Address();
     conn->resolver.async_resolve(
-        options_.host, std::to_string(options_.port),
+        host, std::to_string(port),
         [this, conn](boost::system::error_code ec, tcp::resolver::results_type endpoints) {
           if (conn_ != conn || state_ != State::kConnecting) return;
           if (ec) {
-            ConnectFailed(conn, Status::Unavailable("cannot resolve " + options_.host + ": " +
-                                                    ec.message()));
+            ConnectFailed(
+                conn, Status::Unavailable("cannot resolve " + Endpoint() + ": " + ec.message()));
             return;
           }
           asio::async_connect(
@@ -143,8 +157,8 @@ void Client::Impl::StartConnect() {
               [this, conn](boost::system::error_code ec2, const tcp::endpoint&) {
                 if (conn_ != conn || state_ != State::kConnecting) return;
                 if (ec2) {
-                  ConnectFailed(conn, Status::Unavailable("cannot connect to " + Endpoint() +
-                                                          ": " + ec2.message()));
+                  ConnectFailed(conn, Status::Unavailable("cannot connect to " + Endpoint() + ": " +
+                                                          ec2.message()));
                   return;
                 }
                 boost::system::error_code ignored;
@@ -154,17 +168,17 @@ void Client::Impl::StartConnect() {
                 auto hello = fb::CreateHello(*fbb, wire::kProtocolVersion,
                                              fbb->CreateString(options_.client_name),
                                              fbb->CreateString(options_.token));
-                wire::FinishFrame(*fbb, fb::CreateFrame(*fbb, conn->hello_id, fb::Body::Hello,
-                                                         hello.Union()));
+                wire::FinishFrame(
+                    *fbb, fb::CreateFrame(*fbb, conn->hello_id, fb::Body::Hello, hello.Union()));
                 const auto bytes = wire::FrameBytes(*fbb);
-                asio::async_write(conn->socket, asio::buffer(bytes.data(), bytes.size()),
-                                  [this, conn, fbb](boost::system::error_code ec3, size_t) {
-                                    if (ec3 && conn_ == conn && state_ == State::kConnecting) {
-                                      ConnectFailed(conn, Status::Unavailable(
-                                                              "sending hello to " + Endpoint() +
-                                                              " failed: " + ec3.message()));
-                                    }
-                                  });
+                asio::async_write(
+                    conn->socket, asio::buffer(bytes.data(), bytes.size()),
+                    [this, conn, fbb](boost::system::error_code ec3, size_t) {
+                      if (ec3 && conn_ == conn && state_ == State::kConnecting) {
+                        ConnectFailed(conn, Status::Unavailable("sending hello to " + Endpoint() +
+                                                                " failed: " + ec3.message()));
+                      }
+                    });
                 ReadLoop(conn);
               });
         });
@@ -214,9 +228,8 @@ void Client::Impl::ConnectFailed(const std::shared_ptr<Conn>& conn, const Status
     for (Request& r : waiting) r.done(status, nullptr);
     return;
   }
-  backoff_ = backoff_.count() == 0
-                 ? options_.reconnect.initial_backoff
-                 : std::min(backoff_ * 2, options_.reconnect.max_backoff);
+  backoff_ = backoff_.count() == 0 ? options_.reconnect.initial_backoff
+                                   : std::min(backoff_ * 2, options_.reconnect.max_backoff);
   if (!waiting_.empty()) StartConnect();
 }
 
@@ -241,8 +254,8 @@ void Client::Impl::ReadLoop(const std::shared_ptr<Conn>& conn) {
         while (true) {
           auto next = conn->decoder.Next();
           if (!next.ok()) {
-            const Status bad = Status::Protocol("undecodable frame from broker: " +
-                                                next.status().message());
+            const Status bad =
+                Status::Protocol("undecodable frame from broker: " + next.status().message());
             if (state_ == State::kConnecting) {
               ConnectFailed(conn, bad);
             } else {
@@ -304,16 +317,15 @@ void Client::Impl::StartWrite() {
   for (const auto& b : *bufs) seq.emplace_back(b.data(), b.size());
   writing_ = true;
   auto conn = conn_;
-  asio::async_write(conn->socket, seq,
-                    [this, conn, bufs](boost::system::error_code ec, size_t) {
-                      if (conn_ != conn) return;
-                      writing_ = false;
-                      if (ec) {
-                        Disconnect(Status::Unavailable("write failed: " + ec.message()));
-                        return;
-                      }
-                      StartWrite();
-                    });
+  asio::async_write(conn->socket, seq, [this, conn, bufs](boost::system::error_code ec, size_t) {
+    if (conn_ != conn) return;
+    writing_ = false;
+    if (ec) {
+      Disconnect(Status::Unavailable("write failed: " + ec.message()));
+      return;
+    }
+    StartWrite();
+  });
 }
 
 void Client::Impl::Disconnect(const Status& status) {
@@ -370,17 +382,17 @@ void Client::Impl::Sweep() {
     }
   }
   if (!expired_inflight.empty()) {
-    const Status s = Status::Unavailable(
-        "no response from broker " + Endpoint() + " within the request timeout (" +
-        std::to_string(options_.request_timeout.count()) +
-        " ms); the request may or may not have been applied");
+    const Status s = Status::Unavailable("no response from broker " + Endpoint() +
+                                         " within the request timeout (" +
+                                         std::to_string(options_.request_timeout.count()) +
+                                         " ms); the request may or may not have been applied");
     for (auto& done : expired_inflight) done(s, nullptr);
   }
   if (!expired_waiting.empty()) {
-    const Status s = Status::Unavailable(
-        "cannot reach broker " + Endpoint() + " (" +
-        (last_error_.empty() ? std::string("still connecting") : last_error_) +
-        "); is sluiced running? retry later");
+    const Status s =
+        Status::Unavailable("cannot reach broker " + Endpoint() + " (" +
+                            (last_error_.empty() ? std::string("still connecting") : last_error_) +
+                            "); is sluiced running? retry later");
     for (auto& done : expired_waiting) done(s, nullptr);
   }
 }

@@ -14,7 +14,13 @@
 // the I/O thread; after Close() they run on the calling thread.
 #pragma once
 
+#include <flatbuffers/flatbuffers.h>
+
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -25,12 +31,6 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <flatbuffers/flatbuffers.h>
 
 #include "client/client.h"
 #include "common/status.h"
@@ -63,6 +63,7 @@ class Client::Impl {
 
   bool connected() const;
   ServerInfo server_info() const;
+  void SetAddress(std::string host, uint16_t port);
   const ClientOptions& options() const { return options_; }
 
  private:
@@ -105,32 +106,36 @@ class Client::Impl {
   void Sweep();
   void FailAll(const Status& status);
   std::string Endpoint() const;
+  // host_ / port_ under mu_.
+  std::pair<std::string, uint16_t> Address() const;
 
   const ClientOptions options_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
 
-  mutable std::mutex mu_;  // guards outbox_, drain_posted_, closed_, info_, next_id_
+  mutable std::mutex mu_;  // guards outbox_, drain_posted_, closed_, info_, next_id_, host_, port_
   std::vector<Request> outbox_;
   bool drain_posted_ = false;
   bool closed_ = false;
   ServerInfo info_;
   uint64_t next_id_ = 1;
+  std::string host_;  // where the next connect goes (SetAddress)
+  uint16_t port_ = 0;
   std::atomic<bool> connected_{false};
 
   // I/O thread state.
   State state_ = State::kDisconnected;
   std::shared_ptr<Conn> conn_;
-  std::deque<Request> waiting_;                   // for a connection
+  std::deque<Request> waiting_;                     // for a connection
   std::unordered_map<uint64_t, Pending> inflight_;  // written or about to be
   std::vector<flatbuffers::DetachedBuffer> write_queue_;
   bool writing_ = false;
   boost::asio::steady_timer backoff_timer_;
   boost::asio::steady_timer sweep_timer_;
   bool sweep_armed_ = false;
-  std::chrono::milliseconds backoff_{0};  // before the next connect attempt
-  std::string last_error_;                // of the last failed connect
+  std::chrono::milliseconds backoff_{0};           // before the next connect attempt
+  std::string last_error_;                         // of the last failed connect
   std::function<void(const Status&)> start_done_;  // Start()'s first connect
 };
 

@@ -37,33 +37,48 @@ Result<LeaseToken> LeaseToken::Parse(std::string_view text) {
 
 std::string_view Name(TaskState state) {
   switch (state) {
-    case TaskState::kDelayed: return "delayed";
-    case TaskState::kReady: return "ready";
-    case TaskState::kLeased: return "leased";
-    case TaskState::kDead: return "dead";
-    case TaskState::kUnknown: break;
+    case TaskState::kDelayed:
+      return "delayed";
+    case TaskState::kReady:
+      return "ready";
+    case TaskState::kLeased:
+      return "leased";
+    case TaskState::kDead:
+      return "dead";
+    case TaskState::kUnknown:
+      break;
   }
   return "unknown";
 }
 
 std::string_view Name(DeadReason reason) {
   switch (reason) {
-    case DeadReason::kAttemptsExhausted: return "attempts_exhausted";
-    case DeadReason::kFatalError: return "fatal_error";
-    case DeadReason::kTtlExpired: return "ttl_expired";
-    case DeadReason::kNone: break;
+    case DeadReason::kAttemptsExhausted:
+      return "attempts_exhausted";
+    case DeadReason::kFatalError:
+      return "fatal_error";
+    case DeadReason::kTtlExpired:
+      return "ttl_expired";
+    case DeadReason::kNone:
+      break;
   }
   return "none";
 }
 
 std::string_view Name(AttemptOutcome outcome) {
   switch (outcome) {
-    case AttemptOutcome::kRunning: return "running";
-    case AttemptOutcome::kAcked: return "acked";
-    case AttemptOutcome::kNacked: return "nacked";
-    case AttemptOutcome::kNackedFatal: return "nacked_fatal";
-    case AttemptOutcome::kLeaseExpired: return "lease_expired";
-    case AttemptOutcome::kAbandoned: return "abandoned";
+    case AttemptOutcome::kRunning:
+      return "running";
+    case AttemptOutcome::kAcked:
+      return "acked";
+    case AttemptOutcome::kNacked:
+      return "nacked";
+    case AttemptOutcome::kNackedFatal:
+      return "nacked_fatal";
+    case AttemptOutcome::kLeaseExpired:
+      return "lease_expired";
+    case AttemptOutcome::kAbandoned:
+      return "abandoned";
   }
   return "unknown";
 }

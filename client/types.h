@@ -48,18 +48,18 @@ struct Backoff {
 // What a producer enqueues. Only `queue` is required.
 struct TaskSpec {
   std::string queue;
-  std::string tenant;                 // empty = the broker's "default" tenant
+  std::string tenant;                   // empty = the broker's "default" tenant
   uint8_t priority = kDefaultPriority;  // 0 (most urgent) .. 7+
-  std::string payload;                // opaque bytes
-  std::vector<Header> headers;        // e.g. traceparent/tracestate, passed unchanged
-  uint32_t max_attempts = 0;          // 0 = default
+  std::string payload;                  // opaque bytes
+  std::vector<Header> headers;          // e.g. traceparent/tracestate, passed unchanged
+  uint32_t max_attempts = 0;            // 0 = default
   Backoff backoff;
-  uint32_t lease_ms = 0;              // default visibility timeout; 0 = queue default
-  uint32_t delay_ms = 0;              // not leasable before now + delay_ms
-  uint32_t ttl_ms = 0;                // DEAD (TTL_EXPIRED) if not done by then; 0 = none
-  std::string batch_key;              // inference batches group tasks by this key
-  uint32_t cost = 0;                  // e.g. tokens; 0 = broker default (1)
-  std::string idempotency_key;        // dedup per (tenant, key) inside the dedup window
+  uint32_t lease_ms = 0;        // default visibility timeout; 0 = queue default
+  uint32_t delay_ms = 0;        // not leasable before now + delay_ms
+  uint32_t ttl_ms = 0;          // DEAD (TTL_EXPIRED) if not done by then; 0 = none
+  std::string batch_key;        // inference batches group tasks by this key
+  uint32_t cost = 0;            // e.g. tokens; 0 = broker default (1)
+  std::string idempotency_key;  // dedup per (tenant, key) inside the dedup window
 };
 
 struct EnqueueResult {
@@ -87,7 +87,7 @@ struct LeasedTask {
   std::string queue;
   std::string tenant;
   uint8_t priority = 0;
-  uint32_t attempt = 0;                   // 1 for the first attempt
+  uint32_t attempt = 0;  // 1 for the first attempt
   LeaseToken token;
   std::string payload;
   std::vector<Header> headers;
@@ -96,7 +96,7 @@ struct LeasedTask {
   uint64_t enqueued_ms = 0;               // epoch
   std::string batch_key;
   uint32_t cost = 0;
-  uint64_t deadline_ms = 0;               // epoch; lease expires then unless heartbeated
+  uint64_t deadline_ms = 0;  // epoch; lease expires then unless heartbeated
   uint32_t max_attempts = 0;
 };
 
@@ -145,16 +145,16 @@ struct TaskInfo {
   uint32_t attempt = 0;  // attempts started so far
   Backoff backoff;
   uint32_t lease_ms = 0;
-  uint64_t enqueued_ms = 0;        // epoch
-  uint64_t not_before_ms = 0;      // epoch; DELAYED until then
-  uint64_t expires_ms = 0;         // epoch TTL deadline; 0 = none
+  uint64_t enqueued_ms = 0;    // epoch
+  uint64_t not_before_ms = 0;  // epoch; DELAYED until then
+  uint64_t expires_ms = 0;     // epoch TTL deadline; 0 = none
   std::string batch_key;
   uint32_t cost = 0;
   std::string idempotency_key;
   std::optional<std::string> checkpoint;
-  uint64_t lease_deadline_ms = 0;  // epoch; LEASED only
+  uint64_t lease_deadline_ms = 0;              // epoch; LEASED only
   DeadReason dead_reason = DeadReason::kNone;  // DEAD only
-  uint64_t dead_ms = 0;            // epoch; DEAD only
+  uint64_t dead_ms = 0;                        // epoch; DEAD only
   std::vector<AttemptInfo> attempts;
   std::vector<JournalEntry> journal;
 };
@@ -207,7 +207,7 @@ struct QueueStats {
 struct TenantStats {
   std::string name;
   uint32_t weight = 0;
-  double rate = 0;            // tasks per second; 0 = unlimited
+  double rate = 0;  // tasks per second; 0 = unlimited
   uint32_t burst = 0;
   uint32_t max_inflight = 0;  // 0 = unlimited
   uint64_t ready = 0;
@@ -225,7 +225,7 @@ struct StatsSnapshot {
 struct TenantConfig {
   std::string name;
   uint32_t weight = 0;
-  double rate = 0;            // tasks per second; 0 = unlimited
+  double rate = 0;  // tasks per second; 0 = unlimited
   uint32_t burst = 0;
   uint32_t max_inflight = 0;  // 0 = unlimited
 };

@@ -23,9 +23,9 @@ flatbuffers::Offset<fb::TaskSpec> WriteTaskSpec(flatbuffers::FlatBufferBuilder& 
   const auto payload = WriteBytes(fbb, task.payload);
   const auto batch_key = task.batch_key.empty() ? 0 : fbb.CreateString(task.batch_key);
   const auto idem = task.idempotency_key.empty() ? 0 : fbb.CreateString(task.idempotency_key);
-  return fb::CreateTaskSpec(fbb, queue, tenant, task.priority, payload, headers,
-                            task.max_attempts, task.backoff.initial_ms, task.backoff.max_ms,
-                            task.lease_ms, task.delay_ms, task.ttl_ms, batch_key, task.cost, idem);
+  return fb::CreateTaskSpec(fbb, queue, tenant, task.priority, payload, headers, task.max_attempts,
+                            task.backoff.initial_ms, task.backoff.max_ms, task.lease_ms,
+                            task.delay_ms, task.ttl_ms, batch_key, task.cost, idem);
 }
 
 flatbuffers::Offset<fb::DlqFilter> WriteDlqFilter(flatbuffers::FlatBufferBuilder& fbb,
@@ -33,9 +33,9 @@ flatbuffers::Offset<fb::DlqFilter> WriteDlqFilter(flatbuffers::FlatBufferBuilder
   const auto queue = filter.queue.empty() ? 0 : fbb.CreateString(filter.queue);
   const auto tenant = filter.tenant.empty() ? 0 : fbb.CreateString(filter.tenant);
   const auto error = filter.error_contains.empty() ? 0 : fbb.CreateString(filter.error_contains);
-  return fb::CreateDlqFilter(
-      fbb, queue, tenant, static_cast<fb::DeadReason>(filter.reason.value_or(DeadReason::kNone)),
-      filter.reason.has_value(), error);
+  return fb::CreateDlqFilter(fbb, queue, tenant,
+                             static_cast<fb::DeadReason>(filter.reason.value_or(DeadReason::kNone)),
+                             filter.reason.has_value(), error);
 }
 
 fb::LeaseToken ToWire(const LeaseToken& token) {
@@ -59,7 +59,8 @@ std::vector<Header> ReadHeaders(
   std::vector<Header> out;
   if (headers == nullptr) return out;
   out.reserve(headers->size());
-  for (const fb::Header* h : *headers) out.push_back({ReadString(h->key()), ReadString(h->value())});
+  for (const fb::Header* h : *headers)
+    out.push_back({ReadString(h->key()), ReadString(h->value())});
   return out;
 }
 
@@ -119,9 +120,8 @@ TaskInfo ReadTaskInfo(const fb::TaskInfo& t) {
   out.dead_ms = t.dead_ms();
   if (t.attempts() != nullptr) {
     for (const fb::AttemptInfo* a : *t.attempts()) {
-      out.attempts.push_back({a->attempt(), ReadString(a->worker()), a->started_ms(),
-                              a->ended_ms(), static_cast<AttemptOutcome>(a->outcome()),
-                              ReadString(a->error())});
+      out.attempts.push_back({a->attempt(), ReadString(a->worker()), a->started_ms(), a->ended_ms(),
+                              static_cast<AttemptOutcome>(a->outcome()), ReadString(a->error())});
     }
   }
   out.journal = ReadJournal(t.journal());
@@ -144,8 +144,8 @@ QueueStats ReadQueueStats(const fb::QueueStats& q) {
 }
 
 TenantStats ReadTenantStats(const fb::TenantStats& t) {
-  return {ReadString(t.name()), t.weight(),   t.rate(),         t.burst(),
-          t.max_inflight(),     t.ready(),    t.inflight(),     t.throttled_ms(),
+  return {ReadString(t.name()),      t.weight(), t.rate(),     t.burst(),
+          t.max_inflight(),          t.ready(),  t.inflight(), t.throttled_ms(),
           t.dispatched_last_minute()};
 }
 

@@ -4,11 +4,11 @@
 // Readers accept absent fields (FlatBuffers nullptr) as empty; they never fail.
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include <flatbuffers/flatbuffers.h>
 #include <sluice/wire/sluice_generated.h>
+
+#include <string>
+#include <vector>
 
 #include "client/types.h"
 

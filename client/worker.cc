@@ -182,27 +182,28 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     auto self = shared_from_this();
     // HeartbeatAsync only encodes and queues: safe under mu_ (callbacks take
     // mu_ on the I/O thread, never the other way round).
-    client_.HeartbeatAsync(
-        running->token, options_.lease_ms,
-        checkpoint ? std::optional<std::string_view>(*checkpoint) : std::nullopt,
-        [self, running, checkpoint](Result<uint64_t> r) {
-          Status error;
-          {
-            std::lock_guard lock(self->mu_);
-            running->heartbeat_in_flight = false;
-            running->next_heartbeat = Clock::now() + self->options_.heartbeat_interval;
-            if (!r.ok()) {
-              if (r.status().code() == Code::kStaleLease) {
-                running->lost = true;
-              } else {
-                error = r.status();
-                // Keep the checkpoint for the next try unless a newer one came.
-                if (checkpoint && !running->checkpoint) running->checkpoint = checkpoint;
-              }
-            }
-          }
-          if (!error.ok()) self->ReportError(error);
-        });
+    client_.HeartbeatAsync(running->token, options_.lease_ms,
+                           checkpoint ? std::optional<std::string_view>(*checkpoint) : std::nullopt,
+                           [self, running, checkpoint](Result<uint64_t> r) {
+                             Status error;
+                             {
+                               std::lock_guard lock(self->mu_);
+                               running->heartbeat_in_flight = false;
+                               running->next_heartbeat =
+                                   Clock::now() + self->options_.heartbeat_interval;
+                               if (!r.ok()) {
+                                 if (r.status().code() == Code::kStaleLease) {
+                                   running->lost = true;
+                                 } else {
+                                   error = r.status();
+                                   // Keep the checkpoint for the next try unless a newer one came.
+                                   if (checkpoint && !running->checkpoint)
+                                     running->checkpoint = checkpoint;
+                                 }
+                               }
+                             }
+                             if (!error.ok()) self->ReportError(error);
+                           });
   }
 
   Client& client_;
@@ -217,7 +218,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   bool heartbeat_exit_ = false;
   bool lease_outstanding_ = false;
   std::chrono::milliseconds lease_pause_{0};  // before the next Lease after a failure
-  std::deque<LeasedTask> queue_;  // leased, not started
+  std::deque<LeasedTask> queue_;              // leased, not started
   size_t running_count_ = 0;
   uint64_t next_slot_ = 0;
   std::map<uint64_t, std::shared_ptr<Running>> running_;

@@ -40,7 +40,7 @@ namespace sluice::client {
 struct Outcome {
   enum class Kind : uint8_t { kSuccess, kRetry, kFatal };
   Kind kind = Kind::kSuccess;
-  std::string error;                // Retry / Fatal: kept in the task history
+  std::string error;                 // Retry / Fatal: kept in the task history
   std::optional<uint32_t> delay_ms;  // Retry: replaces the backoff when set
 
   static Outcome Success() { return {}; }
@@ -83,10 +83,10 @@ struct WorkerOptions {
   uint32_t concurrency = 1;  // handler threads
   uint32_t lease_batch = 0;  // most tasks per Lease request; 0 = concurrency
   uint32_t lease_ms = 30000;
-  uint32_t wait_ms = 5000;   // long-poll wait of one Lease request
+  uint32_t wait_ms = 5000;  // long-poll wait of one Lease request
   // How often a running task's lease is extended; 0 = lease_ms / 3.
   std::chrono::milliseconds heartbeat_interval{0};
-  std::string worker_name;   // in the task history; empty = "<host>:<pid>"
+  std::string worker_name;  // in the task history; empty = "<host>:<pid>"
   // Called (from worker threads) for errors the worker handles itself: failed
   // leases (retried after a pause), failed acks/nacks/heartbeats. May be empty.
   std::function<void(const Status&)> on_error;

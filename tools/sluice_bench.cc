@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -37,8 +38,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "client/client.h"
 
@@ -166,8 +165,7 @@ struct Run {
   std::condition_variable cv;
 
   bool AllAcked() const {
-    return producers_done.load() == flags.producers &&
-           acked.load() >= enqueued.load();
+    return producers_done.load() == flags.producers && acked.load() >= enqueued.load();
   }
   void CheckDone() {
     if (!done.load() && AllAcked()) {
@@ -260,10 +258,9 @@ class Consumer {
  private:
   void Lease() {
     if (run_.done.load()) return;
-    client_->LeaseAsync(run_.flags.queue, run_.flags.batch, 200, run_.flags.lease_ms,
-                        "sluice-bench", [this](sluice::Result<std::vector<LeasedTask>> r) {
-                          OnLeased(std::move(r));
-                        });
+    client_->LeaseAsync(
+        run_.flags.queue, run_.flags.batch, 200, run_.flags.lease_ms, "sluice-bench",
+        [this](sluice::Result<std::vector<LeasedTask>> r) { OnLeased(std::move(r)); });
   }
 
   void OnLeased(sluice::Result<std::vector<LeasedTask>> r) {
@@ -336,20 +333,26 @@ int main(int argc, char** argv) {
   CLI::App app{"sluice-bench: end-to-end throughput and latency of a sluice broker"};
   Flags f;
   app.add_option("--broker", f.broker, "broker HOST:PORT (default: start an own sluiced)");
-  app.add_option("--sluiced", f.sluiced, "sluiced binary for the own broker (default: this build's)");
+  app.add_option("--sluiced", f.sluiced,
+                 "sluiced binary for the own broker (default: this build's)");
   app.add_option("--durability", f.durability, "durability of the own broker")
-      ->check(CLI::IsMember({"sync", "async"}))->capture_default_str();
+      ->check(CLI::IsMember({"sync", "async"}))
+      ->capture_default_str();
   app.add_option("--producers", f.producers, "producer connections")->capture_default_str();
-  app.add_option("--consumers", f.consumers, "consumer connections")->check(CLI::PositiveNumber)
+  app.add_option("--consumers", f.consumers, "consumer connections")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--tasks", f.tasks, "tasks in total")->capture_default_str();
   app.add_option("--size", f.size, "payload bytes (at least 8)")->capture_default_str();
   app.add_option("--window", f.window, "frames in flight per producer / consumer")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--batch", f.batch, "tasks per enqueue / lease / ack frame")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--tenants", f.tenants, "spread tasks over this many tenants")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--lease-ms", f.lease_ms, "lease duration")->capture_default_str();
   app.add_option("--queue", f.queue, "queue (default: a fresh name per run)");
   app.add_flag("--json", f.json, "print one JSON object");
@@ -390,7 +393,8 @@ int main(int argc, char** argv) {
     }
     if (i < f.producers) {
       const uint64_t share = f.tasks / f.producers + (i < f.tasks % f.producers ? 1 : 0);
-      const uint64_t first = i * (f.tasks / f.producers) + std::min<uint64_t>(i, f.tasks % f.producers);
+      const uint64_t first =
+          i * (f.tasks / f.producers) + std::min<uint64_t>(i, f.tasks % f.producers);
       producers.push_back(std::make_unique<Producer>(run, std::move(*c), first, share));
     } else {
       consumers.push_back(std::make_unique<Consumer>(run, std::move(*c)));
@@ -432,25 +436,26 @@ int main(int argc, char** argv) {
         "\"lease_to_ack_p999_us\": %.1f, "
         "\"e2e_p50_us\": %.1f, \"e2e_p99_us\": %.1f, \"e2e_p999_us\": %.1f}\n",
         f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(), f.producers,
-        f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.batch,
-        f.tenants, secs, tps, static_cast<unsigned long long>(run.acked.load()),
+        f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.batch, f.tenants,
+        secs, tps, static_cast<unsigned long long>(run.acked.load()),
         static_cast<unsigned long long>(run.enqueue_failed.load()),
         static_cast<unsigned long long>(run.ack_failed.load()), pe.p50, pe.p99, pe.p999, pe.max,
         pa.p50, pa.p99, pa.p999, pd.p50, pd.p99, pd.p999);
   } else {
-    std::printf("broker %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u,"
-                " batch %u, tenants %u\n",
-                f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(),
-                f.producers, f.consumers, static_cast<unsigned long long>(f.tasks), f.size,
-                f.window, f.batch, f.tenants);
+    std::printf(
+        "broker %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u,"
+        " batch %u, tenants %u\n",
+        f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(), f.producers,
+        f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.batch,
+        f.tenants);
     std::printf("throughput   %.0f tasks/s end to end (%llu acked in %.3f s)\n", tps,
                 static_cast<unsigned long long>(run.acked.load()), secs);
-    std::printf("enqueue      p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n",
-                pe.p50, pe.p99, pe.p999, pe.max);
-    std::printf("lease->ack   p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n",
-                pa.p50, pa.p99, pa.p999, pa.max);
-    std::printf("e2e delivery p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n",
-                pd.p50, pd.p99, pd.p999, pd.max);
+    std::printf("enqueue      p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pe.p50,
+                pe.p99, pe.p999, pe.max);
+    std::printf("lease->ack   p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pa.p50,
+                pa.p99, pa.p999, pa.max);
+    std::printf("e2e delivery p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pd.p50,
+                pd.p99, pd.p999, pd.max);
     if (run.enqueue_failed.load() + run.ack_failed.load() > 0) {
       std::printf("errors       %llu enqueues failed, %llu acks failed\n",
                   static_cast<unsigned long long>(run.enqueue_failed.load()),

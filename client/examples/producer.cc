@@ -5,12 +5,11 @@
 //
 // With --batch B > 1 the tasks go in frames of B (EnqueueMany). Exit status 0 when
 // every task was enqueued, 1 otherwise.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "client/client.h"
 
@@ -29,11 +28,13 @@ int main(int argc, char** argv) {
   app.add_option("--tenant", tenant, "tenant (default: the broker's default tenant)");
   app.add_option("--payload", payload, "payload text; \"{i}\" is replaced by the task number")
       ->capture_default_str();
-  app.add_option("--priority", priority, "0 (most urgent) .. 7")->check(CLI::Range(0, 255))
+  app.add_option("--priority", priority, "0 (most urgent) .. 7")
+      ->check(CLI::Range(0, 255))
       ->capture_default_str();
   app.add_option("--count", count, "how many tasks")->capture_default_str();
   app.add_option("--delay-ms", delay_ms, "not leasable before now + delay")->capture_default_str();
-  app.add_option("--batch", batch, "tasks per enqueue frame")->check(CLI::PositiveNumber)
+  app.add_option("--batch", batch, "tasks per enqueue frame")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 

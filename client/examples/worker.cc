@@ -4,6 +4,9 @@
 //
 // Runs until SIGINT/SIGTERM (or until --max tasks were handled), then stops the
 // worker: running handlers finish and are acked before the program exits.
+#include "client/worker.h"
+
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -12,10 +15,7 @@
 #include <string>
 #include <thread>
 
-#include <CLI/CLI.hpp>
-
 #include "client/client.h"
-#include "client/worker.h"
 
 namespace {
 
@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   uint64_t max_tasks = 0;
   app.add_option("--broker", broker, "broker HOST:PORT")->capture_default_str();
   app.add_option("--queue", queue, "queue name")->capture_default_str();
-  app.add_option("--concurrency", concurrency, "handler threads")->check(CLI::PositiveNumber)
+  app.add_option("--concurrency", concurrency, "handler threads")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--lease-ms", lease_ms, "lease (visibility timeout) per task")
       ->capture_default_str();
@@ -68,8 +69,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "worker error: %s\n", s.ToString().c_str());
   };
   sluice::client::Worker worker(
-      **client, wopts,
-      [&](const sluice::client::LeasedTask& task, sluice::client::WorkerContext&) {
+      **client, wopts, [&](const sluice::client::LeasedTask& task, sluice::client::WorkerContext&) {
         {
           std::lock_guard lock(print_mu);
           std::printf("task %llu attempt %u tenant %s priority %u token %s payload %s\n",

@@ -1,0 +1,587 @@
+// Integration tests of the client library (client/client.h, client/worker.h)
+// against the real sluiced (tests/integration/broker_process.h).
+//
+// Built twice: as client_test (label integration) and, with
+// SLUICE_CLIENT_CRASH_TEST defined, as client_crash_test (labels integration
+// and crash), which holds only the kill -9 oracle test.
+#include "client/client.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "client/worker.h"
+#include "integration/broker_process.h"
+
+namespace sluice::client {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+using testing::BrokerProcess;
+
+ClientOptions OptionsFor(const BrokerProcess& broker) {
+  ClientOptions o;
+  o.host = broker.host();
+  o.port = broker.port();
+  o.client_name = "client_test";
+  o.request_timeout = milliseconds(10000);
+  o.connect_timeout = milliseconds(2000);
+  o.reconnect.initial_backoff = milliseconds(10);
+  o.reconnect.max_backoff = milliseconds(200);
+  return o;
+}
+
+[[maybe_unused]] std::unique_ptr<Client> MustConnect(const BrokerProcess& broker) {
+  auto c = Client::Connect(OptionsFor(broker));
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+TaskSpec Task(const std::string& queue, const std::string& payload) {
+  TaskSpec t;
+  t.queue = queue;
+  t.payload = payload;
+  t.backoff = {1, 1};  // retries come back at once
+  return t;
+}
+
+// Polls `cond` every 10 ms until it holds or `timeout` passes.
+template <typename Cond>
+bool WaitFor(Cond cond, milliseconds timeout = milliseconds(10000)) {
+  const auto end = Clock::now() + timeout;
+  while (Clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return cond();
+}
+
+#ifndef SLUICE_CLIENT_CRASH_TEST
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(broker_.Start());
+    client_ = MustConnect(broker_);
+    ASSERT_NE(client_, nullptr);
+  }
+
+  BrokerProcess broker_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST(LeaseTokenTest, TextRoundTrip) {
+  const LeaseToken t{123456789012ull, 7, 3};
+  EXPECT_EQ(t.ToString(), "123456789012.7.3");
+  auto parsed = LeaseToken::Parse("123456789012.7.3");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, t);
+  for (const char* bad : {"", "1.2", "1.2.3.4", "a.b.c", "1..3", "1.2.-3", "1.2.99999999999"}) {
+    EXPECT_FALSE(LeaseToken::Parse(bad).ok()) << bad;
+  }
+  ClientOptions o;
+  EXPECT_TRUE(ParseBrokerAddress("10.0.0.1:7878", &o).ok());
+  EXPECT_EQ(o.host, "10.0.0.1");
+  EXPECT_EQ(o.port, 7878);
+  EXPECT_FALSE(ParseBrokerAddress("10.0.0.1", &o).ok());
+  EXPECT_FALSE(ParseBrokerAddress("host:99999", &o).ok());
+}
+
+TEST_F(ClientTest, HelloReportsServer) {
+  EXPECT_TRUE(client_->connected());
+  EXPECT_GT(client_->server_info().max_frame_bytes, 0u);
+}
+
+TEST_F(ClientTest, EnqueueLeaseAck) {
+  TaskSpec spec = Task("q", "hello");
+  spec.tenant = "acme";
+  spec.priority = 2;
+  spec.headers = {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}};
+  auto id = client_->Enqueue(spec);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_FALSE(id->duplicate);
+
+  auto leased = client_->Lease("q", 10, 1000, 5000, "test-worker");
+  ASSERT_TRUE(leased.ok()) << leased.status().ToString();
+  ASSERT_EQ(leased->size(), 1u);
+  const LeasedTask& t = (*leased)[0];
+  EXPECT_EQ(t.id, id->id);
+  EXPECT_EQ(t.payload, "hello");
+  EXPECT_EQ(t.tenant, "acme");
+  EXPECT_EQ(t.priority, 2);
+  EXPECT_EQ(t.attempt, 1u);
+  EXPECT_EQ(t.headers, spec.headers);
+  EXPECT_EQ(t.token.task_id, t.id);
+  EXPECT_FALSE(t.checkpoint.has_value());
+
+  auto info = client_->TaskShow(t.id);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->state, TaskState::kLeased);
+
+  EXPECT_TRUE(client_->Ack(t.token).ok());
+  // A second ack of the same token changes nothing.
+  EXPECT_EQ(client_->Ack(t.token).code(), Code::kStaleLease);
+  auto stats = client_->Stats("q");
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  ASSERT_EQ(stats->queues.size(), 1u);
+  EXPECT_EQ(stats->queues[0].ready + stats->queues[0].leased, 0u);
+}
+
+TEST_F(ClientTest, EnqueueManyAndAsyncPipelined) {
+  std::vector<TaskSpec> specs;
+  for (int i = 0; i < 5; ++i) specs.push_back(Task("many", "p" + std::to_string(i)));
+  specs.push_back(Task("", "no queue"));  // refused alone
+  auto many = client_->EnqueueMany(specs);
+  ASSERT_TRUE(many.ok()) << many.status().ToString();
+  ASSERT_EQ(many->size(), 6u);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE((*many)[i].ok());
+  EXPECT_EQ((*many)[5].status().code(), Code::kInvalidArgument);
+
+  // 100 async enqueues in flight at once, answered by future and callback.
+  std::vector<std::future<Result<EnqueueResult>>> futures;
+  for (int i = 0; i < 50; ++i) futures.push_back(client_->EnqueueAsync(Task("many", "f")));
+  std::atomic<int> callbacks{0};
+  for (int i = 0; i < 50; ++i) {
+    client_->EnqueueAsync(Task("many", "c"), [&](Result<EnqueueResult> r) {
+      EXPECT_TRUE(r.ok());
+      callbacks.fetch_add(1);
+    });
+  }
+  std::set<TaskId> ids;
+  for (auto& f : futures) {
+    auto r = f.get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ids.insert(r->id);
+  }
+  EXPECT_EQ(ids.size(), 50u);
+  EXPECT_TRUE(WaitFor([&] { return callbacks.load() == 50; }));
+
+  // A long poll on another queue does not hold up other requests.
+  auto poll = std::async(std::launch::async, [&] { return client_->Lease("empty", 1, 3000); });
+  const auto start = Clock::now();
+  EXPECT_TRUE(client_->Enqueue(Task("many", "x")).ok());
+  EXPECT_LT(Clock::now() - start, milliseconds(2500));
+  auto r = poll.get();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+}
+
+TEST_F(ClientTest, IdempotentEnqueue) {
+  TaskSpec t = Task("idem", "once");
+  t.idempotency_key = "run-1/step-1";
+  auto a = client_->Enqueue(t);
+  auto b = client_->Enqueue(t);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->id, b->id);
+  EXPECT_TRUE(b->duplicate);
+}
+
+TEST_F(ClientTest, LeaseExpiryMakesTheOldTokenStale) {
+  ASSERT_TRUE(client_->Enqueue(Task("exp", "x")).ok());
+  auto first = client_->Lease("exp", 1, 1000, 100);  // 100 ms lease, never heartbeated
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].attempt, 1u);
+
+  auto second = client_->Lease("exp", 1, 5000, 5000);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u) << "the expired task did not come back";
+  EXPECT_EQ((*second)[0].id, (*first)[0].id);
+  EXPECT_EQ((*second)[0].attempt, 2u);
+
+  EXPECT_EQ(client_->Ack((*first)[0].token).code(), Code::kStaleLease);
+  EXPECT_EQ(client_->Heartbeat((*first)[0].token).status().code(), Code::kStaleLease);
+  EXPECT_TRUE(client_->Ack((*second)[0].token).ok());
+}
+
+TEST_F(ClientTest, LongPollIsWokenByEnqueue) {
+  constexpr uint32_t kWaitMs = 8000;
+  auto waiter = MustConnect(broker_);
+  const auto start = Clock::now();
+  auto poll =
+      std::async(std::launch::async, [&] { return waiter->Lease("wake", 1, kWaitMs, 5000); });
+  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(client_->Enqueue(Task("wake", "now")).ok());
+  auto r = poll.get();
+  const auto elapsed = Clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].payload, "now");
+  // Woken by the task, not by the end of the wait.
+  EXPECT_LT(elapsed, milliseconds(kWaitMs / 2));
+}
+
+TEST_F(ClientTest, NackHeartbeatJournal) {
+  ASSERT_TRUE(client_->Enqueue(Task("nack", "x")).ok());
+  auto l = client_->Lease("nack", 1, 1000, 5000);
+  ASSERT_TRUE(l.ok() && l->size() == 1);
+  const LeaseToken tok = (*l)[0].token;
+  auto hb = client_->Heartbeat(tok, 10000, std::string_view("cp-1"));
+  ASSERT_TRUE(hb.ok()) << hb.status().ToString();
+  EXPECT_GT(*hb, (*l)[0].deadline_ms);
+  ASSERT_TRUE(client_->JournalPut(tok, "step-a", "done").ok());
+  auto j = client_->JournalGet(tok, std::string_view("step-a"));
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  ASSERT_EQ(j->size(), 1u);
+  EXPECT_EQ((*j)[0].value, "done");
+  auto n = client_->Nack(tok, "transient", false, 0u);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_FALSE(n->dead);
+
+  auto again = client_->Lease("nack", 1, 5000, 5000);
+  ASSERT_TRUE(again.ok() && again->size() == 1);
+  EXPECT_EQ((*again)[0].attempt, 2u);
+  EXPECT_EQ((*again)[0].checkpoint, std::optional<std::string>("cp-1"));
+  ASSERT_EQ((*again)[0].journal.size(), 1u);
+  EXPECT_EQ((*again)[0].journal[0].step, "step-a");
+  auto dead = client_->Nack((*again)[0].token, "bad input", true);
+  ASSERT_TRUE(dead.ok());
+  EXPECT_TRUE(dead->dead);
+}
+
+TEST_F(ClientTest, WorkerRetriesOnceThenSucceeds) {
+  auto id = client_->Enqueue(Task("w1", "job"));
+  ASSERT_TRUE(id.ok());
+  std::mutex mu;
+  std::vector<uint32_t> attempts;
+  WorkerOptions o;
+  o.queue = "w1";
+  o.concurrency = 2;
+  o.lease_ms = 5000;
+  o.wait_ms = 200;
+  Worker worker(*client_, o, [&](const LeasedTask& t, WorkerContext&) {
+    std::lock_guard lock(mu);
+    attempts.push_back(t.attempt);
+    return t.attempt == 1 ? Outcome::Retry("flaky", 0u) : Outcome::Success();
+  });
+  ASSERT_TRUE(worker.Start().ok());
+  EXPECT_TRUE(WaitFor([&] { return worker.stats().succeeded == 1; }));
+  worker.Stop();
+  EXPECT_EQ(attempts, (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(worker.stats().retried, 1u);
+  auto info = client_->TaskShow(id->id);
+  EXPECT_TRUE(!info.ok() || (info->state != TaskState::kReady && info->state != TaskState::kLeased))
+      << "acked task is alive again: " << Name(info->state);
+}
+
+TEST_F(ClientTest, WorkerFatalFailureLandsInDlq) {
+  auto id = client_->Enqueue(Task("w2", "poison"));
+  ASSERT_TRUE(id.ok());
+  WorkerOptions o;
+  o.queue = "w2";
+  o.wait_ms = 200;
+  Worker worker(*client_, o, [&](const LeasedTask&, WorkerContext&) {
+    return Outcome::Fatal("cannot parse payload");
+  });
+  ASSERT_TRUE(worker.Start().ok());
+  EXPECT_TRUE(WaitFor([&] { return worker.stats().failed == 1; }));
+  worker.Stop();
+  DlqFilter filter;
+  filter.queue = "w2";
+  auto page = client_->DlqList(filter);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->entries.size(), 1u);
+  EXPECT_EQ(page->entries[0].id, id->id);
+  EXPECT_EQ(page->entries[0].reason, DeadReason::kFatalError);
+  EXPECT_NE(page->entries[0].last_error.find("cannot parse payload"), std::string::npos);
+  auto shown = client_->DlqShow(id->id);
+  ASSERT_TRUE(shown.ok()) << shown.status().ToString();
+  EXPECT_EQ(shown->state, TaskState::kDead);
+
+  DlqSelection sel;
+  sel.ids = {id->id};
+  auto moved = client_->DlqRedrive(sel);
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(*moved, 1u);
+  auto back = client_->Lease("w2", 1, 2000);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].id, id->id);
+}
+
+TEST_F(ClientTest, WorkerCheckpointFromHeartbeatReachesNextAttempt) {
+  auto id = client_->Enqueue(Task("w3", "long job"));
+  ASSERT_TRUE(id.ok());
+  auto observer = MustConnect(broker_);
+  std::mutex mu;
+  std::optional<std::string> second_checkpoint;
+  std::optional<std::string> second_effect;
+  bool checkpoint_seen_on_broker = false;
+  WorkerOptions o;
+  o.queue = "w3";
+  o.lease_ms = 3000;
+  o.wait_ms = 200;
+  o.heartbeat_interval = milliseconds(50);
+  Worker worker(*client_, o, [&](const LeasedTask& t, WorkerContext& ctx) {
+    if (t.attempt == 1) {
+      EXPECT_TRUE(ctx.RecordEffect("charge-card", "receipt-42").ok());
+      ctx.SaveCheckpoint("step 12 of 30");
+      // The heartbeat thread, not the nack path, must carry it to the broker.
+      const bool seen = WaitFor(
+          [&] {
+            auto info = observer->TaskShow(t.id);
+            return info.ok() && info->checkpoint == std::optional<std::string>("step 12 of 30");
+          },
+          milliseconds(5000));
+      std::lock_guard lock(mu);
+      checkpoint_seen_on_broker = seen;
+      return Outcome::Retry("node preempted", 0u);
+    }
+    std::lock_guard lock(mu);
+    second_checkpoint = t.checkpoint;
+    second_effect = ctx.FindEffect("charge-card");
+    return Outcome::Success();
+  });
+  ASSERT_TRUE(worker.Start().ok());
+  EXPECT_TRUE(WaitFor([&] { return worker.stats().succeeded == 1; }));
+  worker.Stop();
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(checkpoint_seen_on_broker);
+  EXPECT_EQ(second_checkpoint, std::optional<std::string>("step 12 of 30"));
+  EXPECT_EQ(second_effect, std::optional<std::string>("receipt-42"));
+}
+
+TEST_F(ClientTest, ReconnectsAfterBrokerRestart) {
+  ClientOptions o = OptionsFor(broker_);
+  o.request_timeout = milliseconds(800);
+  auto c = Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  Client& client = **c;
+  auto before = client.Enqueue(Task("rc", "before"));
+  ASSERT_TRUE(before.ok());
+
+  ASSERT_EQ(broker_.Stop(), 0);
+  EXPECT_TRUE(WaitFor([&] { return !client.connected(); }, milliseconds(5000)));
+  const auto start = Clock::now();
+  auto down = client.Enqueue(Task("rc", "while down"));
+  EXPECT_EQ(down.status().code(), Code::kUnavailable) << down.status().ToString();
+  EXPECT_LT(Clock::now() - start, milliseconds(5000)) << "request timeout not applied";
+
+  ASSERT_TRUE(broker_.Restart());
+  client.SetAddress(broker_.host(), broker_.port());
+  Result<EnqueueResult> after = Status::Unavailable("not tried");
+  EXPECT_TRUE(WaitFor([&] {
+    after = client.Enqueue(Task("rc", "after"));
+    return after.ok();
+  })) << after.status().ToString();
+  EXPECT_TRUE(client.connected());
+  auto l = client.Lease("rc", 10, 1000);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  std::set<std::string> payloads;
+  for (const auto& t : *l) payloads.insert(t.payload);
+  EXPECT_TRUE(payloads.count("before")) << "durable task lost across restart";
+  EXPECT_TRUE(payloads.count("after"));
+}
+
+TEST_F(ClientTest, InFlightRequestFailsUnavailableWhenBrokerDies) {
+  auto waiter = MustConnect(broker_);
+  auto poll = std::async(std::launch::async, [&] { return waiter->Lease("die", 1, 8000); });
+  std::this_thread::sleep_for(milliseconds(200));
+  broker_.Kill();
+  auto r = poll.get();
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+}
+
+TEST(ClientConnectTest, ConnectToNothingFailsUnavailable) {
+  ClientOptions o;
+  o.port = 1;  // nothing listens there
+  o.connect_timeout = milliseconds(1000);
+  auto c = Client::Connect(o);
+  EXPECT_EQ(c.status().code(), Code::kUnavailable) << c.status().ToString();
+}
+
+#else  // SLUICE_CLIENT_CRASH_TEST
+
+// ---------------------------------------------------------------- crash oracle
+//
+// Producers record an enqueue as pending before sending and as acknowledged
+// (with its id) after the reply; consumers do the same for acks. After every
+// SIGKILL and restart: every acknowledged enqueue whose ack was not
+// acknowledged is still present (ready, delayed, leased-then-ready, or dead),
+// and no task whose ack was acknowledged exists or is ever leased again. A task
+// whose ack got no reply may go either way.
+class Oracle {
+ public:
+  void Enqueued(TaskId id) {
+    std::lock_guard lock(mu_);
+    enqueued_.insert(id);
+  }
+  // Before sending an ack: until its reply, the task may or may not be gone.
+  void AckPending(TaskId id) {
+    std::lock_guard lock(mu_);
+    ack_pending_.insert(id);
+  }
+  // The ack's reply said OK: the task must never come back.
+  void Acked(TaskId id) {
+    std::lock_guard lock(mu_);
+    ack_pending_.erase(id);
+    acked_.insert(id);
+  }
+  // The ack's reply refused it (e.g. STALE_LEASE): it changed nothing.
+  void AckRefused(TaskId id) {
+    std::lock_guard lock(mu_);
+    ack_pending_.erase(id);
+  }
+  void Leased(TaskId id) {
+    std::lock_guard lock(mu_);
+    if (acked_.count(id)) ++resurrected_;
+  }
+  std::vector<TaskId> MustExist() const {
+    std::lock_guard lock(mu_);
+    std::vector<TaskId> out;
+    for (TaskId id : enqueued_) {
+      if (!acked_.count(id) && !ack_pending_.count(id)) out.push_back(id);
+    }
+    return out;
+  }
+  std::vector<TaskId> MustBeGone() const {
+    std::lock_guard lock(mu_);
+    return {acked_.begin(), acked_.end()};
+  }
+  int resurrected() const {
+    std::lock_guard lock(mu_);
+    return resurrected_;
+  }
+  size_t enqueued() const {
+    std::lock_guard lock(mu_);
+    return enqueued_.size();
+  }
+  size_t acked() const {
+    std::lock_guard lock(mu_);
+    return acked_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_set<TaskId> enqueued_;
+  std::unordered_set<TaskId> acked_;
+  std::unordered_set<TaskId> ack_pending_;  // sent, no reply (yet or ever)
+  int resurrected_ = 0;
+};
+
+TEST(ClientCrashTest, KillNineUnderLoadKeepsAcknowledgedWork) {
+  uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("SLUICE_TEST_SEED")) seed = std::strtoull(s, nullptr, 10);
+  std::printf("crash oracle seed %llu (rerun with SLUICE_TEST_SEED=%llu)\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
+  RecordProperty("seed", std::to_string(seed));
+  std::mt19937_64 rng(seed);
+
+  BrokerProcess broker;
+  ASSERT_TRUE(broker.Start());
+  Oracle oracle;
+  constexpr int kRounds = 10;
+  constexpr int kProducers = 3;
+  constexpr int kConsumers = 2;
+  const std::string queue = "crash";
+
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    const ClientOptions opts = [&] {
+      ClientOptions o = OptionsFor(broker);
+      o.request_timeout = milliseconds(2000);
+      return o;
+    }();
+    for (int p = 0; p < kProducers; ++p) {
+      threads.emplace_back([&, p] {
+        auto c = Client::Connect(opts);
+        if (!c.ok()) return;
+        int n = 0;
+        while (!stop.load()) {
+          std::vector<TaskSpec> batch;
+          for (int i = 0; i < 4; ++i) {
+            batch.push_back(Task(queue, "r" + std::to_string(round) + "p" + std::to_string(p) +
+                                            "n" + std::to_string(n++)));
+          }
+          // pending: the batch is in flight; only a reply makes it acknowledged.
+          auto r = (*c)->EnqueueMany(batch);
+          if (!r.ok()) break;  // the broker is gone
+          for (const auto& item : *r) {
+            if (item.ok()) oracle.Enqueued(item->id);
+          }
+        }
+      });
+    }
+    for (int k = 0; k < kConsumers; ++k) {
+      threads.emplace_back([&] {
+        auto c = Client::Connect(opts);
+        if (!c.ok()) return;
+        while (!stop.load()) {
+          auto l = (*c)->Lease(queue, 8, 100, 60000);
+          if (!l.ok()) break;
+          std::vector<LeaseToken> tokens;
+          for (const LeasedTask& t : *l) {
+            oracle.Leased(t.id);
+            tokens.push_back(t.token);
+          }
+          if (tokens.empty()) continue;
+          for (const LeaseToken& t : tokens) oracle.AckPending(t.task_id);
+          auto acks = (*c)->Ack(tokens);
+          if (!acks.ok()) break;  // no reply: those acks stay pending forever
+          for (size_t i = 0; i < tokens.size(); ++i) {
+            if ((*acks)[i].ok()) {
+              oracle.Acked(tokens[i].task_id);
+            } else {
+              oracle.AckRefused(tokens[i].task_id);
+            }
+          }
+        }
+      });
+    }
+    const int load_ms = std::uniform_int_distribution<int>(100, 600)(rng);
+    std::this_thread::sleep_for(milliseconds(load_ms));
+    broker.Kill();
+    stop = true;
+    for (auto& t : threads) t.join();
+    ASSERT_TRUE(broker.Restart()) << "round " << round;
+
+    auto checker = Client::Connect(OptionsFor(broker));
+    ASSERT_TRUE(checker.ok()) << checker.status().ToString();
+    int missing = 0;
+    for (TaskId id : oracle.MustExist()) {
+      auto info = (*checker)->TaskShow(id);
+      if (!info.ok() || info->state == TaskState::kUnknown) {
+        if (++missing <= 5) {
+          ADD_FAILURE() << "round " << round << " (seed " << seed << "): acknowledged task " << id
+                        << " lost: " << info.status().ToString();
+        }
+      }
+    }
+    int back = 0;
+    for (TaskId id : oracle.MustBeGone()) {
+      auto info = (*checker)->TaskShow(id);
+      if (info.ok() && info->state != TaskState::kUnknown) {
+        if (++back <= 5) {
+          ADD_FAILURE() << "round " << round << " (seed " << seed << "): acked task " << id
+                        << " came back in state " << Name(info->state);
+        }
+      }
+    }
+    ASSERT_EQ(missing, 0);
+    ASSERT_EQ(back, 0);
+    ASSERT_EQ(oracle.resurrected(), 0) << "an acked task was leased again";
+    std::printf("round %d: load %d ms, %zu enqueued and %zu acked so far, all accounted for\n",
+                round, load_ms, oracle.enqueued(), oracle.acked());
+  }
+  EXPECT_GT(oracle.enqueued(), 0u);
+  EXPECT_GT(oracle.acked(), 0u);
+}
+
+#endif  // SLUICE_CLIENT_CRASH_TEST
+
+}  // namespace
+}  // namespace sluice::client
