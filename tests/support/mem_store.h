@@ -129,15 +129,33 @@ class MemStore final : public core::Store {
     using Op = core::Mutation::Op;
     for (const auto& m : set) {
       switch (m.op) {
-        case Op::kPutTask: tasks_[m.id] = *m.task; break;
-        case Op::kDeleteTask: tasks_.erase(m.id); break;
-        case Op::kPutDead: dead_[m.id] = *m.dead; break;
-        case Op::kDeleteDead: dead_.erase(m.id); break;
-        case Op::kPutMeta: meta_[m.key] = m.value; break;
-        case Op::kDeleteMeta: meta_.erase(m.key); break;
-        case Op::kPutDedup: dedup_[m.key] = m.value; break;
-        case Op::kDeleteDedup: dedup_.erase(m.key); break;
-        case Op::kPutJournal: journal_[{m.id, m.key}] = m.value; break;
+        case Op::kPutTask:
+          tasks_[m.id] = *m.task;
+          break;
+        case Op::kDeleteTask:
+          tasks_.erase(m.id);
+          break;
+        case Op::kPutDead:
+          dead_[m.id] = *m.dead;
+          break;
+        case Op::kDeleteDead:
+          dead_.erase(m.id);
+          break;
+        case Op::kPutMeta:
+          meta_[m.key] = m.value;
+          break;
+        case Op::kDeleteMeta:
+          meta_.erase(m.key);
+          break;
+        case Op::kPutDedup:
+          dedup_[m.key] = m.value;
+          break;
+        case Op::kDeleteDedup:
+          dedup_.erase(m.key);
+          break;
+        case Op::kPutJournal:
+          journal_[{m.id, m.key}] = m.value;
+          break;
         case Op::kDeleteJournal: {
           auto it = journal_.lower_bound({m.id, ""});
           while (it != journal_.end() && it->first.first == m.id) it = journal_.erase(it);
