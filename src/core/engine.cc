@@ -67,6 +67,7 @@ uint32_t Engine::AllocSlot(TaskId id) {
 }
 
 void Engine::FreeSlot(uint32_t slot) {
+  DropLease(slot);
   Meta& m = slots_[slot];
   ids_.Erase(m.id);
   m.state = Slot::kFree;
@@ -82,6 +83,24 @@ Engine::Meta* Engine::FindLive(TaskId id) {
 }
 
 Engine::QueueState& Engine::Queue(uint32_t q) { return queues_[q]; }
+
+LeaseInfo& Engine::LeaseOf(uint32_t slot) {
+  Meta& m = slots_[slot];
+  if (m.lease == LeaseTable::kNone) m.lease = leases_.Add({});
+  return leases_.Get(m.lease);
+}
+
+LeaseInfo* Engine::FindLease(uint32_t slot) {
+  Meta& m = slots_[slot];
+  return m.lease == LeaseTable::kNone ? nullptr : &leases_.Get(m.lease);
+}
+
+void Engine::DropLease(uint32_t slot) {
+  Meta& m = slots_[slot];
+  if (m.lease == LeaseTable::kNone) return;
+  leases_.Remove(m.lease);
+  m.lease = LeaseTable::kNone;
+}
 
 uint32_t Engine::InternQueue(std::string_view name) {
   uint32_t q = queue_names_.Intern(name);
@@ -349,7 +368,7 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   m.state = Slot::kLeased;
   m.lease_no = std::max<uint32_t>(m.lease_no, static_cast<uint32_t>(rec->history.size())) + 1;
   ++Queue(m.queue).leased;
-  LeaseInfo& info = leases_[slot];
+  LeaseInfo& info = LeaseOf(slot);
   info.worker = request.worker;
   info.started_ms = now;
   info.deadline_ms = now + lease_ms;
@@ -362,6 +381,7 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   t.tenant = std::move(rec->tenant);
   t.priority = rec->priority;
   t.attempt = m.attempts + 1;
+  t.max_attempts = rec->max_attempts;
   t.token = LeaseToken{m.id, m.lease_no, epoch_};
   t.deadline_ms = info.deadline_ms;
   t.payload = std::move(rec->payload);
@@ -489,7 +509,7 @@ void Engine::Heartbeat(const LeaseToken& token, uint32_t extend_ms,
   }
   Meta& m = **meta;
   uint32_t slot = *ids_.Find(m.id);
-  LeaseInfo& info = leases_[slot];
+  LeaseInfo& info = LeaseOf(slot);
   if (extend_ms == 0) extend_ms = info.lease_ms;
   info.deadline_ms = clock_.NowMs() + extend_ms;
   wheel_.Cancel(m.timer);
@@ -555,13 +575,13 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
         // Nothing was deleted: the lease stands as it was.
         results[i] = st;
         m.state = Slot::kLeased;
-        m.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), leases_[slot].deadline_ms);
+        m.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), LeaseOf(slot).deadline_ms);
         continue;
       }
       --Queue(m.queue).leased;
       scheduler_.Release(m.queue, m.tenant);
       queues_touched.push_back(m.queue);
-      leases_.erase(slot);
+      DropLease(slot);
       FreeSlot(slot);
     }
     done(std::move(results));
@@ -613,7 +633,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
   }
   TaskRecord rec = std::move(*loaded);
   const TimeMs now = clock_.NowMs();
-  const LeaseInfo info = leases_[slot];
+  const LeaseInfo info = LeaseOf(slot);
   AttemptRecord a;
   a.attempt = m.attempts + 1;
   a.worker = info.worker;
@@ -628,7 +648,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
   m.timer = {};
   m.state = Slot::kWriting;
   --Queue(m.queue).leased;
-  leases_.erase(slot);
+  DropLease(slot);
   m.attempts = rec.attempts;
 
   std::optional<DeadReason> reason;
@@ -670,7 +690,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
       mm.attempts -= 1;
       mm.state = Slot::kLeased;
       ++Queue(mm.queue).leased;
-      leases_[slot] = info;
+      LeaseOf(slot) = info;
       mm.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), info.deadline_ms);
       if (done) done(st);
       return;
@@ -728,7 +748,7 @@ Status Engine::ForgetVanished(uint32_t slot) {
   TaskId id = m.id;
   if (m.state == Slot::kLeased) scheduler_.Release(m.queue, m.tenant);
   LeaveState(slot);
-  leases_.erase(slot);
+  DropLease(slot);
   FreeSlot(slot);
   return Status::StaleLease("task " + std::to_string(id) +
                             " is no longer stored: an earlier request that reported a storage "

@@ -40,6 +40,7 @@
 #include "core/engine_types.h"
 #include "core/id_map.h"
 #include "core/interner.h"
+#include "core/lease_table.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 #include "core/timer_wheel.h"
@@ -114,7 +115,7 @@ class Engine {
  private:
   enum class Slot : uint8_t { kFree, kDelayed, kReady, kLeased, kWriting };
 
-  // The in-memory index entry of one task: 40 bytes, no strings, no payload.
+  // The in-memory index entry of one task: 48 bytes, no strings, no payload.
   struct Meta {
     TaskId id = 0;
     TimerHandle timer;        // delay/backoff (DELAYED) or lease expiry (LEASED)
@@ -126,14 +127,9 @@ class Engine {
     uint8_t priority = 0;
     Slot state = Slot::kFree;
     bool has_journal = false;
+    LeaseTable::Handle lease = LeaseTable::kNone;  // while LEASED (or an ack/nack is in flight)
   };
-  // Extra state of a leased task (few at a time, so not in Meta).
-  struct LeaseInfo {
-    std::string worker;
-    TimeMs started_ms = 0;
-    TimeMs deadline_ms = 0;
-    uint32_t lease_ms = 0;
-  };
+  static_assert(sizeof(Meta) <= 48, "the per-task index entry is budgeted at 48 bytes");
   struct Waiter {
     uint32_t queue = 0;
     LeaseRequest request;
@@ -189,6 +185,10 @@ class Engine {
   void KillTask(uint32_t slot, TaskRecord rec, DeadReason reason, std::function<void(Status)> done);
 
   Status ForgetVanished(uint32_t slot);
+  // The lease of `slot`: created on first use, dropped when the lease ends.
+  LeaseInfo& LeaseOf(uint32_t slot);
+  LeaseInfo* FindLease(uint32_t slot);
+  void DropLease(uint32_t slot);
   void OnTimer(uint64_t payload);
   void OnLeaseExpired(uint32_t slot);
   void SweepDedup();
@@ -212,7 +212,7 @@ class Engine {
   std::vector<Meta> slots_;
   std::vector<uint32_t> free_slots_;
   IdMap ids_;
-  std::unordered_map<uint32_t, LeaseInfo> leases_;  // slot -> lease
+  LeaseTable leases_;
   // Latest record of tasks with a write in flight, so a read-modify-write
   // never reads a stale version: id -> (record, writes in flight).
   std::unordered_map<TaskId, std::pair<std::shared_ptr<const TaskRecord>, int>> writing_;

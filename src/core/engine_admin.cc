@@ -149,19 +149,19 @@ Result<TaskView> Engine::ShowTask(TaskId id) {
     if (!rec.ok()) return rec.status();
     view.record = std::move(*rec);
     uint32_t slot = *ids_.Find(id);
-    auto lease = leases_.find(slot);
+    const LeaseInfo* lease = FindLease(slot);
     switch (m->state) {
       case Slot::kDelayed: view.state = TaskState::kDelayed; break;
       case Slot::kReady: view.state = TaskState::kReady; break;
       default:
-        view.state = lease != leases_.end() ? TaskState::kLeased : TaskState::kReady;
+        view.state = lease != nullptr ? TaskState::kLeased : TaskState::kReady;
         break;
     }
-    if (lease != leases_.end() && m->state == Slot::kLeased) {
+    if (lease != nullptr && m->state == Slot::kLeased) {
       view.token = LeaseToken{id, m->lease_no, epoch_};
-      view.worker = lease->second.worker;
-      view.lease_started_ms = lease->second.started_ms;
-      view.lease_deadline_ms = lease->second.deadline_ms;
+      view.worker = lease->worker;
+      view.lease_started_ms = lease->started_ms;
+      view.lease_deadline_ms = lease->deadline_ms;
     }
     view.record.attempts = m->attempts;
     return view;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,7 +16,7 @@ namespace sluice::core {
 class Interner {
  public:
   uint32_t Intern(std::string_view name) {
-    auto it = ids_.find(std::string(name));
+    auto it = ids_.find(name);
     if (it != ids_.end()) return it->second;
     auto id = static_cast<uint32_t>(names_.size());
     names_.emplace_back(name);
@@ -23,7 +24,7 @@ class Interner {
     return id;
   }
   std::optional<uint32_t> Find(std::string_view name) const {
-    auto it = ids_.find(std::string(name));
+    auto it = ids_.find(name);
     if (it == ids_.end()) return std::nullopt;
     return it->second;
   }
@@ -31,8 +32,14 @@ class Interner {
   size_t size() const { return names_.size(); }
 
  private:
+  // Transparent hash: lookups by string_view allocate nothing (hot path:
+  // every enqueue completion interns its queue and tenant).
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   std::vector<std::string> names_;
-  std::unordered_map<std::string, uint32_t> ids_;
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;
 };
 
 }  // namespace sluice::core
