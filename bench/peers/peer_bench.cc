@@ -1,0 +1,692 @@
+// peer-bench: the sluice-bench load shape, spoken in a peer broker's protocol.
+//
+//   peer-bench --peer beanstalkd|redis --addr HOST:PORT
+//              [--producers 4] [--consumers 4] [--tasks 100000] [--size 256]
+//              [--window 16] [--queue Q] [--label NAME] [--json]
+//
+// Each producer and each consumer has its own blocking TCP connection and one
+// thread, and keeps up to `window` requests in flight (pipelined; replies come
+// back in order). Payloads carry the send time (steady clock, this process) in
+// bytes 0..7 and a unique sequence number in bytes 8..15.
+//
+// beanstalkd (tube Q):
+//   producer  put <pri> 0 <ttr> <bytes>          -> INSERTED <id>
+//   consumer  reserve-with-timeout 1             -> RESERVED <id> <bytes> | TIMED_OUT
+//             delete <id>                        -> DELETED
+// redis (reliable queue, lists Q and Q:processing):
+//   producer  LPUSH Q <payload>                  -> :n
+//   consumer  BLMOVE Q Q:processing RIGHT LEFT 1 -> $payload | nil
+//             LREM Q:processing 1 <payload>      -> :1
+//
+// Both peers block a connection on an empty queue, and a blocked connection
+// does not read the requests pipelined behind it (an ack waits behind a
+// pending lease until a task arrives). So consumers together issue exactly
+// `tasks` leases (a lease that times out gives its slot back): no lease is
+// left blocking the last acks at the end of the run.
+//
+// Reported (microseconds), as sluice-bench:
+//   tasks/s      tasks / (first send .. last ack reply)
+//   enqueue      send of an enqueue request .. its reply
+//   lease->ack   lease reply .. ack reply
+//   e2e          enqueue send .. lease reply (delivery)
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+struct Flags {
+  std::string peer;
+  std::string addr;
+  uint32_t producers = 4;
+  uint32_t consumers = 4;
+  uint64_t tasks = 100000;
+  uint32_t size = 256;
+  uint32_t window = 16;
+  uint32_t priority = 1024;
+  uint32_t ttr = 60;
+  std::string queue = "peer-bench";
+  std::string label;
+  bool json = false;
+};
+
+// A blocking TCP connection with an output and an input buffer.
+class Conn {
+ public:
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  bool Connect(const std::string& addr, std::string* error) {
+    const size_t colon = addr.rfind(':');
+    if (colon == std::string::npos) {
+      *error = "address must be HOST:PORT: " + addr;
+      return false;
+    }
+    const std::string host = addr.substr(0, colon);
+    const std::string port = addr.substr(colon + 1);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+      *error = "resolve " + addr + ": " + gai_strerror(rc);
+      return false;
+    }
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+      fd_ = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+      if (fd_ < 0) continue;
+      if (connect(fd_, ai->ai_addr, ai->ai_addrlen) == 0) break;
+      close(fd_);
+      fd_ = -1;
+    }
+    freeaddrinfo(res);
+    if (fd_ < 0) {
+      *error = "connect " + addr + ": " + std::strerror(errno);
+      return false;
+    }
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return true;
+  }
+
+  std::string& out() { return out_; }
+
+  // Writes all of out().
+  bool Flush() {
+    size_t at = 0;
+    while (at < out_.size()) {
+      const ssize_t n = send(fd_, out_.data() + at, out_.size() - at, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      at += static_cast<size_t>(n);
+    }
+    out_.clear();
+    return true;
+  }
+
+  // Blocks until more input arrives; false on EOF or error.
+  bool Fill() {
+    if (pos_ > 0 && pos_ * 2 >= in_.size()) {
+      in_.erase(0, pos_);
+      pos_ = 0;
+    }
+    char buf[64 * 1024];
+    for (;;) {
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      in_.append(buf, static_cast<size_t>(n));
+      return true;
+    }
+  }
+
+  std::string_view pending() const { return std::string_view(in_).substr(pos_); }
+  void Consume(size_t n) { pos_ += n; }
+
+ private:
+  int fd_ = -1;
+  std::string out_;
+  std::string in_;
+  size_t pos_ = 0;
+};
+
+// One parsed reply.
+struct Reply {
+  enum Kind { kIncomplete, kOk, kEmpty, kError };
+  Kind kind = kIncomplete;
+  size_t consumed = 0;    // bytes of input it took
+  uint64_t id = 0;        // beanstalkd job id
+  std::string_view body;  // the leased payload (valid until the next Fill)
+  std::string_view text;  // the reply line, for errors
+};
+
+Reply ErrorReply() {
+  Reply r;
+  r.kind = Reply::kError;
+  return r;
+}
+
+// A peer's protocol: request encoders and reply parsers.
+class Peer {
+ public:
+  virtual ~Peer() = default;
+  // Synchronous per-connection setup (tube selection); false on failure.
+  virtual bool SetupProducer(Conn& conn, std::string* error) = 0;
+  virtual bool SetupConsumer(Conn& conn, std::string* error) = 0;
+  virtual void AppendEnqueue(std::string* out, std::string_view payload) = 0;
+  virtual void AppendLease(std::string* out) = 0;
+  virtual void AppendAck(std::string* out, const Reply& leased) = 0;
+  virtual Reply ParseEnqueue(std::string_view in) = 0;
+  virtual Reply ParseLease(std::string_view in) = 0;
+  virtual Reply ParseAck(std::string_view in) = 0;
+};
+
+// Sends out() and reads one reply with `parse`; for connection setup.
+template <typename Parse>
+Reply RoundTrip(Conn& conn, Parse parse, std::string* error) {
+  if (!conn.Flush()) {
+    *error = "send failed";
+    return ErrorReply();
+  }
+  for (;;) {
+    Reply r = parse(conn.pending());
+    if (r.kind != Reply::kIncomplete) {
+      conn.Consume(r.consumed);
+      return r;
+    }
+    if (!conn.Fill()) {
+      *error = "connection closed";
+      return ErrorReply();
+    }
+  }
+}
+
+// Splits off one "\r\n"-terminated line; kIncomplete when there is none yet.
+Reply Line(std::string_view in) {
+  Reply r;
+  const size_t eol = in.find("\r\n");
+  if (eol == std::string_view::npos) return r;
+  r.kind = Reply::kOk;
+  r.consumed = eol + 2;
+  r.text = in.substr(0, eol);
+  return r;
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+uint64_t ParseU64(std::string_view s) {
+  uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+class Beanstalkd : public Peer {
+ public:
+  explicit Beanstalkd(const Flags& f) : flags_(f) {}
+
+  bool SetupProducer(Conn& conn, std::string* error) override {
+    conn.out() += "use " + flags_.queue + "\r\n";
+    return Expect(conn, "USING", error);
+  }
+  bool SetupConsumer(Conn& conn, std::string* error) override {
+    conn.out() += "watch " + flags_.queue + "\r\n";
+    if (!Expect(conn, "WATCHING", error)) return false;
+    conn.out() += "ignore default\r\n";
+    return Expect(conn, "WATCHING", error);
+  }
+
+  void AppendEnqueue(std::string* out, std::string_view payload) override {
+    char head[96];
+    const int n = std::snprintf(head, sizeof(head), "put %u 0 %u %zu\r\n", flags_.priority,
+                                flags_.ttr, payload.size());
+    out->append(head, static_cast<size_t>(n));
+    out->append(payload);
+    out->append("\r\n");
+  }
+  void AppendLease(std::string* out) override { out->append("reserve-with-timeout 1\r\n"); }
+  void AppendAck(std::string* out, const Reply& leased) override {
+    out->append("delete ");
+    out->append(std::to_string(leased.id));
+    out->append("\r\n");
+  }
+
+  Reply ParseEnqueue(std::string_view in) override {
+    Reply r = Line(in);
+    if (r.kind == Reply::kOk && !StartsWith(r.text, "INSERTED ")) r.kind = Reply::kError;
+    return r;
+  }
+  Reply ParseLease(std::string_view in) override {
+    Reply r = Line(in);
+    if (r.kind != Reply::kOk) return r;
+    if (r.text == "TIMED_OUT" || r.text == "DEADLINE_SOON") {
+      r.kind = Reply::kEmpty;
+      return r;
+    }
+    if (!StartsWith(r.text, "RESERVED ")) {
+      r.kind = Reply::kError;
+      return r;
+    }
+    // RESERVED <id> <bytes>\r\n<data>\r\n
+    const std::string_view rest = r.text.substr(9);
+    const size_t space = rest.find(' ');
+    if (space == std::string_view::npos) {
+      r.kind = Reply::kError;
+      return r;
+    }
+    r.id = ParseU64(rest.substr(0, space));
+    const size_t bytes = ParseU64(rest.substr(space + 1));
+    if (in.size() < r.consumed + bytes + 2) return Reply{};
+    r.body = in.substr(r.consumed, bytes);
+    r.consumed += bytes + 2;
+    return r;
+  }
+  Reply ParseAck(std::string_view in) override {
+    Reply r = Line(in);
+    if (r.kind == Reply::kOk && r.text != "DELETED") r.kind = Reply::kError;
+    return r;
+  }
+
+ private:
+  bool Expect(Conn& conn, std::string_view prefix, std::string* error) {
+    Reply r = RoundTrip(conn, Line, error);
+    if (r.kind == Reply::kOk && StartsWith(r.text, prefix)) return true;
+    if (error->empty()) *error = "beanstalkd replied: " + std::string(r.text);
+    return false;
+  }
+
+  const Flags& flags_;
+};
+
+// RESP2: a request is an array of bulk strings.
+class Resp {
+ public:
+  explicit Resp(std::string* out) : out_(out) {}
+  Resp& Begin(size_t args) {
+    Header('*', args);
+    return *this;
+  }
+  Resp& Arg(std::string_view s) {
+    Header('$', s.size());
+    out_->append(s);
+    out_->append("\r\n");
+    return *this;
+  }
+
+ private:
+  void Header(char kind, size_t n) {
+    char buf[32];
+    buf[0] = kind;
+    auto [end, ec] = std::to_chars(buf + 1, buf + sizeof(buf) - 2, n);
+    (void)ec;
+    *end++ = '\r';
+    *end++ = '\n';
+    out_->append(buf, static_cast<size_t>(end - buf));
+  }
+
+  std::string* out_;
+};
+
+// Parses one RESP2 reply of the kinds these commands return: integer, simple
+// string, error, bulk string (null bulk and null array are kEmpty).
+Reply ParseResp(std::string_view in) {
+  Reply r = Line(in);
+  if (r.kind != Reply::kOk) return r;
+  if (r.text.empty()) {
+    r.kind = Reply::kError;
+    return r;
+  }
+  switch (r.text[0]) {
+    case ':':
+    case '+':
+      r.id = ParseU64(r.text.substr(1));
+      return r;
+    case '$':
+    case '*': {
+      if (r.text.substr(1) == "-1") {
+        r.kind = Reply::kEmpty;
+        return r;
+      }
+      if (r.text[0] == '*') {
+        r.kind = Reply::kError;  // no command here returns a non-null array
+        return r;
+      }
+      const size_t bytes = ParseU64(r.text.substr(1));
+      if (in.size() < r.consumed + bytes + 2) return Reply{};
+      r.body = in.substr(r.consumed, bytes);
+      r.consumed += bytes + 2;
+      return r;
+    }
+    default:
+      r.kind = Reply::kError;
+      return r;
+  }
+}
+
+class Redis : public Peer {
+ public:
+  explicit Redis(const Flags& f) : list_(f.queue), processing_(f.queue + ":processing") {}
+
+  bool SetupProducer(Conn& conn, std::string* error) override { return Ping(conn, error); }
+  bool SetupConsumer(Conn& conn, std::string* error) override { return Ping(conn, error); }
+
+  void AppendEnqueue(std::string* out, std::string_view payload) override {
+    Resp(out).Begin(3).Arg("LPUSH").Arg(list_).Arg(payload);
+  }
+  void AppendLease(std::string* out) override {
+    Resp(out).Begin(6).Arg("BLMOVE").Arg(list_).Arg(processing_).Arg("RIGHT").Arg("LEFT").Arg(
+        "1");
+  }
+  void AppendAck(std::string* out, const Reply& leased) override {
+    Resp(out).Begin(4).Arg("LREM").Arg(processing_).Arg("1").Arg(leased.body);
+  }
+
+  Reply ParseEnqueue(std::string_view in) override {
+    Reply r = ParseResp(in);
+    if (r.kind == Reply::kOk && r.text[0] != ':') r.kind = Reply::kError;
+    return r;
+  }
+  Reply ParseLease(std::string_view in) override {
+    Reply r = ParseResp(in);
+    if (r.kind == Reply::kOk && r.text[0] != '$') r.kind = Reply::kError;
+    return r;
+  }
+  Reply ParseAck(std::string_view in) override {
+    Reply r = ParseResp(in);
+    if (r.kind == Reply::kOk && (r.text[0] != ':' || r.id != 1)) r.kind = Reply::kError;
+    return r;
+  }
+
+ private:
+  static bool Ping(Conn& conn, std::string* error) {
+    Resp(&conn.out()).Begin(1).Arg("PING");
+    Reply r = RoundTrip(conn, ParseResp, error);
+    if (r.kind == Reply::kOk && r.text == "+PONG") return true;
+    if (error->empty()) *error = "redis replied: " + std::string(r.text);
+    return false;
+  }
+
+  std::string list_;
+  std::string processing_;
+};
+
+// Shared progress.
+struct Run {
+  Flags flags;
+  std::atomic<int64_t> lease_slots{0};  // leases consumers may still issue
+  std::atomic<uint64_t> enqueued{0};
+  std::atomic<uint64_t> acked{0};
+  std::atomic<uint64_t> failed{0};
+  std::atomic<int64_t> last_ack_ns{0};
+  std::atomic<bool> aborted{false};
+  std::mutex mu;
+  std::string first_error;
+
+  bool TakeSlot() {
+    int64_t n = lease_slots.load();
+    while (n > 0) {
+      if (lease_slots.compare_exchange_weak(n, n - 1)) return true;
+    }
+    return false;
+  }
+  void ReturnSlot() { lease_slots.fetch_add(1); }
+
+  void Fail(const std::string& what) {
+    failed += 1;
+    aborted = true;
+    std::lock_guard lock(mu);
+    if (first_error.empty()) first_error = what;
+  }
+};
+
+// Enqueues tasks [first, first + count) on `conn`.
+void Produce(Run& run, Peer& peer, Conn& conn, uint64_t first, uint64_t count,
+             std::vector<int64_t>* latencies) {
+  const Flags& f = run.flags;
+  latencies->reserve(count);
+  std::string payload(f.size, 'x');
+  std::deque<int64_t> sent;
+  uint64_t next = first;
+  const uint64_t end = first + count;
+  uint64_t replied = 0;
+  while (replied < count && !run.aborted.load()) {
+    const int64_t now = NowNs();
+    while (sent.size() < f.window && next < end) {
+      std::memcpy(payload.data(), &now, sizeof(now));
+      std::memcpy(payload.data() + sizeof(now), &next, sizeof(next));
+      peer.AppendEnqueue(&conn.out(), payload);
+      sent.push_back(now);
+      ++next;
+    }
+    if (!conn.Flush() || !conn.Fill()) {
+      run.Fail("producer connection lost");
+      return;
+    }
+    const int64_t at = NowNs();
+    for (;;) {
+      const Reply r = peer.ParseEnqueue(conn.pending());
+      if (r.kind == Reply::kIncomplete) break;
+      conn.Consume(r.consumed);
+      if (r.kind != Reply::kOk) {
+        run.Fail("enqueue: " + std::string(r.text));
+        return;
+      }
+      latencies->push_back(at - sent.front());
+      sent.pop_front();
+      ++replied;
+      run.enqueued += 1;
+    }
+  }
+}
+
+struct ConsumerStats {
+  std::vector<int64_t> e2e;
+  std::vector<int64_t> lease_to_ack;
+};
+
+// Leases and acks until every task has been leased (see the file comment).
+void Consume(Run& run, Peer& peer, Conn& conn, ConsumerStats* stats) {
+  const Flags& f = run.flags;
+  struct Expected {
+    bool lease;
+    int64_t leased_ns;
+  };
+  std::deque<Expected> expected;
+  uint32_t leases_out = 0;
+  while (!run.aborted.load()) {
+    while (leases_out < f.window && run.TakeSlot()) {
+      peer.AppendLease(&conn.out());
+      expected.push_back({true, 0});
+      ++leases_out;
+    }
+    if (expected.empty()) return;
+    if (!conn.Flush() || !conn.Fill()) {
+      run.Fail("consumer connection lost");
+      return;
+    }
+    const int64_t at = NowNs();
+    while (!expected.empty()) {
+      const Expected e = expected.front();
+      const Reply r = e.lease ? peer.ParseLease(conn.pending()) : peer.ParseAck(conn.pending());
+      if (r.kind == Reply::kIncomplete) break;
+      expected.pop_front();
+      if (r.kind == Reply::kError) {
+        conn.Consume(r.consumed);
+        run.Fail(std::string(e.lease ? "lease: " : "ack: ") + std::string(r.text));
+        return;
+      }
+      if (e.lease) {
+        --leases_out;
+        if (r.kind == Reply::kEmpty) {
+          run.ReturnSlot();
+        } else {
+          int64_t sent = 0;
+          if (r.body.size() >= sizeof(sent)) std::memcpy(&sent, r.body.data(), sizeof(sent));
+          stats->e2e.push_back(at - sent);
+          peer.AppendAck(&conn.out(), r);
+          expected.push_back({false, at});
+        }
+      } else {
+        stats->lease_to_ack.push_back(at - e.leased_ns);
+        run.acked += 1;
+        int64_t last = run.last_ack_ns.load();
+        while (last < at && !run.last_ack_ns.compare_exchange_weak(last, at)) {
+        }
+      }
+      conn.Consume(r.consumed);
+    }
+  }
+}
+
+struct Percentiles {
+  double p50 = 0, p99 = 0, p999 = 0, max = 0;
+};
+
+Percentiles Summarize(std::vector<int64_t> v) {
+  Percentiles p;
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) {
+    const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+    return static_cast<double>(v[i]) / 1000.0;
+  };
+  p.p50 = at(0.50);
+  p.p99 = at(0.99);
+  p.p999 = at(0.999);
+  p.max = static_cast<double>(v.back()) / 1000.0;
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"peer-bench: the sluice-bench load shape against beanstalkd or Redis"};
+  Flags f;
+  app.add_option("--peer", f.peer, "peer protocol")
+      ->required()
+      ->check(CLI::IsMember({"beanstalkd", "redis"}));
+  app.add_option("--addr", f.addr, "peer HOST:PORT")->required();
+  app.add_option("--producers", f.producers, "producer connections")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--consumers", f.consumers, "consumer connections")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--tasks", f.tasks, "tasks in total")->capture_default_str();
+  app.add_option("--size", f.size, "payload bytes (at least 16)")->capture_default_str();
+  app.add_option("--window", f.window, "requests in flight per connection")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--priority", f.priority, "beanstalkd job priority")->capture_default_str();
+  app.add_option("--ttr", f.ttr, "beanstalkd time to run (s)")->capture_default_str();
+  app.add_option("--queue", f.queue, "beanstalkd tube / redis list")->capture_default_str();
+  app.add_option("--label", f.label, "name of this configuration in the output");
+  app.add_flag("--json", f.json, "print one JSON object");
+  CLI11_PARSE(app, argc, argv);
+  f.size = std::max<uint32_t>(f.size, 16);
+  if (f.label.empty()) f.label = f.peer;
+
+  std::unique_ptr<Peer> peer;
+  if (f.peer == "beanstalkd") {
+    peer = std::make_unique<Beanstalkd>(f);
+  } else {
+    peer = std::make_unique<Redis>(f);
+  }
+
+  Run run;
+  run.flags = f;
+  run.lease_slots = static_cast<int64_t>(f.tasks);
+  std::vector<std::unique_ptr<Conn>> conns;
+  for (uint32_t i = 0; i < f.producers + f.consumers; ++i) {
+    auto c = std::make_unique<Conn>();
+    std::string error;
+    const bool ok = c->Connect(f.addr, &error) && (i < f.producers
+                                                       ? peer->SetupProducer(*c, &error)
+                                                       : peer->SetupConsumer(*c, &error));
+    if (!ok) {
+      std::fprintf(stderr, "error: %s\n", error.c_str());
+      return 1;
+    }
+    conns.push_back(std::move(c));
+  }
+
+  std::vector<std::vector<int64_t>> enq(f.producers);
+  std::vector<ConsumerStats> cons(f.consumers);
+  std::vector<std::thread> threads;
+  const int64_t start = NowNs();
+  for (uint32_t i = 0; i < f.consumers; ++i) {
+    threads.emplace_back(
+        [&, i] { Consume(run, *peer, *conns[f.producers + i], &cons[i]); });
+  }
+  for (uint32_t i = 0; i < f.producers; ++i) {
+    const uint64_t share = f.tasks / f.producers + (i < f.tasks % f.producers ? 1 : 0);
+    const uint64_t first =
+        i * (f.tasks / f.producers) + std::min<uint64_t>(i, f.tasks % f.producers);
+    threads.emplace_back([&, i, first, share] {
+      Produce(run, *peer, *conns[i], first, share, &enq[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
+
+  std::vector<int64_t> all_enq, e2e, l2a;
+  for (auto& v : enq) all_enq.insert(all_enq.end(), v.begin(), v.end());
+  for (auto& c : cons) {
+    e2e.insert(e2e.end(), c.e2e.begin(), c.e2e.end());
+    l2a.insert(l2a.end(), c.lease_to_ack.begin(), c.lease_to_ack.end());
+  }
+  const double secs = static_cast<double>(end - start) / 1e9;
+  const double tps = secs > 0 ? static_cast<double>(run.acked.load()) / secs : 0;
+  const Percentiles pe = Summarize(std::move(all_enq));
+  const Percentiles pd = Summarize(std::move(e2e));
+  const Percentiles pa = Summarize(std::move(l2a));
+  const uint64_t enqueue_failed = f.tasks - std::min(f.tasks, run.enqueued.load());
+  const uint64_t ack_failed = run.enqueued.load() - std::min(run.enqueued.load(), run.acked.load());
+
+  if (f.json) {
+    std::printf(
+        "{\"broker\": \"%s\", \"peer\": \"%s\", \"durability\": \"%s\", \"producers\": %u, "
+        "\"consumers\": %u, \"tasks\": %llu, \"size\": %u, \"window\": %u, \"batch\": 1, "
+        "\"tenants\": 1, \"seconds\": %.3f, \"tasks_per_s\": %.0f, \"acked\": %llu, "
+        "\"enqueue_failed\": %llu, \"ack_failed\": %llu, "
+        "\"enqueue_p50_us\": %.1f, \"enqueue_p99_us\": %.1f, \"enqueue_p999_us\": %.1f, "
+        "\"enqueue_max_us\": %.1f, "
+        "\"lease_to_ack_p50_us\": %.1f, \"lease_to_ack_p99_us\": %.1f, "
+        "\"lease_to_ack_p999_us\": %.1f, "
+        "\"e2e_p50_us\": %.1f, \"e2e_p99_us\": %.1f, \"e2e_p999_us\": %.1f}\n",
+        f.addr.c_str(), f.peer.c_str(), f.label.c_str(), f.producers, f.consumers,
+        static_cast<unsigned long long>(f.tasks), f.size, f.window, secs, tps,
+        static_cast<unsigned long long>(run.acked.load()),
+        static_cast<unsigned long long>(enqueue_failed),
+        static_cast<unsigned long long>(ack_failed), pe.p50, pe.p99, pe.p999, pe.max, pa.p50,
+        pa.p99, pa.p999, pd.p50, pd.p99, pd.p999);
+  } else {
+    std::printf("peer %s at %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u\n",
+                f.peer.c_str(), f.addr.c_str(), f.label.c_str(), f.producers, f.consumers,
+                static_cast<unsigned long long>(f.tasks), f.size, f.window);
+    std::printf("throughput   %.0f tasks/s end to end (%llu acked in %.3f s)\n", tps,
+                static_cast<unsigned long long>(run.acked.load()), secs);
+    std::printf("enqueue      p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pe.p50,
+                pe.p99, pe.p999, pe.max);
+    std::printf("lease->ack   p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pa.p50,
+                pa.p99, pa.p999, pa.max);
+    std::printf("e2e delivery p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pd.p50,
+                pd.p99, pd.p999, pd.max);
+  }
+  if (run.aborted.load()) {
+    std::fprintf(stderr, "error: %s\n", run.first_error.c_str());
+    return 1;
+  }
+  return 0;
+}
