@@ -14,9 +14,11 @@
 #   beanstalkd-mem       beanstalkd, no binlog     (memory only)
 #   redis-always         redis-server appendonly yes, appendfsync always
 #   redis-everysec       redis-server appendonly yes, appendfsync everysec
-# and measures the disk itself on the same run: fsync-probe (4 KiB write +
-# fdatasync) and fsync-probe --rocksdb (two synced WriteBatch writes per group
-# of producers x window tasks: the RocksDB two-writes-per-task limit).
+# and, at the start of each repetition, the disk itself: fsync-probe (4 KiB
+# write + fdatasync, preallocated and appending) and fsync-probe --rocksdb (per
+# group of producers x window tasks, two synced WriteBatch writes: the RocksDB
+# two-writes-per-task limit; and --fused, one synced write carrying one group's
+# puts and the previous group's deletes).
 # Prints one table of medians over the repetitions; docs/comparison.md.
 #
 # Defaults: 5 reps, 4 producers, 4 consumers, 20000 tasks of 256 bytes, window
@@ -38,7 +40,7 @@ DATA_PARENT=/tmp
 OUT=
 ONLY=sluice,beanstalkd-f0,beanstalkd-mem,redis-always,redis-everysec
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) BUILD=$2; shift 2 ;;
@@ -163,7 +165,11 @@ for rep in $(seq 1 "$REPS"); do
   "$FSYNC_PROBE" --dir "$WORK" --count 300 --json >>"$RESULTS/fsync.jsonl"
   "$FSYNC_PROBE" --dir "$WORK" --count 300 --append --json >>"$RESULTS/fsync-append.jsonl"
   "$FSYNC_PROBE" --dir "$WORK" --rocksdb --window $((PRODUCERS * WINDOW)) --size "$SIZE" \
-    --seconds 3 --json >>"$RESULTS/rocksdb.jsonl"
+    --seconds 2 --json >>"$RESULTS/rocksdb.jsonl"
+  "$FSYNC_PROBE" --dir "$WORK" --rocksdb --fused --window $((PRODUCERS * WINDOW)) \
+    --size "$SIZE" --seconds 2 --json >>"$RESULTS/rocksdb-fused.jsonl"
+  python3 -c 'import json,sys; r=[json.loads(open(sys.argv[1]+"/"+n+".jsonl").readlines()[-1]) for n in ("fsync","fsync-append","rocksdb","rocksdb-fused")]; print("  probes          rep %s: fsync p50 %.0f us (append %.0f us), rocksdb %.0f tasks/s (fused %.0f)" % (sys.argv[2], r[0]["fsync_p50_us"], r[1]["fsync_p50_us"], r[2]["tasks_per_s"], r[3]["tasks_per_s"]))' \
+    "$RESULTS" "$rep" >&2
   for name in "${SYSTEMS[@]}"; do run_one "$name" "$rep"; done
 done
 ELAPSED=$(($(date +%s) - START))
@@ -196,7 +202,6 @@ for name in order:
     print("| %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.2fx |" % (
         name, rows[0]["tasks"], len(rows), tps, med(rows, "enqueue_p50_us"),
         med(rows, "enqueue_p99_us"), med(rows, "e2e_p50_us"), med(rows, "e2e_p99_us"), ratio))
-rocks = load("rocksdb")
 print()
 for name, what in (("fsync", "preallocated"), ("fsync-append", "appending")):
     rows = load(name)
@@ -204,11 +209,14 @@ for name, what in (("fsync", "preallocated"), ("fsync-append", "appending")):
         print("disk fsync (4 KiB %s write + fdatasync): p50 %.0f us, p99 %.0f us "
               "(median of %d probes)" % (what, med(rows, "fsync_p50_us"),
                                           med(rows, "fsync_p99_us"), len(rows)))
-if rocks:
-    limit = med(rocks, "tasks_per_s")
-    line = "RocksDB two-writes limit (group of %d, synced): %.0f tasks/s" % (rocks[0]["window"], limit)
-    if sluice:
-        line += "; sluice reaches %.0f%% of it" % (100.0 * sluice_tps / limit)
-    print(line)
+for name, what in (("rocksdb", "two synced writes per group"),
+                   ("rocksdb-fused", "one fused synced write per group")):
+    rows = load(name)
+    if rows:
+        limit = med(rows, "tasks_per_s")
+        line = "RocksDB limit, %s of %d tasks: %.0f tasks/s" % (what, rows[0]["window"], limit)
+        if sluice:
+            line += "; sluice = %.0f%% of it" % (100.0 * sluice_tps / limit)
+        print(line)
 print("medians of each system's runs; total %s s" % elapsed)
 EOF
