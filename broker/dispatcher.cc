@@ -68,7 +68,7 @@ void SendLeased(const SessionRef& ref, uint64_t rid, const std::vector<core::Lea
   FbBuilder fbb(bytes);
   std::vector<flatbuffers::Offset<fb::LeasedTask>> out;
   out.reserve(tasks.size());
-  for (const auto& t : tasks) out.push_back(BuildLeasedTask(fbb, t, 0));
+  for (const auto& t : tasks) out.push_back(BuildLeasedTask(fbb, t));
   const auto body = fb::CreateLeaseResult(fbb, fbb.CreateVector(out));
   Deliver(ref, rid, fbb, fb::Body::LeaseResult, body.Union());
 }

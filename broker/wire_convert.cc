@@ -116,8 +116,7 @@ fb::AttemptOutcome ToWire(core::AttemptOutcome o) {
   return fb::AttemptOutcome::RUNNING;
 }
 
-flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::LeasedTask& t,
-                                                    uint32_t max_attempts) {
+flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::LeasedTask& t) {
   const auto queue = fbb.CreateString(t.queue);
   const auto tenant = fbb.CreateString(t.tenant);
   const auto payload = BuildBytes(fbb, t.payload);
@@ -141,7 +140,7 @@ flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::
   b.add_batch_key(batch_key);
   b.add_cost(t.cost);
   b.add_deadline_ms(U64(t.deadline_ms));
-  b.add_max_attempts(max_attempts);
+  b.add_max_attempts(t.max_attempts);
   return b.Finish();
 }
 

@@ -33,8 +33,7 @@ fb::DeadReason ToWire(core::DeadReason reason);
 fb::TaskState ToWire(core::TaskState state);
 fb::AttemptOutcome ToWire(core::AttemptOutcome outcome);
 
-flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::LeasedTask& t,
-                                                    uint32_t max_attempts);
+flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::LeasedTask& t);
 flatbuffers::Offset<fb::TaskInfo> BuildTaskInfo(
     FbBuilder& fbb, const core::TaskView& view,
     const std::vector<std::pair<std::string, std::string>>& journal);

@@ -75,7 +75,8 @@ struct LeasedTask {
   std::string queue;
   std::string tenant;
   uint8_t priority = 0;
-  uint32_t attempt = 0;  // 1 for the first attempt (counts toward max_attempts)
+  uint32_t attempt = 0;       // 1 for the first attempt (counts toward max_attempts)
+  uint32_t max_attempts = 0;  // deliveries allowed in all (the task's or the default)
   LeaseToken token;
   TimeMs deadline_ms = 0;
   std::string payload;

@@ -89,6 +89,8 @@ TEST(ProtocolTest, EnqueueLeaseAckRoundTrip) {
     payloads.emplace_back(reinterpret_cast<const char*>(t->payload()->data()),
                           t->payload()->size());
     EXPECT_EQ(t->attempt(), 1u);
+    // The broker's default ([tasks] max_attempts = 5): the task set none.
+    EXPECT_EQ(t->max_attempts(), 5u);
     EXPECT_EQ(t->queue()->str(), "rt");
   }
   EXPECT_EQ(payloads, (std::vector<std::string>{"a", "b", "c"}));
