@@ -2,7 +2,6 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -213,6 +212,13 @@ void Session::Close(std::string reason) {
   if (on_closed_) on_closed_(id_);
 }
 
+void Session::Abort(std::string reason) {
+  if (state_ == State::kClosed) return;
+  boost::system::error_code ec;
+  socket_.set_option(asio::socket_base::linger(true, 0), ec);
+  Close(std::move(reason));
+}
+
 void Session::Enqueue(flatbuffers::DetachedBuffer frame) {
   write_queue_bytes_ += frame.size();
   write_queue_.push_back(std::move(frame));
@@ -226,7 +232,7 @@ void Session::Enqueue(flatbuffers::DetachedBuffer frame) {
     closing_since_ = SteadyClock::now();
     close_reason_ = "client not reading (write queue full)";
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
-      self->Close("client not reading (write queue full)");
+      self->Abort("client not reading (write queue full)");
     });
     return;
   }
@@ -238,27 +244,40 @@ void Session::DoWrite() {
   gather_.clear();
   const size_t count = std::min(write_queue_.size(), kMaxGather);
   for (size_t i = 0; i < count; ++i) {
-    gather_.emplace_back(write_queue_[i].data(), write_queue_[i].size());
+    const size_t skip = i == 0 ? front_written_ : 0;
+    gather_.emplace_back(write_queue_[i].data() + skip, write_queue_[i].size() - skip);
   }
   writing_count_ = count;
+  // The stall clock runs from the start of each write (after the last one's
+  // progress).
   last_write_progress_ = SteadyClock::now();
-  asio::async_write(socket_, gather_,
-                    [self = shared_from_this()](const boost::system::error_code& ec,
-                                                size_t n) { self->OnWrite(ec, n); });
+  // write_some, not async_write: a partial write is progress (a slow reader
+  // draining a large backlog is not a stalled one) and restarts the clock.
+  socket_.async_write_some(gather_,
+                           [self = shared_from_this()](const boost::system::error_code& ec,
+                                                       size_t n) { self->OnWrite(ec, n); });
 }
 
-void Session::OnWrite(const boost::system::error_code& ec, size_t /*n*/) {
-  for (size_t i = 0; i < writing_count_; ++i) {
-    write_queue_bytes_ -= write_queue_.front().size();
-    write_queue_.pop_front();
-  }
+void Session::OnWrite(const boost::system::error_code& ec, size_t n) {
   writing_count_ = 0;
-  if (state_ == State::kClosed) return;
+  if (state_ == State::kClosed) return;  // the queue goes with the session
   if (ec) {
     Close("write error: " + ec.message());
     return;
   }
-  last_write_progress_ = SteadyClock::now();
+  size_t left = n;
+  while (left > 0 && !write_queue_.empty()) {
+    const size_t rest = write_queue_.front().size() - front_written_;
+    if (left < rest) {
+      front_written_ += left;
+      break;
+    }
+    left -= rest;
+    front_written_ = 0;
+    write_queue_bytes_ -= write_queue_.front().size();
+    write_queue_.pop_front();
+  }
+  if (n > 0) last_write_progress_ = SteadyClock::now();
   DoWrite();
   MaybeFinishClosing();
 }
@@ -276,13 +295,17 @@ void Session::OnTimer() {
   const auto now = SteadyClock::now();
   const auto idle = std::chrono::milliseconds(options_.idle_timeout_ms);
   if (writing_count_ > 0 && now - last_write_progress_ >= idle) {
-    spdlog::warn("client not reading id={} peer={}: no write progress for {} ms", id_, peer_,
-                 options_.idle_timeout_ms);
-    Close("client not reading (write stalled)");
+    spdlog::warn("client not reading id={} peer={}: no write progress for {} ms, {} bytes queued",
+                 id_, peer_, options_.idle_timeout_ms, write_queue_bytes_);
+    Abort("client not reading (write stalled)");
     return;
   }
   if (state_ == State::kClosing && now - closing_since_ >= idle) {
-    Close(close_reason_ + " (drain timed out)");
+    if (write_queue_.empty()) {
+      Close(close_reason_ + " (drain timed out)");
+    } else {
+      Abort(close_reason_ + " (drain timed out)");
+    }
     return;
   }
   if (state_ != State::kClosing && pending_ == 0 && write_queue_.empty() &&

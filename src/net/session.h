@@ -8,8 +8,9 @@
 //
 // Reads go straight into the FrameDecoder's buffer (Prepare/Commit, no copy);
 // each verified frame after the handshake goes to the RequestHandler.
-// Responses are queued encoded buffers written with gather writes, one write
-// in flight at a time.
+// Responses are queued encoded buffers written with gather writes
+// (write_some: a partial write counts as progress), one write in flight at a
+// time.
 //
 // Accounting: every request frame handed to the handler is "pending" until
 // the handler calls Respond() once for it. While more than
@@ -18,8 +19,8 @@
 //
 // Timeouts (idle_timeout_ms): a session with nothing pending, nothing to
 // write, and no bytes received for the timeout is closed ("idle"); a write
-// that makes no progress for the timeout, or a write queue above
-// max_write_queue_bytes, closes it too ("client not reading").
+// that makes no progress (not one byte sent) for the timeout, or a write
+// queue above max_write_queue_bytes, resets it ("client not reading").
 //
 // Threading: everything runs on the io_context's single loop thread. A
 // Session is owned by shared_ptr (the Server's map and its pending handlers);
@@ -110,6 +111,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRead(const boost::system::error_code& ec, size_t n);
   void TakeFrames();
   void HandleHello(const wire::FrameView& frame);
+  // Closes now and resets the connection (SO_LINGER 0) so that the kernel
+  // drops the unsent bytes instead of retrying them to a peer that does not
+  // read; the peer sees the reset without reading.
+  void Abort(std::string reason);
   void Enqueue(flatbuffers::DetachedBuffer frame);
   void DoWrite();
   void OnWrite(const boost::system::error_code& ec, size_t n);
@@ -138,6 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t write_queue_bytes_ = 0;
   std::vector<boost::asio::const_buffer> gather_;
   size_t writing_count_ = 0;  // buffers of write_queue_ in the write in flight
+  size_t front_written_ = 0;  // bytes of write_queue_.front() already sent
 
   boost::asio::steady_timer timer_;
   SteadyClock::time_point last_read_;
