@@ -1,6 +1,7 @@
 #include "broker/config.h"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
 #include <charconv>
@@ -166,6 +167,15 @@ Status ParseListen(std::string_view text, std::string* host, uint16_t* port) {
   if (ec != std::errc() || ptr != p.data() + p.size() || value > 65535) {
     return Status::InvalidArgument("listen address '" + std::string(text) +
                                    "': port must be 0..65535");
+  }
+  // The server binds an IP address; a host name would only fail later, at
+  // bind time (exit code 1), instead of here as a configuration error.
+  boost::system::error_code bad_address;
+  boost::asio::ip::make_address(std::string(h), bad_address);
+  if (bad_address) {
+    return Status::InvalidArgument("listen address '" + std::string(text) + "': '" +
+                                   std::string(h) +
+                                   "' is not an IP address (use e.g. 127.0.0.1 or ::1)");
   }
   *host = std::string(h);
   *port = static_cast<uint16_t>(value);

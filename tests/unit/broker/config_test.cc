@@ -1,0 +1,418 @@
+// BrokerConfig: the shipped config file, every key, flag precedence, and the
+// error text (naming the file and the key) of each kind of bad input; and
+// the real sluiced's exit code 2 on a bad config.
+#include "broker/config.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace sluice::broker {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A temp directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "sluice-config-test-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string Write(const std::string& name, const std::string& text) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream(p) << text;
+    return p;
+  }
+
+ private:
+  std::string path_;
+};
+
+// ParseArgs on a command line (argv[0] added).
+ParsedArgs Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "sluiced");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return ParseArgs(static_cast<int>(args.size()), argv.data());
+}
+
+// The error message of applying `toml` as the file "test.toml".
+std::string TomlError(const std::string& toml) {
+  BrokerConfig c;
+  const Status s = ApplyToml(toml, "test.toml", &c);
+  EXPECT_FALSE(s.ok()) << toml;
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  return s.message();
+}
+
+TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
+  const std::string path = std::string(SLUICE_SOURCE_DIR) + "/config/sluiced.toml";
+  const std::string text = ReadFile(path);
+  ASSERT_FALSE(text.empty()) << path;
+  BrokerConfig c;
+  const Status s = ApplyToml(text, path, &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(Validate(c).ok());
+  // The file documents the defaults: each value equals the built-in one.
+  const BrokerConfig d;
+  EXPECT_EQ(c.listen_host, d.listen_host);
+  EXPECT_EQ(c.listen_port, d.listen_port);
+  EXPECT_EQ(c.log_level, d.log_level);
+  EXPECT_EQ(c.auth_token, d.auth_token);
+  EXPECT_EQ(c.data_dir, d.data_dir);
+  EXPECT_EQ(c.durability, d.durability);
+  EXPECT_EQ(c.max_group_bytes, d.max_group_bytes);
+  EXPECT_EQ(c.max_group_sets, d.max_group_sets);
+  EXPECT_EQ(c.max_connections, d.max_connections);
+  EXPECT_EQ(c.max_frame_bytes, d.max_frame_bytes);
+  EXPECT_EQ(c.max_payload_bytes, d.max_payload_bytes);
+  EXPECT_EQ(c.idle_timeout_ms, d.idle_timeout_ms);
+  EXPECT_EQ(c.max_pending_responses, d.max_pending_responses);
+  EXPECT_EQ(c.max_write_queue_bytes, d.max_write_queue_bytes);
+  EXPECT_EQ(c.lease_ms, d.lease_ms);
+  EXPECT_EQ(c.max_attempts, d.max_attempts);
+  EXPECT_EQ(c.backoff_initial_ms, d.backoff_initial_ms);
+  EXPECT_EQ(c.backoff_max_ms, d.backoff_max_ms);
+  EXPECT_EQ(c.default_priority, d.default_priority);
+  EXPECT_EQ(c.max_wait_ms, d.max_wait_ms);
+  EXPECT_EQ(c.dedup_window_ms, d.dedup_window_ms);
+  EXPECT_EQ(c.aging_ms, d.aging_ms);
+  // And the binary accepts it as --config.
+  const ParsedArgs args = Parse({"--config", path});
+  EXPECT_EQ(args.exit_code, -1);
+}
+
+constexpr const char* kEveryKey = R"(
+[server]
+listen = "10.1.2.3:9000"
+log_level = "debug"
+auth_token = "tok"
+
+[storage]
+data_dir = "/var/lib/sluice"
+durability = "async"
+max_group_bytes = 8192
+max_group_sets = 7
+
+[limits]
+max_connections = 11
+max_frame_bytes = 65536
+max_payload_bytes = 4096
+idle_timeout_ms = 1234
+max_pending_responses = 3
+max_write_queue_bytes = 131072
+
+[tasks]
+lease_ms = 777
+max_attempts = 9
+backoff_initial_ms = 10
+backoff_max_ms = 20
+default_priority = 6
+max_wait_ms = 5000
+dedup_window_ms = 60000
+
+[scheduler]
+aging_ms = [1, 2, 3, 4, 5, 6, 7, 8]
+)";
+
+TEST(BrokerConfigTest, EveryKeyIsApplied) {
+  BrokerConfig c;
+  const Status s = ApplyToml(kEveryKey, "every.toml", &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(Validate(c).ok());
+  EXPECT_EQ(c.listen_host, "10.1.2.3");
+  EXPECT_EQ(c.listen_port, 9000);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.auth_token, "tok");
+  EXPECT_EQ(c.data_dir, "/var/lib/sluice");
+  EXPECT_EQ(c.durability, core::Durability::kAsync);
+  EXPECT_EQ(c.max_group_bytes, 8192u);
+  EXPECT_EQ(c.max_group_sets, 7u);
+  EXPECT_EQ(c.max_connections, 11u);
+  EXPECT_EQ(c.max_frame_bytes, 65536u);
+  EXPECT_EQ(c.max_payload_bytes, 4096u);
+  EXPECT_EQ(c.idle_timeout_ms, 1234u);
+  EXPECT_EQ(c.max_pending_responses, 3u);
+  EXPECT_EQ(c.max_write_queue_bytes, 131072u);
+  EXPECT_EQ(c.lease_ms, 777u);
+  EXPECT_EQ(c.max_attempts, 9u);
+  EXPECT_EQ(c.backoff_initial_ms, 10u);
+  EXPECT_EQ(c.backoff_max_ms, 20u);
+  EXPECT_EQ(c.default_priority, 6u);
+  EXPECT_EQ(c.max_wait_ms, 5000u);
+  EXPECT_EQ(c.dedup_window_ms, 60000u);
+  EXPECT_EQ(c.aging_ms, (std::array<int64_t, 8>{1, 2, 3, 4, 5, 6, 7, 8}));
+  const core::EngineOptions o = c.ToEngineOptions();
+  EXPECT_EQ(o.default_max_attempts, 9u);
+  EXPECT_EQ(o.default_lease_ms, 777u);
+  EXPECT_EQ(o.default_priority, 6);
+  EXPECT_EQ(o.max_payload_bytes, 4096u);
+}
+
+TEST(BrokerConfigTest, FlagsOverrideTheFile) {
+  TempDir dir;
+  const std::string path = dir.Write("every.toml", kEveryKey);
+  // File alone.
+  ParsedArgs a = Parse({"--config", path});
+  ASSERT_EQ(a.exit_code, -1);
+  EXPECT_EQ(a.config_path, path);
+  EXPECT_EQ(a.config.ListenAddress(), "10.1.2.3:9000");
+  EXPECT_EQ(a.config.data_dir, "/var/lib/sluice");
+  EXPECT_EQ(a.config.durability, core::Durability::kAsync);
+  EXPECT_EQ(a.config.log_level, "debug");
+  // Every flag wins over its key, whichever side of --config it is on; the
+  // other keys keep the file's values.
+  a = Parse({"--listen", "127.0.0.1:0", "--config", path, "--data-dir", "/tmp/d", "--durability",
+             "sync", "--log-level", "error"});
+  ASSERT_EQ(a.exit_code, -1);
+  EXPECT_EQ(a.config.listen_host, "127.0.0.1");
+  EXPECT_EQ(a.config.listen_port, 0);
+  EXPECT_EQ(a.config.data_dir, "/tmp/d");
+  EXPECT_EQ(a.config.durability, core::Durability::kSync);
+  EXPECT_EQ(a.config.log_level, "error");
+  EXPECT_EQ(a.config.idle_timeout_ms, 1234u);
+  EXPECT_EQ(a.config.auth_token, "tok");
+  // Flags without a file override the built-in defaults.
+  a = Parse({"--listen", "[::1]:7500", "--durability", "async"});
+  ASSERT_EQ(a.exit_code, -1);
+  EXPECT_EQ(a.config.listen_host, "::1");
+  EXPECT_EQ(a.config.listen_port, 7500);
+  EXPECT_EQ(a.config.durability, core::Durability::kAsync);
+  EXPECT_EQ(a.config.data_dir, BrokerConfig().data_dir);
+  // No flags at all: the defaults, listening on loopback only.
+  a = Parse({});
+  ASSERT_EQ(a.exit_code, -1);
+  EXPECT_EQ(a.config.ListenAddress(), "127.0.0.1:7400");
+}
+
+TEST(BrokerConfigTest, UnknownKeyAndSectionNameTheFileLineAndKey) {
+  std::string m = TomlError("[limits]\nmax_conections = 5\n");
+  EXPECT_THAT(m, HasSubstr("test.toml:2"));
+  EXPECT_THAT(m, HasSubstr("'limits.max_conections'"));
+  EXPECT_THAT(m, HasSubstr("unknown key"));
+  m = TomlError("[limit]\nmax_connections = 5\n");
+  EXPECT_THAT(m, HasSubstr("test.toml"));
+  EXPECT_THAT(m, HasSubstr("'limit'"));
+  EXPECT_THAT(m, HasSubstr("unknown section"));
+  m = TomlError("listen = \"127.0.0.1:1\"\n");  // a key outside any section
+  EXPECT_THAT(m, HasSubstr("'listen'"));
+  m = TomlError("[server\n");  // not TOML
+  EXPECT_THAT(m, HasSubstr("test.toml:"));
+}
+
+TEST(BrokerConfigTest, WrongTypesNameTheKey) {
+  std::string m = TomlError("[limits]\nmax_connections = \"10\"\n");
+  EXPECT_THAT(m, HasSubstr("'limits.max_connections'"));
+  EXPECT_THAT(m, HasSubstr("expected an integer"));
+  m = TomlError("[tasks]\nlease_ms = 1.5\n");
+  EXPECT_THAT(m, HasSubstr("'tasks.lease_ms'"));
+  EXPECT_THAT(m, HasSubstr("expected an integer"));
+  m = TomlError("[storage]\ndurability = true\n");
+  EXPECT_THAT(m, HasSubstr("'storage.durability'"));
+  EXPECT_THAT(m, HasSubstr("expected a string"));
+  m = TomlError("[server]\nlisten = 7400\n");
+  EXPECT_THAT(m, HasSubstr("'server.listen'"));
+  EXPECT_THAT(m, HasSubstr("expected a string"));
+  m = TomlError("[server]\nlog_level = \"verbose\"\n");
+  EXPECT_THAT(m, HasSubstr("'server.log_level'"));
+  EXPECT_THAT(m, HasSubstr("verbose"));
+  m = TomlError("[scheduler]\naging_ms = [1, 2, 3]\n");
+  EXPECT_THAT(m, HasSubstr("'scheduler.aging_ms'"));
+  EXPECT_THAT(m, HasSubstr("8 integers"));
+  m = TomlError("[scheduler]\naging_ms = [0, 1, 2, 3, 4, 5, 6, \"x\"]\n");
+  EXPECT_THAT(m, HasSubstr("element 7"));
+  m = TomlError("server = 5\n");
+  EXPECT_THAT(m, HasSubstr("'server'"));
+  EXPECT_THAT(m, HasSubstr("expected a table"));
+}
+
+TEST(BrokerConfigTest, OutOfRangeValuesNameTheKeyAndTheRange) {
+  std::string m = TomlError("[limits]\nidle_timeout_ms = 5\n");
+  EXPECT_THAT(m, HasSubstr("'limits.idle_timeout_ms'"));
+  EXPECT_THAT(m, HasSubstr("value 5 out of range [10, 86400000]"));
+  m = TomlError("[limits]\nmax_connections = 0\n");
+  EXPECT_THAT(m, HasSubstr("'limits.max_connections'"));
+  EXPECT_THAT(m, HasSubstr("out of range"));
+  m = TomlError("[tasks]\ndefault_priority = 8\n");
+  EXPECT_THAT(m, HasSubstr("'tasks.default_priority'"));
+  EXPECT_THAT(m, HasSubstr("[0, 7]"));
+  m = TomlError("[tasks]\nmax_attempts = -1\n");
+  EXPECT_THAT(m, HasSubstr("'tasks.max_attempts'"));
+  EXPECT_THAT(m, HasSubstr("out of range"));
+  // Larger than the field's type: refused, not truncated.
+  m = TomlError("[limits]\nmax_frame_bytes = 99999999999\n");
+  EXPECT_THAT(m, HasSubstr("'limits.max_frame_bytes'"));
+  EXPECT_THAT(m, HasSubstr("out of range"));
+  m = TomlError("[scheduler]\naging_ms = [0, 1, 2, 3, 4, 5, 6, -1]\n");
+  EXPECT_THAT(m, HasSubstr("'scheduler.aging_ms'"));
+  EXPECT_THAT(m, HasSubstr("element 7"));
+  // Cross-field checks name both keys.
+  BrokerConfig c;
+  ASSERT_TRUE(
+      ApplyToml("[limits]\nmax_frame_bytes = 4096\nmax_payload_bytes = 4096\n", "t", &c).ok());
+  Status s = Validate(c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("limits.max_payload_bytes"));
+  EXPECT_THAT(s.message(), HasSubstr("limits.max_frame_bytes"));
+  c = BrokerConfig();
+  ASSERT_TRUE(ApplyToml("[tasks]\nbackoff_initial_ms = 50\nbackoff_max_ms = 10\n", "t", &c).ok());
+  s = Validate(c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("tasks.backoff_max_ms"));
+}
+
+TEST(BrokerConfigTest, BadListenAddressesAreRefused) {
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":7400", "127.0.0.1:70000", "127.0.0.1:x",
+                          "127.0.0.1:-1", "localhost:7400", "not an ip:7400", "1.2.3.4.5:1"}) {
+    const std::string m = TomlError(std::string("[server]\nlisten = \"") + bad + "\"\n");
+    EXPECT_THAT(m, HasSubstr("'server.listen'")) << bad;
+    EXPECT_THAT(m, HasSubstr(bad)) << bad;
+    const ParsedArgs a = Parse({"--listen", bad});
+    EXPECT_EQ(a.exit_code, 2) << bad;
+  }
+  std::string host;
+  uint16_t port = 1;
+  ASSERT_TRUE(ParseListen("0.0.0.0:0", &host, &port).ok());
+  EXPECT_EQ(host, "0.0.0.0");
+  EXPECT_EQ(port, 0);
+  ASSERT_TRUE(ParseListen("[::]:65535", &host, &port).ok());
+  EXPECT_EQ(host, "::");
+  EXPECT_EQ(port, 65535);
+}
+
+TEST(BrokerConfigTest, BadDurabilityIsRefused) {
+  const std::string m = TomlError("[storage]\ndurability = \"fsync\"\n");
+  EXPECT_THAT(m, HasSubstr("test.toml:2"));
+  EXPECT_THAT(m, HasSubstr("'storage.durability'"));
+  EXPECT_THAT(m, HasSubstr("expected \"sync\" or \"async\", got \"fsync\""));
+  EXPECT_EQ(Parse({"--durability", "fsync"}).exit_code, 2);
+}
+
+TEST(BrokerConfigTest, ParseArgsExitCodes) {
+  TempDir dir;
+  EXPECT_EQ(Parse({"--config", dir.Write("bad.toml", "[limits]\nnope = 1\n")}).exit_code, 2);
+  EXPECT_EQ(
+      Parse({"--config", dir.Write("x.toml", "[limits]\nmax_frame_bytes = 2048\n")}).exit_code,
+      2);  // below the default max_payload_bytes
+  EXPECT_EQ(Parse({"--config", "/nonexistent/sluiced.toml"}).exit_code, 2);
+  EXPECT_EQ(Parse({"--no-such-flag"}).exit_code, 2);
+  EXPECT_EQ(Parse({"--help"}).exit_code, 0);
+}
+
+struct RunResult {
+  int exit_code = -1;
+  std::string err;
+};
+
+// Runs the real sluiced with `args`, capturing stderr; kills it after 20 s.
+RunResult RunSluiced(std::vector<std::string> args) {
+  args.insert(args.begin(), SLUICED_PATH);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return {};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, SLUICED_PATH, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  RunResult out;
+  if (rc != 0) {
+    close(fds[0]);
+    return out;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  char buf[1024];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{fds[0], POLLIN, 0};
+    if (poll(&pfd, 1, 100) <= 0) continue;
+    const ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    out.err.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  pid_t done = 0;
+  while ((done = waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    usleep(5'000);
+  }
+  if (done != pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return out;
+  }
+  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  return out;
+}
+
+TEST(BrokerConfigTest, SluicedExitsWithCode2OnABadConfig) {
+  TempDir dir;
+  const std::string data = dir.Write("unused", "") + "-data";
+  struct Case {
+    std::string toml;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {"[limits]\nmax_conections = 5\n", "'limits.max_conections'"},
+      {"[limits]\nidle_timeout_ms = \"soon\"\n", "'limits.idle_timeout_ms'"},
+      {"[tasks]\nmax_attempts = 0\n", "'tasks.max_attempts'"},
+      {"[server]\nlisten = \"localhost:7400\"\n", "'server.listen'"},
+      {"[storage]\ndurability = \"maybe\"\n", "'storage.durability'"},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    const std::string path = dir.Write("bad" + std::to_string(i++) + ".toml", c.toml);
+    const RunResult r = RunSluiced({"--config", path, "--data-dir", data});
+    EXPECT_EQ(r.exit_code, 2) << c.toml << r.err;
+    EXPECT_THAT(r.err, HasSubstr("bad configuration")) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(path)) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.want)) << r.err;
+  }
+  // A bad flag value, and a config file that does not exist.
+  RunResult r = RunSluiced({"--listen", "127.0.0.1:99999", "--data-dir", data});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--listen")) << r.err;
+  r = RunSluiced({"--config", "/nonexistent/sluiced.toml", "--data-dir", data});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent/sluiced.toml")) << r.err;
+  // Nothing was started: no data dir was created.
+  EXPECT_FALSE(std::filesystem::exists(data));
+}
+
+}  // namespace
+}  // namespace sluice::broker
