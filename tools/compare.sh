@@ -15,7 +15,7 @@
 #   redis-always         redis-server appendonly yes, appendfsync always
 #   redis-everysec       redis-server appendonly yes, appendfsync everysec
 # and, at the start of each repetition, the disk itself: fsync-probe (4 KiB
-# write + fdatasync, preallocated and appending) and fsync-probe --rocksdb (per
+# write + fdatasync, overwriting and appending) and fsync-probe --rocksdb (per
 # group of producers x window tasks, two synced WriteBatch writes: the RocksDB
 # two-writes-per-task limit; and --fused, one synced write carrying one group's
 # puts and the previous group's deletes).
@@ -203,7 +203,7 @@ for name in order:
         name, rows[0]["tasks"], len(rows), tps, med(rows, "enqueue_p50_us"),
         med(rows, "enqueue_p99_us"), med(rows, "e2e_p50_us"), med(rows, "e2e_p99_us"), ratio))
 print()
-for name, what in (("fsync", "preallocated"), ("fsync-append", "appending")):
+for name, what in (("fsync", "overwriting"), ("fsync-append", "appending")):
     rows = load(name)
     if rows:
         print("disk fsync (4 KiB %s write + fdatasync): p50 %.0f us, p99 %.0f us "

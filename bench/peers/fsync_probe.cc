@@ -1,11 +1,12 @@
 // fsync-probe: the disk's limits, for the side-by-side comparison.
 //
 //   fsync-probe [--dir DIR] [--count 500] [--append] [--json]
-//       write 4 KiB + fdatasync, `count` times, sequentially into a
-//       preallocated file in DIR (RocksDB's WAL preallocates); prints the
-//       latency p50 / p99 / mean in microseconds. --append grows the file
-//       instead, so each fdatasync also commits the new size (a log that
-//       does not preallocate, as Redis's AOF).
+//       write 4 KiB + fdatasync, `count` times, sequentially over a file in
+//       DIR written in full beforehand (the device's flush, no metadata);
+//       prints the latency p50 / p99 / mean in microseconds. --append grows
+//       the file instead, so each fdatasync also commits the new size through
+//       the file system's journal (a log that does not preallocate, as
+//       Redis's AOF).
 //   fsync-probe --rocksdb [--dir DIR] [--window 64] [--size 256]
 //               [--seconds 5] [--json]
 //       the two-writes-per-task RocksDB limit: per group of `window` tasks,
@@ -71,13 +72,21 @@ int ProbeFsync(const Flags& f, const std::string& dir) {
     return 1;
   }
   constexpr size_t kBlock = 4096;
-  const auto total = static_cast<off_t>(kBlock) * f.count;
-  if (!f.append && (posix_fallocate(fd, 0, total) != 0 || fdatasync(fd) != 0)) {
-    std::fprintf(stderr, "error: preallocate %s\n", path.c_str());
+  std::vector<char> block(kBlock, 'x');
+  // Overwrite mode writes the whole file first (not fallocate, whose
+  // unwritten extents would make each later fdatasync commit metadata).
+  for (uint32_t i = 0; !f.append && i < f.count; ++i) {
+    if (write(fd, block.data(), kBlock) != static_cast<ssize_t>(kBlock)) {
+      std::fprintf(stderr, "error: prefill %s: %s\n", path.c_str(), std::strerror(errno));
+      close(fd);
+      return 1;
+    }
+  }
+  if (fdatasync(fd) != 0) {
+    std::fprintf(stderr, "error: fdatasync %s: %s\n", path.c_str(), std::strerror(errno));
     close(fd);
     return 1;
   }
-  std::vector<char> block(kBlock, 'x');
   std::vector<double> us;
   us.reserve(f.count);
   for (uint32_t i = 0; i < f.count; ++i) {
