@@ -18,7 +18,8 @@
 # write + fdatasync, overwriting and appending) and fsync-probe --rocksdb (per
 # group of producers x window tasks, two synced WriteBatch writes: the RocksDB
 # two-writes-per-task limit; and --fused, one synced write carrying one group's
-# puts and the previous group's deletes).
+# puts and the previous group's deletes); each also with --busy (a spinning
+# thread: on this VM an idle CPU sees fsync completions only at a timer tick).
 # Prints one table of medians over the repetitions; docs/comparison.md.
 #
 # Defaults: 5 reps, 4 producers, 4 consumers, 20000 tasks of 256 bytes, window
@@ -162,13 +163,17 @@ echo "compare.sh: $REPS reps; $PRODUCERS producers, $CONSUMERS consumers, $TASKS
   "data in $WORK" >&2
 START=$(date +%s)
 for rep in $(seq 1 "$REPS"); do
+  G=$((PRODUCERS * WINDOW))
   "$FSYNC_PROBE" --dir "$WORK" --count 300 --json >>"$RESULTS/fsync.jsonl"
+  "$FSYNC_PROBE" --dir "$WORK" --count 300 --busy --json >>"$RESULTS/fsync-busy.jsonl"
   "$FSYNC_PROBE" --dir "$WORK" --count 300 --append --json >>"$RESULTS/fsync-append.jsonl"
-  "$FSYNC_PROBE" --dir "$WORK" --rocksdb --window $((PRODUCERS * WINDOW)) --size "$SIZE" \
-    --seconds 2 --json >>"$RESULTS/rocksdb.jsonl"
-  "$FSYNC_PROBE" --dir "$WORK" --rocksdb --fused --window $((PRODUCERS * WINDOW)) \
-    --size "$SIZE" --seconds 2 --json >>"$RESULTS/rocksdb-fused.jsonl"
-  python3 -c 'import json,sys; r=[json.loads(open(sys.argv[1]+"/"+n+".jsonl").readlines()[-1]) for n in ("fsync","fsync-append","rocksdb","rocksdb-fused")]; print("  probes          rep %s: fsync p50 %.0f us (append %.0f us), rocksdb %.0f tasks/s (fused %.0f)" % (sys.argv[2], r[0]["fsync_p50_us"], r[1]["fsync_p50_us"], r[2]["tasks_per_s"], r[3]["tasks_per_s"]))' \
+  for mode in "" --fused; do
+    for busy in "" --busy; do
+      "$FSYNC_PROBE" --dir "$WORK" --rocksdb $mode $busy --window "$G" --size "$SIZE" \
+        --seconds 1.5 --json >>"$RESULTS/rocksdb${mode#-}${busy#-}.jsonl"
+    done
+  done
+  python3 -c 'import json,sys; r=[json.loads(open(sys.argv[1]+"/"+n+".jsonl").readlines()[-1]) for n in ("fsync","fsync-busy","rocksdb","rocksdb-fused","rocksdb-busy","rocksdb-fused-busy")]; print("  probes          rep %s: fsync p50 %.0f us (busy %.0f us), rocksdb %.0f tasks/s (fused %.0f; busy %.0f, fused busy %.0f)" % (sys.argv[2], r[0]["fsync_p50_us"], r[1]["fsync_p50_us"], r[2]["tasks_per_s"], r[3]["tasks_per_s"], r[4]["tasks_per_s"], r[5]["tasks_per_s"]))' \
     "$RESULTS" "$rep" >&2
   for name in "${SYSTEMS[@]}"; do run_one "$name" "$rep"; done
 done
@@ -203,14 +208,17 @@ for name in order:
         name, rows[0]["tasks"], len(rows), tps, med(rows, "enqueue_p50_us"),
         med(rows, "enqueue_p99_us"), med(rows, "e2e_p50_us"), med(rows, "e2e_p99_us"), ratio))
 print()
-for name, what in (("fsync", "overwriting"), ("fsync-append", "appending")):
+for name, what in (("fsync", "overwriting"), ("fsync-busy", "overwriting, CPU busy"),
+                   ("fsync-append", "appending")):
     rows = load(name)
     if rows:
         print("disk fsync (4 KiB %s write + fdatasync): p50 %.0f us, p99 %.0f us "
               "(median of %d probes)" % (what, med(rows, "fsync_p50_us"),
                                           med(rows, "fsync_p99_us"), len(rows)))
 for name, what in (("rocksdb", "two synced writes per group"),
-                   ("rocksdb-fused", "one fused synced write per group")):
+                   ("rocksdb-fused", "one fused synced write per group"),
+                   ("rocksdb-busy", "two synced writes per group, CPU busy"),
+                   ("rocksdb-fused-busy", "one fused synced write per group, CPU busy")):
     rows = load(name)
     if rows:
         limit = med(rows, "tasks_per_s")
