@@ -208,7 +208,7 @@ for name in order:
         name, rows[0]["tasks"], len(rows), tps, med(rows, "enqueue_p50_us"),
         med(rows, "enqueue_p99_us"), med(rows, "e2e_p50_us"), med(rows, "e2e_p99_us"), ratio))
 print()
-for name, what in (("fsync", "overwriting"), ("fsync-busy", "overwriting, CPU busy"),
+for name, what in (("fsync", "overwriting"), ("fsync-busy", "overwriting (CPU busy)"),
                    ("fsync-append", "appending")):
     rows = load(name)
     if rows:
@@ -222,7 +222,8 @@ for name, what in (("rocksdb", "two synced writes per group"),
     rows = load(name)
     if rows:
         limit = med(rows, "tasks_per_s")
-        line = "RocksDB limit, %s of %d tasks: %.0f tasks/s" % (what, rows[0]["window"], limit)
+        line = "RocksDB limit (groups of %d tasks), %s: %.0f tasks/s" % (rows[0]["window"], what,
+                                                                         limit)
         if sluice:
             line += "; sluice = %.0f%% of it" % (100.0 * sluice_tps / limit)
         print(line)
