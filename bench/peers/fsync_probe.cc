@@ -62,9 +62,7 @@ struct Flags {
   bool json = false;
 };
 
-double Micros(Clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
+double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
 std::string MakeDir(const std::string& parent) {
   std::string tmpl = parent + "/fsync-probe-XXXXXX";
@@ -122,12 +120,14 @@ int ProbeFsync(const Flags& f, const std::string& dir) {
         "\"block\": %zu, "
         "\"fsync_p50_us\": %.1f, \"fsync_p99_us\": %.1f, \"fsync_mean_us\": %.1f, "
         "\"fsync_max_us\": %.1f}\n",
-        f.busy ? "true" : "false", f.append ? "true" : "false", f.dir.c_str(), f.count, kBlock, at(0.5), at(0.99), mean,
-        us.back());
+        f.busy ? "true" : "false", f.append ? "true" : "false", f.dir.c_str(), f.count, kBlock,
+        at(0.5), at(0.99), mean, us.back());
   } else {
-    std::printf("fsync (4 KiB %s + fdatasync) in %s, %u times: p50 %.1f us  p99 %.1f us"
-                "  mean %.1f us  max %.1f us\n",
-                f.append ? "append" : "overwrite", f.dir.c_str(), f.count, at(0.5), at(0.99), mean, us.back());
+    std::printf(
+        "fsync (4 KiB %s + fdatasync) in %s, %u times: p50 %.1f us  p99 %.1f us"
+        "  mean %.1f us  max %.1f us\n",
+        f.append ? "append" : "overwrite", f.dir.c_str(), f.count, at(0.5), at(0.99), mean,
+        us.back());
   }
   return 0;
 }
@@ -156,8 +156,8 @@ int ProbeRocks(const Flags& f, const std::string& dir) {
   uint64_t id = 1;
   uint64_t tasks = 0;
   const auto t0 = Clock::now();
-  const auto limit = t0 + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(f.seconds));
+  const auto limit =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(f.seconds));
   Clock::time_point now;
   do {
     rocksdb::WriteBatch puts;
@@ -190,14 +190,13 @@ int ProbeRocks(const Flags& f, const std::string& dir) {
         "\"size\": %u, "
         "\"seconds\": %.3f, \"tasks\": %llu, \"tasks_per_s\": %.0f, \"group_us\": %.1f}\n",
         f.busy ? "true" : "false", f.fused ? "true" : "false", f.dir.c_str(), f.window, f.size,
-        secs,
-        static_cast<unsigned long long>(tasks), tps,
-        secs * 1e6 / groups);
+        secs, static_cast<unsigned long long>(tasks), tps, secs * 1e6 / groups);
   } else {
-    std::printf("rocksdb %s per group of %u tasks (%u-byte values) in %s: "
-                "%.0f tasks/s (%.1f us per group, %llu tasks in %.3f s)\n",
-                f.fused ? "one fused synced write" : "two synced writes", f.window, f.size, f.dir.c_str(), tps, secs * 1e6 / groups,
-                static_cast<unsigned long long>(tasks), secs);
+    std::printf(
+        "rocksdb %s per group of %u tasks (%u-byte values) in %s: "
+        "%.0f tasks/s (%.1f us per group, %llu tasks in %.3f s)\n",
+        f.fused ? "one fused synced write" : "two synced writes", f.window, f.size, f.dir.c_str(),
+        tps, secs * 1e6 / groups, static_cast<unsigned long long>(tasks), secs);
   }
   return 0;
 }

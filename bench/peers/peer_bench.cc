@@ -385,8 +385,7 @@ class Redis : public Peer {
     Resp(out).Begin(3).Arg("LPUSH").Arg(list_).Arg(payload);
   }
   void AppendLease(std::string* out) override {
-    Resp(out).Begin(6).Arg("BLMOVE").Arg(list_).Arg(processing_).Arg("RIGHT").Arg("LEFT").Arg(
-        "1");
+    Resp(out).Begin(6).Arg("BLMOVE").Arg(list_).Arg(processing_).Arg("RIGHT").Arg("LEFT").Arg("1");
   }
   void AppendAck(std::string* out, const Reply& leased) override {
     Resp(out).Begin(4).Arg("LREM").Arg(processing_).Arg("1").Arg(leased.body);
@@ -611,9 +610,9 @@ int main(int argc, char** argv) {
   for (uint32_t i = 0; i < f.producers + f.consumers; ++i) {
     auto c = std::make_unique<Conn>();
     std::string error;
-    const bool ok = c->Connect(f.addr, &error) && (i < f.producers
-                                                       ? peer->SetupProducer(*c, &error)
-                                                       : peer->SetupConsumer(*c, &error));
+    const bool ok =
+        c->Connect(f.addr, &error) &&
+        (i < f.producers ? peer->SetupProducer(*c, &error) : peer->SetupConsumer(*c, &error));
     if (!ok) {
       std::fprintf(stderr, "error: %s\n", error.c_str());
       return 1;
@@ -626,16 +625,14 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   const int64_t start = NowNs();
   for (uint32_t i = 0; i < f.consumers; ++i) {
-    threads.emplace_back(
-        [&, i] { Consume(run, *peer, *conns[f.producers + i], &cons[i]); });
+    threads.emplace_back([&, i] { Consume(run, *peer, *conns[f.producers + i], &cons[i]); });
   }
   for (uint32_t i = 0; i < f.producers; ++i) {
     const uint64_t share = f.tasks / f.producers + (i < f.tasks % f.producers ? 1 : 0);
     const uint64_t first =
         i * (f.tasks / f.producers) + std::min<uint64_t>(i, f.tasks % f.producers);
-    threads.emplace_back([&, i, first, share] {
-      Produce(run, *peer, *conns[i], first, share, &enq[i]);
-    });
+    threads.emplace_back(
+        [&, i, first, share] { Produce(run, *peer, *conns[i], first, share, &enq[i]); });
   }
   for (auto& t : threads) t.join();
   const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
@@ -672,9 +669,10 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(ack_failed), pe.p50, pe.p99, pe.p999, pe.max, pa.p50,
         pa.p99, pa.p999, pd.p50, pd.p99, pd.p999);
   } else {
-    std::printf("peer %s at %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u\n",
-                f.peer.c_str(), f.addr.c_str(), f.label.c_str(), f.producers, f.consumers,
-                static_cast<unsigned long long>(f.tasks), f.size, f.window);
+    std::printf(
+        "peer %s at %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u\n",
+        f.peer.c_str(), f.addr.c_str(), f.label.c_str(), f.producers, f.consumers,
+        static_cast<unsigned long long>(f.tasks), f.size, f.window);
     std::printf("throughput   %.0f tasks/s end to end (%llu acked in %.3f s)\n", tps,
                 static_cast<unsigned long long>(run.acked.load()), secs);
     std::printf("enqueue      p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pe.p50,
