@@ -10,6 +10,9 @@ namespace sluice::core {
 
 namespace {
 constexpr uint64_t kPayloadMask = (uint64_t{1} << 60) - 1;
+// A task timer's payload: slot in the low 32 bits, the slot's generation
+// (low 28 bits) above it, so a timer that outlived its task is recognized.
+constexpr uint32_t kTimerGenMask = (1u << 28) - 1;
 // Ids are reserved in blocks so that the high-water mark costs one meta write
 // per block, not per enqueue; a restart skips the unused rest of a block.
 constexpr TaskId kIdBlock = 1 << 16;
@@ -84,6 +87,11 @@ Engine::Meta* Engine::FindLive(TaskId id) {
 
 Engine::QueueState& Engine::Queue(uint32_t q) { return queues_[q]; }
 
+uint64_t Engine::TaskTimer(uint32_t slot) const {
+  const uint64_t gen = slots_[slot].gen & kTimerGenMask;
+  return TimerPayload(TimerKind::kTask, (gen << 32) | slot);
+}
+
 LeaseInfo& Engine::LeaseOf(uint32_t slot) {
   Meta& m = slots_[slot];
   if (m.lease == LeaseTable::kNone) m.lease = leases_.Add({});
@@ -116,8 +124,7 @@ void Engine::LeaveState(uint32_t slot) {
   switch (m.state) {
     case Slot::kDelayed:
       --q.delayed;
-      wheel_.Cancel(m.timer);
-      m.timer = {};
+      ++m.gen;  // the pending delay timer carries the old generation: ignored
       break;
     case Slot::kReady:
       --q.ready;
@@ -126,8 +133,7 @@ void Engine::LeaveState(uint32_t slot) {
       break;
     case Slot::kLeased:
       --q.leased;
-      wheel_.Cancel(m.timer);
-      m.timer = {};
+      if (LeaseInfo* l = FindLease(slot)) wheel_.Cancel(l->timer);
       break;
     case Slot::kWriting:
     case Slot::kFree:
@@ -149,7 +155,7 @@ void Engine::MakeDelayed(uint32_t slot, TimeMs not_before) {
   Meta& m = slots_[slot];
   m.state = Slot::kDelayed;
   ++Queue(m.queue).delayed;
-  m.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), not_before);
+  wheel_.Schedule(TaskTimer(slot), not_before);
 }
 
 void Engine::Place(uint32_t slot, TimeMs not_before) {
@@ -373,7 +379,7 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   info.started_ms = now;
   info.deadline_ms = now + lease_ms;
   info.lease_ms = lease_ms;
-  m.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), info.deadline_ms);
+  info.timer = wheel_.Schedule(TaskTimer(slot), info.deadline_ms);
 
   LeasedTask t;
   t.id = m.id;
@@ -512,8 +518,8 @@ void Engine::Heartbeat(const LeaseToken& token, uint32_t extend_ms,
   LeaseInfo& info = LeaseOf(slot);
   if (extend_ms == 0) extend_ms = info.lease_ms;
   info.deadline_ms = clock_.NowMs() + extend_ms;
-  wheel_.Cancel(m.timer);
-  m.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), info.deadline_ms);
+  wheel_.Cancel(info.timer);
+  info.timer = wheel_.Schedule(TaskTimer(slot), info.deadline_ms);
   TimeMs deadline = info.deadline_ms;
   if (!checkpoint) {
     done(deadline);
@@ -555,8 +561,7 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
     uint32_t slot = *ids_.Find(m.id);
     // WRITING while the delete is in flight: the lease timer is cancelled and
     // the token stops matching, so a racing second ack gets STALE_LEASE.
-    wheel_.Cancel(m.timer);
-    m.timer = {};
+    wheel_.Cancel(LeaseOf(slot).timer);
     m.state = Slot::kWriting;
     set.push_back(Mutation::DeleteTask(m.id));
     if (m.has_journal) set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteJournal, {}, {}, m.id));
@@ -575,7 +580,8 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
         // Nothing was deleted: the lease stands as it was.
         results[i] = st;
         m.state = Slot::kLeased;
-        m.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), LeaseOf(slot).deadline_ms);
+        LeaseInfo& lease = LeaseOf(slot);
+        lease.timer = wheel_.Schedule(TaskTimer(slot), lease.deadline_ms);
         continue;
       }
       --Queue(m.queue).leased;
@@ -627,7 +633,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
       done(loaded.status());
     } else {
       // Expiry with an unreadable record: retry the expiry a little later.
-      m.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), clock_.NowMs() + 1000);
+      LeaseOf(slot).timer = wheel_.Schedule(TaskTimer(slot), clock_.NowMs() + 1000);
     }
     return;
   }
@@ -644,8 +650,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
   rec.history.push_back(std::move(a));
   rec.attempts = m.attempts + 1;
 
-  wheel_.Cancel(m.timer);
-  m.timer = {};
+  wheel_.Cancel(info.timer);
   m.state = Slot::kWriting;
   --Queue(m.queue).leased;
   DropLease(slot);
@@ -690,8 +695,9 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
       mm.attempts -= 1;
       mm.state = Slot::kLeased;
       ++Queue(mm.queue).leased;
-      LeaseOf(slot) = info;
-      mm.timer = wheel_.Schedule(TimerPayload(TimerKind::kTask, slot), info.deadline_ms);
+      LeaseInfo& lease = LeaseOf(slot);
+      lease = info;
+      lease.timer = wheel_.Schedule(TaskTimer(slot), info.deadline_ms);
       if (done) done(st);
       return;
     }
@@ -802,9 +808,12 @@ void Engine::OnTimer(uint64_t payload) {
   uint64_t value = payload & kPayloadMask;
   switch (kind) {
     case TimerKind::kTask: {
-      auto slot = static_cast<uint32_t>(value);
+      auto slot = static_cast<uint32_t>(value & 0xffffffffu);
+      if (slot >= slots_.size()) break;
       Meta& m = slots_[slot];
-      m.timer = {};
+      // A delay timer is never cancelled: a task that left DELAYED (or a
+      // slot that was reused) has a newer generation, and its timer is stale.
+      if ((m.gen & kTimerGenMask) != (value >> 32)) break;
       if (m.state == Slot::kDelayed) {
         --Queue(m.queue).delayed;
         m.state = Slot::kWriting;

@@ -115,10 +115,11 @@ class Engine {
  private:
   enum class Slot : uint8_t { kFree, kDelayed, kReady, kLeased, kWriting };
 
-  // The in-memory index entry of one task: 48 bytes, no strings, no payload.
+  // The in-memory index entry of one task: 40 bytes, no strings, no payload.
+  // A DELAYED task's timer is not stored (it is never cancelled: it carries
+  // the slot's generation instead); a LEASED task's is in its LeaseInfo.
   struct Meta {
     TaskId id = 0;
-    TimerHandle timer;        // delay/backoff (DELAYED) or lease expiry (LEASED)
     uint32_t queue = 0;       // interned
     uint32_t tenant = 0;      // interned
     uint32_t gen = 0;         // bumped whenever the slot leaves READY (ReadyRef check)
@@ -129,7 +130,7 @@ class Engine {
     bool has_journal = false;
     LeaseTable::Handle lease = LeaseTable::kNone;  // while LEASED (or an ack/nack is in flight)
   };
-  static_assert(sizeof(Meta) <= 48, "the per-task index entry is budgeted at 48 bytes");
+  static_assert(sizeof(Meta) <= 40, "the per-task index entry is budgeted at 40 bytes");
   struct Waiter {
     uint32_t queue = 0;
     LeaseRequest request;
@@ -187,6 +188,7 @@ class Engine {
   Status ForgetVanished(uint32_t slot);
   // The lease of `slot`: created on first use, dropped when the lease ends.
   LeaseInfo& LeaseOf(uint32_t slot);
+  uint64_t TaskTimer(uint32_t slot) const;
   LeaseInfo* FindLease(uint32_t slot);
   void DropLease(uint32_t slot);
   void OnTimer(uint64_t payload);

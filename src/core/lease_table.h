@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "core/timer_wheel.h"
 
 namespace sluice::core {
 
@@ -22,6 +23,7 @@ struct LeaseInfo {
   TimeMs started_ms = 0;
   TimeMs deadline_ms = 0;
   uint32_t lease_ms = 0;
+  TimerHandle timer;  // the lease deadline in the engine's TimerWheel
 };
 
 class LeaseTable {
