@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_BUILD_TESTS=OFF \
-  -DSLUICE_BUILD_BENCH=OFF
+# Same build dir as tools/test.sh; only the programs are built here.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j "$(nproc)" --target sluiced sluicectl
 exec build/broker/sluiced --config config/sluiced.toml "$@"
