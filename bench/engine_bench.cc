@@ -24,12 +24,14 @@
 #include <string>
 
 #include "core/engine.h"
-#include "loop_poster.h"
 #include "store/rocks_store.h"
+#include "support/loop_poster.h"
 #include "support/mem_store.h"
 
 namespace sluice::bench {
 namespace {
+
+using testing::LoopPoster;
 
 std::string TempDir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("sluice-bench-" + name);
