@@ -3,6 +3,7 @@
 //   sluice-bench [--broker HOST:PORT | --sluiced PATH --durability sync|async]
 //                [--producers 4] [--consumers 4] [--tasks 100000] [--size 256]
 //                [--window 16] [--batch 1] [--tenants 1] [--queue Q] [--json]
+//                [--rate R] [--prefill N [--prefill-queue Q2] [--prefill-batch 2000]]
 //
 // Without --broker it starts its own sluiced (PATH defaults to the sluiced of the
 // same build tree) on 127.0.0.1 port 0 with a temporary data directory, and
@@ -14,12 +15,30 @@
 // lease's tasks in one frame. The first 8 payload bytes carry the send time
 // (steady clock, this process), so delivery latency needs no broker support.
 //
+// Closed loop (default): each producer refills its window as responses come
+// back. Open loop (--rate R): the producers together send R tasks per second on
+// a fixed schedule (producer i sends a frame of `batch` tasks every
+// producers * batch / R seconds, the producers staggered evenly), whatever the
+// broker's responses do; no window. A task's send time is its SCHEDULED send
+// time, so a broker (or a load generator) that falls behind shows up in the
+// latencies instead of slowing the schedule down (no coordinated omission).
+// Consumers are the same in both: long-polling workers with `window` leases
+// waiting, acking each lease's tasks at once.
+//
+// --prefill N: before the measured run, one more connection enqueues N tasks
+// (same payload size) into --prefill-queue (default: the queue's name +
+// "-prefill") in frames of --prefill-batch tasks, 4 frames in flight; nobody
+// leases them. The measured run then uses the normal queue; the prefill time is
+// reported apart (prefill_seconds) and not in any other number.
+//
 // Reported (microseconds):
 //   tasks/s      tasks / (first send .. last ack response)
 //   enqueue      send of an enqueue frame .. its response, per task
 //   lease->ack   lease response .. ack response, per task
 //   e2e          enqueue send .. lease response (delivery), per task
+//   lifecycle    enqueue send .. ack response, per task
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +89,10 @@ struct Flags {
   uint32_t lease_ms = 30000;
   std::string queue;
   bool json = false;
+  double rate = 0;  // open loop: tasks per second, all producers together; 0 = closed loop
+  uint64_t prefill = 0;
+  std::string prefill_queue;
+  uint32_t prefill_batch = 2000;
 };
 
 // A sluiced child process on port 0 with a temporary data directory.
@@ -243,6 +266,97 @@ class Producer {
   std::vector<int64_t> latencies_;
 };
 
+// One open-loop producer: a thread that sends a frame of `batch` tasks at each
+// scheduled time (first_ns + k * interval_ns), catching up at once when it is
+// late, and never waits for responses. Latency counts from the scheduled time.
+class OpenProducer {
+ public:
+  OpenProducer(Run& run, std::unique_ptr<Client> client, uint64_t first, uint64_t count)
+      : run_(run), client_(std::move(client)), first_(first), count_(count) {
+    latencies_.reserve(count);
+  }
+  ~OpenProducer() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Start(int64_t first_ns, int64_t interval_ns) {
+    thread_ = std::thread([this, first_ns, interval_ns] { Send(first_ns, interval_ns); });
+  }
+
+  std::vector<int64_t>& latencies() {
+    if (thread_.joinable()) thread_.join();
+    return latencies_;
+  }
+  void Close() {
+    if (thread_.joinable()) thread_.join();
+    client_->Close();
+  }
+
+ private:
+  void Send(int64_t first_ns, int64_t interval_ns) {
+    // Wake at the scheduled time, not up to 50 us (the default slack) after it.
+    prctl(PR_SET_TIMERSLACK, 1000UL);
+    const uint32_t batch = run_.flags.batch;
+    uint64_t sent_tasks = 0;
+    std::vector<TaskSpec> tasks;
+    for (uint64_t k = 0; sent_tasks < count_; ++k) {
+      const int64_t scheduled = first_ns + static_cast<int64_t>(k) * interval_ns;
+      const int64_t now = NowNs();
+      if (scheduled > now) {
+        std::this_thread::sleep_for(std::chrono::nanoseconds(scheduled - now));
+      }
+      const uint64_t n = std::min<uint64_t>(batch, count_ - sent_tasks);
+      tasks.assign(n, TaskSpec{});
+      for (uint64_t i = 0; i < n; ++i) {
+        TaskSpec& t = tasks[i];
+        t.queue = run_.flags.queue;
+        const uint64_t seq = first_ + sent_tasks + i;
+        if (run_.flags.tenants > 1) t.tenant = "t" + std::to_string(seq % run_.flags.tenants);
+        t.payload.assign(std::max<uint32_t>(run_.flags.size, sizeof(int64_t)), 'x');
+        std::memcpy(t.payload.data(), &scheduled, sizeof(scheduled));
+      }
+      sent_tasks += n;
+      client_->EnqueueManyAsync(tasks, [this, scheduled, n](sluice::Result<Client::ManyResult> r) {
+        const int64_t replied_at = NowNs();
+        uint64_t ok = 0;
+        if (r.ok()) {
+          for (const auto& item : *r) ok += item.ok() ? 1 : 0;
+        }
+        {
+          std::lock_guard lock(mu_);
+          for (uint64_t i = 0; i < ok; ++i) latencies_.push_back(replied_at - scheduled);
+        }
+        run_.enqueued += ok;
+        run_.enqueue_failed += n - ok;
+        Replied(n);
+      });
+    }
+    sender_done_ = true;
+    Replied(0);
+  }
+
+  // Counts replied tasks; the producer is done once every task was sent and
+  // answered (exactly once, whichever thread sees it first).
+  void Replied(uint64_t n) {
+    const uint64_t total = replied_.fetch_add(n) + n;
+    if (sender_done_.load() && total == count_ && !finished_.exchange(true)) {
+      run_.producers_done += 1;
+      run_.CheckDone();
+    }
+  }
+
+  Run& run_;
+  std::unique_ptr<Client> client_;
+  const uint64_t first_;
+  const uint64_t count_;
+  std::thread thread_;
+  std::mutex mu_;  // the I/O thread and (for a refused request) the sender push latencies
+  std::vector<int64_t> latencies_;
+  std::atomic<uint64_t> replied_{0};
+  std::atomic<bool> sender_done_{false};
+  std::atomic<bool> finished_{false};
+};
+
 class Consumer {
  public:
   Consumer(Run& run, std::unique_ptr<Client> client) : run_(run), client_(std::move(client)) {}
@@ -253,6 +367,7 @@ class Consumer {
 
   std::vector<int64_t>& e2e() { return e2e_; }
   std::vector<int64_t>& lease_to_ack() { return lease_to_ack_; }
+  std::vector<int64_t>& lifecycle() { return lifecycle_; }
   void Close() { client_->Close(); }
 
  private:
@@ -276,24 +391,32 @@ class Consumer {
       return;
     }
     std::vector<LeaseToken> tokens;
+    std::vector<int64_t> sents;
     tokens.reserve(r->size());
+    sents.reserve(r->size());
     for (const LeasedTask& t : *r) {
       int64_t sent = 0;
       if (t.payload.size() >= sizeof(sent)) std::memcpy(&sent, t.payload.data(), sizeof(sent));
       e2e_.push_back(now - sent);
       tokens.push_back(t.token);
+      sents.push_back(sent);
     }
     Lease();
-    client_->AckAsync(tokens, [this, now](sluice::Result<std::vector<Status>> acks) {
+    client_->AckAsync(tokens, [this, now, sents = std::move(sents)](
+                                  sluice::Result<std::vector<Status>> acks) {
       const int64_t end = NowNs();
       uint64_t ok = 0;
       if (acks.ok()) {
-        for (const Status& s : *acks) ok += s.ok() ? 1 : 0;
+        for (size_t i = 0; i < acks->size(); ++i) {
+          if (!(*acks)[i].ok()) continue;
+          ++ok;
+          lease_to_ack_.push_back(end - now);
+          if (i < sents.size()) lifecycle_.push_back(end - sents[i]);
+        }
         run_.ack_failed += acks->size() - ok;
       } else {
         run_.ack_failed += 1;
       }
-      for (uint64_t i = 0; i < ok; ++i) lease_to_ack_.push_back(end - now);
       run_.acked += ok;
       run_.last_ack_ns = end;
       run_.CheckDone();
@@ -304,7 +427,64 @@ class Consumer {
   std::unique_ptr<Client> client_;
   std::vector<int64_t> e2e_;
   std::vector<int64_t> lease_to_ack_;
+  std::vector<int64_t> lifecycle_;
 };
+
+// Enqueues f.prefill tasks into f.prefill_queue on its own connection, in
+// frames of f.prefill_batch tasks with 4 frames in flight. Returns the seconds
+// it took, or a negative number on failure.
+double Prefill(const Flags& f, const ClientOptions& options) {
+  auto c = Client::Connect(options);
+  if (!c.ok()) {
+    std::fprintf(stderr, "error: prefill: %s\n", c.status().ToString().c_str());
+    return -1;
+  }
+  Client& client = **c;
+  std::vector<TaskSpec> frame(std::min<uint64_t>(f.prefill_batch, f.prefill));
+  for (size_t i = 0; i < frame.size(); ++i) {
+    frame[i].queue = f.prefill_queue;
+    frame[i].payload.assign(std::max<uint32_t>(f.size, sizeof(int64_t)), 'p');
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  uint32_t in_flight = 0;
+  uint64_t failed = 0;
+  uint64_t sent = 0;
+  const int64_t start = NowNs();
+  std::unique_lock lock(mu);
+  while (sent < f.prefill || in_flight > 0) {
+    if (sent < f.prefill && in_flight < 4 && failed == 0) {
+      const uint64_t n = std::min<uint64_t>(frame.size(), f.prefill - sent);
+      sent += n;
+      ++in_flight;
+      lock.unlock();
+      client.EnqueueManyAsync(std::span<const TaskSpec>(frame.data(), n),
+                              [&, n](sluice::Result<Client::ManyResult> r) {
+                                uint64_t ok = 0;
+                                if (r.ok()) {
+                                  for (const auto& item : *r) ok += item.ok() ? 1 : 0;
+                                }
+                                std::lock_guard inner(mu);
+                                failed += n - ok;
+                                --in_flight;
+                                cv.notify_all();
+                              });
+      lock.lock();
+      continue;
+    }
+    if (failed > 0 && in_flight == 0) break;
+    cv.wait(lock);
+  }
+  lock.unlock();
+  const double secs = static_cast<double>(NowNs() - start) / 1e9;
+  client.Close();
+  if (failed > 0) {
+    std::fprintf(stderr, "error: prefill: %llu tasks failed\n",
+                 static_cast<unsigned long long>(failed));
+    return -1;
+  }
+  return secs;
+}
 
 struct Percentiles {
   double p50 = 0, p99 = 0, p999 = 0, max = 0;
@@ -356,6 +536,19 @@ int main(int argc, char** argv) {
   app.add_option("--lease-ms", f.lease_ms, "lease duration")->capture_default_str();
   app.add_option("--queue", f.queue, "queue (default: a fresh name per run)");
   app.add_flag("--json", f.json, "print one JSON object");
+  app.add_option("--rate", f.rate,
+                 "open loop: tasks per second, all producers together, on a fixed schedule "
+                 "(0: closed loop)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--prefill", f.prefill,
+                 "enqueue this many tasks into --prefill-queue before the measured run")
+      ->capture_default_str();
+  app.add_option("--prefill-queue", f.prefill_queue,
+                 "queue for --prefill (default: the queue's name + \"-prefill\")");
+  app.add_option("--prefill-batch", f.prefill_batch, "tasks per prefill enqueue frame")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (f.producers == 0) {
     std::fprintf(stderr, "error: --producers must be at least 1\n");
@@ -363,6 +556,11 @@ int main(int argc, char** argv) {
   }
   if (f.queue.empty()) {
     f.queue = "bench-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}());
+  }
+  if (f.prefill_queue.empty()) f.prefill_queue = f.queue + "-prefill";
+  if (f.prefill > 0 && f.prefill_queue == f.queue) {
+    std::fprintf(stderr, "error: --prefill-queue must differ from --queue\n");
+    return 2;
   }
 
   OwnBroker own;
@@ -381,9 +579,17 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  double prefill_secs = 0;
+  if (f.prefill > 0) {
+    prefill_secs = Prefill(f, options);
+    if (prefill_secs < 0) return 1;
+  }
+
   Run run;
   run.flags = f;
+  const bool open_loop = f.rate > 0;
   std::vector<std::unique_ptr<Producer>> producers;
+  std::vector<std::unique_ptr<OpenProducer>> open_producers;
   std::vector<std::unique_ptr<Consumer>> consumers;
   for (uint32_t i = 0; i < f.producers + f.consumers; ++i) {
     auto c = Client::Connect(options);
@@ -395,7 +601,12 @@ int main(int argc, char** argv) {
       const uint64_t share = f.tasks / f.producers + (i < f.tasks % f.producers ? 1 : 0);
       const uint64_t first =
           i * (f.tasks / f.producers) + std::min<uint64_t>(i, f.tasks % f.producers);
-      producers.push_back(std::make_unique<Producer>(run, std::move(*c), first, share));
+      if (open_loop) {
+        open_producers.push_back(
+            std::make_unique<OpenProducer>(run, std::move(*c), first, share));
+      } else {
+        producers.push_back(std::make_unique<Producer>(run, std::move(*c), first, share));
+      }
     } else {
       consumers.push_back(std::make_unique<Consumer>(run, std::move(*c)));
     }
@@ -404,25 +615,40 @@ int main(int argc, char** argv) {
   const int64_t start = NowNs();
   for (auto& c : consumers) c->Start();
   for (auto& p : producers) p->Start();
+  if (open_loop) {
+    // Producer i sends a frame every interval, offset by i / producers of it.
+    const double interval = 1e9 * f.producers * f.batch / f.rate;
+    for (size_t i = 0; i < open_producers.size(); ++i) {
+      open_producers[i]->Start(start + static_cast<int64_t>(interval * static_cast<double>(i) /
+                                                            f.producers),
+                               static_cast<int64_t>(interval));
+    }
+  }
   {
     std::unique_lock lock(run.mu);
     run.cv.wait(lock, [&] { return run.done.load(); });
   }
   const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
   for (auto& p : producers) p->Close();
+  for (auto& p : open_producers) p->Close();
   for (auto& c : consumers) c->Close();
 
-  std::vector<int64_t> enq, e2e, l2a;
+  std::vector<int64_t> enq, e2e, l2a, life;
   for (auto& p : producers) enq.insert(enq.end(), p->latencies().begin(), p->latencies().end());
+  for (auto& p : open_producers) {
+    enq.insert(enq.end(), p->latencies().begin(), p->latencies().end());
+  }
   for (auto& c : consumers) {
     e2e.insert(e2e.end(), c->e2e().begin(), c->e2e().end());
     l2a.insert(l2a.end(), c->lease_to_ack().begin(), c->lease_to_ack().end());
+    life.insert(life.end(), c->lifecycle().begin(), c->lifecycle().end());
   }
   const double secs = static_cast<double>(end - start) / 1e9;
   const double tps = secs > 0 ? static_cast<double>(run.acked.load()) / secs : 0;
   const Percentiles pe = Summarize(std::move(enq));
   const Percentiles pd = Summarize(std::move(e2e));
   const Percentiles pa = Summarize(std::move(l2a));
+  const Percentiles pl = Summarize(std::move(life));
 
   if (f.json) {
     std::printf(
@@ -434,13 +660,16 @@ int main(int argc, char** argv) {
         "\"enqueue_max_us\": %.1f, "
         "\"lease_to_ack_p50_us\": %.1f, \"lease_to_ack_p99_us\": %.1f, "
         "\"lease_to_ack_p999_us\": %.1f, "
-        "\"e2e_p50_us\": %.1f, \"e2e_p99_us\": %.1f, \"e2e_p999_us\": %.1f}\n",
+        "\"e2e_p50_us\": %.1f, \"e2e_p99_us\": %.1f, \"e2e_p999_us\": %.1f, "
+        "\"lifecycle_p50_us\": %.1f, \"lifecycle_p99_us\": %.1f, \"lifecycle_p999_us\": %.1f, "
+        "\"rate\": %.0f, \"prefill\": %llu, \"prefill_seconds\": %.3f}\n",
         f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(), f.producers,
         f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.batch, f.tenants,
         secs, tps, static_cast<unsigned long long>(run.acked.load()),
         static_cast<unsigned long long>(run.enqueue_failed.load()),
         static_cast<unsigned long long>(run.ack_failed.load()), pe.p50, pe.p99, pe.p999, pe.max,
-        pa.p50, pa.p99, pa.p999, pd.p50, pd.p99, pd.p999);
+        pa.p50, pa.p99, pa.p999, pd.p50, pd.p99, pd.p999, pl.p50, pl.p99, pl.p999, f.rate,
+        static_cast<unsigned long long>(f.prefill), prefill_secs);
   } else {
     std::printf(
         "broker %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u,"
@@ -448,6 +677,12 @@ int main(int argc, char** argv) {
         f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(), f.producers,
         f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.batch,
         f.tenants);
+    if (open_loop) std::printf("open loop    %.0f tasks/s offered on a fixed schedule\n", f.rate);
+    if (f.prefill > 0) {
+      std::printf("prefill      %llu tasks into %s in %.3f s (not measured)\n",
+                  static_cast<unsigned long long>(f.prefill), f.prefill_queue.c_str(),
+                  prefill_secs);
+    }
     std::printf("throughput   %.0f tasks/s end to end (%llu acked in %.3f s)\n", tps,
                 static_cast<unsigned long long>(run.acked.load()), secs);
     std::printf("enqueue      p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pe.p50,
@@ -456,6 +691,8 @@ int main(int argc, char** argv) {
                 pa.p99, pa.p999, pa.max);
     std::printf("e2e delivery p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pd.p50,
                 pd.p99, pd.p999, pd.max);
+    std::printf("lifecycle    p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pl.p50,
+                pl.p99, pl.p999, pl.max);
     if (run.enqueue_failed.load() + run.ack_failed.load() > 0) {
       std::printf("errors       %llu enqueues failed, %llu acks failed\n",
                   static_cast<unsigned long long>(run.enqueue_failed.load()),

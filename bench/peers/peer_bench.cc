@@ -3,11 +3,24 @@
 //   peer-bench --peer beanstalkd|redis --addr HOST:PORT
 //              [--producers 4] [--consumers 4] [--tasks 100000] [--size 256]
 //              [--window 16] [--queue Q] [--label NAME] [--json]
+//              [--rate R] [--prefill N [--prefill-queue Q2]]
 //
 // Each producer and each consumer has its own blocking TCP connection and one
 // thread, and keeps up to `window` requests in flight (pipelined; replies come
 // back in order). Payloads carry the send time (steady clock, this process) in
 // bytes 0..7 and a unique sequence number in bytes 8..15.
+//
+// Open loop (--rate R), as sluice-bench: the producers together send R
+// enqueues per second on a fixed schedule (producer i one request every
+// producers / R seconds, staggered evenly), each producer a sender thread that
+// sleeps until the next scheduled time (catching up at once when late) and a
+// reader thread for the replies; no window. The send time in a payload and the
+// start of its enqueue latency is its SCHEDULED time (no coordinated omission).
+//
+// --prefill N (--prefill-queue Q2, default Q + "-prefill"): before the measured
+// run, one more connection puts N tasks into Q2 (beanstalkd: put into tube Q2,
+// 1,000 pipelined; redis: LPUSH Q2 with 1,000 values per command), timed apart
+// (prefill_seconds).
 //
 // beanstalkd (tube Q):
 //   producer  put <pri> 0 <ttr> <bytes>          -> INSERTED <id>
@@ -29,9 +42,11 @@
 //   enqueue      send of an enqueue request .. its reply
 //   lease->ack   lease reply .. ack reply
 //   e2e          enqueue send .. lease reply (delivery)
+//   lifecycle    enqueue send .. ack reply
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -74,6 +89,9 @@ struct Flags {
   std::string queue = "peer-bench";
   std::string label;
   bool json = false;
+  double rate = 0;  // open loop: enqueues per second, all producers together; 0 = closed
+  uint64_t prefill = 0;
+  std::string prefill_queue;
 };
 
 // A blocking TCP connection with an output and an input buffer.
@@ -150,6 +168,11 @@ class Conn {
     }
   }
 
+  // Wakes a thread blocked in Fill() (it then sees EOF).
+  void ShutdownRead() {
+    if (fd_ >= 0) shutdown(fd_, SHUT_RD);
+  }
+
   std::string_view pending() const { return std::string_view(in_).substr(pos_); }
   void Consume(size_t n) { pos_ += n; }
 
@@ -189,6 +212,9 @@ class Peer {
   virtual Reply ParseEnqueue(std::string_view in) = 0;
   virtual Reply ParseLease(std::string_view in) = 0;
   virtual Reply ParseAck(std::string_view in) = 0;
+  // Puts `count` payloads into `queue` on `conn`, quickly; false on failure.
+  virtual bool Prefill(Conn& conn, const std::string& queue, uint64_t count, uint32_t size,
+                       std::string* error) = 0;
 };
 
 // Sends out() and reads one reply with `parse`; for connection setup.
@@ -296,6 +322,31 @@ class Beanstalkd : public Peer {
     Reply r = Line(in);
     if (r.kind == Reply::kOk && r.text != "DELETED") r.kind = Reply::kError;
     return r;
+  }
+
+  bool Prefill(Conn& conn, const std::string& queue, uint64_t count, uint32_t size,
+               std::string* error) override {
+    conn.out() += "use " + queue + "\r\n";
+    if (!Expect(conn, "USING", error)) return false;
+    const std::string payload(size, 'p');
+    for (uint64_t done = 0; done < count;) {
+      const uint64_t n = std::min<uint64_t>(1000, count - done);
+      for (uint64_t i = 0; i < n; ++i) AppendEnqueue(&conn.out(), payload);
+      if (!conn.Flush()) {
+        *error = "prefill: send failed";
+        return false;
+      }
+      for (uint64_t i = 0; i < n; ++i) {
+        const Reply r = RoundTrip(
+            conn, [this](std::string_view in) { return ParseEnqueue(in); }, error);
+        if (r.kind != Reply::kOk) {
+          if (error->empty()) *error = "prefill: " + std::string(r.text);
+          return false;
+        }
+      }
+      done += n;
+    }
+    return true;
   }
 
  private:
@@ -407,6 +458,24 @@ class Redis : public Peer {
     return r;
   }
 
+  bool Prefill(Conn& conn, const std::string& queue, uint64_t count, uint32_t size,
+               std::string* error) override {
+    const std::string payload(size, 'p');
+    for (uint64_t done = 0; done < count;) {
+      const uint64_t n = std::min<uint64_t>(1000, count - done);
+      Resp resp(&conn.out());
+      resp.Begin(2 + n).Arg("LPUSH").Arg(queue);
+      for (uint64_t i = 0; i < n; ++i) resp.Arg(payload);
+      const Reply r = RoundTrip(conn, ParseResp, error);
+      if (r.kind != Reply::kOk || r.text[0] != ':') {
+        if (error->empty()) *error = "prefill: " + std::string(r.text);
+        return false;
+      }
+      done += n;
+    }
+    return true;
+  }
+
  private:
   static bool Ping(Conn& conn, std::string* error) {
     Resp(&conn.out()).Begin(1).Arg("PING");
@@ -489,9 +558,70 @@ void Produce(Run& run, Peer& peer, Conn& conn, uint64_t first, uint64_t count,
   }
 }
 
+// Open loop: enqueues tasks [first, first + count) on `conn`, request k at
+// first_ns + k * interval_ns, from this thread, while a reader thread takes the
+// replies (in request order, so reply k belongs to scheduled time k).
+void ProduceOpen(Run& run, Peer& peer, Conn& conn, uint64_t first, uint64_t count,
+                 int64_t first_ns, int64_t interval_ns, std::vector<int64_t>* latencies) {
+  const Flags& f = run.flags;
+  latencies->reserve(count);
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    uint64_t replied = 0;
+    while (replied < count && !run.aborted.load() && !stop.load()) {
+      if (!conn.Fill()) {
+        if (!stop.load()) run.Fail("producer connection lost");
+        return;
+      }
+      const int64_t at = NowNs();
+      for (;;) {
+        const Reply r = peer.ParseEnqueue(conn.pending());
+        if (r.kind == Reply::kIncomplete) break;
+        conn.Consume(r.consumed);
+        if (r.kind != Reply::kOk) {
+          run.Fail("enqueue: " + std::string(r.text));
+          return;
+        }
+        latencies->push_back(at - (first_ns + static_cast<int64_t>(replied) * interval_ns));
+        ++replied;
+        run.enqueued += 1;
+      }
+    }
+  });
+  // Wake at the scheduled time, not up to 50 us (the default slack) after it.
+  prctl(PR_SET_TIMERSLACK, 1000UL);
+  std::string payload(f.size, 'x');
+  for (uint64_t k = 0; k < count && !run.aborted.load();) {
+    const int64_t now = NowNs();
+    const int64_t next = first_ns + static_cast<int64_t>(k) * interval_ns;
+    if (next > now) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(next - now));
+      continue;
+    }
+    // Every request due by now, each stamped with its own scheduled time.
+    for (; k < count && first_ns + static_cast<int64_t>(k) * interval_ns <= now; ++k) {
+      const int64_t scheduled = first_ns + static_cast<int64_t>(k) * interval_ns;
+      const uint64_t seq = first + k;
+      std::memcpy(payload.data(), &scheduled, sizeof(scheduled));
+      std::memcpy(payload.data() + sizeof(scheduled), &seq, sizeof(seq));
+      peer.AppendEnqueue(&conn.out(), payload);
+    }
+    if (!conn.Flush()) {
+      run.Fail("producer connection lost");
+      break;
+    }
+  }
+  if (run.aborted.load()) {
+    stop = true;
+    conn.ShutdownRead();
+  }
+  reader.join();
+}
+
 struct ConsumerStats {
   std::vector<int64_t> e2e;
   std::vector<int64_t> lease_to_ack;
+  std::vector<int64_t> lifecycle;
 };
 
 // Leases and acks until every task has been leased (see the file comment).
@@ -500,13 +630,14 @@ void Consume(Run& run, Peer& peer, Conn& conn, ConsumerStats* stats) {
   struct Expected {
     bool lease;
     int64_t leased_ns;
+    int64_t sent_ns;  // the task's enqueue send time (acks)
   };
   std::deque<Expected> expected;
   uint32_t leases_out = 0;
   while (!run.aborted.load()) {
     while (leases_out < f.window && run.TakeSlot()) {
       peer.AppendLease(&conn.out());
-      expected.push_back({true, 0});
+      expected.push_back({true, 0, 0});
       ++leases_out;
     }
     if (expected.empty()) return;
@@ -534,10 +665,11 @@ void Consume(Run& run, Peer& peer, Conn& conn, ConsumerStats* stats) {
           if (r.body.size() >= sizeof(sent)) std::memcpy(&sent, r.body.data(), sizeof(sent));
           stats->e2e.push_back(at - sent);
           peer.AppendAck(&conn.out(), r);
-          expected.push_back({false, at});
+          expected.push_back({false, at, sent});
         }
       } else {
         stats->lease_to_ack.push_back(at - e.leased_ns);
+        stats->lifecycle.push_back(at - e.sent_ns);
         run.acked += 1;
         int64_t last = run.last_ack_ns.load();
         while (last < at && !run.last_ack_ns.compare_exchange_weak(last, at)) {
@@ -592,15 +724,43 @@ int main(int argc, char** argv) {
   app.add_option("--queue", f.queue, "beanstalkd tube / redis list")->capture_default_str();
   app.add_option("--label", f.label, "name of this configuration in the output");
   app.add_flag("--json", f.json, "print one JSON object");
+  app.add_option("--rate", f.rate,
+                 "open loop: enqueues per second, all producers together, on a fixed schedule "
+                 "(0: closed loop)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--prefill", f.prefill,
+                 "put this many tasks into --prefill-queue before the measured run")
+      ->capture_default_str();
+  app.add_option("--prefill-queue", f.prefill_queue,
+                 "beanstalkd tube / redis list for --prefill (default: the queue + \"-prefill\")");
   CLI11_PARSE(app, argc, argv);
   f.size = std::max<uint32_t>(f.size, 16);
   if (f.label.empty()) f.label = f.peer;
+  if (f.prefill_queue.empty()) f.prefill_queue = f.queue + "-prefill";
+  if (f.prefill > 0 && f.prefill_queue == f.queue) {
+    std::fprintf(stderr, "error: --prefill-queue must differ from --queue\n");
+    return 2;
+  }
 
   std::unique_ptr<Peer> peer;
   if (f.peer == "beanstalkd") {
     peer = std::make_unique<Beanstalkd>(f);
   } else {
     peer = std::make_unique<Redis>(f);
+  }
+
+  double prefill_secs = 0;
+  if (f.prefill > 0) {
+    Conn conn;
+    std::string error;
+    const int64_t t0 = NowNs();
+    if (!conn.Connect(f.addr, &error) ||
+        !peer->Prefill(conn, f.prefill_queue, f.prefill, f.size, &error)) {
+      std::fprintf(stderr, "error: prefill: %s\n", error.c_str());
+      return 1;
+    }
+    prefill_secs = static_cast<double>(NowNs() - t0) / 1e9;
   }
 
   Run run;
@@ -631,23 +791,34 @@ int main(int argc, char** argv) {
     const uint64_t share = f.tasks / f.producers + (i < f.tasks % f.producers ? 1 : 0);
     const uint64_t first =
         i * (f.tasks / f.producers) + std::min<uint64_t>(i, f.tasks % f.producers);
-    threads.emplace_back(
-        [&, i, first, share] { Produce(run, *peer, *conns[i], first, share, &enq[i]); });
+    if (f.rate > 0) {
+      const double interval = 1e9 * f.producers / f.rate;
+      const int64_t first_ns = start + static_cast<int64_t>(interval * i / f.producers);
+      threads.emplace_back([&, i, first, share, first_ns, interval] {
+        ProduceOpen(run, *peer, *conns[i], first, share, first_ns,
+                    static_cast<int64_t>(interval), &enq[i]);
+      });
+    } else {
+      threads.emplace_back(
+          [&, i, first, share] { Produce(run, *peer, *conns[i], first, share, &enq[i]); });
+    }
   }
   for (auto& t : threads) t.join();
   const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
 
-  std::vector<int64_t> all_enq, e2e, l2a;
+  std::vector<int64_t> all_enq, e2e, l2a, life;
   for (auto& v : enq) all_enq.insert(all_enq.end(), v.begin(), v.end());
   for (auto& c : cons) {
     e2e.insert(e2e.end(), c.e2e.begin(), c.e2e.end());
     l2a.insert(l2a.end(), c.lease_to_ack.begin(), c.lease_to_ack.end());
+    life.insert(life.end(), c.lifecycle.begin(), c.lifecycle.end());
   }
   const double secs = static_cast<double>(end - start) / 1e9;
   const double tps = secs > 0 ? static_cast<double>(run.acked.load()) / secs : 0;
   const Percentiles pe = Summarize(std::move(all_enq));
   const Percentiles pd = Summarize(std::move(e2e));
   const Percentiles pa = Summarize(std::move(l2a));
+  const Percentiles pl = Summarize(std::move(life));
   const uint64_t enqueue_failed = f.tasks - std::min(f.tasks, run.enqueued.load());
   const uint64_t ack_failed = run.enqueued.load() - std::min(run.enqueued.load(), run.acked.load());
 
@@ -661,18 +832,27 @@ int main(int argc, char** argv) {
         "\"enqueue_max_us\": %.1f, "
         "\"lease_to_ack_p50_us\": %.1f, \"lease_to_ack_p99_us\": %.1f, "
         "\"lease_to_ack_p999_us\": %.1f, "
-        "\"e2e_p50_us\": %.1f, \"e2e_p99_us\": %.1f, \"e2e_p999_us\": %.1f}\n",
+        "\"e2e_p50_us\": %.1f, \"e2e_p99_us\": %.1f, \"e2e_p999_us\": %.1f, "
+        "\"lifecycle_p50_us\": %.1f, \"lifecycle_p99_us\": %.1f, \"lifecycle_p999_us\": %.1f, "
+        "\"rate\": %.0f, \"prefill\": %llu, \"prefill_seconds\": %.3f}\n",
         f.addr.c_str(), f.peer.c_str(), f.label.c_str(), f.producers, f.consumers,
         static_cast<unsigned long long>(f.tasks), f.size, f.window, secs, tps,
         static_cast<unsigned long long>(run.acked.load()),
         static_cast<unsigned long long>(enqueue_failed),
         static_cast<unsigned long long>(ack_failed), pe.p50, pe.p99, pe.p999, pe.max, pa.p50,
-        pa.p99, pa.p999, pd.p50, pd.p99, pd.p999);
+        pa.p99, pa.p999, pd.p50, pd.p99, pd.p999, pl.p50, pl.p99, pl.p999, f.rate,
+        static_cast<unsigned long long>(f.prefill), prefill_secs);
   } else {
     std::printf(
         "peer %s at %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u\n",
         f.peer.c_str(), f.addr.c_str(), f.label.c_str(), f.producers, f.consumers,
         static_cast<unsigned long long>(f.tasks), f.size, f.window);
+    if (f.rate > 0) std::printf("open loop    %.0f tasks/s offered on a fixed schedule\n", f.rate);
+    if (f.prefill > 0) {
+      std::printf("prefill      %llu tasks into %s in %.3f s (not measured)\n",
+                  static_cast<unsigned long long>(f.prefill), f.prefill_queue.c_str(),
+                  prefill_secs);
+    }
     std::printf("throughput   %.0f tasks/s end to end (%llu acked in %.3f s)\n", tps,
                 static_cast<unsigned long long>(run.acked.load()), secs);
     std::printf("enqueue      p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pe.p50,
@@ -681,6 +861,8 @@ int main(int argc, char** argv) {
                 pa.p99, pa.p999, pa.max);
     std::printf("e2e delivery p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pd.p50,
                 pd.p99, pd.p999, pd.max);
+    std::printf("lifecycle    p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pl.p50,
+                pl.p99, pl.p999, pl.max);
   }
   if (run.aborted.load()) {
     std::fprintf(stderr, "error: %s\n", run.first_error.c_str());
