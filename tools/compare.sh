@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# tools/compare.sh: sluice beside beanstalkd and Redis on this machine, one table.
+# tools/compare.sh: sluice beside beanstalkd and Redis on this machine, one
+# table per scenario.
 #
 #   tools/compare.sh [--build DIR] [--reps N] [--producers N] [--consumers N]
 #                    [--tasks N] [--slow-tasks N] [--size BYTES] [--window N]
 #                    [--dir DIR] [--out DIR] [--only LIST]
+#                    [--scenarios peak,openloop,window1,depth]
+#                    [--open-seconds S] [--w1-tasks N] [--prefill N]
 #
 # On loopback, for each repetition (systems interleaved, so a load change on
 # the machine hits every system alike) and each system, starts a fresh server
@@ -20,7 +23,19 @@
 # two-writes-per-task limit; and --fused, one synced write carrying one group's
 # puts and the previous group's deletes); each also with --busy (a spinning
 # thread: on this VM an idle CPU sees fsync completions only at a timer tick).
-# Prints one table of medians over the repetitions; docs/comparison.md.
+# Scenarios (--scenarios, default all; each prints its own table of medians
+# over the repetitions; docs/comparison.md):
+#   peak      closed loop, the load shape above: tasks/s, enqueue and e2e p50/p99.
+#   openloop  open loop (--rate) at half of sluice's peak rate of the same rep
+#             (so it runs peak too), every system: enqueue-ack p50/p99/p999 and
+#             e2e p50/p99 from the scheduled send time; --open-seconds (4) of
+#             tasks at that rate (beanstalkd-f0: --slow-tasks).
+#   window1   1 producer, 1 consumer, window 1, --w1-tasks (1000; beanstalkd-f0
+#             half): lifecycle (enqueue send .. ack reply) p50/p99 beside the
+#             fsync-probe p50 of the same rep, and their ratio.
+#   depth     sluice only: the peak shape with --prefill (1000000) tasks put
+#             into another queue first vs without, back to back in each rep;
+#             the ratio of the rates.
 #
 # Defaults: 5 reps, 4 producers, 4 consumers, 20000 tasks of 256 bytes, window
 # 16, build dir build/. beanstalkd-f0 fsyncs twice per task (put and delete,
@@ -40,8 +55,12 @@ WINDOW=16
 DATA_PARENT=/tmp
 OUT=
 ONLY=sluice,beanstalkd-f0,beanstalkd-mem,redis-always,redis-everysec
+SCENARIOS=peak,openloop,window1,depth
+OPEN_SECONDS=4
+W1_TASKS=1000
+PREFILL=1000000
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) BUILD=$2; shift 2 ;;
@@ -55,6 +74,10 @@ while [[ $# -gt 0 ]]; do
     --dir) DATA_PARENT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    --open-seconds) OPEN_SECONDS=$2; shift 2 ;;
+    --w1-tasks) W1_TASKS=$2; shift 2 ;;
+    --prefill) PREFILL=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage 2 ;;
   esac
@@ -127,14 +150,15 @@ start_server() {
   wait_port "$port" || { echo "compare.sh: $name did not start; $(tail -3 "$dir/log")" >&2; return 1; }
 }
 
-# run_one NAME REP: one run of system NAME; appends its JSON to results/NAME.jsonl.
+# run_one SCEN NAME REP TASKS [BENCH ARGS...]: one run of system NAME with the
+# given load shape (flags both benches take); appends its JSON to
+# results/SCEN-NAME.jsonl.
 run_one() {
-  local name=$1 rep=$2 port dir json rc=0 tasks=$TASKS
-  local shape=(--producers "$PRODUCERS" --consumers "$CONSUMERS" --size "$SIZE" --window "$WINDOW")
-  [[ $name == beanstalkd-f0 ]] && tasks=$SLOW_TASKS
+  local scen=$1 name=$2 rep=$3 tasks=$4 port dir json rc=0
+  shift 4
   case "$name" in
     sluice)
-      json=$(timeout 600 "$SLUICE_BENCH" --sluiced "$SLUICED" --durability sync "${shape[@]}" \
+      json=$(timeout 600 "$SLUICE_BENCH" --sluiced "$SLUICED" --durability sync "$@" \
         --tasks "$tasks" --json) || rc=$?
       ;;
     beanstalkd-*|redis-*)
@@ -142,25 +166,48 @@ run_one() {
       dir=$WORK/$name-$rep
       start_server "$name" "$dir" "$port" || return 0
       json=$(timeout 600 "$PEER_BENCH" --peer "${name%%-*}" --addr "127.0.0.1:$port" \
-        --label "$name" "${shape[@]}" --tasks "$tasks" --json) || rc=$?
+        --label "$name" "$@" --tasks "$tasks" --json) || rc=$?
       stop_server
       rm -rf "$dir"
       ;;
     *) echo "compare.sh: unknown system $name" >&2; return 0 ;;
   esac
   if [[ $rc -ne 0 || -z $json ]]; then
-    echo "compare.sh: $name rep $rep failed (rc $rc); left out" >&2
+    echo "compare.sh: $scen $name rep $rep failed (rc $rc); left out" >&2
     return 0
   fi
-  echo "$json" >>"$RESULTS/$name.jsonl"
-  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-15s rep %s: %8.0f tasks/s  enqueue p50 %8.1f us  p99 %9.1f us" % (sys.argv[2], sys.argv[3], r["tasks_per_s"], r["enqueue_p50_us"], r["enqueue_p99_us"]))' \
-    "$json" "$name" "$rep" >&2
+  echo "$json" >>"$RESULTS/$scen-$name.jsonl"
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-8s %-15s rep %s: %8.0f tasks/s  enqueue p50 %8.1f p99 %9.1f us  e2e p99 %9.1f us  lifecycle p50 %8.1f us%s" % (sys.argv[4], sys.argv[2], sys.argv[3], r["tasks_per_s"], r["enqueue_p50_us"], r["enqueue_p99_us"], r["e2e_p99_us"], r["lifecycle_p50_us"], ("  (prefill %d in %.1f s)" % (r["prefill"], r["prefill_seconds"])) if r.get("prefill") else ""))' \
+    "$json" "$name" "$rep" "$scen" >&2
+}
+
+has_scenario() { [[ ,$SCENARIOS, == *,$1,* ]]; }
+# Closed-loop tasks/s of sluice's peak run in rep $1 (empty when it failed).
+sluice_peak() {
+  python3 -c 'import json,sys
+try:
+    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    print("%.0f" % rows[-1]["tasks_per_s"] if len(rows) >= int(sys.argv[2]) else "")
+except OSError:
+    print("")' "$RESULTS/peak-sluice.jsonl" "$1"
 }
 
 IFS=, read -r -a SYSTEMS <<<"$ONLY"
-echo "compare.sh: $REPS reps; $PRODUCERS producers, $CONSUMERS consumers, $TASKS tasks" \
-  "($SLOW_TASKS for beanstalkd-f0) of $SIZE bytes, window $WINDOW; build $BUILD;" \
-  "data in $WORK" >&2
+for scen in ${SCENARIOS//,/ }; do
+  case "$scen" in
+    peak|openloop|window1|depth) ;;
+    *) echo "compare.sh: unknown scenario $scen" >&2; exit 2 ;;
+  esac
+done
+# openloop's rate is half of sluice's peak of the same rep.
+if has_scenario openloop && ! has_scenario peak; then SCENARIOS=peak,$SCENARIOS; fi
+if has_scenario openloop && [[ ,$ONLY, != *,sluice,* ]]; then
+  echo "compare.sh: openloop needs sluice in --only (its rate is half of sluice's peak)" >&2
+  exit 2
+fi
+echo "compare.sh: $REPS reps; scenarios $SCENARIOS; $PRODUCERS producers, $CONSUMERS consumers," \
+  "$TASKS tasks ($SLOW_TASKS for beanstalkd-f0) of $SIZE bytes, window $WINDOW; build $BUILD;" \
+  "data in $WORK; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 START=$(date +%s)
 for rep in $(seq 1 "$REPS"); do
   G=$((PRODUCERS * WINDOW))
@@ -175,14 +222,51 @@ for rep in $(seq 1 "$REPS"); do
   done
   python3 -c 'import json,sys; r=[json.loads(open(sys.argv[1]+"/"+n+".jsonl").readlines()[-1]) for n in ("fsync","fsync-busy","rocksdb","rocksdb-fused","rocksdb-busy","rocksdb-fused-busy")]; print("  probes          rep %s: fsync p50 %.0f us (busy %.0f us), rocksdb %.0f tasks/s (fused %.0f; busy %.0f, fused busy %.0f)" % (sys.argv[2], r[0]["fsync_p50_us"], r[1]["fsync_p50_us"], r[2]["tasks_per_s"], r[3]["tasks_per_s"], r[4]["tasks_per_s"], r[5]["tasks_per_s"]))' \
     "$RESULTS" "$rep" >&2
-  for name in "${SYSTEMS[@]}"; do run_one "$name" "$rep"; done
+  SHAPE=(--producers "$PRODUCERS" --consumers "$CONSUMERS" --size "$SIZE" --window "$WINDOW")
+  if has_scenario peak; then
+    for name in "${SYSTEMS[@]}"; do
+      tasks=$TASKS
+      [[ $name == beanstalkd-f0 ]] && tasks=$SLOW_TASKS
+      run_one peak "$name" "$rep" "$tasks" "${SHAPE[@]}"
+    done
+  fi
+  if has_scenario openloop; then
+    peak=$(sluice_peak "$rep")
+    if [[ -z $peak ]]; then
+      echo "compare.sh: openloop rep $rep skipped: sluice's peak run failed" >&2
+    else
+      rate=$((peak / 2))
+      echo "$rate" >>"$RESULTS/openloop-rate.txt"
+      for name in "${SYSTEMS[@]}"; do
+        tasks=$((rate * OPEN_SECONDS))
+        [[ $name == beanstalkd-f0 ]] && tasks=$SLOW_TASKS
+        run_one openloop "$name" "$rep" "$tasks" "${SHAPE[@]}" --rate "$rate"
+      done
+    fi
+  fi
+  if has_scenario window1; then
+    for name in "${SYSTEMS[@]}"; do
+      tasks=$W1_TASKS
+      [[ $name == beanstalkd-f0 ]] && tasks=$((W1_TASKS / 2))
+      run_one window1 "$name" "$rep" "$tasks" --producers 1 --consumers 1 --window 1 \
+        --size "$SIZE"
+      # The fsync p50 of this rep, once per run, for the ratio.
+      python3 -c 'import json,sys; print(json.dumps(json.loads(open(sys.argv[1]).readlines()[-1])))' \
+        "$RESULTS/fsync.jsonl" >>"$RESULTS/window1-fsync-$name.jsonl"
+    done
+  fi
+  if has_scenario depth && [[ ,$ONLY, == *,sluice,* ]]; then
+    run_one depth-empty sluice "$rep" "$TASKS" "${SHAPE[@]}"
+    run_one depth-full sluice "$rep" "$TASKS" "${SHAPE[@]}" --prefill "$PREFILL"
+  fi
 done
 ELAPSED=$(($(date +%s) - START))
 
-python3 - "$RESULTS" "$ELAPSED" "$ONLY" <<'EOF'
+python3 - "$RESULTS" "$ELAPSED" "$ONLY" "$SCENARIOS" <<'EOF'
 import json, os, statistics, sys
 
 results, elapsed, order = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+scenarios = sys.argv[4].split(",")
 def load(name):
     path = os.path.join(results, name + ".jsonl")
     if not os.path.exists(path):
@@ -191,23 +275,99 @@ def load(name):
         return [json.loads(line) for line in f if line.strip()]
 def med(rows, key):
     return statistics.median(r[key] for r in rows) if rows else float("nan")
+def medv(values):
+    return statistics.median(values) if values else float("nan")
 
-sluice = load("sluice")
+sluice = load("peak-sluice")
 sluice_tps = med(sluice, "tasks_per_s")
-print("| system | tasks | runs | tasks/s | enqueue p50 us | enqueue p99 us "
-      "| e2e p50 us | e2e p99 us | sluice / system |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for name in order:
-    rows = load(name)
-    if not rows:
-        print("| %s | | 0 | failed | | | | | |" % name)
-        continue
-    tps = med(rows, "tasks_per_s")
-    ratio = sluice_tps / tps if sluice and tps > 0 else float("nan")
-    print("| %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.2fx |" % (
-        name, rows[0]["tasks"], len(rows), tps, med(rows, "enqueue_p50_us"),
-        med(rows, "enqueue_p99_us"), med(rows, "e2e_p50_us"), med(rows, "e2e_p99_us"), ratio))
-print()
+if "peak" in scenarios:
+    print("### peak: closed loop, %s" % ("%d producers, %d consumers, window %d, %d-byte payloads"
+          % (sluice[0]["producers"], sluice[0]["consumers"], sluice[0]["window"], sluice[0]["size"])
+          if sluice else "sluice failed"))
+    print()
+    print("| system | tasks | runs | tasks/s | enqueue p50 us | enqueue p99 us "
+          "| e2e p50 us | e2e p99 us | sluice / system |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in order:
+        rows = load("peak-" + name)
+        if not rows:
+            print("| %s | | 0 | failed | | | | | |" % name)
+            continue
+        tps = med(rows, "tasks_per_s")
+        ratio = sluice_tps / tps if sluice and tps > 0 else float("nan")
+        print("| %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.2fx |" % (
+            name, rows[0]["tasks"], len(rows), tps, med(rows, "enqueue_p50_us"),
+            med(rows, "enqueue_p99_us"), med(rows, "e2e_p50_us"), med(rows, "e2e_p99_us"), ratio))
+    print()
+if "openloop" in scenarios:
+    rates = []
+    path = os.path.join(results, "openloop-rate.txt")
+    if os.path.exists(path):
+        rates = [int(line) for line in open(path) if line.strip()]
+    print("### openloop: fixed schedule at half of sluice's peak (rates per rep: %s tasks/s); "
+          "latency from the scheduled send time; target sluice p99 enqueue and e2e <= 2000 us"
+          % ", ".join(str(r) for r in rates))
+    print()
+    print("| system | tasks | runs | achieved tasks/s | enqueue p50 us | enqueue p99 us "
+          "| enqueue p999 us | e2e p50 us | e2e p99 us | sluice target |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for name in order:
+        rows = load("openloop-" + name)
+        if not rows:
+            print("| %s | | 0 | failed | | | | | | |" % name)
+            continue
+        verdict = ""
+        if name == "sluice":
+            ok = med(rows, "enqueue_p99_us") <= 2000 and med(rows, "e2e_p99_us") <= 2000
+            verdict = "met" if ok else "missed"
+        print("| %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s |" % (
+            name, rows[0]["tasks"], len(rows), med(rows, "tasks_per_s"),
+            med(rows, "enqueue_p50_us"), med(rows, "enqueue_p99_us"),
+            med(rows, "enqueue_p999_us"), med(rows, "e2e_p50_us"), med(rows, "e2e_p99_us"),
+            verdict))
+    print()
+if "window1" in scenarios:
+    print("### window1: 1 producer, 1 consumer, window 1; lifecycle = enqueue send .. ack reply; "
+          "target sluice lifecycle p50 <= 3x fsync p50")
+    print()
+    print("| system | tasks | runs | tasks/s | lifecycle p50 us | lifecycle p99 us "
+          "| fsync p50 us (same reps) | lifecycle p50 / fsync p50 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in order:
+        rows = load("window1-" + name)
+        probes = load("window1-fsync-" + name)
+        if not rows:
+            print("| %s | | 0 | failed | | | | |" % name)
+            continue
+        # Runs and probes pair up by rep only where every run succeeded; the
+        # ratio is the median of the per-rep ratios when they do.
+        if len(probes) == len(rows):
+            ratio = medv([r["lifecycle_p50_us"] / p["fsync_p50_us"]
+                          for r, p in zip(rows, probes) if p["fsync_p50_us"] > 0])
+        else:
+            ratio = med(rows, "lifecycle_p50_us") / med(probes, "fsync_p50_us")
+        print("| %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.1fx |" % (
+            name, rows[0]["tasks"], len(rows), med(rows, "tasks_per_s"),
+            med(rows, "lifecycle_p50_us"), med(rows, "lifecycle_p99_us"),
+            med(probes, "fsync_p50_us"), ratio))
+    print()
+if "depth" in scenarios:
+    empty, full = load("depth-empty-sluice"), load("depth-full-sluice")
+    print("### depth: sluice closed loop (peak shape) with %s tasks queued in another queue "
+          "vs none, back to back per rep; target ratio >= 0.8"
+          % (full[0]["prefill"] if full else "?"))
+    print()
+    print("| rep | empty tasks/s | prefilled tasks/s | ratio | prefill seconds |")
+    print("|---:|---:|---:|---:|---:|")
+    ratios = []
+    for i, (e, f) in enumerate(zip(empty, full)):
+        ratio = f["tasks_per_s"] / e["tasks_per_s"] if e["tasks_per_s"] > 0 else float("nan")
+        ratios.append(ratio)
+        print("| %d | %.0f | %.0f | %.2f | %.1f |" % (i + 1, e["tasks_per_s"], f["tasks_per_s"],
+                                                      ratio, f["prefill_seconds"]))
+    print("| median | %.0f | %.0f | %.2f | %.1f |" % (med(empty, "tasks_per_s"),
+          med(full, "tasks_per_s"), medv(ratios), med(full, "prefill_seconds")))
+    print()
 for name, what in (("fsync", "overwriting"), ("fsync-busy", "overwriting (CPU busy)"),
                    ("fsync-append", "appending")):
     rows = load(name)
