@@ -41,7 +41,8 @@
 # 16, build dir build/. beanstalkd-f0 fsyncs twice per task (put and delete,
 # one connection at a time), so it gets --slow-tasks (default 2000) tasks.
 # --only takes a comma-separated subset of the systems above.
-# --out keeps every run's JSON (one file per system, one line per rep).
+# --out keeps every run's JSON (one file per scenario and system, one line
+# per rep).
 set -euo pipefail
 
 BUILD=build
@@ -60,7 +61,7 @@ OPEN_SECONDS=4
 W1_TASKS=1000
 PREFILL=1000000
 
-usage() { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) BUILD=$2; shift 2 ;;
