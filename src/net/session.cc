@@ -236,7 +236,17 @@ void Session::Enqueue(flatbuffers::DetachedBuffer frame) {
     });
     return;
   }
-  DoWrite();
+  ScheduleWrite();
+}
+
+void Session::ScheduleWrite() {
+  // A write in flight picks the queue up when it completes (OnWrite).
+  if (write_posted_ || writing_count_ > 0) return;
+  write_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->write_posted_ = false;
+    self->DoWrite();
+  });
 }
 
 void Session::DoWrite() {

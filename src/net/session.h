@@ -117,6 +117,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Abort(std::string reason);
   void Enqueue(flatbuffers::DetachedBuffer frame);
   void DoWrite();
+  // Starts a write at the end of the current loop turn rather than now, so
+  // every response produced in this turn (e.g. the whole group commit's
+  // completions) leaves in one gathered write instead of one syscall each.
+  void ScheduleWrite();
   void OnWrite(const boost::system::error_code& ec, size_t n);
   void ArmTimer(std::chrono::milliseconds after);
   void OnTimer();
@@ -143,6 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t write_queue_bytes_ = 0;
   std::vector<boost::asio::const_buffer> gather_;
   size_t writing_count_ = 0;  // buffers of write_queue_ in the write in flight
+  bool write_posted_ = false;  // a ScheduleWrite() closure is pending
   size_t front_written_ = 0;  // bytes of write_queue_.front() already sent
 
   boost::asio::steady_timer timer_;
