@@ -179,8 +179,15 @@ int Run(const BrokerConfig& config) {
   // (Removing a signal from a signal_set restores SIG_DFL, hence clear first.)
   boost::system::error_code ignored;
   signals.clear(ignored);
+  signals.cancel(ignored);
   std::signal(SIGTERM, SIG_IGN);
   std::signal(SIGINT, SIG_IGN);
+  // io.stop() left the closed sessions' aborted operations unrun; each holds
+  // its session. Run them now, while every Asio service is alive: otherwise
+  // the io_context destructor frees them after the timer service is gone and
+  // a session's timer is destroyed against freed memory (found by ASan).
+  io.restart();
+  io.run_for(std::chrono::seconds(1));
   return 0;
 }
 
