@@ -144,8 +144,12 @@ Status Engine::Recover() {
 
 Result<TaskView> Engine::ShowTask(TaskId id) {
   TaskView view;
-  if (Meta* m = FindLive(id)) {
-    auto rec = LoadRecord(id);
+  Meta* m = FindLive(id);
+  Result<TaskRecord> rec = m != nullptr ? LoadRecord(id) : Result<TaskRecord>(Status());
+  // A live index entry whose record is gone: a refused write was applied
+  // after all (see Engine::ForgetVanished); the dead CF below has the truth.
+  if (m != nullptr && !rec.ok() && rec.status().code() == Code::kNotFound) m = nullptr;
+  if (m != nullptr) {
     if (!rec.ok()) return rec.status();
     view.record = std::move(*rec);
     uint32_t slot = *ids_.Find(id);
