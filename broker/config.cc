@@ -133,6 +133,50 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
   return *schema;
 }
 
+// [tenants.NAME] / [queues.NAME] tables: weight (tenants only), rate, burst,
+// max_inflight.
+Status ApplyLimitTables(const std::string& section, const toml::node& section_node,
+                        const std::string& origin, std::map<std::string, core::Limits>* out) {
+  const auto* names = section_node.as_table();
+  if (names == nullptr) return Bad(Where(origin, section, section_node), "expected a table");
+  for (const auto& [name_key, entry] : *names) {
+    const std::string name(name_key.str());
+    const std::string prefix = section + "." + name;
+    const auto* table = entry.as_table();
+    if (table == nullptr) {
+      return Bad(Where(origin, prefix, entry),
+                 "expected a table, e.g. [" + section + ".acme] with weight = 3");
+    }
+    if (name.empty() || name.size() > 200) {
+      return Bad(Where(origin, prefix, entry), "name must be 1..200 bytes");
+    }
+    core::Limits limits;
+    for (const auto& [key_key, node] : *table) {
+      const std::string key(key_key.str());
+      const std::string where = Where(origin, prefix + "." + key, node);
+      if (key == "weight" && section == "tenants") {
+        const auto v = node.value_exact<int64_t>();
+        if (!v || *v < 1 || *v > 10'000) return Bad(where, "expected an integer in [1, 10000]");
+        limits.weight = static_cast<uint32_t>(*v);
+      } else if (key == "max_inflight") {
+        const auto v = node.value_exact<int64_t>();
+        if (!v || *v < 0 || *v > kU32) return Bad(where, "expected an integer >= 0 (0 = no cap)");
+        limits.max_inflight = static_cast<uint32_t>(*v);
+      } else if (key == "rate" || key == "burst") {
+        const auto v = node.value<double>();
+        if (!v || *v < 0) return Bad(where, "expected a number >= 0 (0 = unlimited)");
+        (key == "rate" ? limits.rate_per_s : limits.burst) = *v;
+      } else {
+        return Bad(where, section == "tenants"
+                              ? "unknown key (weight, rate, burst, max_inflight)"
+                              : "unknown key (rate, burst, max_inflight)");
+      }
+    }
+    (*out)[name] = limits;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string BrokerConfig::ListenAddress() const {
@@ -194,6 +238,12 @@ Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig*
   const auto& schema = Schema();
   for (const auto& [section_key, section_node] : root) {
     const std::string section(section_key.str());
+    if (section == "tenants" || section == "queues") {
+      SLUICE_RETURN_IF_ERROR(ApplyLimitTables(section, section_node, origin,
+                                              section == "tenants" ? &config->tenants
+                                                                   : &config->queues));
+      continue;
+    }
     const auto it = schema.find(section);
     if (it == schema.end()) {
       return Bad(Where(origin, section, section_node), "unknown section");

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "common/status.h"
@@ -46,6 +47,12 @@ struct BrokerConfig {
 
   // [scheduler]
   std::array<int64_t, 8> aging_ms{0, 1000, 2000, 4000, 8000, 15000, 30000, 60000};
+
+  // [tenants.NAME] and [queues.NAME]: weight (tenants), rate, burst,
+  // max_inflight. Applied (and persisted) at every start-up, so for the names
+  // listed here the file wins over `sluicectl tenant set` after a restart.
+  std::map<std::string, core::Limits> tenants;
+  std::map<std::string, core::Limits> queues;
 
   // "HOST:PORT"
   std::string ListenAddress() const;

@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 start-up failure (store,
 // listen address, io backend), 2 bad configuration or flags.
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -100,6 +101,40 @@ int Run(const BrokerConfig& config) {
     spdlog::critical("cannot open the engine on {}: {}", config.data_dir,
                      engine.status().ToString());
     return 1;
+  }
+
+  // Tenant and queue limits from the config file, applied and persisted
+  // before the first client is served. The store posts each completion to
+  // `io`, which is run here until all of them have arrived.
+  {
+    size_t pending = 0;
+    Status failed;
+    auto done = [&](Status st) {
+      --pending;
+      if (!st.ok() && failed.ok()) failed = st;
+    };
+    for (const auto& [name, limits] : config.tenants) {
+      ++pending;
+      (*engine)->SetTenantLimits(name, limits, done);
+    }
+    for (const auto& [name, limits] : config.queues) {
+      ++pending;
+      (*engine)->SetQueueLimits(name, limits, done);
+    }
+    // The guard keeps run_one() blocking until the store's completion is
+    // posted (without it an idle io_context returns at once and stops).
+    auto guard = asio::make_work_guard(io);
+    while (pending > 0) io.run_one();
+    guard.reset();
+    if (!failed.ok()) {
+      spdlog::critical("cannot apply the tenant and queue limits of the config: {}",
+                       failed.ToString());
+      return 1;
+    }
+    if (!config.tenants.empty() || !config.queues.empty()) {
+      spdlog::info("applied limits from the config: {} tenants, {} queues", config.tenants.size(),
+                   config.queues.size());
+    }
   }
 
   Dispatcher dispatcher(engine->get(),

@@ -24,6 +24,38 @@ constexpr int kTasksPerTenant = 2000;
 constexpr int kBatch = 200;
 constexpr int kLeases = 1000;
 
+// Tenant limits from the config file are applied at start-up and survive a
+// restart (they are persisted, and re-applied from the file).
+TEST(FairShareTest, TenantLimitsFromTheConfigFileApply) {
+  testing::BrokerOptions options;
+  options.config_toml = "[tenants.cfg]\nweight = 7\nmax_inflight = 3\nrate = 50\nburst = 5\n";
+  BrokerProcess broker(options);
+  ASSERT_TRUE(broker.Start());
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "first start" : "after restart");
+    ClientOptions o;
+    o.host = broker.host();
+    o.port = broker.port();
+    o.client_name = "fair_share_test";
+    auto connected = Client::Connect(o);
+    ASSERT_TRUE(connected.ok()) << connected.status().ToString();
+    auto tenants = (*connected)->TenantList();
+    ASSERT_TRUE(tenants.ok()) << tenants.status().ToString();
+    auto it = std::find_if(tenants->begin(), tenants->end(),
+                           [](const TenantConfig& t) { return t.name == "cfg"; });
+    ASSERT_NE(it, tenants->end()) << "tenant from the config file not listed";
+    EXPECT_EQ(it->weight, 7u);
+    EXPECT_EQ(it->max_inflight, 3u);
+    EXPECT_DOUBLE_EQ(it->rate, 50.0);
+    EXPECT_EQ(it->burst, 5u);
+    if (round == 0) {
+      connected->reset();
+      ASSERT_EQ(broker.Stop(), 0);
+      ASSERT_TRUE(broker.Restart());
+    }
+  }
+}
+
 TEST(FairShareTest, WeightsThreeToOneGiveSeventyFiveTwentyFive) {
   BrokerProcess broker;
   ASSERT_TRUE(broker.Start());

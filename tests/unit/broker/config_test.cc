@@ -416,3 +416,50 @@ TEST(BrokerConfigTest, SluicedExitsWithCode2OnABadConfig) {
 
 }  // namespace
 }  // namespace sluice::broker
+
+namespace sluice::broker {
+namespace {
+
+TEST(ConfigLimitsTest, TenantAndQueueTablesParse) {
+  BrokerConfig c;
+  ASSERT_TRUE(ApplyToml("[tenants.acme]\nweight = 3\nrate = 100\nburst = 10\nmax_inflight = 50\n"
+                        "[tenants.beta]\nweight = 1\n"
+                        "[queues.gpu]\nmax_inflight = 16\nrate = 2.5\n",
+                        "t.toml", &c)
+                  .ok());
+  ASSERT_EQ(c.tenants.size(), 2u);
+  EXPECT_EQ(c.tenants["acme"].weight, 3u);
+  EXPECT_DOUBLE_EQ(c.tenants["acme"].rate_per_s, 100.0);
+  EXPECT_DOUBLE_EQ(c.tenants["acme"].burst, 10.0);
+  EXPECT_EQ(c.tenants["acme"].max_inflight, 50u);
+  EXPECT_EQ(c.tenants["beta"].weight, 1u);
+  ASSERT_EQ(c.queues.size(), 1u);
+  EXPECT_EQ(c.queues["gpu"].max_inflight, 16u);
+  EXPECT_DOUBLE_EQ(c.queues["gpu"].rate_per_s, 2.5);
+}
+
+TEST(ConfigLimitsTest, BadLimitsNameTheKey) {
+  struct Case {
+    const char* toml;
+    const char* key;
+    const char* what;
+  };
+  const Case cases[] = {
+      {"[tenants.acme]\nweight = 0\n", "tenants.acme.weight", "[1, 10000]"},
+      {"[tenants.acme]\nrate = -1\n", "tenants.acme.rate", ">= 0"},
+      {"[tenants.acme]\ncolour = 1\n", "tenants.acme.colour", "unknown key"},
+      {"[queues.q]\nweight = 2\n", "queues.q.weight", "unknown key"},
+      {"[queues.q]\nmax_inflight = \"many\"\n", "queues.q.max_inflight", "integer"},
+      {"tenants = 3\n", "tenants", "expected a table"},
+  };
+  for (const Case& k : cases) {
+    BrokerConfig c;
+    Status st = ApplyToml(k.toml, "t.toml", &c);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << k.toml;
+    EXPECT_NE(st.message().find(k.key), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(k.what), std::string::npos) << st.message();
+  }
+}
+
+}  // namespace
+}  // namespace sluice::broker
