@@ -121,11 +121,15 @@ int Run(const BrokerConfig& config) {
       ++pending;
       (*engine)->SetQueueLimits(name, limits, done);
     }
-    // The guard keeps run_one() blocking until the store's completion is
-    // posted (without it an idle io_context returns at once and stops).
-    auto guard = asio::make_work_guard(io);
-    while (pending > 0) io.run_one();
-    guard.reset();
+    if (pending > 0) {
+      // The guard keeps run_one() blocking until the store's completion is
+      // posted (without it an idle io_context returns at once and stops).
+      // Releasing the last work stops the io_context: restart() undoes that.
+      auto guard = asio::make_work_guard(io);
+      while (pending > 0) io.run_one();
+      guard.reset();
+      io.restart();
+    }
     if (!failed.ok()) {
       spdlog::critical("cannot apply the tenant and queue limits of the config: {}",
                        failed.ToString());
