@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "common/percentiles.h"
 
 namespace {
 
@@ -486,26 +487,8 @@ double Prefill(const Flags& f, const ClientOptions& options) {
   return secs;
 }
 
-struct Percentiles {
-  double p50 = 0, p99 = 0, p999 = 0, max = 0;
-  size_t n = 0;
-};
-
-Percentiles Summarize(std::vector<int64_t> v) {
-  Percentiles p;
-  p.n = v.size();
-  if (v.empty()) return p;
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) {
-    const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-    return static_cast<double>(v[i]) / 1000.0;
-  };
-  p.p50 = at(0.50);
-  p.p99 = at(0.99);
-  p.p999 = at(0.999);
-  p.max = static_cast<double>(v.back()) / 1000.0;
-  return p;
-}
+using ::sluice::Percentiles;
+using ::sluice::Summarize;
 
 }  // namespace
 

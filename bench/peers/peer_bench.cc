@@ -66,6 +66,7 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+#include "common/percentiles.h"
 
 namespace {
 
@@ -680,24 +681,8 @@ void Consume(Run& run, Peer& peer, Conn& conn, ConsumerStats* stats) {
   }
 }
 
-struct Percentiles {
-  double p50 = 0, p99 = 0, p999 = 0, max = 0;
-};
-
-Percentiles Summarize(std::vector<int64_t> v) {
-  Percentiles p;
-  if (v.empty()) return p;
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) {
-    const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-    return static_cast<double>(v[i]) / 1000.0;
-  };
-  p.p50 = at(0.50);
-  p.p99 = at(0.99);
-  p.p999 = at(0.999);
-  p.max = static_cast<double>(v.back()) / 1000.0;
-  return p;
-}
+using ::sluice::Percentiles;
+using ::sluice::Summarize;
 
 }  // namespace
 
