@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev librocksdb-dev libflatbuffers-dev flatbuffers-compiler
   liburing-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
+  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
 )
 # Peers for the comparison benchmark (bench/peers); small, so always installed.
 PKGS+=(beanstalkd redis-server)
