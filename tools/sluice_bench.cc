@@ -668,14 +668,7 @@ int main(int argc, char** argv) {
     }
     std::printf("throughput   %.0f tasks/s end to end (%llu acked in %.3f s)\n", tps,
                 static_cast<unsigned long long>(run.acked.load()), secs);
-    std::printf("enqueue      p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pe.p50,
-                pe.p99, pe.p999, pe.max);
-    std::printf("lease->ack   p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pa.p50,
-                pa.p99, pa.p999, pa.max);
-    std::printf("e2e delivery p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pd.p50,
-                pd.p99, pd.p999, pd.max);
-    std::printf("lifecycle    p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", pl.p50,
-                pl.p99, pl.p999, pl.max);
+    ::sluice::PrintLatencyLines(pe, pa, pd, pl);
     if (run.enqueue_failed.load() + run.ack_failed.load() > 0) {
       std::printf("errors       %llu enqueues failed, %llu acks failed\n",
                   static_cast<unsigned long long>(run.enqueue_failed.load()),

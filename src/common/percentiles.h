@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <vector>
 
 namespace sluice {
@@ -30,6 +31,22 @@ inline Percentiles Summarize(std::vector<int64_t> samples_ns) {
   p.p999 = at(0.999);
   p.max = static_cast<double>(samples_ns.back()) / 1000.0;
   return p;
+}
+
+// The latency lines both load generators print for people.
+inline void PrintLatencyLines(const Percentiles& enqueue, const Percentiles& lease_to_ack,
+                              const Percentiles& e2e, const Percentiles& lifecycle) {
+  const struct {
+    const char* name;
+    const Percentiles& p;
+  } rows[] = {{"enqueue     ", enqueue},
+              {"lease->ack  ", lease_to_ack},
+              {"e2e delivery", e2e},
+              {"lifecycle   ", lifecycle}};
+  for (const auto& r : rows) {
+    std::printf("%s p50 %8.1f us  p99 %8.1f us  p999 %8.1f us  max %8.1f us\n", r.name, r.p.p50,
+                r.p.p99, r.p.p999, r.p.max);
+  }
 }
 
 }  // namespace sluice
