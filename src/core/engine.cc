@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
 #include <utility>
 
 #include "core/retry_policy.h"
@@ -13,9 +14,15 @@ constexpr uint64_t kPayloadMask = (uint64_t{1} << 60) - 1;
 // A task timer's payload: slot in the low 32 bits, the slot's generation
 // (low 28 bits) above it, so a timer that outlived its task is recognized.
 constexpr uint32_t kTimerGenMask = (1u << 28) - 1;
-// Ids are reserved in blocks so that the high-water mark costs one meta write
-// per block, not per enqueue; a restart skips the unused rest of a block.
-constexpr TaskId kIdBlock = 1 << 16;
+// A dedup value is "<task id> <expiry ms>". Returns the id while the entry
+// is live at `now`, nullopt when it expired or does not parse.
+std::optional<TaskId> LiveDedupId(std::string_view value, TimeMs now) {
+  TaskId id = 0;
+  TimeMs expiry = 0;
+  const std::string v(value);
+  if (std::sscanf(v.c_str(), "%lu %ld", &id, &expiry) != 2 || expiry <= now) return std::nullopt;
+  return id;
+}
 
 RetryPolicy PolicyOf(const TaskRecord& rec) {
   return RetryPolicy{rec.max_attempts, rec.backoff_initial_ms, rec.backoff_max_ms};
@@ -256,10 +263,8 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
       }
       auto existing = store_.GetDedup(key);
       if (existing.ok()) {
-        TaskId id = 0;
-        TimeMs expiry = 0;
-        if (std::sscanf(existing->c_str(), "%lu %ld", &id, &expiry) == 2 && expiry > now) {
-          results[i] = EnqueueOutcome{id, true};
+        if (auto id = LiveDedupId(*existing, now)) {
+          results[i] = EnqueueOutcome{*id, true};
           continue;
         }
       } else if (existing.status().code() != Code::kNotFound) {
@@ -852,10 +857,7 @@ void Engine::SweepDedup() {
   const TimeMs now = clock_.NowMs();
   WriteSet set;
   Status st = store_.ScanDedup([&](std::string_view key, std::string_view value) {
-    TaskId id = 0;
-    TimeMs expiry = 0;
-    std::string v(value);
-    if (std::sscanf(v.c_str(), "%lu %ld", &id, &expiry) != 2 || expiry <= now) {
+    if (!LiveDedupId(value, now)) {
       set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteDedup, std::string(key)));
     }
     return set.size() < 10'000;

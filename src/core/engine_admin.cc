@@ -8,7 +8,6 @@ namespace sluice::core {
 
 namespace {
 
-constexpr TaskId kIdBlock = 1 << 16;  // keep in step with engine.cc
 
 // Meta values for tenant and queue settings: "w=3 r=100 b=10 c=5 p=0".
 std::string EncodeLimits(const Limits& l, bool paused) {
