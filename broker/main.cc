@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -69,6 +71,23 @@ class Ticker {
   bool stopped_ = false;
 };
 
+// SIGTERM and SIGINT, the signals that stop the broker.
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+// Masks the stop signals in the calling thread (and in every thread it starts
+// from now on), or unmasks them. Only the loop thread takes them: a signal
+// that no thread takes stays pending instead of running its disposition.
+void MaskStopSignals(bool masked) {
+  const sigset_t set = StopSignals();
+  pthread_sigmask(masked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+
 int Run(const BrokerConfig& config) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("sluiced"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -79,6 +98,11 @@ int Run(const BrokerConfig& config) {
     spdlog::critical("io backend {} unusable: {}", backend.name, backend.detail);
     return 1;
   }
+
+  // The storage thread and RocksDB's pool threads, started below, inherit
+  // the mask and never take a stop signal; the loop thread unmasks them once
+  // its signal_set is registered. See the teardown at the end of Run.
+  MaskStopSignals(true);
 
   // Declared first: destroyed last, after everything that posts to it.
   asio::io_context io(1);
@@ -208,14 +232,18 @@ int Run(const BrokerConfig& config) {
     });
   };
   signals.async_wait(on_signal);
+  MaskStopSignals(false);
 
   std::printf("sluiced listening on %s\n", address.c_str());
   std::fflush(stdout);
 
   io.run();
-  // Teardown (engine, then the store's final flush and close) must finish:
-  // a repeated SIGTERM/SIGINT from here on is ignored rather than fatal.
-  // (Removing a signal from a signal_set restores SIG_DFL, hence clear first.)
+  // Teardown (engine, then the store's final flush and close) must finish: a
+  // repeated SIGTERM/SIGINT from here on is ignored rather than fatal. Removing
+  // the signals from the set restores SIG_DFL, so they are masked first (no
+  // thread takes them then: they stay pending) and set to SIG_IGN after, which
+  // discards any that arrived in between.
+  MaskStopSignals(true);
   boost::system::error_code ignored;
   signals.clear(ignored);
   signals.cancel(ignored);
