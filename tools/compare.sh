@@ -6,7 +6,7 @@
 #                    [--tasks N] [--slow-tasks N] [--size BYTES] [--window N]
 #                    [--dir DIR] [--out DIR] [--only LIST]
 #                    [--scenarios peak,openloop,window1,depth]
-#                    [--open-seconds S] [--w1-tasks N] [--prefill N]
+#                    [--open-seconds S] [--w1-tasks N] [--prefill N] [--settle S]
 #
 # On loopback, for each repetition (systems interleaved, so a load change on
 # the machine hits every system alike) and each system, starts a fresh server
@@ -35,7 +35,11 @@
 #             fsync-probe p50 of the same rep, and their ratio.
 #   depth     sluice only: the peak shape with --prefill (1000000) tasks put
 #             into another queue first vs without, back to back in each rep;
-#             the ratio of the rates.
+#             the ratio of the rates. Measured twice: --settle (10) seconds
+#             after the prefill (the target figure: RocksDB has flushed and
+#             compacted the prefill by then) and at once (that background work
+#             runs during the measurement). Also the broker's RSS growth per
+#             prefilled task (an upper bound: memtables and block cache count).
 #
 # Defaults: 5 reps, 4 producers, 4 consumers, 20000 tasks of 256 bytes, window
 # 16, build dir build/. beanstalkd-f0 fsyncs twice per task (put and delete,
@@ -60,6 +64,7 @@ SCENARIOS=peak,openloop,window1,depth
 OPEN_SECONDS=4
 W1_TASKS=1000
 PREFILL=1000000
+SETTLE=10
 
 usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
@@ -79,6 +84,7 @@ while [[ $# -gt 0 ]]; do
     --open-seconds) OPEN_SECONDS=$2; shift 2 ;;
     --w1-tasks) W1_TASKS=$2; shift 2 ;;
     --prefill) PREFILL=$2; shift 2 ;;
+    --settle) SETTLE=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage 2 ;;
   esac
@@ -258,7 +264,9 @@ for rep in $(seq 1 "$REPS"); do
   fi
   if has_scenario depth && [[ ,$ONLY, == *,sluice,* ]]; then
     run_one depth-empty sluice "$rep" "$TASKS" "${SHAPE[@]}"
-    run_one depth-full sluice "$rep" "$TASKS" "${SHAPE[@]}" --prefill "$PREFILL"
+    run_one depth-full sluice "$rep" "$TASKS" "${SHAPE[@]}" --prefill "$PREFILL" \
+      --settle-seconds "$SETTLE"
+    run_one depth-now sluice "$rep" "$TASKS" "${SHAPE[@]}" --prefill "$PREFILL"
   fi
 done
 ELAPSED=$(($(date +%s) - START))
@@ -354,20 +362,34 @@ if "window1" in scenarios:
     print()
 if "depth" in scenarios:
     empty, full = load("depth-empty-sluice"), load("depth-full-sluice")
+    now = load("depth-now-sluice")
     print("### depth: sluice closed loop (peak shape) with %s tasks queued in another queue "
-          "vs none, back to back per rep; target ratio >= 0.8"
-          % (full[0]["prefill"] if full else "?"))
+          "vs none, back to back per rep; target ratio >= 0.8 (settled: measured %s s after "
+          "the prefill; at once: RocksDB still flushing and compacting it)"
+          % (full[0]["prefill"] if full else "?", full[0].get("settle_seconds", "?") if full else "?"))
     print()
-    print("| rep | empty tasks/s | prefilled tasks/s | ratio | prefill seconds |")
-    print("|---:|---:|---:|---:|---:|")
-    ratios = []
+    print("| rep | empty tasks/s | settled tasks/s | ratio | at once tasks/s | ratio "
+          "| prefill seconds | broker RSS bytes per prefilled task |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ratios, now_ratios, rss = [], [], []
+    def rate_ratio(x, e):
+        return x["tasks_per_s"] / e["tasks_per_s"] if e["tasks_per_s"] > 0 else float("nan")
     for i, (e, f) in enumerate(zip(empty, full)):
-        ratio = f["tasks_per_s"] / e["tasks_per_s"] if e["tasks_per_s"] > 0 else float("nan")
-        ratios.append(ratio)
-        print("| %d | %.0f | %.0f | %.2f | %.1f |" % (i + 1, e["tasks_per_s"], f["tasks_per_s"],
-                                                      ratio, f["prefill_seconds"]))
-    print("| median | %.0f | %.0f | %.2f | %.1f |" % (med(empty, "tasks_per_s"),
-          med(full, "tasks_per_s"), medv(ratios), med(full, "prefill_seconds")))
+        n = now[i] if i < len(now) else None
+        ratios.append(rate_ratio(f, e))
+        if n: now_ratios.append(rate_ratio(n, e))
+        per = ((f.get("broker_rss_kb_after_prefill", 0) - f.get("broker_rss_kb_before_prefill", 0))
+               * 1024.0 / f["prefill"]) if f.get("prefill") else float("nan")
+        rss.append(per)
+        print("| %d | %.0f | %.0f | %.2f | %s | %s | %.1f | %.0f |" % (
+            i + 1, e["tasks_per_s"], f["tasks_per_s"], ratios[-1],
+            "%.0f" % n["tasks_per_s"] if n else "-", "%.2f" % now_ratios[-1] if n else "-",
+            f["prefill_seconds"], per))
+    print("| median | %.0f | %.0f | %.2f | %s | %s | %.1f | %.0f |" % (
+        med(empty, "tasks_per_s"), med(full, "tasks_per_s"), medv(ratios),
+        "%.0f" % med(now, "tasks_per_s") if now else "-",
+        "%.2f" % medv(now_ratios) if now_ratios else "-", med(full, "prefill_seconds"),
+        medv(rss)))
     print()
 for name, what in (("fsync", "overwriting"), ("fsync-busy", "overwriting (CPU busy)"),
                    ("fsync-append", "appending")):

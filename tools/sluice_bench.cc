@@ -30,6 +30,11 @@
 // "-prefill") in frames of --prefill-batch tasks, 4 frames in flight; nobody
 // leases them. The measured run then uses the normal queue; the prefill time is
 // reported apart (prefill_seconds) and not in any other number.
+// --settle-seconds S then waits S seconds before the measured run, so that
+// RocksDB's flushes and compactions of the prefill are not measured with it.
+// With its own broker, the JSON has the broker's VmRSS before and after the
+// prefill (an upper bound on memory per queued task: it includes RocksDB's
+// memtables and block cache).
 //
 // Reported (microseconds):
 //   tasks/s      tasks / (first send .. last ack response)
@@ -50,7 +55,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -94,6 +101,7 @@ struct Flags {
   uint64_t prefill = 0;
   std::string prefill_queue;
   uint32_t prefill_batch = 2000;
+  double settle_seconds = 0;  // pause between the prefill and the measured run
 };
 
 // A sluiced child process on port 0 with a temporary data directory.
@@ -156,6 +164,18 @@ class OwnBroker {
   }
 
   const std::string& address() const { return address_; }
+
+  // The broker's resident set (VmRSS) in KiB; 0 when it is not our child or
+  // /proc cannot tell.
+  uint64_t RssKb() const {
+    if (pid_ <= 0) return 0;
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+    }
+    return 0;
+  }
 
  private:
   pid_t pid_ = -1;
@@ -532,6 +552,11 @@ int main(int argc, char** argv) {
   app.add_option("--prefill-batch", f.prefill_batch, "tasks per prefill enqueue frame")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--settle-seconds", f.settle_seconds,
+                 "pause this long after --prefill before the measured run (RocksDB flushes and "
+                 "compacts what the prefill wrote meanwhile)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (f.producers == 0) {
     std::fprintf(stderr, "error: --producers must be at least 1\n");
@@ -563,9 +588,13 @@ int main(int argc, char** argv) {
   }
 
   double prefill_secs = 0;
+  const uint64_t rss_before_kb = own.RssKb();
+  uint64_t rss_after_kb = 0;
   if (f.prefill > 0) {
     prefill_secs = Prefill(f, options);
     if (prefill_secs < 0) return 1;
+    std::this_thread::sleep_for(std::chrono::duration<double>(f.settle_seconds));
+    rss_after_kb = own.RssKb();
   }
 
   Run run;
@@ -645,14 +674,18 @@ int main(int argc, char** argv) {
         "\"lease_to_ack_p999_us\": %.1f, "
         "\"e2e_p50_us\": %.1f, \"e2e_p99_us\": %.1f, \"e2e_p999_us\": %.1f, "
         "\"lifecycle_p50_us\": %.1f, \"lifecycle_p99_us\": %.1f, \"lifecycle_p999_us\": %.1f, "
-        "\"rate\": %.0f, \"prefill\": %llu, \"prefill_seconds\": %.3f}\n",
+        "\"rate\": %.0f, \"prefill\": %llu, \"prefill_seconds\": %.3f, "
+        "\"settle_seconds\": %.1f, \"broker_rss_kb_before_prefill\": %llu, "
+        "\"broker_rss_kb_after_prefill\": %llu}\n",
         f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(), f.producers,
         f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.batch, f.tenants,
         secs, tps, static_cast<unsigned long long>(run.acked.load()),
         static_cast<unsigned long long>(run.enqueue_failed.load()),
         static_cast<unsigned long long>(run.ack_failed.load()), pe.p50, pe.p99, pe.p999, pe.max,
         pa.p50, pa.p99, pa.p999, pd.p50, pd.p99, pd.p999, pl.p50, pl.p99, pl.p999, f.rate,
-        static_cast<unsigned long long>(f.prefill), prefill_secs);
+        static_cast<unsigned long long>(f.prefill), prefill_secs, f.settle_seconds,
+        static_cast<unsigned long long>(rss_before_kb),
+        static_cast<unsigned long long>(rss_after_kb));
   } else {
     std::printf(
         "broker %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u,"
