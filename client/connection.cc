@@ -1,9 +1,12 @@
 #include "client/connection.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <future>
 #include <utility>
 
@@ -18,6 +21,25 @@ namespace {
 constexpr size_t kReadChunk = 64 << 10;
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+// Writes what the socket takes now without blocking; returns the bytes
+// written. A full socket buffer or an error stops it early: errors are left
+// to the I/O thread, whose read or next write on the socket reports them.
+size_t SendNow(int fd, const flatbuffers::DetachedBuffer& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n =
+        ::send(fd, bytes.data() + done, bytes.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;
+    }
+  }
+  return done;
+}
 
 }  // namespace
 
@@ -51,6 +73,7 @@ Status Client::Impl::Start() {
   std::promise<Status> started;
   auto result = started.get_future();
   thread_ = std::thread([this] { io_.run(); });
+  io_thread_id_ = thread_.get_id();
   asio::post(io_, [this, &started] {
     start_done_ = [&started](const Status& s) { started.set_value(s); };
     StartConnect();
@@ -86,6 +109,22 @@ void Client::Impl::Submit(uint64_t id, flatbuffers::DetachedBuffer frame,
           "request of " + std::to_string(body) + " bytes exceeds the broker's max frame size " +
           std::to_string(info_.max_frame_bytes) + "; send fewer or smaller tasks per request");
     } else {
+      // Not on the I/O thread: there, a callback that submits several
+      // requests gets them coalesced into one write by the outbox.
+      if (direct_fd_ >= 0 && sweep_armed_ && outbox_.empty() && !drain_posted_ &&
+          std::this_thread::get_id() != io_thread_id_) {
+        const size_t sent = SendNow(direct_fd_, request.bytes);
+        if (sent == request.bytes.size()) {
+          direct_inflight_.emplace_back(request.id,
+                                        Pending{request.deadline, std::move(request.done)});
+          return;
+        }
+        // The socket took part of the frame or none of it: the I/O thread
+        // writes the rest, and everything submitted after it.
+        request.sent = sent;
+        request.sent_on = direct_generation_;
+        direct_fd_ = -1;
+      }
       outbox_.push_back(std::move(request));
       post = !drain_posted_;
       drain_posted_ = true;
@@ -104,6 +143,8 @@ void Client::Impl::Drain() {
     std::lock_guard lock(mu_);
     batch.swap(outbox_);
     drain_posted_ = false;
+    // Until the batch is written, a direct send would overtake it.
+    if (!batch.empty()) direct_fd_ = -1;
   }
   for (Request& r : batch) Dispatch(std::move(r));
   StartWrite();
@@ -115,10 +156,12 @@ void Client::Impl::Dispatch(Request request) {
     case State::kClosed:
       request.done(Status::Unavailable("client is closed; create a new one"), nullptr);
       return;
-    case State::kConnected:
+    case State::kConnected: {
+      const size_t offset = request.sent_on == conn_->generation ? request.sent : 0;
       inflight_.emplace(request.id, Pending{request.deadline, std::move(request.done)});
-      write_queue_.push_back(std::move(request.bytes));
+      write_queue_.push_back(OutBuf{std::move(request.bytes), offset});
       return;
+    }
     case State::kDisconnected:
       waiting_.push_back(std::move(request));
       StartConnect();
@@ -132,6 +175,7 @@ void Client::Impl::Dispatch(Request request) {
 void Client::Impl::StartConnect() {
   state_ = State::kConnecting;
   auto conn = std::make_shared<Conn>(io_);
+  conn->generation = ++generations_;
   conn_ = conn;
   auto attempt = [this, conn] {
     if (conn_ != conn) return;
@@ -298,7 +342,11 @@ void Client::Impl::OnFrame(const std::shared_ptr<Conn>& conn, const wire::FrameV
     return;
   }
   auto it = inflight_.find(id);
-  if (it == inflight_.end()) return;  // timed out already
+  if (it == inflight_.end()) {
+    TakeDirect();
+    it = inflight_.find(id);
+    if (it == inflight_.end()) return;  // timed out already
+  }
   ResponseFn done = std::move(it->second.done);
   inflight_.erase(it);
   if (error != nullptr) {
@@ -309,12 +357,22 @@ void Client::Impl::OnFrame(const std::shared_ptr<Conn>& conn, const wire::FrameV
 }
 
 void Client::Impl::StartWrite() {
-  if (writing_ || write_queue_.empty() || state_ != State::kConnected) return;
-  auto bufs = std::make_shared<std::vector<flatbuffers::DetachedBuffer>>(std::move(write_queue_));
+  if (writing_ || state_ != State::kConnected) return;
+  if (write_queue_.empty()) {
+    MaybeEnableDirect();
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    direct_fd_ = -1;
+  }
+  auto bufs = std::make_shared<std::vector<OutBuf>>(std::move(write_queue_));
   write_queue_.clear();
   std::vector<asio::const_buffer> seq;
   seq.reserve(bufs->size());
-  for (const auto& b : *bufs) seq.emplace_back(b.data(), b.size());
+  for (const auto& b : *bufs) {
+    seq.emplace_back(b.bytes.data() + b.offset, b.bytes.size() - b.offset);
+  }
   writing_ = true;
   auto conn = conn_;
   asio::async_write(conn->socket, seq, [this, conn, bufs](boost::system::error_code ec, size_t) {
@@ -328,7 +386,29 @@ void Client::Impl::StartWrite() {
   });
 }
 
+void Client::Impl::MaybeEnableDirect() {
+  if (state_ != State::kConnected || writing_ || !write_queue_.empty() || !conn_) return;
+  std::lock_guard lock(mu_);
+  if (closed_ || !outbox_.empty() || drain_posted_) return;
+  direct_fd_ = conn_->socket.native_handle();
+  direct_generation_ = conn_->generation;
+}
+
+void Client::Impl::TakeDirect() {
+  std::vector<std::pair<uint64_t, Pending>> taken;
+  {
+    std::lock_guard lock(mu_);
+    taken.swap(direct_inflight_);
+  }
+  for (auto& [id, pending] : taken) inflight_.emplace(id, std::move(pending));
+}
+
 void Client::Impl::Disconnect(const Status& status) {
+  {
+    std::lock_guard lock(mu_);
+    direct_fd_ = -1;  // before the close: the fd number may be reused
+  }
+  TakeDirect();
   if (conn_) {
     boost::system::error_code ignored;
     conn_->socket.close(ignored);
@@ -348,13 +428,21 @@ void Client::Impl::Disconnect(const Status& status) {
 }
 
 void Client::Impl::ArmSweep() {
-  if (sweep_armed_ || state_ == State::kClosed || (inflight_.empty() && waiting_.empty())) return;
-  sweep_armed_ = true;
+  if (state_ == State::kClosed) return;
+  TakeDirect();
+  {
+    std::lock_guard lock(mu_);
+    if (sweep_armed_ || (inflight_.empty() && waiting_.empty())) return;
+    sweep_armed_ = true;
+  }
   const auto period = std::clamp(options_.request_timeout / 20, std::chrono::milliseconds(5),
                                  std::chrono::milliseconds(100));
   sweep_timer_.expires_after(period);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
-    sweep_armed_ = false;
+    {
+      std::lock_guard lock(mu_);
+      sweep_armed_ = false;
+    }
     if (ec || state_ == State::kClosed) return;
     Sweep();
     ArmSweep();
@@ -362,6 +450,7 @@ void Client::Impl::ArmSweep() {
 }
 
 void Client::Impl::Sweep() {
+  TakeDirect();
   const auto now = Clock::now();
   std::vector<ResponseFn> expired_inflight;
   for (auto it = inflight_.begin(); it != inflight_.end();) {
@@ -398,6 +487,7 @@ void Client::Impl::Sweep() {
 }
 
 void Client::Impl::FailAll(const Status& status) {
+  TakeDirect();
   std::unordered_map<uint64_t, Pending> inflight;
   inflight.swap(inflight_);
   std::deque<Request> waiting;
@@ -411,6 +501,7 @@ void Client::Impl::Close() {
     std::lock_guard lock(mu_);
     if (closed_ && !thread_.joinable()) return;
     closed_ = true;
+    direct_fd_ = -1;
   }
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {

@@ -8,10 +8,18 @@
 //        +----- I/O error, decode error, Error(request_id 0) -----+
 //   any state --Close()--> CLOSED (terminal)
 //
-// Threads: Submit() may be called from any thread; it appends to an outbox under
-// a mutex and wakes the I/O thread once per batch. Everything else (the socket,
-// the pending map, timers) belongs to the I/O thread. Response callbacks run on
-// the I/O thread; after Close() they run on the calling thread.
+// Threads: Submit() may be called from any thread. Called from a thread other
+// than the I/O thread while the connection is up and its write side idle
+// (nothing queued, nothing being written), Submit writes the frame itself
+// with a non-blocking send under the mutex and leaves the pending entry in
+// `direct_inflight_`: no wake-up of the I/O thread per request
+// (docs/performance.md). Otherwise (or for what a full socket buffer did not
+// take) it appends to an outbox under the mutex and wakes the I/O thread once
+// per batch; on the I/O thread itself the outbox coalesces a callback's
+// requests into one write. Either way a thread's requests go out in the order
+// it submitted them. Everything else (reading the socket, the pending map,
+// timers) belongs to the I/O thread. Response callbacks run on the I/O
+// thread; after Close() they run on the calling thread.
 #pragma once
 
 #include <flatbuffers/flatbuffers.h>
@@ -74,6 +82,15 @@ class Client::Impl {
     flatbuffers::DetachedBuffer bytes;
     Clock::time_point deadline;
     ResponseFn done;
+    // Bytes of `bytes` a direct send already put on connection `sent_on`
+    // (a Conn generation); on any other connection the frame goes whole.
+    size_t sent = 0;
+    uint64_t sent_on = 0;
+  };
+  // A frame queued for the I/O thread's write, from byte `offset` on.
+  struct OutBuf {
+    flatbuffers::DetachedBuffer bytes;
+    size_t offset = 0;
   };
   struct Pending {
     Clock::time_point deadline;
@@ -90,6 +107,7 @@ class Client::Impl {
     boost::asio::steady_timer connect_timer;
     wire::FrameDecoder decoder;
     uint64_t hello_id = 0;
+    uint64_t generation = 0;  // distinct per Conn of this client
   };
 
   // I/O thread only below.
@@ -101,6 +119,10 @@ class Client::Impl {
   void ReadLoop(const std::shared_ptr<Conn>& conn);
   void OnFrame(const std::shared_ptr<Conn>& conn, const wire::FrameView& frame);
   void StartWrite();
+  // Lets Submit() write directly again when the write side is idle.
+  void MaybeEnableDirect();
+  // Takes the requests Submit() sent directly into inflight_.
+  void TakeDirect();
   void Disconnect(const Status& status);
   void ArmSweep();
   void Sweep();
@@ -113,10 +135,22 @@ class Client::Impl {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
+  std::thread::id io_thread_id_;  // set by Start(), before any Submit()
 
-  mutable std::mutex mu_;  // guards outbox_, drain_posted_, closed_, info_, next_id_, host_, port_
+  // Guards outbox_, drain_posted_, closed_, info_, next_id_, host_, port_,
+  // the direct-send state below and sweep_armed_.
+  mutable std::mutex mu_;
   std::vector<Request> outbox_;
   bool drain_posted_ = false;
+  // The connected socket's fd while Submit() may write to it directly: the
+  // connection is up, the I/O thread has nothing queued or being written, and
+  // the outbox is empty. -1 otherwise. The I/O thread sets it to -1 (under
+  // mu_) before it writes, closes or abandons the socket; a direct send holds
+  // mu_ throughout, so the two never write at once.
+  int direct_fd_ = -1;
+  uint64_t direct_generation_ = 0;  // the Conn generation of direct_fd_
+  std::vector<std::pair<uint64_t, Pending>> direct_inflight_;
+  bool sweep_armed_ = false;  // the timeout sweep will run (direct sends need it)
   bool closed_ = false;
   ServerInfo info_;
   uint64_t next_id_ = 1;
@@ -129,11 +163,11 @@ class Client::Impl {
   std::shared_ptr<Conn> conn_;
   std::deque<Request> waiting_;                     // for a connection
   std::unordered_map<uint64_t, Pending> inflight_;  // written or about to be
-  std::vector<flatbuffers::DetachedBuffer> write_queue_;
+  std::vector<OutBuf> write_queue_;
   bool writing_ = false;
+  uint64_t generations_ = 0;  // Conns made so far
   boost::asio::steady_timer backoff_timer_;
   boost::asio::steady_timer sweep_timer_;
-  bool sweep_armed_ = false;
   std::chrono::milliseconds backoff_{0};           // before the next connect attempt
   std::string last_error_;                         // of the last failed connect
   std::function<void(const Status&)> start_done_;  // Start()'s first connect
