@@ -105,10 +105,10 @@ Status RocksStore::OpenDbMode(bool read_only) {
   rocksdb::DBOptions db;
   db.create_if_missing = true;
   db.create_missing_column_families = true;
-  db.max_background_jobs = 2;
-  // Required by the hash memtable of the tasks CF; one storage thread writes
-  // anyway.
-  db.allow_concurrent_memtable_write = false;  // flush + compaction; the broker owns the other cores
+  db.max_background_jobs = 2;  // flush + compaction; the broker owns the other cores
+  // One storage thread writes: concurrent memtable writes would only add
+  // synchronisation.
+  db.allow_concurrent_memtable_write = false;
   // Caps the WAL so a rarely written CF (meta) cannot pin old WAL files and
   // make recovery replay gigabytes; RocksDB flushes that CF instead.
   db.max_total_wal_size = 256 << 20;
@@ -124,13 +124,11 @@ Status RocksStore::OpenDbMode(bool read_only) {
   std::vector<rocksdb::ColumnFamilyDescriptor> cfds;
   cfds.emplace_back(kCfNames[kDefault], CfOptions(cache, false, true, 4 << 20));
   rocksdb::ColumnFamilyOptions tasks = CfOptions(cache, true, false, 64 << 20);
-  // Every task key is 8 bytes and every hot-path access is a point access
-  // (put, get at lease time, delete), so the memtable is a hash of tiny
-  // skip lists keyed by the whole key: O(1) instead of O(log n) key compares
-  // in a 64 MiB skip list (docs/performance.md). Ordered scans (recovery, the
-  // admin views) ask for total_order_seek.
-  tasks.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));
-  tasks.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1 << 20));
+  // The default skip-list memtable, not a hash of per-key skip lists: the
+  // hash memtable saves key compares on put and get, but a flush must first
+  // sort its whole content into a new skip list (HashSkipListRep::
+  // GetIterator): ~0.7 s of one core per 64 MiB memtable on this VM, a burst
+  // that tripled open-loop p99 latencies (docs/performance.md).
   cfds.emplace_back(kCfNames[kTasks], tasks);
   cfds.emplace_back(kCfNames[kDead], CfOptions(cache, true, true, 16 << 20));
   cfds.emplace_back(kCfNames[kDedup], CfOptions(cache, true, false, 16 << 20));
@@ -414,7 +412,6 @@ Status RocksStore::Scan(Cf cf, std::string_view start, const std::string* upper_
                         bool fill_cache,
                         const std::function<bool(std::string_view, std::string_view)>& fn) {
   rocksdb::ReadOptions ro;
-  ro.total_order_seek = true;  // the tasks CF has a prefix extractor
   // Full scans (recovery, admin listings) would evict the hot working set.
   ro.fill_cache = fill_cache;
   rocksdb::Slice upper;
