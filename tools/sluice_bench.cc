@@ -2,7 +2,7 @@
 //
 //   sluice-bench [--broker HOST:PORT | --sluiced PATH --durability sync|async]
 //                [--producers 4] [--consumers 4] [--tasks 100000] [--size 256]
-//                [--window 16] [--batch 1] [--tenants 1] [--queue Q] [--json]
+//                [--window 16] [--lease-window N] [--batch 1] [--tenants 1] [--queue Q] [--json]
 //                [--rate R] [--prefill N [--prefill-queue Q2] [--prefill-batch 2000]]
 //
 // Without --broker it starts its own sluiced (PATH defaults to the sluiced of the
@@ -10,9 +10,10 @@
 // stops it (SIGTERM) at the end.
 //
 // Each producer and each consumer has its own connection. A producer keeps
-// `window` enqueue frames of `batch` tasks in flight; a consumer keeps `window`
-// long-polled lease frames of up to `batch` tasks in flight and acks each
-// lease's tasks in one frame. The first 8 payload bytes carry the send time
+// `window` enqueue frames of `batch` tasks in flight; a consumer keeps
+// `--lease-window` (default `window`) long-polled lease frames of up to `batch`
+// tasks in flight, like as many idle workers, and acks each lease's tasks in
+// one frame. The first 8 payload bytes carry the send time
 // (steady clock, this process), so delivery latency needs no broker support.
 //
 // Closed loop (default): each producer refills its window as responses come
@@ -22,8 +23,8 @@
 // broker's responses do; no window. A task's send time is its SCHEDULED send
 // time, so a broker (or a load generator) that falls behind shows up in the
 // latencies instead of slowing the schedule down (no coordinated omission).
-// Consumers are the same in both: long-polling workers with `window` leases
-// waiting, acking each lease's tasks at once.
+// Consumers are the same in both: long-polling workers with `--lease-window`
+// leases waiting, acking each lease's tasks at once.
 //
 // --prefill N: before the measured run, one more connection enqueues N tasks
 // (same payload size) into --prefill-queue (default: the queue's name +
@@ -92,6 +93,7 @@ struct Flags {
   uint64_t tasks = 100000;
   uint32_t size = 256;
   uint32_t window = 16;
+  uint32_t lease_window = 0;  // leases in flight per consumer; 0 = window
   uint32_t batch = 1;
   uint32_t tenants = 1;
   uint32_t lease_ms = 30000;
@@ -383,7 +385,7 @@ class Consumer {
   Consumer(Run& run, std::unique_ptr<Client> client) : run_(run), client_(std::move(client)) {}
 
   void Start() {
-    for (uint32_t i = 0; i < run_.flags.window; ++i) Lease();
+    for (uint32_t i = 0; i < run_.flags.lease_window; ++i) Lease();
   }
 
   std::vector<int64_t>& e2e() { return e2e_; }
@@ -527,6 +529,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--tasks", f.tasks, "tasks in total")->capture_default_str();
   app.add_option("--size", f.size, "payload bytes (at least 8)")->capture_default_str();
+  app.add_option("--lease-window", f.lease_window,
+                 "leases in flight per consumer (default: --window): workers per consumer "
+                 "connection");
   app.add_option("--window", f.window, "frames in flight per producer / consumer")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -558,6 +563,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (f.lease_window == 0) f.lease_window = f.window;
   if (f.producers == 0) {
     std::fprintf(stderr, "error: --producers must be at least 1\n");
     return 2;
@@ -665,7 +671,8 @@ int main(int argc, char** argv) {
   if (f.json) {
     std::printf(
         "{\"broker\": \"%s\", \"durability\": \"%s\", \"producers\": %u, \"consumers\": %u, "
-        "\"tasks\": %llu, \"size\": %u, \"window\": %u, \"batch\": %u, \"tenants\": %u, "
+        "\"tasks\": %llu, \"size\": %u, \"window\": %u, \"lease_window\": %u, \"batch\": %u, "
+        "\"tenants\": %u, "
         "\"seconds\": %.3f, \"tasks_per_s\": %.0f, \"acked\": %llu, \"enqueue_failed\": %llu, "
         "\"ack_failed\": %llu, "
         "\"enqueue_p50_us\": %.1f, \"enqueue_p99_us\": %.1f, \"enqueue_p999_us\": %.1f, "
@@ -678,7 +685,8 @@ int main(int argc, char** argv) {
         "\"settle_seconds\": %.1f, \"broker_rss_kb_before_prefill\": %llu, "
         "\"broker_rss_kb_after_prefill\": %llu}\n",
         f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(), f.producers,
-        f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.batch, f.tenants,
+        f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.lease_window,
+        f.batch, f.tenants,
         secs, tps, static_cast<unsigned long long>(run.acked.load()),
         static_cast<unsigned long long>(run.enqueue_failed.load()),
         static_cast<unsigned long long>(run.ack_failed.load()), pe.p50, pe.p99, pe.p999, pe.max,
