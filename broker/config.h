@@ -27,6 +27,9 @@ struct BrokerConfig {
   core::Durability durability = core::Durability::kSync;
   uint64_t max_group_bytes = 4 << 20;
   uint64_t max_group_sets = 4096;
+  // Recently written task records kept in memory so a lease reads its payload
+  // without a RocksDB lookup (core/record_cache_store.h); 0 = off.
+  uint64_t record_cache_bytes = 16u << 20;
 
   // [limits]
   uint64_t max_connections = 1024;

@@ -23,6 +23,7 @@
 #include "broker/dispatcher.h"
 #include "common/clock.h"
 #include "core/engine.h"
+#include "core/record_cache_store.h"
 #include "net/io_backend.h"
 #include "net/server.h"
 #include "store/rocks_store.h"
@@ -120,7 +121,8 @@ int Run(const BrokerConfig& config) {
                      store.status().ToString());
     return 1;
   }
-  auto engine = core::Engine::Open(**store, clock, config.ToEngineOptions());
+  core::RecordCacheStore cached_store(**store, config.record_cache_bytes);
+  auto engine = core::Engine::Open(cached_store, clock, config.ToEngineOptions());
   if (!engine.ok()) {
     spdlog::critical("cannot open the engine on {}: {}", config.data_dir,
                      engine.status().ToString());
@@ -185,11 +187,12 @@ int Run(const BrokerConfig& config) {
 
   spdlog::info(
       "sluiced {} starting: listen={} data_dir={} durability={} backend={} ({}) epoch={} "
-      "max_connections={} max_frame_bytes={} idle_timeout_ms={} auth={}",
+      "max_connections={} max_frame_bytes={} idle_timeout_ms={} record_cache_bytes={} auth={}",
       SLUICE_VERSION, address, config.data_dir,
       config.durability == core::Durability::kSync ? "sync" : "async", backend.name,
       backend.detail, (*engine)->epoch(), config.max_connections, config.max_frame_bytes,
-      config.idle_timeout_ms, config.auth_token.empty() ? "off" : "on");
+      config.idle_timeout_ms, config.record_cache_bytes,
+      config.auth_token.empty() ? "off" : "on");
 
   Ticker ticker(io, engine->get(), clock);
   ticker.Start();

@@ -93,6 +93,7 @@ TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.durability, d.durability);
   EXPECT_EQ(c.max_group_bytes, d.max_group_bytes);
   EXPECT_EQ(c.max_group_sets, d.max_group_sets);
+  EXPECT_EQ(c.record_cache_bytes, d.record_cache_bytes);
   EXPECT_EQ(c.max_connections, d.max_connections);
   EXPECT_EQ(c.max_frame_bytes, d.max_frame_bytes);
   EXPECT_EQ(c.max_payload_bytes, d.max_payload_bytes);
@@ -123,6 +124,7 @@ data_dir = "/var/lib/sluice"
 durability = "async"
 max_group_bytes = 8192
 max_group_sets = 7
+record_cache_bytes = 0
 
 [limits]
 max_connections = 11
@@ -158,6 +160,7 @@ TEST(BrokerConfigTest, EveryKeyIsApplied) {
   EXPECT_EQ(c.durability, core::Durability::kAsync);
   EXPECT_EQ(c.max_group_bytes, 8192u);
   EXPECT_EQ(c.max_group_sets, 7u);
+  EXPECT_EQ(c.record_cache_bytes, 0u);
   EXPECT_EQ(c.max_connections, 11u);
   EXPECT_EQ(c.max_frame_bytes, 65536u);
   EXPECT_EQ(c.max_payload_bytes, 4096u);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/engine.h"
+#include "core/record_cache_store.h"
 #include "support/mem_store.h"
 
 namespace sluice::core {
@@ -48,6 +49,7 @@ struct ModelTask {
   TimeMs deadline = 0;
   uint32_t lease_ms = 0;
   bool ending_dead = false;  // predicted outcome of the attempt ending in flight
+  std::string payload;
 };
 
 struct TenantCap {
@@ -59,19 +61,23 @@ struct TenantCap {
 
 class EngineModel {
  public:
-  explicit EngineModel(uint64_t seed) : rng_(seed) {
+  // `cache_bytes` > 0: the engine runs on a RecordCacheStore of that budget
+  // over the MemStore.
+  explicit EngineModel(uint64_t seed, size_t cache_bytes = 0) : rng_(seed) {
+    if (cache_bytes > 0) cache_ = std::make_unique<RecordCacheStore>(store_, cache_bytes);
     EngineOptions opts;
     opts.seed = seed + 1;
     opts.default_backoff_initial_ms = 50;
     opts.default_backoff_max_ms = 400;
     opts.default_lease_ms = 1000;
     opts.default_max_attempts = 3;
-    auto e = Engine::Open(store_, clock_, opts);
+    auto e = Engine::Open(cache_ ? static_cast<Store&>(*cache_) : store_, clock_, opts);
     EXPECT_TRUE(e.ok()) << e.status().ToString();
     if (e.ok()) engine_ = std::move(*e);
   }
 
   bool ok() const { return engine_ != nullptr; }
+  const RecordCacheStore* cache() const { return cache_.get(); }
 
   // Runs `ops` random steps; stops at the first failed check.
   void Run(int ops) {
@@ -141,6 +147,7 @@ class EngineModel {
       s.tenant = kTenantNames[t.tenant];
       s.priority = static_cast<uint8_t>(Rand(8));
       s.payload = "p" + std::to_string(op_);
+      t.payload = s.payload;
       s.max_attempts = Rand(4);  // 0 = default (3)
       t.max_attempts = s.max_attempts ? s.max_attempts : 3;
       static constexpr std::array<uint32_t, 3> kLeaseMs = {0, 300, 2000};
@@ -197,6 +204,7 @@ class EngineModel {
       EXPECT_EQ(lt.tenant, kTenantNames[t.tenant]);
       EXPECT_LE(t.visible_at, now) << "task " << lt.id << " leased before its delay ended";
       EXPECT_EQ(lt.attempt, t.ended + 1) << "task " << lt.id;
+      EXPECT_EQ(lt.payload, t.payload) << "task " << lt.id;
       EXPECT_EQ(lt.token.task_id, lt.id);
       if (t.has_token) {
         EXPECT_NE(lt.token, t.token) << "token repeated for task " << lt.id;
@@ -507,6 +515,7 @@ class EngineModel {
   std::mt19937_64 rng_;
   ManualClock clock_;
   MemStore store_;
+  std::unique_ptr<RecordCacheStore> cache_;
   std::unique_ptr<Engine> engine_;
   std::map<TaskId, ModelTask> tasks_;
   std::vector<LeaseToken> stale_;
@@ -538,6 +547,22 @@ TEST(EngineModelTest, RandomOperationsMatchTheReferenceModel) {
     RecordProperty("leases_seed_" + std::to_string(seed), std::to_string(model.leases()));
     EXPECT_GT(model.leases(), 1000u);
     EXPECT_GT(model.expiries(), 50u);
+  }
+}
+
+// The same, with the engine reading task records through a RecordCacheStore
+// small enough (8 KiB, a few dozen records) that its budget keeps turning
+// records away: a stale or missing record would show as a wrong payload or
+// attempt number at lease time.
+TEST(EngineModelTest, RandomOperationsMatchTheModelThroughTheRecordCache) {
+  for (uint64_t seed : {11, 12, 13}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    EngineModel model(seed, 8 << 10);
+    ASSERT_TRUE(model.ok());
+    model.Run(25'000);
+    if (HasFailure()) return;
+    EXPECT_GT(model.cache()->hits(), 1000u);
+    EXPECT_GT(model.cache()->misses(), 1000u);
   }
 }
 

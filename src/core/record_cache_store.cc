@@ -1,0 +1,94 @@
+#include "core/record_cache_store.h"
+
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace sluice::core {
+
+namespace {
+
+bool TouchesTask(const Mutation& m) {
+  return m.op == Mutation::Op::kPutTask || m.op == Mutation::Op::kDeleteTask;
+}
+
+}  // namespace
+
+size_t RecordCacheStore::Cost(const TaskRecord& rec) {
+  // The record, its strings and vectors, and the hash map node around it.
+  size_t bytes = sizeof(TaskRecord) + 64 + rec.queue.size() + rec.tenant.size() +
+                 rec.payload.size() + rec.batch_key.size() + rec.idempotency_key.size() +
+                 rec.checkpoint.size() + rec.history.size() * sizeof(AttemptRecord);
+  for (const Header& h : rec.headers) bytes += sizeof(Header) + h.key.size() + h.value.size();
+  return bytes;
+}
+
+void RecordCacheStore::Forget(TaskId id) {
+  const auto it = cache_.find(id);
+  if (it == cache_.end()) return;
+  bytes_ -= Cost(*it->second);
+  cache_.erase(it);
+}
+
+void RecordCacheStore::Remember(TaskId id, const std::shared_ptr<const TaskRecord>& rec) {
+  // A newer set for the task is still in flight: its outcome is not known.
+  if (rec == nullptr || in_flight_.count(id) != 0 || cache_.count(id) != 0) return;
+  const size_t cost = Cost(*rec);
+  if (bytes_ + cost > budget_) return;
+  bytes_ += cost;
+  cache_.emplace(id, rec);
+}
+
+void RecordCacheStore::Write(WriteSet set, WriteCallback done) {
+  // What the set leaves behind for each task it touches: the record it Puts
+  // last, or nullptr when it ends with a Delete.
+  std::vector<std::pair<TaskId, std::shared_ptr<const TaskRecord>>> outcome;
+  if (budget_ > 0) {
+    for (const Mutation& m : set) {
+      if (!TouchesTask(m)) continue;
+      Forget(m.id);
+      ++in_flight_[m.id];
+      outcome.emplace_back(m.id, m.op == Mutation::Op::kPutTask ? m.task : nullptr);
+    }
+  }
+  if (outcome.empty()) {
+    inner_.Write(std::move(set), std::move(done));
+    return;
+  }
+  inner_.Write(std::move(set), [this, outcome = std::move(outcome),
+                                done = std::move(done)](const Status& st) {
+    for (const auto& entry : outcome) {
+      const auto it = in_flight_.find(entry.first);
+      if (--it->second == 0) in_flight_.erase(it);
+    }
+    if (st.ok()) {
+      // The last entry of a task is what the set left; earlier ones are
+      // superseded (a set rarely touches a task twice).
+      std::unordered_set<TaskId> seen;
+      for (auto e = outcome.rbegin(); e != outcome.rend(); ++e) {
+        if (outcome.size() > 1 && !seen.insert(e->first).second) continue;
+        Remember(e->first, e->second);
+      }
+    }
+    done(st);
+  });
+}
+
+Status RecordCacheStore::WriteNow(WriteSet set) {
+  for (const Mutation& m : set) {
+    if (TouchesTask(m)) Forget(m.id);
+  }
+  return inner_.WriteNow(std::move(set));
+}
+
+Result<TaskRecord> RecordCacheStore::GetTask(TaskId id) {
+  const auto it = cache_.find(id);
+  if (it != cache_.end()) {
+    ++hits_;
+    return *it->second;
+  }
+  ++misses_;
+  return inner_.GetTask(id);
+}
+
+}  // namespace sluice::core
