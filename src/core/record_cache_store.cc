@@ -26,7 +26,7 @@ size_t RecordCacheStore::Cost(const TaskRecord& rec) {
 void RecordCacheStore::Forget(TaskId id) {
   const auto it = cache_.find(id);
   if (it == cache_.end()) return;
-  bytes_ -= Cost(*it->second);
+  bytes_ -= it->second.cost;
   cache_.erase(it);
 }
 
@@ -36,7 +36,7 @@ void RecordCacheStore::Remember(TaskId id, const std::shared_ptr<const TaskRecor
   const size_t cost = Cost(*rec);
   if (bytes_ + cost > budget_) return;
   bytes_ += cost;
-  cache_.emplace(id, rec);
+  cache_.emplace(id, Entry{rec, cost});
 }
 
 void RecordCacheStore::Write(WriteSet set, WriteCallback done) {
@@ -85,7 +85,7 @@ Result<TaskRecord> RecordCacheStore::GetTask(TaskId id) {
   const auto it = cache_.find(id);
   if (it != cache_.end()) {
     ++hits_;
-    return *it->second;
+    return *it->second.rec;
   }
   ++misses_;
   return inner_.GetTask(id);

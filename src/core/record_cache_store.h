@@ -75,7 +75,11 @@ class RecordCacheStore final : public Store {
 
   Store& inner_;
   const size_t budget_;
-  std::unordered_map<TaskId, std::shared_ptr<const TaskRecord>> cache_;
+  struct Entry {
+    std::shared_ptr<const TaskRecord> rec;
+    size_t cost = 0;  // Cost(*rec)
+  };
+  std::unordered_map<TaskId, Entry> cache_;
   // Sets submitted but not completed that Put or Delete each task.
   std::unordered_map<TaskId, uint32_t> in_flight_;
   size_t bytes_ = 0;
