@@ -32,7 +32,8 @@
 #             tasks at that rate (beanstalkd-f0: --slow-tasks).
 #   window1   1 producer, 1 consumer, window 1, --w1-tasks (1000; beanstalkd-f0
 #             half): lifecycle (enqueue send .. ack reply) p50/p99 beside the
-#             fsync-probe p50 of the same rep, and their ratio.
+#             fsync-probe p50 of the same rep, and their ratio; and the floor
+#             under it: RocksDB's two synced writes per task at window 1.
 #   depth     sluice only: the peak shape with --prefill (1000000) tasks put
 #             into another queue first vs without, back to back in each rep;
 #             the ratio of the rates. Measured twice: --settle (10) seconds
@@ -41,7 +42,7 @@
 #             runs during the measurement). Also the broker's RSS growth per
 #             prefilled task (an upper bound: memtables and block cache count).
 #
-# Defaults: 5 reps, 4 producers, 4 consumers, 20000 tasks of 256 bytes, window
+# Defaults: 5 reps, 4 producers, 4 consumers, 300000 tasks of 256 bytes, window
 # 16, build dir build/. beanstalkd-f0 fsyncs twice per task (put and delete,
 # one connection at a time), so it gets --slow-tasks (default 2000) tasks.
 # --only takes a comma-separated subset of the systems above.
@@ -53,7 +54,9 @@ BUILD=build
 REPS=5
 PRODUCERS=4
 CONSUMERS=4
-TASKS=20000
+# 300k tasks: a sustained run. sluice flushes its first memtable after ~200k
+# tasks; shorter runs never pay for it and overstate the peak.
+TASKS=300000
 SLOW_TASKS=2000
 SIZE=256
 WINDOW=16
@@ -252,6 +255,10 @@ for rep in $(seq 1 "$REPS"); do
     fi
   fi
   if has_scenario window1; then
+    # The floor under any window-1 lifecycle on this disk: RocksDB's two
+    # synced writes per task (enqueue, ack) one task at a time.
+    "$FSYNC_PROBE" --dir "$WORK" --rocksdb --window 1 --size "$SIZE" --seconds 1 --json \
+      >>"$RESULTS/rocksdb-w1.jsonl"
     for name in "${SYSTEMS[@]}"; do
       tasks=$W1_TASKS
       [[ $name == beanstalkd-f0 ]] && tasks=$((W1_TASKS / 2))
@@ -360,6 +367,13 @@ if "window1" in scenarios:
             med(rows, "lifecycle_p50_us"), med(rows, "lifecycle_p99_us"),
             med(probes, "fsync_p50_us"), ratio))
     print()
+    floor, fs = load("rocksdb-w1"), load("fsync")
+    if floor and fs:
+        per_task = statistics.median(1e6 / r["tasks_per_s"] for r in floor if r["tasks_per_s"] > 0)
+        print("Floor: RocksDB alone, two synced writes per task one task at a time (fsync-probe "
+              "--rocksdb --window 1): %.0f us per task = %.1fx the fsync p50 (median of %d)."
+              % (per_task, per_task / med(fs, "fsync_p50_us"), len(floor)))
+        print()
 if "depth" in scenarios:
     empty, full = load("depth-empty-sluice"), load("depth-full-sluice")
     now = load("depth-now-sluice")
