@@ -34,9 +34,30 @@ void RecordCacheStore::Remember(TaskId id, const std::shared_ptr<const TaskRecor
   // A newer set for the task is still in flight: its outcome is not known.
   if (rec == nullptr || in_flight_.count(id) != 0 || cache_.count(id) != 0) return;
   const size_t cost = Cost(*rec);
-  if (bytes_ + cost > budget_) return;
+  if (cost > budget_) return;
+  while (bytes_ + cost > budget_ && !order_.empty()) {
+    const auto [old_id, seq] = order_.front();
+    order_.pop_front();
+    const auto it = cache_.find(old_id);
+    if (it == cache_.end() || it->second.seq != seq) continue;  // already gone
+    bytes_ -= it->second.cost;
+    cache_.erase(it);
+    ++evictions_;
+  }
+  const uint64_t seq = next_seq_++;
   bytes_ += cost;
-  cache_.emplace(id, Entry{rec, cost});
+  cache_.emplace(id, Entry{rec, cost, seq});
+  order_.emplace_back(id, seq);
+  // Entries mostly leave by Forget (the task was acked), not by eviction:
+  // drop their stale order_ elements once they are the majority.
+  if (order_.size() > 2 * cache_.size() + 1024) {
+    std::deque<std::pair<TaskId, uint64_t>> live;
+    for (const auto& e : order_) {
+      const auto it = cache_.find(e.first);
+      if (it != cache_.end() && it->second.seq == e.second) live.push_back(e);
+    }
+    order_.swap(live);
+  }
 }
 
 void RecordCacheStore::Write(WriteSet set, WriteCallback done) {

@@ -10,8 +10,10 @@
 //   Deletes a task drops its entry when it is submitted. So GetTask returns
 //   exactly what the inner store would after the completed sets (the Store
 //   read contract), never a record a refused write might not have applied.
-// - Bounded by `budget_bytes` (estimated record bytes): when full, new records
-//   are not cached (the oldest stay; in a FIFO queue they are read first).
+// - Bounded by `budget_bytes` (estimated record bytes): when full, the
+//   records cached longest ago make room (FIFO). The hot path is a task read
+//   moments after its write; a deep backlog is read from RocksDB as before,
+//   and tasks that sit unread (a prefilled queue) cannot pin the cache.
 //   0 disables the cache. The in-memory index still holds no payloads: this
 //   is a fixed-size cache, like RocksDB's block cache.
 // - Not thread-safe: Write, GetTask and the write completions must all run on
@@ -21,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 
@@ -63,12 +66,14 @@ class RecordCacheStore final : public Store {
   size_t cached_bytes() const { return bytes_; }
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
+  uint64_t evictions() const { return evictions_; }
+  size_t order_entries() const { return order_.size(); }
 
  private:
   // Drops `id`'s entry, if any.
   void Forget(TaskId id);
   // Caches `rec` (nullptr: the task was deleted) as `id`'s committed record
-  // if no newer set for it is in flight and the budget has room.
+  // if no newer set for it is in flight, evicting the oldest entries to fit.
   void Remember(TaskId id, const std::shared_ptr<const TaskRecord>& rec);
   // Estimated heap bytes of a cached record.
   static size_t Cost(const TaskRecord& rec);
@@ -77,9 +82,16 @@ class RecordCacheStore final : public Store {
   const size_t budget_;
   struct Entry {
     std::shared_ptr<const TaskRecord> rec;
-    size_t cost = 0;  // Cost(*rec)
+    size_t cost = 0;   // Cost(*rec)
+    uint64_t seq = 0;  // insertion number, matched against order_
   };
   std::unordered_map<TaskId, Entry> cache_;
+  // Insertion order for eviction: (id, seq). An element whose entry is gone
+  // or was re-inserted since (seq differs) is skipped; the deque is compacted
+  // when such elements outnumber the live ones.
+  std::deque<std::pair<TaskId, uint64_t>> order_;
+  uint64_t next_seq_ = 0;
+  uint64_t evictions_ = 0;
   // Sets submitted but not completed that Put or Delete each task.
   std::unordered_map<TaskId, uint32_t> in_flight_;
   size_t bytes_ = 0;

@@ -120,22 +120,53 @@ TEST(RecordCacheStoreTest, PutThenDeleteInOneSetLeavesNothing) {
   EXPECT_EQ(cache.GetTask(1).status().code(), Code::kNotFound);
 }
 
-TEST(RecordCacheStoreTest, TheBudgetKeepsTheOldestAndTurnsNewOnesAway) {
+TEST(RecordCacheStoreTest, TheBudgetEvictsTheOldestFirst) {
   MemStore mem;
   const std::string payload(1000, 'p');
-  RecordCacheStore cache(mem, 3 * (1000 + sizeof(TaskRecord) + 100));
+  const size_t budget = 3 * (1000 + sizeof(TaskRecord) + 100);
+  RecordCacheStore cache(mem, budget);
   for (TaskId id = 1; id <= 10; ++id) Put(cache, Rec(id, payload));
   mem.Complete();
   EXPECT_EQ(cache.cached_records(), 3u);
-  EXPECT_LE(cache.cached_bytes(), 3 * (1000 + sizeof(TaskRecord) + 100));
+  EXPECT_LE(cache.cached_bytes(), budget);
+  EXPECT_EQ(cache.evictions(), 7u);
   for (TaskId id = 1; id <= 10; ++id) ASSERT_TRUE(cache.GetTask(id).ok());
-  EXPECT_EQ(cache.hits(), 3u);  // tasks 1-3
+  EXPECT_EQ(cache.hits(), 3u);  // tasks 8-10
   EXPECT_EQ(cache.misses(), 7u);
-  // Deleting a cached one makes room for the next write.
-  Delete(cache, 1);
+  // A deleted entry leaves room: the next write evicts nothing.
+  Delete(cache, 9);
   Put(cache, Rec(11, payload));
   mem.Complete();
   EXPECT_EQ(cache.cached_records(), 3u);
+  EXPECT_EQ(cache.evictions(), 7u);
+  // Then 8 is the oldest left.
+  Put(cache, Rec(12, payload));
+  mem.Complete();
+  EXPECT_EQ(cache.evictions(), 8u);
+  const uint64_t hits = cache.hits();
+  ASSERT_TRUE(cache.GetTask(8).ok());
+  EXPECT_EQ(cache.hits(), hits);  // a miss: evicted
+  ASSERT_TRUE(cache.GetTask(12).ok());
+  EXPECT_EQ(cache.hits(), hits + 1);
+}
+
+// Records that leave by Delete leave elements behind in the eviction order;
+// they are compacted away, and the cache stays consistent.
+TEST(RecordCacheStoreTest, ManyPutDeleteCyclesStayBounded) {
+  MemStore mem;
+  RecordCacheStore cache(mem, 1 << 20);
+  for (TaskId id = 1; id <= 20'000; ++id) {
+    Put(cache, Rec(id, "x"));
+    mem.Complete();
+    ASSERT_TRUE(cache.GetTask(id).ok());
+    Delete(cache, id);
+    mem.Complete();
+  }
+  EXPECT_EQ(cache.cached_records(), 0u);
+  EXPECT_EQ(cache.cached_bytes(), 0u);
+  EXPECT_EQ(cache.hits(), 20'000u);
+  EXPECT_EQ(cache.evictions(), 0u);
+  EXPECT_LE(cache.order_entries(), 1025u);
 }
 
 TEST(RecordCacheStoreTest, ZeroBudgetPassesEverythingThrough) {
