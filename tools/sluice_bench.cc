@@ -1,13 +1,14 @@
 // sluice-bench: end-to-end load generator for sluiced.
 //
-//   sluice-bench [--broker HOST:PORT | --sluiced PATH --durability sync|async]
+//   sluice-bench [--broker HOST:PORT [--broker-pid PID] |
+//                 --sluiced PATH --durability sync|async --sluiced-config FILE]
 //                [--producers 4] [--consumers 4] [--tasks 100000] [--size 256]
 //                [--window 16] [--lease-window N] [--batch 1] [--tenants 1] [--queue Q] [--json]
 //                [--rate R] [--prefill N [--prefill-queue Q2] [--prefill-batch 2000]]
 //
 // Without --broker it starts its own sluiced (PATH defaults to the sluiced of the
-// same build tree) on 127.0.0.1 port 0 with a temporary data directory, and
-// stops it (SIGTERM) at the end.
+// same build tree; --sluiced-config passes it a config file) on 127.0.0.1 port
+// 0 with a temporary data directory, and stops it (SIGTERM) at the end.
 //
 // Each producer and each consumer has its own connection. A producer keeps
 // `window` enqueue frames of `batch` tasks in flight; a consumer keeps
@@ -43,8 +44,12 @@
 //   lease->ack   lease response .. ack response, per task
 //   e2e          enqueue send .. lease response (delivery), per task
 //   lifecycle    enqueue send .. ack response, per task
+//   cpu          CPU time (user + system, all threads) per acked task over
+//                the measured run: the broker's (own broker, or --broker-pid)
+//                from /proc/PID/stat, the load generator's from getrusage
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,9 +64,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,6 +95,8 @@ struct Flags {
   std::string broker;
   std::string sluiced;
   std::string durability = "sync";
+  std::string sluiced_config;  // --config for the own broker
+  pid_t broker_pid = 0;        // an external broker's pid, for its CPU time
   uint32_t producers = 4;
   uint32_t consumers = 4;
   uint64_t tasks = 100000;
@@ -111,7 +120,8 @@ class OwnBroker {
  public:
   ~OwnBroker() { Stop(); }
 
-  Status Start(const std::string& path, const std::string& durability) {
+  Status Start(const std::string& path, const std::string& durability,
+               const std::string& config) {
     char tmpl[] = "/tmp/sluice-bench-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return Status::Internal("mkdtemp failed");
     dir_ = tmpl;
@@ -126,8 +136,15 @@ class OwnBroker {
       if (err != nullptr) dup2(fileno(err), STDERR_FILENO);
       close(out[0]);
       close(out[1]);
-      execl(path.c_str(), path.c_str(), "--listen", "127.0.0.1:0", "--data-dir", data.c_str(),
-            "--durability", durability.c_str(), static_cast<char*>(nullptr));
+      std::vector<const char*> args = {path.c_str(), "--listen",     "127.0.0.1:0",
+                                       "--data-dir", data.c_str(), "--durability",
+                                       durability.c_str()};
+      if (!config.empty()) {
+        args.push_back("--config");
+        args.push_back(config.c_str());
+      }
+      args.push_back(nullptr);
+      execv(path.c_str(), const_cast<char* const*>(args.data()));
       std::fprintf(stderr, "exec %s: %s\n", path.c_str(), std::strerror(errno));
       _exit(127);
     }
@@ -166,6 +183,7 @@ class OwnBroker {
   }
 
   const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
 
   // The broker's resident set (VmRSS) in KiB; 0 when it is not our child or
   // /proc cannot tell.
@@ -184,6 +202,32 @@ class OwnBroker {
   std::string dir_;
   std::string address_;
 };
+
+// CPU time (user + system, all threads) that process `pid` has used, in
+// microseconds; -1 when /proc cannot tell.
+int64_t ProcessCpuUs(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start past ")".
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::atoll(field.c_str());
+    if (i == 15) stime = std::atoll(field.c_str());
+  }
+  return (utime + stime) * 1'000'000 / sysconf(_SC_CLK_TCK);
+}
+
+// CPU time this process (every thread) has used, in microseconds.
+int64_t SelfCpuUs() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const auto us = [](const timeval& t) { return int64_t{t.tv_sec} * 1'000'000 + t.tv_usec; };
+  return us(ru.ru_utime) + us(ru.ru_stime);
+}
 
 std::string DefaultSluiced(const char* argv0) {
   std::error_code ec;
@@ -520,6 +564,9 @@ int main(int argc, char** argv) {
   app.add_option("--broker", f.broker, "broker HOST:PORT (default: start an own sluiced)");
   app.add_option("--sluiced", f.sluiced,
                  "sluiced binary for the own broker (default: this build's)");
+  app.add_option("--sluiced-config", f.sluiced_config, "config file for the own broker");
+  app.add_option("--broker-pid", f.broker_pid,
+                 "pid of the --broker process (same machine), to report its CPU per task");
   app.add_option("--durability", f.durability, "durability of the own broker")
       ->check(CLI::IsMember({"sync", "async"}))
       ->capture_default_str();
@@ -582,7 +629,7 @@ int main(int argc, char** argv) {
   options.client_name = "sluice-bench";
   if (f.broker.empty()) {
     const std::string path = f.sluiced.empty() ? DefaultSluiced(argv[0]) : f.sluiced;
-    if (auto s = own.Start(path, f.durability); !s.ok()) {
+    if (auto s = own.Start(path, f.durability, f.sluiced_config); !s.ok()) {
       std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
       return 1;
     }
@@ -630,6 +677,10 @@ int main(int argc, char** argv) {
     }
   }
 
+  // CPU over the measured run (connections are up; prefill and settle done).
+  const pid_t broker_pid = own.pid() > 0 ? own.pid() : f.broker_pid;
+  const int64_t broker_cpu0 = broker_pid > 0 ? ProcessCpuUs(broker_pid) : -1;
+  const int64_t bench_cpu0 = SelfCpuUs();
   const int64_t start = NowNs();
   for (auto& c : consumers) c->Start();
   for (auto& p : producers) p->Start();
@@ -647,6 +698,8 @@ int main(int argc, char** argv) {
     run.cv.wait(lock, [&] { return run.done.load(); });
   }
   const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
+  const int64_t broker_cpu1 = broker_pid > 0 ? ProcessCpuUs(broker_pid) : -1;
+  const int64_t bench_cpu1 = SelfCpuUs();
   for (auto& p : producers) p->Close();
   for (auto& p : open_producers) p->Close();
   for (auto& c : consumers) c->Close();
@@ -663,6 +716,12 @@ int main(int argc, char** argv) {
   }
   const double secs = static_cast<double>(end - start) / 1e9;
   const double tps = secs > 0 ? static_cast<double>(run.acked.load()) / secs : 0;
+  const double acked = std::max<double>(1, static_cast<double>(run.acked.load()));
+  // -1: unknown (an external broker without --broker-pid).
+  const double broker_cpu_per_task =
+      broker_cpu0 >= 0 && broker_cpu1 >= 0 ? static_cast<double>(broker_cpu1 - broker_cpu0) / acked
+                                           : -1;
+  const double bench_cpu_per_task = static_cast<double>(bench_cpu1 - bench_cpu0) / acked;
   const Percentiles pe = Summarize(std::move(enq));
   const Percentiles pd = Summarize(std::move(e2e));
   const Percentiles pa = Summarize(std::move(l2a));
@@ -683,7 +742,8 @@ int main(int argc, char** argv) {
         "\"lifecycle_p50_us\": %.1f, \"lifecycle_p99_us\": %.1f, \"lifecycle_p999_us\": %.1f, "
         "\"rate\": %.0f, \"prefill\": %llu, \"prefill_seconds\": %.3f, "
         "\"settle_seconds\": %.1f, \"broker_rss_kb_before_prefill\": %llu, "
-        "\"broker_rss_kb_after_prefill\": %llu}\n",
+        "\"broker_rss_kb_after_prefill\": %llu, \"broker_cpu_us_per_task\": %.2f, "
+        "\"bench_cpu_us_per_task\": %.2f}\n",
         f.broker.c_str(), own.address().empty() ? "external" : f.durability.c_str(), f.producers,
         f.consumers, static_cast<unsigned long long>(f.tasks), f.size, f.window, f.lease_window,
         f.batch, f.tenants,
@@ -693,7 +753,7 @@ int main(int argc, char** argv) {
         pa.p50, pa.p99, pa.p999, pd.p50, pd.p99, pd.p999, pl.p50, pl.p99, pl.p999, f.rate,
         static_cast<unsigned long long>(f.prefill), prefill_secs, f.settle_seconds,
         static_cast<unsigned long long>(rss_before_kb),
-        static_cast<unsigned long long>(rss_after_kb));
+        static_cast<unsigned long long>(rss_after_kb), broker_cpu_per_task, bench_cpu_per_task);
   } else {
     std::printf(
         "broker %s (%s), %u producers, %u consumers, %llu tasks of %u bytes, window %u,"
@@ -710,6 +770,13 @@ int main(int argc, char** argv) {
     std::printf("throughput   %.0f tasks/s end to end (%llu acked in %.3f s)\n", tps,
                 static_cast<unsigned long long>(run.acked.load()), secs);
     ::sluice::PrintLatencyLines(pe, pa, pd, pl);
+    if (broker_cpu_per_task >= 0) {
+      std::printf("cpu          broker %.1f us/task, load generator %.1f us/task\n",
+                  broker_cpu_per_task, bench_cpu_per_task);
+    } else {
+      std::printf("cpu          load generator %.1f us/task (broker: pass --broker-pid)\n",
+                  bench_cpu_per_task);
+    }
     if (run.enqueue_failed.load() + run.ack_failed.load() > 0) {
       std::printf("errors       %llu enqueues failed, %llu acks failed\n",
                   static_cast<unsigned long long>(run.enqueue_failed.load()),
