@@ -192,6 +192,9 @@ core::EngineOptions BrokerConfig::ToEngineOptions() const {
   o.default_backoff_max_ms = backoff_max_ms;
   o.default_priority = static_cast<uint8_t>(default_priority);
   o.max_payload_bytes = max_payload_bytes;
+  // A lease answer holds at most this plus one task: it fits a frame the
+  // broker itself would accept.
+  o.max_lease_reply_bytes = max_frame_bytes / 2;
   o.max_wait_ms = max_wait_ms;
   o.dedup_window_ms = static_cast<TimeMs>(dedup_window_ms);
   for (size_t i = 0; i < aging_ms.size(); ++i) o.scheduler.aging_ms[i] = aging_ms[i];

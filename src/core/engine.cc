@@ -408,6 +408,19 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   return t;
 }
 
+namespace {
+
+// Bytes a leased task adds to a lease answer, near enough to bound a frame.
+size_t ReplyBytes(const LeasedTask& t) {
+  size_t bytes = 128 + t.queue.size() + t.tenant.size() + t.payload.size() +
+                 t.checkpoint.size() + t.batch_key.size();
+  for (const Header& h : t.headers) bytes += 16 + h.key.size() + h.value.size();
+  for (const auto& [step, effect] : t.journal) bytes += 16 + step.size() + effect.size();
+  return bytes;
+}
+
+}  // namespace
+
 std::vector<LeasedTask> Engine::TakeReady(uint32_t queue, const LeaseRequest& request) {
   std::vector<LeasedTask> out;
   if (Queue(queue).paused) return out;
@@ -415,10 +428,15 @@ std::vector<LeasedTask> Engine::TakeReady(uint32_t queue, const LeaseRequest& re
     return ref.slot < slots_.size() && slots_[ref.slot].gen == ref.gen &&
            slots_[ref.slot].state == Slot::kReady;
   };
-  while (out.size() < request.max_tasks) {
+  const size_t max_bytes = options_.max_lease_reply_bytes;
+  size_t bytes = 0;
+  while (out.size() < request.max_tasks && (max_bytes == 0 || bytes < max_bytes)) {
     auto pick = scheduler_.Pop(queue, alive);
     if (!pick) break;
-    if (auto t = LeaseSlot(pick->ref.slot, request)) out.push_back(std::move(*t));
+    if (auto t = LeaseSlot(pick->ref.slot, request)) {
+      bytes += ReplyBytes(*t);
+      out.push_back(std::move(*t));
+    }
   }
   return out;
 }

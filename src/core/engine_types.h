@@ -31,6 +31,10 @@ struct EngineOptions {
   size_t max_headers_bytes = 16 << 10;
   size_t max_journal_value_bytes = 64 << 10;
   uint32_t max_lease_batch = 1024;
+  // A lease answer stops taking tasks once it holds this many bytes (payload,
+  // headers, checkpoint, journal, names): it is at most this plus one task,
+  // so it fits a frame. The first task is always taken. 0 = no bound.
+  size_t max_lease_reply_bytes = 8u << 20;
   TimeMs max_wait_ms = 5 * 60 * 1000;  // long-poll bound
 
   TimeMs dedup_window_ms = 24 * 3600 * 1000;

@@ -180,6 +180,7 @@ TEST(BrokerConfigTest, EveryKeyIsApplied) {
   EXPECT_EQ(o.default_lease_ms, 777u);
   EXPECT_EQ(o.default_priority, 6);
   EXPECT_EQ(o.max_payload_bytes, 4096u);
+  EXPECT_EQ(o.max_lease_reply_bytes, 65536u / 2);  // half of max_frame_bytes
 }
 
 TEST(BrokerConfigTest, FlagsOverrideTheFile) {

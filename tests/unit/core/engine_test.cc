@@ -27,6 +27,7 @@ class EngineTest : public ::testing::Test {
     opts.default_backoff_max_ms = 1000;
     opts.default_lease_ms = 1000;
     opts.default_max_attempts = 3;
+    opts.max_lease_reply_bytes = max_lease_reply_bytes_;
     auto e = Engine::Open(store_, clock_, opts);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(*e);
@@ -101,6 +102,7 @@ class EngineTest : public ::testing::Test {
   ManualClock clock_;
   MemStore store_;
   std::unique_ptr<Engine> engine_;
+  size_t max_lease_reply_bytes_ = EngineOptions{}.max_lease_reply_bytes;
 };
 
 TEST_F(EngineTest, EnqueueIsAcknowledgedOnlyAfterTheWriteCompletes) {
@@ -129,6 +131,29 @@ TEST_F(EngineTest, FullLifecycleLeaseAckDeletes) {
   EXPECT_EQ(QStats().leased, 0u);
   EXPECT_EQ(engine_->ShowTask(id).status().code(), Code::kNotFound);
   EXPECT_EQ(AckOne(got[0].token).code(), Code::kStaleLease) << "double ack";
+}
+
+// A batch lease stops once its answer holds max_lease_reply_bytes (so it fits
+// a frame); the rest stay ready, in order. One task always goes, however big.
+TEST_F(EngineTest, LeaseAnswerStopsAtTheByteBound) {
+  max_lease_reply_bytes_ = 250'000;
+  Reopen();
+  std::vector<TaskId> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(Put(std::string(100'000, static_cast<char>('a' + i))));
+  auto first = Lease(10);
+  ASSERT_EQ(first.size(), 3u);  // 100k, 200k, then 300k >= 250k: stop
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(first[i].id, ids[i]);
+  EXPECT_EQ(QStats().ready, 3u);
+  auto second = Lease(10);
+  ASSERT_EQ(second.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(second[i].id, ids[3 + i]);
+  const TaskId big = Put(std::string(300'000, 'z'));
+  Put("small");
+  auto third = Lease(10);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].id, big);
+  EXPECT_EQ(third[0].payload.size(), 300'000u);
+  EXPECT_EQ(QStats().ready, 1u);
 }
 
 TEST_F(EngineTest, HigherPriorityFirstThenFifo) {
