@@ -229,6 +229,9 @@ int Run(const BrokerConfig& config) {
         drain_timer.cancel();
         ticker.Stop();
         (*store)->Flush();
+        spdlog::info("record cache: {} hits, {} misses, {} evictions, {} records ({} bytes) held",
+                     cached_store.hits(), cached_store.misses(), cached_store.evictions(),
+                     cached_store.cached_records(), cached_store.cached_bytes());
         spdlog::info("shutdown complete");
         io.stop();
       });
