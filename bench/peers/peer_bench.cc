@@ -519,6 +519,25 @@ struct Run {
   }
 };
 
+// Takes every complete enqueue reply buffered on `conn`, in order, calling
+// on_reply(at) for each with the time the batch was read. False (the run is
+// failed) on an error reply.
+template <typename OnReply>
+bool TakeEnqueueReplies(Run& run, Peer& peer, Conn& conn, OnReply on_reply) {
+  const int64_t at = NowNs();
+  for (;;) {
+    const Reply r = peer.ParseEnqueue(conn.pending());
+    if (r.kind == Reply::kIncomplete) return true;
+    conn.Consume(r.consumed);
+    if (r.kind != Reply::kOk) {
+      run.Fail("enqueue: " + std::string(r.text));
+      return false;
+    }
+    on_reply(at);
+    run.enqueued += 1;
+  }
+}
+
 // Enqueues tasks [first, first + count) on `conn`.
 void Produce(Run& run, Peer& peer, Conn& conn, uint64_t first, uint64_t count,
              std::vector<int64_t>* latencies) {
@@ -542,20 +561,12 @@ void Produce(Run& run, Peer& peer, Conn& conn, uint64_t first, uint64_t count,
       run.Fail("producer connection lost");
       return;
     }
-    const int64_t at = NowNs();
-    for (;;) {
-      const Reply r = peer.ParseEnqueue(conn.pending());
-      if (r.kind == Reply::kIncomplete) break;
-      conn.Consume(r.consumed);
-      if (r.kind != Reply::kOk) {
-        run.Fail("enqueue: " + std::string(r.text));
-        return;
-      }
+    const bool ok = TakeEnqueueReplies(run, peer, conn, [&](int64_t at) {
       latencies->push_back(at - sent.front());
       sent.pop_front();
       ++replied;
-      run.enqueued += 1;
-    }
+    });
+    if (!ok) return;
   }
 }
 
@@ -574,19 +585,11 @@ void ProduceOpen(Run& run, Peer& peer, Conn& conn, uint64_t first, uint64_t coun
         if (!stop.load()) run.Fail("producer connection lost");
         return;
       }
-      const int64_t at = NowNs();
-      for (;;) {
-        const Reply r = peer.ParseEnqueue(conn.pending());
-        if (r.kind == Reply::kIncomplete) break;
-        conn.Consume(r.consumed);
-        if (r.kind != Reply::kOk) {
-          run.Fail("enqueue: " + std::string(r.text));
-          return;
-        }
+      const bool ok = TakeEnqueueReplies(run, peer, conn, [&](int64_t at) {
         latencies->push_back(at - (first_ns + static_cast<int64_t>(replied) * interval_ns));
         ++replied;
-        run.enqueued += 1;
-      }
+      });
+      if (!ok) return;
     }
   });
   // Wake at the scheduled time, not up to 50 us (the default slack) after it.

@@ -32,7 +32,8 @@ void RecordCacheStore::Forget(TaskId id) {
 
 void RecordCacheStore::Remember(TaskId id, const std::shared_ptr<const TaskRecord>& rec) {
   // A newer set for the task is still in flight: its outcome is not known.
-  if (rec == nullptr || in_flight_.count(id) != 0 || cache_.count(id) != 0) return;
+  // (No entry can exist here: every set that touches the task drops it.)
+  if (rec == nullptr || in_flight_.count(id) != 0) return;
   const size_t cost = Cost(*rec);
   if (cost > budget_) return;
   while (bytes_ + cost > budget_ && !order_.empty()) {
@@ -45,8 +46,8 @@ void RecordCacheStore::Remember(TaskId id, const std::shared_ptr<const TaskRecor
     ++evictions_;
   }
   const uint64_t seq = next_seq_++;
+  if (!cache_.try_emplace(id, Entry{rec, cost, seq}).second) return;
   bytes_ += cost;
-  cache_.emplace(id, Entry{rec, cost, seq});
   order_.emplace_back(id, seq);
   // Entries mostly leave by Forget (the task was acked), not by eviction:
   // drop their stale order_ elements once they are the majority.
