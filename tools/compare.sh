@@ -5,7 +5,7 @@
 #   tools/compare.sh [--build DIR] [--reps N] [--producers N] [--consumers N]
 #                    [--tasks N] [--slow-tasks N] [--size BYTES] [--window N]
 #                    [--dir DIR] [--out DIR] [--only LIST]
-#                    [--scenarios peak,openloop,window1,depth]
+#                    [--scenarios peak,openloop,openpin,window1,depth] [--pin S:G]
 #                    [--open-seconds S] [--w1-tasks N] [--prefill N] [--settle S]
 #
 # On loopback, for each repetition (systems interleaved, so a load change on
@@ -30,6 +30,11 @@
 #             (so it runs peak too), every system: enqueue-ack p50/p99/p999 and
 #             e2e p50/p99 from the scheduled send time; --open-seconds (4) of
 #             tasks at that rate (beanstalkd-f0: --slow-tasks).
+#   openpin   openloop again at the same rate, with the server confined to
+#             the CPUs S and the load generator to the CPUs G of --pin S:G
+#             (default 0:1), for every system alike: the broker and its
+#             clients on separate cores, as in production, instead of the
+#             load generator's threads preempting the broker's (taskset).
 #   window1   1 producer, 1 consumer, window 1, --w1-tasks (1000; beanstalkd-f0
 #             half): lifecycle (enqueue send .. ack reply) p50/p99 beside the
 #             fsync-probe p50 of the same rep, and their ratio; and the floor
@@ -63,13 +68,14 @@ WINDOW=16
 DATA_PARENT=/tmp
 OUT=
 ONLY=sluice,beanstalkd-f0,beanstalkd-mem,redis-always,redis-everysec
-SCENARIOS=peak,openloop,window1,depth
+SCENARIOS=peak,openloop,openpin,window1,depth
+PIN=0:1
 OPEN_SECONDS=4
 W1_TASKS=1000
 PREFILL=1000000
 SETTLE=10
 
-usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) BUILD=$2; shift 2 ;;
@@ -88,6 +94,7 @@ while [[ $# -gt 0 ]]; do
     --w1-tasks) W1_TASKS=$2; shift 2 ;;
     --prefill) PREFILL=$2; shift 2 ;;
     --settle) SETTLE=$2; shift 2 ;;
+    --pin) PIN=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage 2 ;;
   esac
@@ -107,6 +114,17 @@ done
 for bin in beanstalkd redis-server python3; do
   command -v "$bin" >/dev/null || { echo "compare.sh: $bin not found" >&2; exit 1; }
 done
+
+if [[ ! $PIN =~ ^[0-9,-]+:[0-9,-]+$ ]]; then
+  echo "compare.sh: --pin $PIN: expected SERVER_CPUS:GENERATOR_CPUS, e.g. 0:1" >&2
+  exit 2
+fi
+SERVER_CPUS=${PIN%%:*}
+GEN_CPUS=${PIN##*:}
+# Set by the openpin scenario: the command prefixes that confine a server and a
+# load generator to their CPUs (empty: no confinement).
+SERVER_PIN=()
+GEN_PIN=()
 
 WORK=$(mktemp -d "$DATA_PARENT/sluice-compare-XXXXXX")
 RESULTS=$WORK/results
@@ -150,10 +168,10 @@ start_server() {
   local name=$1 dir=$2 port=$3
   mkdir -p "$dir"
   case "$name" in
-    beanstalkd-f0) beanstalkd -l 127.0.0.1 -p "$port" -b "$dir" -f 0 >"$dir/log" 2>&1 & ;;
-    beanstalkd-mem) beanstalkd -l 127.0.0.1 -p "$port" >"$dir/log" 2>&1 & ;;
+    beanstalkd-f0) "${SERVER_PIN[@]}" beanstalkd -l 127.0.0.1 -p "$port" -b "$dir" -f 0 >"$dir/log" 2>&1 & ;;
+    beanstalkd-mem) "${SERVER_PIN[@]}" beanstalkd -l 127.0.0.1 -p "$port" >"$dir/log" 2>&1 & ;;
     redis-always|redis-everysec)
-      redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --daemonize no \
+      "${SERVER_PIN[@]}" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --daemonize no \
         --appendonly yes --appendfsync "${name#redis-}" --logfile "$dir/log" >/dev/null 2>&1 & ;;
   esac
   SERVER_PID=$!
@@ -168,14 +186,16 @@ run_one() {
   shift 4
   case "$name" in
     sluice)
-      json=$(timeout 600 "$SLUICE_BENCH" --sluiced "$SLUICED" --durability sync "$@" \
-        --tasks "$tasks" --json) || rc=$?
+      local cpus=()
+      [[ ${#SERVER_PIN[@]} -gt 0 ]] && cpus=(--sluiced-cpus "$SERVER_CPUS")
+      json=$(timeout 600 "${GEN_PIN[@]}" "$SLUICE_BENCH" --sluiced "$SLUICED" "${cpus[@]}" \
+        --durability sync "$@" --tasks "$tasks" --json) || rc=$?
       ;;
     beanstalkd-*|redis-*)
       port=$(free_port)
       dir=$WORK/$name-$rep
       start_server "$name" "$dir" "$port" || return 0
-      json=$(timeout 600 "$PEER_BENCH" --peer "${name%%-*}" --addr "127.0.0.1:$port" \
+      json=$(timeout 600 "${GEN_PIN[@]}" "$PEER_BENCH" --peer "${name%%-*}" --addr "127.0.0.1:$port" \
         --label "$name" "$@" --tasks "$tasks" --json) || rc=$?
       stop_server
       rm -rf "$dir"
@@ -205,15 +225,21 @@ except OSError:
 IFS=, read -r -a SYSTEMS <<<"$ONLY"
 for scen in ${SCENARIOS//,/ }; do
   case "$scen" in
-    peak|openloop|window1|depth) ;;
+    peak|openloop|openpin|window1|depth) ;;
     *) echo "compare.sh: unknown scenario $scen" >&2; exit 2 ;;
   esac
 done
-# openloop's rate is half of sluice's peak of the same rep.
-if has_scenario openloop && ! has_scenario peak; then SCENARIOS=peak,$SCENARIOS; fi
-if has_scenario openloop && [[ ,$ONLY, != *,sluice,* ]]; then
-  echo "compare.sh: openloop needs sluice in --only (its rate is half of sluice's peak)" >&2
+# openloop's and openpin's rate is half of sluice's peak of the same rep.
+if { has_scenario openloop || has_scenario openpin; } && ! has_scenario peak; then
+  SCENARIOS=peak,$SCENARIOS
+fi
+if { has_scenario openloop || has_scenario openpin; } && [[ ,$ONLY, != *,sluice,* ]]; then
+  echo "compare.sh: openloop and openpin need sluice in --only (their rate is half of" \
+    "sluice's peak)" >&2
   exit 2
+fi
+if has_scenario openpin; then
+  command -v taskset >/dev/null || { echo "compare.sh: openpin needs taskset" >&2; exit 1; }
 fi
 echo "compare.sh: $REPS reps; scenarios $SCENARIOS; $PRODUCERS producers, $CONSUMERS consumers," \
   "$TASKS tasks ($SLOW_TASKS for beanstalkd-f0) of $SIZE bytes, window $WINDOW; build $BUILD;" \
@@ -240,20 +266,27 @@ for rep in $(seq 1 "$REPS"); do
       run_one peak "$name" "$rep" "$tasks" "${SHAPE[@]}"
     done
   fi
-  if has_scenario openloop; then
+  for scen in openloop openpin; do
+    has_scenario $scen || continue
     peak=$(sluice_peak "$rep")
     if [[ -z $peak ]]; then
-      echo "compare.sh: openloop rep $rep skipped: sluice's peak run failed" >&2
-    else
-      rate=$((peak / 2))
-      echo "$rate" >>"$RESULTS/openloop-rate.txt"
-      for name in "${SYSTEMS[@]}"; do
-        tasks=$((rate * OPEN_SECONDS))
-        [[ $name == beanstalkd-f0 ]] && tasks=$SLOW_TASKS
-        run_one openloop "$name" "$rep" "$tasks" "${SHAPE[@]}" --rate "$rate"
-      done
+      echo "compare.sh: $scen rep $rep skipped: sluice's peak run failed" >&2
+      continue
     fi
-  fi
+    rate=$((peak / 2))
+    echo "$rate" >>"$RESULTS/$scen-rate.txt"
+    if [[ $scen == openpin ]]; then
+      SERVER_PIN=(taskset -c "$SERVER_CPUS")
+      GEN_PIN=(taskset -c "$GEN_CPUS")
+    fi
+    for name in "${SYSTEMS[@]}"; do
+      tasks=$((rate * OPEN_SECONDS))
+      [[ $name == beanstalkd-f0 ]] && tasks=$SLOW_TASKS
+      run_one $scen "$name" "$rep" "$tasks" "${SHAPE[@]}" --rate "$rate"
+    done
+    SERVER_PIN=()
+    GEN_PIN=()
+  done
   if has_scenario window1; then
     # The floor under any window-1 lifecycle on this disk: RocksDB's two
     # synced writes per task (enqueue, ack) one task at a time.
@@ -278,7 +311,7 @@ for rep in $(seq 1 "$REPS"); do
 done
 ELAPSED=$(($(date +%s) - START))
 
-python3 - "$RESULTS" "$ELAPSED" "$ONLY" "$SCENARIOS" <<'EOF'
+python3 - "$RESULTS" "$ELAPSED" "$ONLY" "$SCENARIOS" "$PIN" <<'EOF'
 import json, os, statistics, sys
 
 results, elapsed, order = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
@@ -315,20 +348,24 @@ if "peak" in scenarios:
             name, rows[0]["tasks"], len(rows), tps, med(rows, "enqueue_p50_us"),
             med(rows, "enqueue_p99_us"), med(rows, "e2e_p50_us"), med(rows, "e2e_p99_us"), ratio))
     print()
-if "openloop" in scenarios:
+for scen, how in (("openloop", "server and load generator share every CPU"),
+                  ("openpin", "server on CPUs %s, load generator on CPUs %s (taskset)"
+                   % tuple(sys.argv[5].split(":")))):
+    if scen not in scenarios:
+        continue
     rates = []
-    path = os.path.join(results, "openloop-rate.txt")
+    path = os.path.join(results, scen + "-rate.txt")
     if os.path.exists(path):
         rates = [int(line) for line in open(path) if line.strip()]
-    print("### openloop: fixed schedule at half of sluice's peak (rates per rep: %s tasks/s); "
+    print("### %s: fixed schedule at half of sluice's peak (rates per rep: %s tasks/s); %s; "
           "latency from the scheduled send time; target sluice p99 enqueue and e2e <= 2000 us"
-          % ", ".join(str(r) for r in rates))
+          % (scen, ", ".join(str(r) for r in rates), how))
     print()
     print("| system | tasks | runs | achieved tasks/s | enqueue p50 us | enqueue p99 us "
           "| enqueue p999 us | e2e p50 us | e2e p99 us | sluice target |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name in order:
-        rows = load("openloop-" + name)
+        rows = load(scen + "-" + name)
         if not rows:
             print("| %s | | 0 | failed | | | | | | |" % name)
             continue

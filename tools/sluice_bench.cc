@@ -1,7 +1,8 @@
 // sluice-bench: end-to-end load generator for sluiced.
 //
 //   sluice-bench [--broker HOST:PORT [--broker-pid PID] |
-//                 --sluiced PATH --durability sync|async --sluiced-config FILE]
+//                 --sluiced PATH --durability sync|async --sluiced-config FILE
+//                 --sluiced-cpus LIST]
 //                [--producers 4] [--consumers 4] [--tasks 100000] [--size 256]
 //                [--window 16] [--lease-window N] [--batch 1] [--tenants 1] [--queue Q] [--json]
 //                [--rate R] [--prefill N [--prefill-queue Q2] [--prefill-batch 2000]]
@@ -20,8 +21,9 @@
 // Closed loop (default): each producer refills its window as responses come
 // back. Open loop (--rate R): the producers together send R tasks per second on
 // a fixed schedule (producer i sends a frame of `batch` tasks every
-// producers * batch / R seconds, the producers staggered evenly), whatever the
-// broker's responses do; no window. A task's send time is its SCHEDULED send
+// producers * batch / R seconds, the producers staggered evenly; one pacer
+// thread sends for all of them), whatever the broker's responses do; no
+// window. A task's send time is its SCHEDULED send
 // time, so a broker (or a load generator) that falls behind shows up in the
 // latencies instead of slowing the schedule down (no coordinated omission).
 // Consumers are the same in both: long-polling workers with `--lease-window`
@@ -47,6 +49,7 @@
 //   cpu          CPU time (user + system, all threads) per acked task over
 //                the measured run: the broker's (own broker, or --broker-pid)
 //                from /proc/PID/stat, the load generator's from getrusage
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -96,6 +99,7 @@ struct Flags {
   std::string sluiced;
   std::string durability = "sync";
   std::string sluiced_config;  // --config for the own broker
+  std::string sluiced_cpus;    // CPU list the own broker runs on (empty: inherited)
   pid_t broker_pid = 0;        // an external broker's pid, for its CPU time
   uint32_t producers = 4;
   uint32_t consumers = 4;
@@ -116,12 +120,43 @@ struct Flags {
 };
 
 // A sluiced child process on port 0 with a temporary data directory.
+// Parses a CPU list ("0", "0-1", "1,3-4") into `set`. False on bad syntax.
+bool ParseCpuList(const std::string& text, cpu_set_t* set) {
+  std::stringstream in(text);
+  std::string item;
+  bool any = false;
+  while (std::getline(in, item, ',')) {
+    const size_t dash = item.find('-');
+    char* end = nullptr;
+    const long lo = std::strtol(item.c_str(), &end, 10);
+    if (end == item.c_str()) return false;
+    long hi = lo;
+    if (dash != std::string::npos) {
+      const char* rest = item.c_str() + dash + 1;
+      hi = std::strtol(rest, &end, 10);
+      if (end == rest) return false;
+    }
+    if (*end != '\0' || lo < 0 || hi < lo || hi >= CPU_SETSIZE) return false;
+    for (long c = lo; c <= hi; ++c) CPU_SET(static_cast<int>(c), set);
+    any = true;
+  }
+  return any;
+}
+
 class OwnBroker {
  public:
   ~OwnBroker() { Stop(); }
 
+  // `cpus`: a CPU list ("0", "0-1", "0,2") the broker is confined to; empty:
+  // this process's own CPUs.
   Status Start(const std::string& path, const std::string& durability,
-               const std::string& config) {
+               const std::string& config, const std::string& cpus) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (!cpus.empty() && !ParseCpuList(cpus, &set)) {
+      return Status::InvalidArgument("--sluiced-cpus '" + cpus +
+                                     "': expected a CPU list such as 0, 0-1 or 0,2");
+    }
     char tmpl[] = "/tmp/sluice-bench-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return Status::Internal("mkdtemp failed");
     dir_ = tmpl;
@@ -136,6 +171,10 @@ class OwnBroker {
       if (err != nullptr) dup2(fileno(err), STDERR_FILENO);
       close(out[0]);
       close(out[1]);
+      if (!cpus.empty() && sched_setaffinity(0, sizeof(set), &set) != 0) {
+        std::fprintf(stderr, "sched_setaffinity(%s): %s\n", cpus.c_str(), std::strerror(errno));
+        _exit(127);
+      }
       std::vector<const char*> args = {path.c_str(), "--listen",     "127.0.0.1:0",
                                        "--data-dir", data.c_str(), "--durability",
                                        durability.c_str()};
@@ -333,75 +372,63 @@ class Producer {
   std::vector<int64_t> latencies_;
 };
 
-// One open-loop producer: a thread that sends a frame of `batch` tasks at each
-// scheduled time (first_ns + k * interval_ns), catching up at once when it is
-// late, and never waits for responses. Latency counts from the scheduled time.
+// One open-loop producer connection. It has no thread of its own: the
+// OpenPacer calls SendNext() at each of its scheduled times, and the replies
+// come back on the client's I/O thread. Latency counts from the scheduled time.
 class OpenProducer {
  public:
   OpenProducer(Run& run, std::unique_ptr<Client> client, uint64_t first, uint64_t count)
       : run_(run), client_(std::move(client)), first_(first), count_(count) {
     latencies_.reserve(count);
   }
-  ~OpenProducer() {
-    if (thread_.joinable()) thread_.join();
+
+  // Pacer thread only. Sends the next frame of up to `batch` tasks, stamped
+  // with `scheduled`; never waits for the response.
+  void SendNext(int64_t scheduled) {
+    const uint64_t n = std::min<uint64_t>(run_.flags.batch, count_ - sent_tasks_);
+    tasks_.assign(n, TaskSpec{});
+    for (uint64_t i = 0; i < n; ++i) {
+      TaskSpec& t = tasks_[i];
+      t.queue = run_.flags.queue;
+      const uint64_t seq = first_ + sent_tasks_ + i;
+      if (run_.flags.tenants > 1) t.tenant = "t" + std::to_string(seq % run_.flags.tenants);
+      t.payload.assign(std::max<uint32_t>(run_.flags.size, sizeof(int64_t)), 'x');
+      std::memcpy(t.payload.data(), &scheduled, sizeof(scheduled));
+    }
+    sent_tasks_ += n;
+    client_->EnqueueManyAsync(tasks_, [this, scheduled, n](sluice::Result<Client::ManyResult> r) {
+      const int64_t replied_at = NowNs();
+      uint64_t ok = 0;
+      if (r.ok()) {
+        for (const auto& item : *r) ok += item.ok() ? 1 : 0;
+      }
+      {
+        std::lock_guard lock(mu_);
+        for (uint64_t i = 0; i < ok; ++i) latencies_.push_back(replied_at - scheduled);
+      }
+      run_.enqueued += ok;
+      run_.enqueue_failed += n - ok;
+      Replied(n);
+    });
+    if (sent_tasks_ >= count_) {
+      sender_done_ = true;
+      Replied(0);
+    }
+  }
+  bool sent_all() const { return sent_tasks_ >= count_; }
+  // Pacer thread, before the first SendNext: a producer with no tasks is done.
+  void Start() {
+    if (count_ == 0) {
+      sender_done_ = true;
+      Replied(0);
+    }
   }
 
-  void Start(int64_t first_ns, int64_t interval_ns) {
-    thread_ = std::thread([this, first_ns, interval_ns] { Send(first_ns, interval_ns); });
-  }
-
-  std::vector<int64_t>& latencies() {
-    if (thread_.joinable()) thread_.join();
-    return latencies_;
-  }
-  void Close() {
-    if (thread_.joinable()) thread_.join();
-    client_->Close();
-  }
+  // After the run (every reply counted).
+  std::vector<int64_t>& latencies() { return latencies_; }
+  void Close() { client_->Close(); }
 
  private:
-  void Send(int64_t first_ns, int64_t interval_ns) {
-    // Wake at the scheduled time, not up to 50 us (the default slack) after it.
-    prctl(PR_SET_TIMERSLACK, 1000UL);
-    const uint32_t batch = run_.flags.batch;
-    uint64_t sent_tasks = 0;
-    std::vector<TaskSpec> tasks;
-    for (uint64_t k = 0; sent_tasks < count_; ++k) {
-      const int64_t scheduled = first_ns + static_cast<int64_t>(k) * interval_ns;
-      const int64_t now = NowNs();
-      if (scheduled > now) {
-        std::this_thread::sleep_for(std::chrono::nanoseconds(scheduled - now));
-      }
-      const uint64_t n = std::min<uint64_t>(batch, count_ - sent_tasks);
-      tasks.assign(n, TaskSpec{});
-      for (uint64_t i = 0; i < n; ++i) {
-        TaskSpec& t = tasks[i];
-        t.queue = run_.flags.queue;
-        const uint64_t seq = first_ + sent_tasks + i;
-        if (run_.flags.tenants > 1) t.tenant = "t" + std::to_string(seq % run_.flags.tenants);
-        t.payload.assign(std::max<uint32_t>(run_.flags.size, sizeof(int64_t)), 'x');
-        std::memcpy(t.payload.data(), &scheduled, sizeof(scheduled));
-      }
-      sent_tasks += n;
-      client_->EnqueueManyAsync(tasks, [this, scheduled, n](sluice::Result<Client::ManyResult> r) {
-        const int64_t replied_at = NowNs();
-        uint64_t ok = 0;
-        if (r.ok()) {
-          for (const auto& item : *r) ok += item.ok() ? 1 : 0;
-        }
-        {
-          std::lock_guard lock(mu_);
-          for (uint64_t i = 0; i < ok; ++i) latencies_.push_back(replied_at - scheduled);
-        }
-        run_.enqueued += ok;
-        run_.enqueue_failed += n - ok;
-        Replied(n);
-      });
-    }
-    sender_done_ = true;
-    Replied(0);
-  }
-
   // Counts replied tasks; the producer is done once every task was sent and
   // answered (exactly once, whichever thread sees it first).
   void Replied(uint64_t n) {
@@ -416,12 +443,63 @@ class OpenProducer {
   std::unique_ptr<Client> client_;
   const uint64_t first_;
   const uint64_t count_;
-  std::thread thread_;
-  std::mutex mu_;  // the I/O thread and (for a refused request) the sender push latencies
+  uint64_t sent_tasks_ = 0;     // pacer thread
+  std::vector<TaskSpec> tasks_;  // pacer thread: the frame being built
+  std::mutex mu_;  // the I/O thread and (for a refused request) the pacer push latencies
   std::vector<int64_t> latencies_;
   std::atomic<uint64_t> replied_{0};
   std::atomic<bool> sender_done_{false};
   std::atomic<bool> finished_{false};
+};
+
+// Sends every open-loop producer's frames from one thread. Producer i sends
+// frame k at first_ns + offset_i + k * interval_ns, with offset_i = i /
+// producers of the interval, so all frames together are evenly spaced. A late
+// pacer catches up at once, and every frame keeps its own scheduled time, so
+// lateness shows in the latencies (no coordinated omission). One thread for
+// all producers instead of one each: fewer threads of the load generator
+// competing with the broker for the machine's cores (docs/performance.md).
+class OpenPacer {
+ public:
+  explicit OpenPacer(std::vector<std::unique_ptr<OpenProducer>>& producers)
+      : producers_(producers) {}
+  ~OpenPacer() { Join(); }
+
+  void Start(int64_t first_ns, int64_t interval_ns) {
+    thread_ = std::thread([this, first_ns, interval_ns] { Run(first_ns, interval_ns); });
+  }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run(int64_t first_ns, int64_t interval_ns) {
+    // Wake at the scheduled time, not up to 50 us (the default slack) after it.
+    prctl(PR_SET_TIMERSLACK, 1000UL);
+    const size_t n = producers_.size();
+    for (auto& p : producers_) p->Start();
+    std::vector<int64_t> offsets(n);
+    for (size_t i = 0; i < n; ++i) {
+      offsets[i] = static_cast<int64_t>(static_cast<double>(interval_ns) *
+                                        static_cast<double>(i) / static_cast<double>(n));
+    }
+    size_t left = 0;
+    for (auto& p : producers_) left += p->sent_all() ? 0 : 1;
+    for (uint64_t j = 0; left > 0; ++j) {
+      const size_t i = j % n;
+      OpenProducer& p = *producers_[i];
+      if (p.sent_all()) continue;
+      const int64_t scheduled =
+          first_ns + offsets[i] + static_cast<int64_t>(j / n) * interval_ns;
+      const int64_t now = NowNs();
+      if (scheduled > now) std::this_thread::sleep_for(std::chrono::nanoseconds(scheduled - now));
+      p.SendNext(scheduled);
+      if (p.sent_all()) --left;
+    }
+  }
+
+  std::vector<std::unique_ptr<OpenProducer>>& producers_;
+  std::thread thread_;
 };
 
 class Consumer {
@@ -565,6 +643,9 @@ int main(int argc, char** argv) {
   app.add_option("--sluiced", f.sluiced,
                  "sluiced binary for the own broker (default: this build's)");
   app.add_option("--sluiced-config", f.sluiced_config, "config file for the own broker");
+  app.add_option("--sluiced-cpus", f.sluiced_cpus,
+                 "CPU list for the own broker (0, 0-1, 0,2; default: this process's CPUs); "
+                 "with taskset on sluice-bench, keeps the load generator off the broker's cores");
   app.add_option("--broker-pid", f.broker_pid,
                  "pid of the --broker process (same machine), to report its CPU per task");
   app.add_option("--durability", f.durability, "durability of the own broker")
@@ -629,7 +710,7 @@ int main(int argc, char** argv) {
   options.client_name = "sluice-bench";
   if (f.broker.empty()) {
     const std::string path = f.sluiced.empty() ? DefaultSluiced(argv[0]) : f.sluiced;
-    if (auto s = own.Start(path, f.durability, f.sluiced_config); !s.ok()) {
+    if (auto s = own.Start(path, f.durability, f.sluiced_config, f.sluiced_cpus); !s.ok()) {
       std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
       return 1;
     }
@@ -684,14 +765,10 @@ int main(int argc, char** argv) {
   const int64_t start = NowNs();
   for (auto& c : consumers) c->Start();
   for (auto& p : producers) p->Start();
+  OpenPacer pacer(open_producers);
   if (open_loop) {
     // Producer i sends a frame every interval, offset by i / producers of it.
-    const double interval = 1e9 * f.producers * f.batch / f.rate;
-    for (size_t i = 0; i < open_producers.size(); ++i) {
-      open_producers[i]->Start(start + static_cast<int64_t>(interval * static_cast<double>(i) /
-                                                            f.producers),
-                               static_cast<int64_t>(interval));
-    }
+    pacer.Start(start, static_cast<int64_t>(1e9 * f.producers * f.batch / f.rate));
   }
   {
     std::unique_lock lock(run.mu);
@@ -700,6 +777,7 @@ int main(int argc, char** argv) {
   const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
   const int64_t broker_cpu1 = broker_pid > 0 ? ProcessCpuUs(broker_pid) : -1;
   const int64_t bench_cpu1 = SelfCpuUs();
+  pacer.Join();
   for (auto& p : producers) p->Close();
   for (auto& p : open_producers) p->Close();
   for (auto& c : consumers) c->Close();

@@ -12,9 +12,10 @@
 //
 // Open loop (--rate R), as sluice-bench: the producers together send R
 // enqueues per second on a fixed schedule (producer i one request every
-// producers / R seconds, staggered evenly), each producer a sender thread that
-// sleeps until the next scheduled time (catching up at once when late) and a
-// reader thread for the replies; no window. The send time in a payload and the
+// producers / R seconds, staggered evenly): one pacer thread for all
+// producers sleeps until the next scheduled time and sends what is due on each
+// connection (catching up at once when late), and each producer connection has
+// a reader thread for the replies; no window. The send time in a payload and the
 // start of its enqueue latency is its SCHEDULED time (no coordinated omission).
 //
 // --prefill N (--prefill-queue Q2, default Q + "-prefill"): before the measured
@@ -570,56 +571,89 @@ void Produce(Run& run, Peer& peer, Conn& conn, uint64_t first, uint64_t count,
   }
 }
 
-// Open loop: enqueues tasks [first, first + count) on `conn`, request k at
-// first_ns + k * interval_ns, from this thread, while a reader thread takes the
-// replies (in request order, so reply k belongs to scheduled time k).
-void ProduceOpen(Run& run, Peer& peer, Conn& conn, uint64_t first, uint64_t count,
-                 int64_t first_ns, int64_t interval_ns, std::vector<int64_t>* latencies) {
+// Open loop, one producer connection's share: tasks [first, first + count),
+// request k scheduled at first_ns + k * interval_ns.
+struct OpenShare {
+  Conn* conn = nullptr;
+  uint64_t first = 0;
+  uint64_t count = 0;
+  int64_t first_ns = 0;
+  std::vector<int64_t>* latencies = nullptr;
+};
+
+// Open loop: one pacer thread (this one) sends every producer's requests at
+// their scheduled times, each stamped with its own scheduled time, catching
+// up at once when late; a reader thread per connection takes the replies (in
+// request order, so reply k belongs to scheduled time k). One pacer for all
+// producers, as in sluice-bench: fewer threads of the load generator
+// competing with the server for the cores.
+void ProduceOpen(Run& run, Peer& peer, std::vector<OpenShare> shares, int64_t interval_ns) {
   const Flags& f = run.flags;
-  latencies->reserve(count);
   std::atomic<bool> stop{false};
-  std::thread reader([&] {
-    uint64_t replied = 0;
-    while (replied < count && !run.aborted.load() && !stop.load()) {
-      if (!conn.Fill()) {
-        if (!stop.load()) run.Fail("producer connection lost");
-        return;
+  std::vector<std::thread> readers;
+  for (OpenShare& sh : shares) {
+    sh.latencies->reserve(sh.count);
+    readers.emplace_back([&run, &peer, &stop, sh, interval_ns] {
+      uint64_t replied = 0;
+      while (replied < sh.count && !run.aborted.load() && !stop.load()) {
+        if (!sh.conn->Fill()) {
+          if (!stop.load()) run.Fail("producer connection lost");
+          return;
+        }
+        const bool ok = TakeEnqueueReplies(run, peer, *sh.conn, [&](int64_t at) {
+          sh.latencies->push_back(at -
+                                  (sh.first_ns + static_cast<int64_t>(replied) * interval_ns));
+          ++replied;
+        });
+        if (!ok) return;
       }
-      const bool ok = TakeEnqueueReplies(run, peer, conn, [&](int64_t at) {
-        latencies->push_back(at - (first_ns + static_cast<int64_t>(replied) * interval_ns));
-        ++replied;
-      });
-      if (!ok) return;
-    }
-  });
+    });
+  }
   // Wake at the scheduled time, not up to 50 us (the default slack) after it.
   prctl(PR_SET_TIMERSLACK, 1000UL);
   std::string payload(f.size, 'x');
-  for (uint64_t k = 0; k < count && !run.aborted.load();) {
+  std::vector<uint64_t> next(shares.size(), 0);  // per share: the next request
+  const auto due = [&](size_t i) {
+    return shares[i].first_ns + static_cast<int64_t>(next[i]) * interval_ns;
+  };
+  for (;;) {
+    if (run.aborted.load()) break;
+    // The earliest unsent request of any share.
+    size_t pick = shares.size();
+    for (size_t i = 0; i < shares.size(); ++i) {
+      if (next[i] < shares[i].count && (pick == shares.size() || due(i) < due(pick))) pick = i;
+    }
+    if (pick == shares.size()) break;
     const int64_t now = NowNs();
-    const int64_t next = first_ns + static_cast<int64_t>(k) * interval_ns;
-    if (next > now) {
-      std::this_thread::sleep_for(std::chrono::nanoseconds(next - now));
+    if (due(pick) > now) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(due(pick) - now));
       continue;
     }
-    // Every request due by now, each stamped with its own scheduled time.
-    for (; k < count && first_ns + static_cast<int64_t>(k) * interval_ns <= now; ++k) {
-      const int64_t scheduled = first_ns + static_cast<int64_t>(k) * interval_ns;
-      const uint64_t seq = first + k;
-      std::memcpy(payload.data(), &scheduled, sizeof(scheduled));
-      std::memcpy(payload.data() + sizeof(scheduled), &seq, sizeof(seq));
-      peer.AppendEnqueue(&conn.out(), payload);
+    // Every request due by now, on every connection.
+    bool flushed = true;
+    for (size_t i = 0; i < shares.size() && flushed; ++i) {
+      OpenShare& sh = shares[i];
+      bool any = false;
+      for (; next[i] < sh.count && due(i) <= now; ++next[i]) {
+        const int64_t scheduled = due(i);
+        const uint64_t seq = sh.first + next[i];
+        std::memcpy(payload.data(), &scheduled, sizeof(scheduled));
+        std::memcpy(payload.data() + sizeof(scheduled), &seq, sizeof(seq));
+        peer.AppendEnqueue(&sh.conn->out(), payload);
+        any = true;
+      }
+      if (any && !sh.conn->Flush()) {
+        run.Fail("producer connection lost");
+        flushed = false;
+      }
     }
-    if (!conn.Flush()) {
-      run.Fail("producer connection lost");
-      break;
-    }
+    if (!flushed) break;
   }
   if (run.aborted.load()) {
     stop = true;
-    conn.ShutdownRead();
+    for (OpenShare& sh : shares) sh.conn->ShutdownRead();
   }
-  reader.join();
+  for (auto& t : readers) t.join();
 }
 
 struct ConsumerStats {
@@ -775,21 +809,27 @@ int main(int argc, char** argv) {
   for (uint32_t i = 0; i < f.consumers; ++i) {
     threads.emplace_back([&, i] { Consume(run, *peer, *conns[f.producers + i], &cons[i]); });
   }
+  // Open loop: producer i sends a request every interval, offset by i /
+  // producers of it.
+  const double interval = f.rate > 0 ? 1e9 * f.producers / f.rate : 0;
+  std::vector<OpenShare> shares;
   for (uint32_t i = 0; i < f.producers; ++i) {
     const uint64_t share = f.tasks / f.producers + (i < f.tasks % f.producers ? 1 : 0);
     const uint64_t first =
         i * (f.tasks / f.producers) + std::min<uint64_t>(i, f.tasks % f.producers);
     if (f.rate > 0) {
-      const double interval = 1e9 * f.producers / f.rate;
-      const int64_t first_ns = start + static_cast<int64_t>(interval * i / f.producers);
-      threads.emplace_back([&, i, first, share, first_ns, interval] {
-        ProduceOpen(run, *peer, *conns[i], first, share, first_ns,
-                    static_cast<int64_t>(interval), &enq[i]);
-      });
+      shares.push_back(OpenShare{conns[i].get(), first, share,
+                                 start + static_cast<int64_t>(interval * i / f.producers),
+                                 &enq[i]});
     } else {
       threads.emplace_back(
           [&, i, first, share] { Produce(run, *peer, *conns[i], first, share, &enq[i]); });
     }
+  }
+  if (f.rate > 0) {
+    threads.emplace_back([&, shares] {
+      ProduceOpen(run, *peer, shares, static_cast<int64_t>(interval));
+    });
   }
   for (auto& t : threads) t.join();
   const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
