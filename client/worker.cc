@@ -17,6 +17,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Most tokens in one Ack request (16 bytes each on the wire).
+constexpr size_t kMaxAckBatch = 1024;
+
 std::string DefaultWorkerName() {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
@@ -75,7 +78,9 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     leaser_.join();
     for (auto& t : handlers_) t.join();
     {
-      std::lock_guard lock(mu_);
+      // Every handler is done; their acks must be answered before Stop returns.
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !ack_in_flight_ && acks_.empty(); });
       heartbeat_exit_ = true;
     }
     cv_.notify_all();
@@ -157,6 +162,66 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   void Finish(const LeasedTask& task, const std::shared_ptr<Running>& running,
               const Outcome& outcome);
 
+  // ---- acks: handler threads queue, the client's I/O thread completes
+  // A handler thread that succeeded queues its token and takes the next task
+  // at once; it does not wait for the ack's fsync. At most one Ack request is
+  // in flight: when it is answered, every token queued meanwhile goes in the
+  // next request (up to kMaxAckBatch). So an idle worker acks at once, and a
+  // busy one sends one frame, and the broker commits one group, for many
+  // tasks. Stop() waits until every queued ack was answered.
+  void QueueAck(const LeaseToken& token) {
+    std::vector<LeaseToken> send;
+    {
+      std::lock_guard lock(mu_);
+      acks_.push_back(token);
+      if (ack_in_flight_) return;
+      send = TakeAcks();
+    }
+    SendAcks(std::move(send));
+  }
+
+  // Under mu_: the next batch, marked in flight.
+  std::vector<LeaseToken> TakeAcks() {
+    std::vector<LeaseToken> batch;
+    if (acks_.size() <= kMaxAckBatch) {
+      batch.swap(acks_);
+    } else {
+      batch.assign(acks_.begin(), acks_.begin() + kMaxAckBatch);
+      acks_.erase(acks_.begin(), acks_.begin() + kMaxAckBatch);
+    }
+    ack_in_flight_ = true;
+    return batch;
+  }
+
+  void SendAcks(std::vector<LeaseToken> tokens) {
+    client_.AckAsync(tokens, [self = shared_from_this(), n = tokens.size()](
+                                 Result<std::vector<Status>> r) { self->OnAcked(n, std::move(r)); });
+  }
+
+  // Client I/O thread: counts the answered acks, sends what queued meanwhile.
+  void OnAcked(size_t n, Result<std::vector<Status>> r) {
+    std::vector<Status> errors;
+    std::vector<LeaseToken> next;
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < n; ++i) {
+        const Status& s = r.ok() ? (*r)[i] : r.status();
+        if (s.ok()) {
+          ++stats_.succeeded;
+        } else if (s.code() == Code::kStaleLease) {
+          ++stats_.lease_lost;
+        } else {
+          errors.push_back(s);
+        }
+      }
+      ack_in_flight_ = false;
+      if (!acks_.empty()) next = TakeAcks();
+    }
+    cv_.notify_all();
+    for (const Status& s : errors) ReportError(s);
+    if (!next.empty()) SendAcks(std::move(next));
+  }
+
   // ---- heartbeat thread
   void HeartbeatLoop() {
     const auto tick = std::clamp(options_.heartbeat_interval / 4, std::chrono::milliseconds(5),
@@ -223,6 +288,8 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   uint64_t next_slot_ = 0;
   std::map<uint64_t, std::shared_ptr<Running>> running_;
   WorkerStats stats_;
+  std::vector<LeaseToken> acks_;  // succeeded tasks whose ack is not sent yet
+  bool ack_in_flight_ = false;    // an Ack request is out (QueueAck / OnAcked)
 
   std::thread leaser_;
   std::vector<std::thread> handlers_;
@@ -336,24 +403,21 @@ void Worker::Impl::Finish(const LeasedTask& task, const std::shared_ptr<Running>
     std::lock_guard lock(mu_);
     checkpoint = std::exchange(running->checkpoint, std::nullopt);
   }
-  Status status;
   if (outcome.kind == Outcome::Kind::kSuccess) {
-    status = client_.Ack(task.token);
-  } else {
-    if (checkpoint) {
-      // The next attempt must see what this one saved: persist it first.
-      auto hb = client_.Heartbeat(task.token, options_.lease_ms, *checkpoint);
-      if (!hb.ok()) ReportError(hb.status());
-    }
-    auto r = client_.Nack(task.token, outcome.error, outcome.kind == Outcome::Kind::kFatal,
-                          outcome.delay_ms);
-    status = r.status();
+    QueueAck(task.token);  // counted in stats_ when answered (OnAcked)
+    return;
   }
+  if (checkpoint) {
+    // The next attempt must see what this one saved: persist it first.
+    auto hb = client_.Heartbeat(task.token, options_.lease_ms, *checkpoint);
+    if (!hb.ok()) ReportError(hb.status());
+  }
+  const Status status = client_.Nack(task.token, outcome.error,
+                                     outcome.kind == Outcome::Kind::kFatal, outcome.delay_ms)
+                            .status();
   std::unique_lock lock(mu_);
   if (status.ok()) {
-    if (outcome.kind == Outcome::Kind::kSuccess) {
-      ++stats_.succeeded;
-    } else if (outcome.kind == Outcome::Kind::kRetry) {
+    if (outcome.kind == Outcome::Kind::kRetry) {
       ++stats_.retried;
     } else {
       ++stats_.failed;

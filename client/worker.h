@@ -13,8 +13,13 @@
 // starts at once; `concurrency` handler threads run the handler; one heartbeat
 // thread extends the lease of every running task every heartbeat_interval,
 // carrying the checkpoint saved since the last heartbeat. On Outcome::Success the
-// task is acked; on Retry/Fatal it is nacked (a pending checkpoint is sent first,
-// so the next attempt gets it). A handler that throws counts as Retry with the
+// task is acked without holding the handler thread: the token is queued and
+// the handler takes its next task at once; at most one Ack request is in
+// flight, and the tokens queued while it is out go together in the next one
+// (stats().succeeded counts an ack once the broker confirmed it durable; Stop()
+// waits for every queued ack). On Retry/Fatal the task is nacked from the
+// handler thread (a pending checkpoint is sent first, so the next attempt gets
+// it). A handler that throws counts as Retry with the
 // exception's what(). Delivery is at-least-once: a handler may see a task again
 // after a crash or a lost lease; use the journal to skip side effects done.
 #pragma once
@@ -113,8 +118,8 @@ class Worker {
   // concurrency 0); kInternal if already started.
   Status Start();
 
-  // Stops leasing, lets running handlers finish (and acks/nacks them), then
-  // joins every thread. A lease answered after Stop() is released with a
+  // Stops leasing, lets running handlers finish (and acks/nacks them), waits
+  // until every ack was answered, then joins every thread. A lease answered after Stop() is released with a
   // retryable nack (delay 0). Idempotent; safe to call from any thread except a
   // handler.
   void Stop();

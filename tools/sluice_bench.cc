@@ -5,6 +5,7 @@
 //                 --sluiced-cpus LIST]
 //                [--producers 4] [--consumers 4] [--tasks 100000] [--size 256]
 //                [--window 16] [--lease-window N] [--batch 1] [--tenants 1] [--queue Q] [--json]
+//                [--worker-threads N]
 //                [--rate R] [--prefill N [--prefill-queue Q2] [--prefill-batch 2000]]
 //
 // Without --broker it starts its own sluiced (PATH defaults to the sluiced of the
@@ -77,6 +78,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "client/worker.h"
 #include "common/percentiles.h"
 
 namespace {
@@ -107,6 +109,7 @@ struct Flags {
   uint32_t size = 256;
   uint32_t window = 16;
   uint32_t lease_window = 0;  // leases in flight per consumer; 0 = window
+  uint32_t worker_threads = 0;  // > 0: consumers are client::Worker with this many handlers
   uint32_t batch = 1;
   uint32_t tenants = 1;
   uint32_t lease_ms = 30000;
@@ -575,6 +578,47 @@ class Consumer {
   std::vector<int64_t> lifecycle_;
 };
 
+// One consumer connection served by a sluice::client::Worker (--worker-threads
+// N): N handler threads, the Worker's own lease and ack path. The handler only
+// records the delivery latency. Acks are the Worker's business, so only e2e is
+// measured here; the main thread counts acked tasks from stats().
+class WorkerConsumer {
+ public:
+  WorkerConsumer(Run& run, std::unique_ptr<Client> client) : client_(std::move(client)) {
+    sluice::client::WorkerOptions o;
+    o.queue = run.flags.queue;
+    o.concurrency = run.flags.worker_threads;
+    o.lease_ms = run.flags.lease_ms;
+    o.wait_ms = 200;
+    o.worker_name = "sluice-bench";
+    o.on_error = [&run](const Status&) { run.ack_failed += 1; };
+    worker_ = std::make_unique<sluice::client::Worker>(
+        *client_, std::move(o), [this](const LeasedTask& t, sluice::client::WorkerContext&) {
+          const int64_t now = NowNs();
+          int64_t sent = 0;
+          if (t.payload.size() >= sizeof(sent)) std::memcpy(&sent, t.payload.data(), sizeof(sent));
+          std::lock_guard lock(mu_);
+          e2e_.push_back(now - sent);
+          return sluice::client::Outcome::Success();
+        });
+  }
+
+  Status Start() { return worker_->Start(); }
+  uint64_t acked() const { return worker_->stats().succeeded; }
+  // Stops the worker (its acks drain) and closes the connection.
+  void Close() {
+    worker_->Stop();
+    client_->Close();
+  }
+  std::vector<int64_t>& e2e() { return e2e_; }
+
+ private:
+  std::unique_ptr<Client> client_;
+  std::unique_ptr<sluice::client::Worker> worker_;
+  std::mutex mu_;
+  std::vector<int64_t> e2e_;
+};
+
 // Enqueues f.prefill tasks into f.prefill_queue on its own connection, in
 // frames of f.prefill_batch tasks with 4 frames in flight. Returns the seconds
 // it took, or a negative number on failure.
@@ -660,6 +704,11 @@ int main(int argc, char** argv) {
   app.add_option("--lease-window", f.lease_window,
                  "leases in flight per consumer (default: --window): workers per consumer "
                  "connection");
+  app.add_option("--worker-threads", f.worker_threads,
+                 "consumers are sluice::client::Worker instances with this many handler threads "
+                 "each (its own lease and ack path; only e2e latency is measured); 0: raw "
+                 "pipelined leases")
+      ->capture_default_str();
   app.add_option("--window", f.window, "frames in flight per producer / consumer")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -737,6 +786,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<Producer>> producers;
   std::vector<std::unique_ptr<OpenProducer>> open_producers;
   std::vector<std::unique_ptr<Consumer>> consumers;
+  std::vector<std::unique_ptr<WorkerConsumer>> workers;
   for (uint32_t i = 0; i < f.producers + f.consumers; ++i) {
     auto c = Client::Connect(options);
     if (!c.ok()) {
@@ -753,6 +803,8 @@ int main(int argc, char** argv) {
       } else {
         producers.push_back(std::make_unique<Producer>(run, std::move(*c), first, share));
       }
+    } else if (f.worker_threads > 0) {
+      workers.push_back(std::make_unique<WorkerConsumer>(run, std::move(*c)));
     } else {
       consumers.push_back(std::make_unique<Consumer>(run, std::move(*c)));
     }
@@ -764,11 +816,30 @@ int main(int argc, char** argv) {
   const int64_t bench_cpu0 = SelfCpuUs();
   const int64_t start = NowNs();
   for (auto& c : consumers) c->Start();
+  for (auto& w : workers) {
+    if (auto s = w->Start(); !s.ok()) {
+      std::fprintf(stderr, "error: worker: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
   for (auto& p : producers) p->Start();
   OpenPacer pacer(open_producers);
   if (open_loop) {
     // Producer i sends a frame every interval, offset by i / producers of it.
     pacer.Start(start, static_cast<int64_t>(1e9 * f.producers * f.batch / f.rate));
+  }
+  if (!workers.empty()) {
+    // Workers ack on their own: count their acks every millisecond.
+    while (!run.done.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      uint64_t acked = 0;
+      for (auto& w : workers) acked += w->acked();
+      if (acked != run.acked.load()) {
+        run.acked = acked;
+        run.last_ack_ns = NowNs();
+      }
+      run.CheckDone();
+    }
   }
   {
     std::unique_lock lock(run.mu);
@@ -781,12 +852,14 @@ int main(int argc, char** argv) {
   for (auto& p : producers) p->Close();
   for (auto& p : open_producers) p->Close();
   for (auto& c : consumers) c->Close();
+  for (auto& w : workers) w->Close();
 
   std::vector<int64_t> enq, e2e, l2a, life;
   for (auto& p : producers) enq.insert(enq.end(), p->latencies().begin(), p->latencies().end());
   for (auto& p : open_producers) {
     enq.insert(enq.end(), p->latencies().begin(), p->latencies().end());
   }
+  for (auto& w : workers) e2e.insert(e2e.end(), w->e2e().begin(), w->e2e().end());
   for (auto& c : consumers) {
     e2e.insert(e2e.end(), c->e2e().begin(), c->e2e().end());
     l2a.insert(l2a.end(), c->lease_to_ack().begin(), c->lease_to_ack().end());

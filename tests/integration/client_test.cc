@@ -405,6 +405,90 @@ TEST_F(ClientTest, WorkerCheckpointFromHeartbeatReachesNextAttempt) {
   EXPECT_EQ(second_effect, std::optional<std::string>("receipt-42"));
 }
 
+TEST_F(ClientTest, WorkerStopWaitsForEveryQueuedAck) {
+  // Acks leave the handler threads and go in batches; Stop() must still
+  // return only once every ack was answered, and every task is gone.
+  constexpr int kTasks = 500;
+  std::vector<TaskSpec> specs;
+  for (int i = 0; i < kTasks; ++i) specs.push_back(Task("w4", "job " + std::to_string(i)));
+  auto many = client_->EnqueueMany(specs);
+  ASSERT_TRUE(many.ok()) << many.status().ToString();
+  std::atomic<int> handled{0};
+  std::atomic<int> errors{0};
+  WorkerOptions o;
+  o.queue = "w4";
+  o.concurrency = 4;
+  o.lease_batch = 16;
+  o.wait_ms = 200;
+  o.on_error = [&](const Status&) { ++errors; };
+  Worker worker(*client_, o, [&](const LeasedTask&, WorkerContext& ctx) {
+    // The last task of each handler thread returns only once Stop() began, so
+    // their acks are queued or in flight while Stop() runs.
+    if (++handled > kTasks - 4) {
+      EXPECT_TRUE(WaitFor([&] { return ctx.stopping(); }));
+    }
+    return Outcome::Success();
+  });
+  ASSERT_TRUE(worker.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return handled.load() == kTasks; }));
+  worker.Stop();
+  EXPECT_EQ(worker.stats().succeeded, static_cast<uint64_t>(kTasks));
+  EXPECT_EQ(worker.stats().lease_lost, 0u);
+  EXPECT_EQ(errors.load(), 0);
+  auto stats = client_->Stats("w4");
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  ASSERT_EQ(stats->queues.size(), 1u);
+  EXPECT_EQ(stats->queues[0].ready + stats->queues[0].leased, 0u);
+}
+
+TEST_F(ClientTest, WorkerAckLostWithTheBrokerIsReportedAndTheTaskComesBack) {
+  ClientOptions co = OptionsFor(broker_);
+  co.request_timeout = milliseconds(800);
+  auto c = Client::Connect(co);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto id = client_->Enqueue(Task("w5", "job"));
+  ASSERT_TRUE(id.ok());
+  std::promise<void> started;
+  std::mutex mu;
+  std::vector<Status> errors;
+  WorkerOptions o;
+  o.queue = "w5";
+  o.concurrency = 1;  // while the handler runs, no lease is outstanding
+  o.wait_ms = 200;
+  o.on_error = [&](const Status& s) {
+    std::lock_guard lock(mu);
+    errors.push_back(s);
+  };
+  Worker worker(**c, o, [&](const LeasedTask&, WorkerContext& ctx) {
+    started.set_value();
+    // Returns once Stop() began: the leaser is gone, so the only request
+    // left to fail is this task's ack.
+    EXPECT_TRUE(WaitFor([&] { return ctx.stopping(); }));
+    return Outcome::Success();
+  });
+  ASSERT_TRUE(worker.Start().ok());
+  started.get_future().wait();
+  broker_.Kill();  // the ack of the running task can't be answered now
+  const auto t0 = Clock::now();
+  worker.Stop();
+  EXPECT_LT(Clock::now() - t0, milliseconds(8000)) << "Stop hung on an unanswerable ack";
+  EXPECT_EQ(worker.stats().succeeded, 0u);
+  EXPECT_EQ(worker.stats().lease_lost, 0u);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(errors.size(), 1u) << "the failed ack must be reported once";
+    EXPECT_EQ(errors[0].code(), Code::kUnavailable) << errors[0].ToString();
+  }
+  // The ack never became durable: after a restart the task is there again.
+  ASSERT_TRUE(broker_.Restart());
+  auto again = MustConnect(broker_);
+  ASSERT_NE(again, nullptr);
+  auto l = again->Lease("w5", 1, 2000);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  ASSERT_EQ(l->size(), 1u);
+  EXPECT_EQ((*l)[0].id, id->id);
+}
+
 TEST_F(ClientTest, ReconnectsAfterBrokerRestart) {
   ClientOptions o = OptionsFor(broker_);
   o.request_timeout = milliseconds(800);
