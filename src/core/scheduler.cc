@@ -437,6 +437,9 @@ struct Scheduler::Impl {
   std::optional<Pick> Pop(uint32_t queue, const std::function<bool(ReadyRef)>& alive) {
     if (queue >= queues.size()) return std::nullopt;
     Queue& q = queues[queue];
+    // Nothing ready and nothing parked: nothing to pop, and no clock read
+    // (a waiter served from an empty queue lands here on every commit).
+    if (q.ring_mask == 0 && q.wheel.empty()) return std::nullopt;
     const TimeMs now = clock.NowMs();
     if (!q.wheel.empty()) ExpireParked(q, now);
     if (q.limited && !QueueAdmits(q, now)) return std::nullopt;
@@ -547,8 +550,8 @@ struct Scheduler::Impl {
   std::optional<TimeMs> NextEligible(uint32_t queue) const {
     if (queue >= queues.size()) return std::nullopt;
     const Queue& q = queues[queue];
-    const TimeMs now = clock.NowMs();
     if (q.bucket.limited() && (q.ring_mask != 0 || !q.wheel.empty())) {
+      const TimeMs now = clock.NowMs();
       const TimeMs at = q.bucket.NextTokenAt(now);
       if (at > now) return at;
     }
