@@ -79,7 +79,7 @@ void Dispatcher::OnRequest(const std::shared_ptr<net::Session>& session,
                            const wire::FrameView& frame) {
   const uint64_t rid = frame.request_id();
   const fb::Frame* f = frame.frame;
-  const SessionRef ref = session;
+  SessionRef ref = session;  // moved into the one callback that needs it
   core::Engine& e = *engine_;
   switch (frame.type()) {
     case fb::Body::Enqueue: {
@@ -89,7 +89,8 @@ void Dispatcher::OnRequest(const std::shared_ptr<net::Session>& session,
         specs.reserve(tasks->size());
         for (const auto* t : *tasks) specs.push_back(t ? FromWire(*t) : core::EnqueueSpec{});
       }
-      e.Enqueue(std::move(specs), [ref, rid](std::vector<Result<core::EnqueueOutcome>> results) {
+      e.Enqueue(std::move(specs), [ref = std::move(ref),
+                                   rid](std::vector<Result<core::EnqueueOutcome>> results) {
         FbBuilder fbb(64 + 32 * results.size());
         std::vector<flatbuffers::Offset<fb::EnqueueItemResult>> items;
         items.reserve(results.size());
@@ -139,7 +140,7 @@ void Dispatcher::OnRequest(const std::shared_ptr<net::Session>& session,
       if (tokens != nullptr) {
         for (const auto* t : *tokens) list.push_back(FromWire(*t));
       }
-      e.Ack(list, [ref, rid](std::vector<Status> statuses) {
+      e.Ack(list, [ref = std::move(ref), rid](std::vector<Status> statuses) {
         FbBuilder fbb(64 + statuses.size());
         std::vector<uint8_t> codes;
         codes.reserve(statuses.size());

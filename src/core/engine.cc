@@ -165,8 +165,9 @@ void Engine::MakeDelayed(uint32_t slot, TimeMs not_before) {
   wheel_.Schedule(TaskTimer(slot), not_before);
 }
 
-void Engine::Place(uint32_t slot, TimeMs not_before) {
-  TimeMs now = clock_.NowMs();
+void Engine::Place(uint32_t slot, TimeMs not_before) { Place(slot, not_before, clock_.NowMs()); }
+
+void Engine::Place(uint32_t slot, TimeMs not_before, TimeMs now) {
   if (not_before > now) {
     MakeDelayed(slot, not_before);
   } else {
@@ -318,6 +319,7 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
                                 dedup_keys = std::move(dedup_keys), results = std::move(results),
                                 done = std::move(done)](const Status& st) mutable {
     for (const auto& k : dedup_keys) dedup_inflight_.erase(k);
+    const TimeMs committed = st.ok() ? clock_.NowMs() : 0;  // one read for the group
     for (size_t r = 0; r < records.size(); ++r) {
       const TaskRecord& rec = *records[r];
       if (!st.ok()) {
@@ -331,7 +333,7 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
       m.priority = rec.priority;
       m.state = Slot::kWriting;
       results[record_index[r]] = EnqueueOutcome{rec.id, false};
-      Place(slot, rec.not_before_ms);
+      Place(slot, rec.not_before_ms, committed);
     }
     done(std::move(results));
   });

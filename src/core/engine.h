@@ -168,7 +168,9 @@ class Engine {
   void MakeReady(uint32_t slot, TimeMs ready_since);
   void MakeDelayed(uint32_t slot, TimeMs not_before);
   void LeaveState(uint32_t slot);  // leaves DELAYED/READY/LEASED bookkeeping
+  // Ready now, or delayed until not_before; `now` when the caller read it.
   void Place(uint32_t slot, TimeMs not_before);
+  void Place(uint32_t slot, TimeMs not_before, TimeMs now);
 
   // Records.
   Result<TaskRecord> LoadRecord(TaskId id);

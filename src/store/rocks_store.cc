@@ -301,7 +301,11 @@ void RocksStore::CommitGroup(std::vector<Pending>* group) {
     std::lock_guard<std::mutex> write_lock(write_mu_);
     write_status = PrepareWrite();
     if (write_status.ok()) {
-      rocksdb::WriteBatch batch;
+      // Reserved up front: a group of tens of records would otherwise grow
+      // the batch's buffer (and copy it) several times.
+      size_t reserve = 12;  // the batch header
+      for (const Pending& p : *group) reserve += p.bytes;
+      rocksdb::WriteBatch batch(reserve);
       std::string scratch;
       for (size_t i = 0; i < group->size(); ++i) {
         batch.SetSavePoint();
