@@ -198,10 +198,11 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
                                  Result<std::vector<Status>> r) { self->OnAcked(n, std::move(r)); });
   }
 
-  // Client I/O thread: counts the answered acks, sends what queued meanwhile.
+  // Client I/O thread: counts the answered acks, reports the failed ones,
+  // then sends what queued meanwhile. The request counts as in flight until
+  // its errors were reported, so Stop() never returns before on_error ran.
   void OnAcked(size_t n, Result<std::vector<Status>> r) {
     std::vector<Status> errors;
-    std::vector<LeaseToken> next;
     {
       std::lock_guard lock(mu_);
       for (size_t i = 0; i < n; ++i) {
@@ -214,11 +215,15 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
           errors.push_back(s);
         }
       }
+    }
+    for (const Status& s : errors) ReportError(s);
+    std::vector<LeaseToken> next;
+    {
+      std::lock_guard lock(mu_);
       ack_in_flight_ = false;
       if (!acks_.empty()) next = TakeAcks();
     }
     cv_.notify_all();
-    for (const Status& s : errors) ReportError(s);
     if (!next.empty()) SendAcks(std::move(next));
   }
 
