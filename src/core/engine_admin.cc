@@ -3,30 +3,12 @@
 #include <cstdio>
 
 #include "core/engine.h"
+#include "core/settings_format.h"
 
 namespace sluice::core {
 
 namespace {
 
-
-// Meta values for tenant and queue settings: "w=3 r=100 b=10 c=5 p=0".
-std::string EncodeLimits(const Limits& l, bool paused) {
-  char buf[160];
-  std::snprintf(buf, sizeof(buf), "w=%u r=%.17g b=%.17g c=%u p=%d", l.weight, l.rate_per_s,
-                l.burst, l.max_inflight, paused ? 1 : 0);
-  return buf;
-}
-
-bool DecodeLimits(std::string_view text, Limits* l, bool* paused) {
-  std::string s(text);
-  int p = 0;
-  if (std::sscanf(s.c_str(), "w=%u r=%lf b=%lf c=%u p=%d", &l->weight, &l->rate_per_s, &l->burst,
-                  &l->max_inflight, &p) != 5) {
-    return false;
-  }
-  *paused = p != 0;
-  return true;
-}
 
 Status ValidateLimits(const Limits& l) {
   if (l.weight < 1 || l.weight > 10'000) {
@@ -74,31 +56,31 @@ Status Engine::Recover() {
   }
 
   Status bad;
-  SLUICE_RETURN_IF_ERROR(store_.ScanMeta("tenant/", [&](std::string_view key, std::string_view v) {
-    Limits l;
-    bool paused = false;
-    if (!DecodeLimits(v, &l, &paused)) {
-      bad = Status::Corruption("bad tenant settings under meta key " + std::string(key));
-      return false;
-    }
-    uint32_t t = tenant_names_.Intern(key.substr(7));
-    scheduler_.SetTenantLimits(t, l);
-    return true;
-  }));
+  SLUICE_RETURN_IF_ERROR(
+      store_.ScanMeta(kTenantSettingsPrefix, [&](std::string_view key, std::string_view v) {
+        StoredSettings st;
+        if (!DecodeSettings(v, &st)) {
+          bad = Status::Corruption("bad tenant settings under meta key " + std::string(key));
+          return false;
+        }
+        uint32_t t = tenant_names_.Intern(key.substr(kTenantSettingsPrefix.size()));
+        scheduler_.SetTenantLimits(t, st.limits);
+        return true;
+      }));
   SLUICE_RETURN_IF_ERROR(bad);
-  SLUICE_RETURN_IF_ERROR(store_.ScanMeta("queue/", [&](std::string_view key, std::string_view v) {
-    Limits l;
-    bool paused = false;
-    if (!DecodeLimits(v, &l, &paused)) {
-      bad = Status::Corruption("bad queue settings under meta key " + std::string(key));
-      return false;
-    }
-    uint32_t q = InternQueue(key.substr(6));
-    Queue(q).paused = paused;
-    Queue(q).limits = l;
-    scheduler_.SetQueueLimits(q, l);
-    return true;
-  }));
+  SLUICE_RETURN_IF_ERROR(
+      store_.ScanMeta(kQueueSettingsPrefix, [&](std::string_view key, std::string_view v) {
+        StoredSettings st;
+        if (!DecodeSettings(v, &st)) {
+          bad = Status::Corruption("bad queue settings under meta key " + std::string(key));
+          return false;
+        }
+        uint32_t q = InternQueue(key.substr(kQueueSettingsPrefix.size()));
+        Queue(q).paused = st.paused;
+        Queue(q).limits = st.limits;
+        scheduler_.SetQueueLimits(q, st.limits);
+        return true;
+      }));
   SLUICE_RETURN_IF_ERROR(bad);
 
   TaskId max_id = 0;
@@ -321,7 +303,8 @@ void Engine::SetTenantLimits(const std::string& tenant, const Limits& limits,
   }
   WriteSet set;
   set.push_back(
-      Mutation::KeyValue(Mutation::Op::kPutMeta, "tenant/" + tenant, EncodeLimits(limits, false)));
+      Mutation::KeyValue(Mutation::Op::kPutMeta, std::string(kTenantSettingsPrefix) + tenant,
+                         EncodeSettings(limits, false)));
   store_.Write(std::move(set), [this, tenant, limits, done = std::move(done)](const Status& st) {
     if (st.ok()) {
       scheduler_.SetTenantLimits(tenant_names_.Intern(tenant), limits);
@@ -343,8 +326,8 @@ void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
   }
   uint32_t q = InternQueue(queue);
   WriteSet set;
-  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, "queue/" + queue,
-                                   EncodeLimits(limits, Queue(q).paused)));
+  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, std::string(kQueueSettingsPrefix) + queue,
+                                   EncodeSettings(limits, Queue(q).paused)));
   store_.Write(std::move(set), [this, q, limits, done = std::move(done)](const Status& st) {
     if (st.ok()) {
       Queue(q).limits = limits;
@@ -363,8 +346,8 @@ void Engine::SetQueuePaused(const std::string& queue, bool paused,
   }
   uint32_t q = InternQueue(queue);
   WriteSet set;
-  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, "queue/" + queue,
-                                   EncodeLimits(Queue(q).limits, paused)));
+  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, std::string(kQueueSettingsPrefix) + queue,
+                                   EncodeSettings(Queue(q).limits, paused)));
   store_.Write(std::move(set), [this, q, paused, done = std::move(done)](const Status& st) {
     if (st.ok()) {
       Queue(q).paused = paused;

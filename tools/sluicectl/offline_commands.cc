@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "client/types.h"
+#include "core/settings_format.h"
 #include "dlq_filter.h"
 #include "render.h"
 #include "store/rocks_store.h"
@@ -98,13 +99,11 @@ client::DlqEntry ToEntry(const core::DeadRecord& d) {
   return e;
 }
 
-// Reads the paused flag from a queue's settings in the meta column family.
-// The value format ("w=.. r=.. b=.. c=.. p=0|1") is written by the engine
-// (src/core/engine_admin.cc, EncodeLimits); an unreadable value counts as not
-// paused rather than failing the whole view.
+// Whether a queue's stored settings say paused (core/settings_format.h); an
+// unreadable value counts as not paused rather than failing the whole view.
 bool PausedFromMeta(std::string_view value) {
-  const size_t p = value.find(" p=");
-  return p != std::string_view::npos && p + 3 < value.size() && value[p + 3] == '1';
+  core::StoredSettings settings;
+  return core::DecodeSettings(value, &settings) && settings.paused;
 }
 
 int Queues(store::RocksStore& s, const CommandLine& cl, std::ostream& out, std::ostream& err) {
@@ -133,8 +132,8 @@ int Queues(store::RocksStore& s, const CommandLine& cl, std::ostream& out, std::
     return true;
   });
   if (!st.ok()) return Fail(cl, st, err);
-  st = s.ScanMeta("queue/", [&](std::string_view key, std::string_view value) {
-    const std::string_view name = key.substr(std::string_view("queue/").size());
+  st = s.ScanMeta(core::kQueueSettingsPrefix, [&](std::string_view key, std::string_view value) {
+    const std::string_view name = key.substr(core::kQueueSettingsPrefix.size());
     if (PausedFromMeta(value)) queue(name).paused = true;
     return true;
   });
