@@ -85,7 +85,8 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     }
     cv_.notify_all();
     heartbeater_.join();
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return reporting_ == 0; });
     stopped_ = true;
   }
 
@@ -94,8 +95,23 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     return stats_;
   }
 
+  // Calls on_error, unless Stop() has returned. Stop() waits for the calls in
+  // progress, and a later one (a lease or heartbeat answered after Stop()) is
+  // dropped: on_error never runs after Stop() returned. Never called with mu_
+  // held.
   void ReportError(const Status& s) {
-    if (options_.on_error) options_.on_error(s);
+    if (!options_.on_error) return;
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      ++reporting_;
+    }
+    options_.on_error(s);
+    {
+      std::lock_guard lock(mu_);
+      --reporting_;
+    }
+    cv_.notify_all();
   }
 
   // ---- lease thread
@@ -295,6 +311,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   WorkerStats stats_;
   std::vector<LeaseToken> acks_;  // succeeded tasks whose ack is not sent yet
   bool ack_in_flight_ = false;    // an Ack request is out (QueueAck / OnAcked)
+  int reporting_ = 0;             // on_error calls in progress (ReportError)
 
   std::thread leaser_;
   std::vector<std::thread> handlers_;

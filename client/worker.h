@@ -120,8 +120,8 @@ class Worker {
 
   // Stops leasing, lets running handlers finish (and acks/nacks them), waits
   // until every ack was answered, then joins every thread. A lease answered after Stop() is released with a
-  // retryable nack (delay 0). Idempotent; safe to call from any thread except a
-  // handler.
+  // retryable nack (delay 0). on_error is not called after Stop() returned.
+  // Idempotent; safe to call from any thread except a handler or on_error.
   void Stop();
 
   WorkerStats stats() const;
