@@ -429,11 +429,11 @@ void Dispatcher::HandleLease(const std::shared_ptr<net::Session>& session, uint6
 void Dispatcher::ForgetWaiter(uint64_t waiter_id) {
   const auto it = waiters_.find(waiter_id);
   if (it == waiters_.end()) return;
+  // The session's set stays when it empties (OnClose drops it): a worker
+  // connection long-polls again at once, and rebuilding the set (its bucket
+  // array) for every lease cost an allocation each.
   const auto s = by_session_.find(it->second.session_id);
-  if (s != by_session_.end()) {
-    s->second.erase(waiter_id);
-    if (s->second.empty()) by_session_.erase(s);
-  }
+  if (s != by_session_.end()) s->second.erase(waiter_id);
   waiters_.erase(it);
 }
 

@@ -60,7 +60,8 @@ class Dispatcher final : public net::RequestHandler {
   Defer defer_;
   bool draining_ = false;
   std::unordered_map<uint64_t, Waiter> waiters_;  // engine waiter id -> who waits
-  std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_session_;  // session -> waiters
+  // session -> its waiters; an entry lives until the session closes
+  std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_session_;
 };
 
 }  // namespace sluice::broker
