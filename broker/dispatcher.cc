@@ -402,12 +402,12 @@ void Dispatcher::HandleLease(const std::shared_ptr<net::Session>& session, uint6
   request.worker = Str(req.worker());
   if (request.worker.empty()) request.worker = session->peer();
   const SessionRef ref = session;
-  // Filled after Lease() returns when the request waits (long poll).
-  auto waiter_id = std::make_shared<uint64_t>(0);
+  // Registered under `key` after Lease() returns when the request waits (long
+  // poll); a callback run inside Lease() finds nothing under it.
+  const uint64_t key = next_key_++;
   const uint64_t id = engine_->Lease(
-      request, [this, ref, rid, waiter_id](Result<std::vector<core::LeasedTask>> r) {
-        const bool waited = *waiter_id != 0;
-        if (waited) ForgetWaiter(*waiter_id);
+      request, [this, ref, rid, key](Result<std::vector<core::LeasedTask>> r) {
+        const bool waited = ForgetWaiter(key);
         if (waited && r.ok() && !r->empty()) {
           defer_([ref, rid, tasks = std::move(*r)] { SendLeased(ref, rid, tasks); });
           return;
@@ -420,28 +420,30 @@ void Dispatcher::HandleLease(const std::shared_ptr<net::Session>& session, uint6
         SendLeased(ref, rid, *r);
       });
   if (id != 0) {
-    *waiter_id = id;
-    waiters_[id] = Waiter{ref, session->id(), rid};
-    by_session_[session->id()].insert(id);
+    waiters_[key] = Waiter{ref, session->id(), rid, id};
+    by_session_[session->id()].insert(key);
   }
 }
 
-void Dispatcher::ForgetWaiter(uint64_t waiter_id) {
-  const auto it = waiters_.find(waiter_id);
-  if (it == waiters_.end()) return;
+bool Dispatcher::ForgetWaiter(uint64_t key) {
+  const auto it = waiters_.find(key);
+  if (it == waiters_.end()) return false;
   // The session's set stays when it empties (OnClose drops it): a worker
   // connection long-polls again at once, and rebuilding the set (its bucket
   // array) for every lease cost an allocation each.
   const auto s = by_session_.find(it->second.session_id);
-  if (s != by_session_.end()) s->second.erase(waiter_id);
+  if (s != by_session_.end()) s->second.erase(key);
   waiters_.erase(it);
+  return true;
 }
 
 void Dispatcher::OnClose(net::Session& session) {
   const auto it = by_session_.find(session.id());
   if (it == by_session_.end()) return;
-  for (const uint64_t w : it->second) {
-    engine_->CancelWait(w);
+  for (const uint64_t key : it->second) {
+    const auto w = waiters_.find(key);
+    if (w == waiters_.end()) continue;
+    engine_->CancelWait(w->second.engine_id);
     waiters_.erase(w);
   }
   by_session_.erase(it);
@@ -452,8 +454,8 @@ void Dispatcher::AnswerLongPollsEmpty() {
   auto waiters = std::move(waiters_);
   waiters_.clear();
   by_session_.clear();
-  for (const auto& [id, w] : waiters) {
-    engine_->CancelWait(id);
+  for (const auto& [key, w] : waiters) {
+    engine_->CancelWait(w.engine_id);
     FbBuilder fbb(64);
     const auto body = fb::CreateLeaseResult(fbb, fbb.CreateVector(
                                                      std::vector<flatbuffers::Offset<fb::LeasedTask>>{}));

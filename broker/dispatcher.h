@@ -46,21 +46,27 @@ class Dispatcher final : public net::RequestHandler {
   size_t long_polls() const { return waiters_.size(); }
 
  private:
+  // A waiting Lease, under the dispatcher's own key (next_key_): its callback
+  // knows the key before the engine assigns the waiter id.
   struct Waiter {
     std::weak_ptr<net::Session> session;
     uint64_t session_id = 0;
     uint64_t request_id = 0;
+    uint64_t engine_id = 0;  // the engine's waiter id, for CancelWait
   };
 
   void HandleLease(const std::shared_ptr<net::Session>& session, uint64_t rid,
                    const wire::fb::Lease& req);
-  void ForgetWaiter(uint64_t waiter_id);
+  // Drops the waiter with this key; false when there is none (the Lease was
+  // answered at once, or its session closed).
+  bool ForgetWaiter(uint64_t key);
 
   core::Engine* engine_;
   Defer defer_;
   bool draining_ = false;
-  std::unordered_map<uint64_t, Waiter> waiters_;  // engine waiter id -> who waits
-  // session -> its waiters; an entry lives until the session closes
+  uint64_t next_key_ = 1;
+  std::unordered_map<uint64_t, Waiter> waiters_;  // key -> who waits
+  // session -> the keys of its waiters; an entry lives until the session closes
   std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_session_;
 };
 
