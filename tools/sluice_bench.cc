@@ -591,6 +591,7 @@ class WorkerConsumer {
     o.lease_ms = run.flags.lease_ms;
     o.wait_ms = 200;
     o.worker_name = "sluice-bench";
+    // The Worker reports failed leases and failed acks alike; both count here.
     o.on_error = [&run](const Status&) { run.ack_failed += 1; };
     worker_ = std::make_unique<sluice::client::Worker>(
         *client_, std::move(o), [this](const LeasedTask& t, sluice::client::WorkerContext&) {

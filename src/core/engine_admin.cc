@@ -9,6 +9,24 @@ namespace sluice::core {
 
 namespace {
 
+// Calls apply(name, settings) for each tenant's or queue's stored settings
+// under `prefix` (core/settings_format.h); Corruption naming the key when one
+// does not decode.
+template <typename Apply>
+Status ScanSettings(Store& store, std::string_view prefix, std::string_view what, Apply apply) {
+  Status bad;
+  SLUICE_RETURN_IF_ERROR(store.ScanMeta(prefix, [&](std::string_view key, std::string_view v) {
+    StoredSettings st;
+    if (!DecodeSettings(v, &st)) {
+      bad = Status::Corruption("bad " + std::string(what) + " settings under meta key " +
+                               std::string(key));
+      return false;
+    }
+    apply(key.substr(prefix.size()), st);
+    return true;
+  }));
+  return bad;
+}
 
 Status ValidateLimits(const Limits& l) {
   if (l.weight < 1 || l.weight > 10'000) {
@@ -55,33 +73,18 @@ Status Engine::Recover() {
     return hwm.status();
   }
 
-  Status bad;
-  SLUICE_RETURN_IF_ERROR(
-      store_.ScanMeta(kTenantSettingsPrefix, [&](std::string_view key, std::string_view v) {
-        StoredSettings st;
-        if (!DecodeSettings(v, &st)) {
-          bad = Status::Corruption("bad tenant settings under meta key " + std::string(key));
-          return false;
-        }
-        uint32_t t = tenant_names_.Intern(key.substr(kTenantSettingsPrefix.size()));
-        scheduler_.SetTenantLimits(t, st.limits);
-        return true;
+  SLUICE_RETURN_IF_ERROR(ScanSettings(
+      store_, kTenantSettingsPrefix, "tenant",
+      [&](std::string_view name, const StoredSettings& st) {
+        scheduler_.SetTenantLimits(tenant_names_.Intern(name), st.limits);
       }));
-  SLUICE_RETURN_IF_ERROR(bad);
-  SLUICE_RETURN_IF_ERROR(
-      store_.ScanMeta(kQueueSettingsPrefix, [&](std::string_view key, std::string_view v) {
-        StoredSettings st;
-        if (!DecodeSettings(v, &st)) {
-          bad = Status::Corruption("bad queue settings under meta key " + std::string(key));
-          return false;
-        }
-        uint32_t q = InternQueue(key.substr(kQueueSettingsPrefix.size()));
+  SLUICE_RETURN_IF_ERROR(ScanSettings(
+      store_, kQueueSettingsPrefix, "queue", [&](std::string_view name, const StoredSettings& st) {
+        const uint32_t q = InternQueue(name);
         Queue(q).paused = st.paused;
         Queue(q).limits = st.limits;
         scheduler_.SetQueueLimits(q, st.limits);
-        return true;
       }));
-  SLUICE_RETURN_IF_ERROR(bad);
 
   TaskId max_id = 0;
   SLUICE_RETURN_IF_ERROR(store_.ScanTaskSummaries([&](const TaskSummary& s) {

@@ -521,6 +521,25 @@ TEST_F(EngineTest, TenantLimitsPersistAcrossRestart) {
   EXPECT_EQ(st->code(), Code::kInvalidArgument);
 }
 
+TEST_F(EngineTest, QueueSettingsSurviveRestartAndUnreadableOnesAreRefused) {
+  std::optional<Status> st;
+  engine_->SetQueuePaused("q", true, [&](Status s) { st = std::move(s); });
+  store_.Complete();
+  ASSERT_TRUE(st.has_value() && st->ok());
+  Reopen();
+  EXPECT_TRUE(QStats().paused);
+
+  WriteSet set;
+  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, "queue/broken", "w=1"));
+  ASSERT_TRUE(store_.WriteNow(std::move(set)).ok());
+  engine_.reset();
+  auto e = Engine::Open(store_, clock_, EngineOptions{});
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), Code::kCorruption);
+  EXPECT_NE(e.status().message().find("queue/broken"), std::string::npos)
+      << e.status().ToString();
+}
+
 TEST_F(EngineTest, IndexHoldsNoPayload) {
   for (int i = 0; i < 1000; ++i) Put(std::string(4096, 'p'));
   EngineStats s = engine_->Stats();
