@@ -5,7 +5,8 @@
 //   if (!client.ok()) { ... client.status() ... }
 //   auto id = (*client)->Enqueue({.queue = "jobs", .payload = "hello"});
 //
-// Threads: every Client owns one background I/O thread that owns the socket.
+// Threads: every Client has one background I/O thread that owns its socket:
+// its own, or one it shares with other Clients (ClientOptions::io_thread).
 // All methods are thread-safe and may be called from any number of threads at
 // once; requests are pipelined on the one connection with request ids and their
 // responses are matched out of order, so a long-polled Lease never blocks other
@@ -51,6 +52,16 @@
 
 namespace sluice::client {
 
+class IoThread;  // client/connection.h
+
+// Starts a background I/O thread that any number of Clients can share
+// (ClientOptions::io_thread): one thread reads and writes all their sockets and
+// runs all their callbacks, instead of a thread per Client. Fewer threads
+// competing for the cores when a process holds many connections; the cost is
+// that the Clients' callbacks run one at a time. The thread ends when the
+// last Client using it has closed and the returned pointer is gone.
+std::shared_ptr<IoThread> StartIoThread();
+
 struct ReconnectOptions {
   std::chrono::milliseconds initial_backoff{50};
   std::chrono::milliseconds max_backoff{2000};
@@ -66,6 +77,10 @@ struct ClientOptions {
   // Per request, from the call until its response. A Lease waits wait_ms on top.
   std::chrono::milliseconds request_timeout{30000};
   ReconnectOptions reconnect;
+  // The I/O thread to share (StartIoThread()); null: the Client starts its own.
+  // On a shared thread, callbacks of one Client must not call a sync method or
+  // Close() of any Client on that thread.
+  std::shared_ptr<IoThread> io_thread;
 };
 
 // Parses "HOST:PORT" (or "[V6ADDR]:PORT") into options->host / port.
@@ -83,8 +98,10 @@ class Client {
   // kUnauthenticated (token refused), kProtocol (version refused), ...
   static Result<std::unique_ptr<Client>> Connect(ClientOptions options);
 
-  // Closes the connection and joins the I/O thread; outstanding requests fail
-  // with kUnavailable first. Must not be called from a callback of this client.
+  // Closes the connection; outstanding requests fail with kUnavailable first.
+  // Returns once no callback of this client runs or is queued any more (and
+  // its own I/O thread, if it has one, is joined). Must not be called from a
+  // callback of this client (or of any client sharing its I/O thread).
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

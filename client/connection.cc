@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <utility>
 
@@ -43,9 +45,30 @@ size_t SendNow(int fd, const flatbuffers::DetachedBuffer& bytes) {
 
 }  // namespace
 
+std::shared_ptr<IoThread> StartIoThread() { return std::make_shared<IoThread>(); }
+
+IoThread::IoThread() : work_(asio::make_work_guard(io_)) {
+  thread_ = std::thread([this] { io_.run(); });
+  id_ = thread_.get_id();
+}
+
+IoThread::~IoThread() {
+  work_.reset();
+  thread_.join();
+}
+
+Client::Impl::Life::~Life() {
+  std::lock_guard lock(impl->life_mu_);
+  impl->life_gone_ = true;
+  impl->life_cv_.notify_all();  // under the lock: Close() cannot return before this is done
+}
+
 Client::Impl::Impl(ClientOptions options)
     : options_(std::move(options)),
-      work_(asio::make_work_guard(io_)),
+      io_thread_(options_.io_thread ? options_.io_thread : StartIoThread()),
+      io_(io_thread_->io()),
+      io_thread_id_(io_thread_->id()),
+      life_(std::make_shared<Life>(this)),
       host_(options_.host),
       port_(options_.port),
       backoff_timer_(io_),
@@ -72,9 +95,7 @@ std::string Client::Impl::Endpoint() const {
 Status Client::Impl::Start() {
   std::promise<Status> started;
   auto result = started.get_future();
-  thread_ = std::thread([this] { io_.run(); });
-  io_thread_id_ = thread_.get_id();
-  asio::post(io_, [this, &started] {
+  asio::post(io_, [this, &started, life = Hold()] {
     start_done_ = [&started](const Status& s) { started.set_value(s); };
     StartConnect();
   });
@@ -98,6 +119,7 @@ void Client::Impl::Submit(uint64_t id, flatbuffers::DetachedBuffer frame,
   Request request{id, std::move(frame), Clock::now() + options_.request_timeout + extra_timeout,
                   std::move(done)};
   bool post = false;
+  std::shared_ptr<Life> life;
   Status refused;
   {
     std::lock_guard lock(mu_);
@@ -128,13 +150,15 @@ void Client::Impl::Submit(uint64_t id, flatbuffers::DetachedBuffer frame,
       outbox_.push_back(std::move(request));
       post = !drain_posted_;
       drain_posted_ = true;
+      // Under mu_: closed_ is false, so the shutdown has not dropped life_.
+      if (post) life = Hold();
     }
   }
   if (!refused.ok()) {
     request.done(refused, nullptr);
     return;
   }
-  if (post) asio::post(io_, [this] { Drain(); });
+  if (post) asio::post(io_, [this, life = std::move(life)] { Drain(); });
 }
 
 void Client::Impl::Drain() {
@@ -177,10 +201,10 @@ void Client::Impl::StartConnect() {
   auto conn = std::make_shared<Conn>(io_);
   conn->generation = ++generations_;
   conn_ = conn;
-  auto attempt = [this, conn] {
+  auto attempt = [this, conn, life = Hold()] {
     if (conn_ != conn) return;
     conn->connect_timer.expires_after(options_.connect_timeout);
-    conn->connect_timer.async_wait([this, conn](boost::system::error_code ec) {
+    conn->connect_timer.async_wait([this, conn, life](boost::system::error_code ec) {
       if (ec) return;
       ConnectFailed(conn,
                     Status::Unavailable("connecting to " + Endpoint() + " timed out after " +
@@ -189,7 +213,7 @@ void Client::Impl::StartConnect() {
     const auto [host, port] = Address();
     conn->resolver.async_resolve(
         host, std::to_string(port),
-        [this, conn](boost::system::error_code ec, tcp::resolver::results_type endpoints) {
+        [this, conn, life](boost::system::error_code ec, tcp::resolver::results_type endpoints) {
           if (conn_ != conn || state_ != State::kConnecting) return;
           if (ec) {
             ConnectFailed(
@@ -198,7 +222,7 @@ void Client::Impl::StartConnect() {
           }
           asio::async_connect(
               conn->socket, endpoints,
-              [this, conn](boost::system::error_code ec2, const tcp::endpoint&) {
+              [this, conn, life](boost::system::error_code ec2, const tcp::endpoint&) {
                 if (conn_ != conn || state_ != State::kConnecting) return;
                 if (ec2) {
                   ConnectFailed(conn, Status::Unavailable("cannot connect to " + Endpoint() + ": " +
@@ -217,7 +241,7 @@ void Client::Impl::StartConnect() {
                 const auto bytes = wire::FrameBytes(*fbb);
                 asio::async_write(
                     conn->socket, asio::buffer(bytes.data(), bytes.size()),
-                    [this, conn, fbb](boost::system::error_code ec3, size_t) {
+                    [this, conn, fbb, life](boost::system::error_code ec3, size_t) {
                       if (ec3 && conn_ == conn && state_ == State::kConnecting) {
                         ConnectFailed(conn, Status::Unavailable("sending hello to " + Endpoint() +
                                                                 " failed: " + ec3.message()));
@@ -281,7 +305,7 @@ void Client::Impl::ReadLoop(const std::shared_ptr<Conn>& conn) {
   std::span<uint8_t> space = conn->decoder.Prepare(kReadChunk);
   conn->socket.async_read_some(
       asio::buffer(space.data(), space.size()),
-      [this, conn](boost::system::error_code ec, size_t n) {
+      [this, conn, life = Hold()](boost::system::error_code ec, size_t n) {
         if (conn_ != conn) return;
         if (ec) {
           const Status lost = Status::Unavailable(
@@ -375,15 +399,16 @@ void Client::Impl::StartWrite() {
   }
   writing_ = true;
   auto conn = conn_;
-  asio::async_write(conn->socket, seq, [this, conn, bufs](boost::system::error_code ec, size_t) {
-    if (conn_ != conn) return;
-    writing_ = false;
-    if (ec) {
-      Disconnect(Status::Unavailable("write failed: " + ec.message()));
-      return;
-    }
-    StartWrite();
-  });
+  asio::async_write(conn->socket, seq,
+                    [this, conn, bufs, life = Hold()](boost::system::error_code ec, size_t) {
+                      if (conn_ != conn) return;
+                      writing_ = false;
+                      if (ec) {
+                        Disconnect(Status::Unavailable("write failed: " + ec.message()));
+                        return;
+                      }
+                      StartWrite();
+                    });
 }
 
 void Client::Impl::MaybeEnableDirect() {
@@ -438,7 +463,7 @@ void Client::Impl::ArmSweep() {
   const auto period = std::clamp(options_.request_timeout / 20, std::chrono::milliseconds(5),
                                  std::chrono::milliseconds(100));
   sweep_timer_.expires_after(period);
-  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+  sweep_timer_.async_wait([this, life = Hold()](boost::system::error_code ec) {
     {
       std::lock_guard lock(mu_);
       sweep_armed_ = false;
@@ -497,37 +522,54 @@ void Client::Impl::FailAll(const Status& status) {
 }
 
 void Client::Impl::Close() {
+  bool post = false;
   {
     std::lock_guard lock(mu_);
-    if (closed_ && !thread_.joinable()) return;
     closed_ = true;
     direct_fd_ = -1;
+    post = !std::exchange(close_posted_, true);
   }
-  if (!thread_.joinable()) return;
-  asio::post(io_, [this] {
-    state_ = State::kClosed;
-    connected_.store(false, std::memory_order_relaxed);
-    std::vector<Request> batch;
-    {
-      std::lock_guard lock(mu_);
-      batch.swap(outbox_);
-    }
-    const Status closed = Status::Unavailable("client closed");
-    for (Request& r : batch) r.done(closed, nullptr);
-    if (conn_) {
-      boost::system::error_code ignored;
-      conn_->connect_timer.cancel();
-      conn_->resolver.cancel();
-      conn_->socket.close(ignored);
-      conn_.reset();
-    }
-    if (start_done_) std::exchange(start_done_, nullptr)(closed);
-    FailAll(closed);
-    backoff_timer_.cancel();
-    sweep_timer_.cancel();
-    work_.reset();
-  });
-  thread_.join();
+  if (std::this_thread::get_id() == io_thread_id_) {
+    // Waiting below would wait for this very thread.
+    std::fprintf(stderr,
+                 "sluice client: Close() or ~Client() called from a callback on the client's "
+                 "I/O thread; close clients from another thread\n");
+    std::abort();
+  }
+  if (post) asio::post(io_, [this] { Shutdown(); });
+  std::unique_lock lock(life_mu_);
+  life_cv_.wait(lock, [this] { return life_gone_; });
+}
+
+void Client::Impl::Shutdown() {
+  state_ = State::kClosed;
+  connected_.store(false, std::memory_order_relaxed);
+  std::vector<Request> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(outbox_);
+  }
+  const Status closed = Status::Unavailable("client closed");
+  for (Request& r : batch) r.done(closed, nullptr);
+  if (conn_) {
+    boost::system::error_code ignored;
+    conn_->connect_timer.cancel();
+    conn_->resolver.cancel();
+    conn_->socket.close(ignored);
+    conn_.reset();
+  }
+  if (start_done_) std::exchange(start_done_, nullptr)(closed);
+  FailAll(closed);
+  backoff_timer_.cancel();
+  sweep_timer_.cancel();
+  // The cancelled handlers above still hold their copies; the Life dies
+  // with the last of them (maybe here, so not while holding mu_: Close()
+  // may return, and the Impl go, as soon as it dies).
+  std::shared_ptr<Life> own;
+  {
+    std::lock_guard lock(mu_);
+    own.swap(life_);
+  }
 }
 
 }  // namespace sluice::client

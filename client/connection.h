@@ -30,6 +30,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -46,6 +47,27 @@
 
 namespace sluice::client {
 
+// The thread that runs Client I/O: one io_context and the thread running it.
+// Shared by reference count: every Client::Impl using it holds a reference,
+// so it is destroyed (and joined) on a user thread after the last Client
+// closed, never on its own thread.
+class IoThread {
+ public:
+  IoThread();
+  ~IoThread();
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  boost::asio::io_context& io() { return io_; }
+  std::thread::id id() const { return id_; }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::thread::id id_;
+};
+
 class Client::Impl {
  public:
   using Clock = std::chrono::steady_clock;
@@ -57,9 +79,10 @@ class Client::Impl {
   explicit Impl(ClientOptions options);
   ~Impl();
 
-  // Starts the I/O thread, connects and says Hello; blocks until done.
+  // Connects and says Hello; blocks until done.
   Status Start();
-  // Fails everything outstanding with kUnavailable and joins the I/O thread.
+  // Fails everything outstanding with kUnavailable and returns once no
+  // handler of this Impl is queued or running on the I/O thread any more.
   void Close();
 
   // Request ids are unique per client (never 0).
@@ -127,15 +150,32 @@ class Client::Impl {
   void ArmSweep();
   void Sweep();
   void FailAll(const Status& status);
+  // Close()'s work on the I/O thread: fails everything, closes the socket,
+  // cancels the timers and drops the Impl's own Life.
+  void Shutdown();
   std::string Endpoint() const;
   // host_ / port_ under mu_.
   std::pair<std::string, uint16_t> Address() const;
 
+  // Every handler this Impl hands to Asio holds a copy of life_ (Hold()).
+  // The shutdown that Close() posts drops the Impl's own copy, so the Life
+  // dies with the last queued handler, and Close() waits for that: after it,
+  // nothing on a shared I/O thread refers to this Impl.
+  struct Life {
+    explicit Life(Impl* owner) : impl(owner) {}
+    ~Life();
+    Impl* impl;
+  };
+  std::shared_ptr<Life> Hold() const { return life_; }
+
   const ClientOptions options_;
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  std::thread thread_;
-  std::thread::id io_thread_id_;  // set by Start(), before any Submit()
+  const std::shared_ptr<IoThread> io_thread_;
+  boost::asio::io_context& io_;
+  const std::thread::id io_thread_id_;
+  std::shared_ptr<Life> life_;  // I/O thread only after Start(), or under mu_
+  std::mutex life_mu_;
+  std::condition_variable life_cv_;
+  bool life_gone_ = false;  // under life_mu_
 
   // Guards outbox_, drain_posted_, closed_, info_, next_id_, host_, port_,
   // the direct-send state below and sweep_armed_.
@@ -152,6 +192,7 @@ class Client::Impl {
   std::vector<std::pair<uint64_t, Pending>> direct_inflight_;
   bool sweep_armed_ = false;  // the timeout sweep will run (direct sends need it)
   bool closed_ = false;
+  bool close_posted_ = false;  // the shutdown is queued on the I/O thread
   ServerInfo info_;
   uint64_t next_id_ = 1;
   std::string host_;  // where the next connect goes (SetAddress)

@@ -110,6 +110,7 @@ struct Flags {
   uint32_t window = 16;
   uint32_t lease_window = 0;  // leases in flight per consumer; 0 = window
   uint32_t worker_threads = 0;  // > 0: consumers are client::Worker with this many handlers
+  uint32_t io_threads = 0;      // client I/O threads shared by the connections; 0: one each
   uint32_t batch = 1;
   uint32_t tenants = 1;
   uint32_t lease_ms = 30000;
@@ -710,6 +711,10 @@ int main(int argc, char** argv) {
                  "each (its own lease and ack path; only e2e latency is measured); 0: raw "
                  "pipelined leases")
       ->capture_default_str();
+  app.add_option("--io-threads", f.io_threads,
+                 "client I/O threads shared by all producer and consumer connections "
+                 "(sluice::client::StartIoThread); 0: each connection has its own")
+      ->capture_default_str();
   app.add_option("--window", f.window, "frames in flight per producer / consumer")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -788,8 +793,13 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<OpenProducer>> open_producers;
   std::vector<std::unique_ptr<Consumer>> consumers;
   std::vector<std::unique_ptr<WorkerConsumer>> workers;
+  // Connection i does its I/O on shared thread i % --io-threads.
+  std::vector<std::shared_ptr<sluice::client::IoThread>> io_threads;
+  for (uint32_t i = 0; i < f.io_threads; ++i) io_threads.push_back(sluice::client::StartIoThread());
   for (uint32_t i = 0; i < f.producers + f.consumers; ++i) {
-    auto c = Client::Connect(options);
+    ClientOptions conn_options = options;
+    if (!io_threads.empty()) conn_options.io_thread = io_threads[i % io_threads.size()];
+    auto c = Client::Connect(conn_options);
     if (!c.ok()) {
       std::fprintf(stderr, "error: %s\n", c.status().ToString().c_str());
       return 1;

@@ -530,6 +530,82 @@ TEST_F(ClientTest, InFlightRequestFailsUnavailableWhenBrokerDies) {
   EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
 }
 
+// Clients on one shared I/O thread: requests of each reach the other through
+// the broker, callbacks of one may call async methods of the other, closing
+// one leaves the other working, and the thread goes with the last of them.
+TEST_F(ClientTest, ClientsSharingAnIoThreadWorkTogetherAndCloseApart) {
+  auto io = StartIoThread();
+  const std::weak_ptr<IoThread> io_alive = io;
+  ClientOptions options = OptionsFor(broker_);
+  options.io_thread = io;
+  auto producer = Client::Connect(options);
+  auto consumer = Client::Connect(options);
+  ASSERT_TRUE(producer.ok() && consumer.ok());
+  io.reset();  // the clients keep it
+
+  // A callback of the consumer enqueues on the producer (async, same thread).
+  std::promise<Result<EnqueueResult>> chained;
+  (*consumer)->LeaseAsync("shared-empty", 1, 0, 0, "t", [&](Result<std::vector<LeasedTask>> r) {
+    EXPECT_TRUE(r.ok() && r->empty());
+    (*producer)->EnqueueAsync(Task("shared", "from a callback"),
+                              [&](Result<EnqueueResult> e) { chained.set_value(std::move(e)); });
+  });
+  auto enqueued = chained.get_future().get();
+  ASSERT_TRUE(enqueued.ok()) << enqueued.status().ToString();
+  auto leased = (*consumer)->Lease("shared", 1, 2000);
+  ASSERT_TRUE(leased.ok() && leased->size() == 1u);
+  EXPECT_EQ((*leased)[0].payload, "from a callback");
+  EXPECT_TRUE((*consumer)->Ack((*leased)[0].token).ok());
+
+  // The consumer long-polls; the producer closes meanwhile; a new producer
+  // on the same thread wakes the poll.
+  auto poll = std::async(std::launch::async, [&] { return (*consumer)->Lease("later", 1, 5000); });
+  (*producer)->Close();
+  EXPECT_EQ((*producer)->Enqueue(Task("later", "x")).status().code(), Code::kUnavailable);
+  options.io_thread = io_alive.lock();
+  ASSERT_NE(options.io_thread, nullptr);
+  auto producer2 = Client::Connect(options);
+  options.io_thread.reset();
+  ASSERT_TRUE(producer2.ok());
+  ASSERT_TRUE((*producer2)->Enqueue(Task("later", "after the close")).ok());
+  auto woken = poll.get();
+  ASSERT_TRUE(woken.ok() && woken->size() == 1u) << woken.status().ToString();
+  EXPECT_EQ((*woken)[0].payload, "after the close");
+
+  producer->reset();
+  consumer->reset();
+  EXPECT_FALSE(io_alive.expired());  // producer2 still uses it
+  producer2->reset();
+  EXPECT_TRUE(io_alive.expired());
+}
+
+// Close() on a shared I/O thread returns only after every callback of the
+// client has run: nothing the thread runs later refers to the closed client.
+TEST_F(ClientTest, CloseOnASharedIoThreadWaitsForTheClientsCallbacks) {
+  auto io = StartIoThread();
+  ClientOptions options = OptionsFor(broker_);
+  options.io_thread = io;
+  auto other = Client::Connect(options);
+  ASSERT_TRUE(other.ok());
+  for (int round = 0; round < 5; ++round) {
+    auto client = Client::Connect(options);
+    ASSERT_TRUE(client.ok());
+    std::atomic<int> finished{0};
+    constexpr int kRequests = 20;
+    for (int i = 0; i < kRequests; ++i) {
+      (*client)->EnqueueAsync(Task("slow-callbacks", "x"), [&finished](Result<EnqueueResult>) {
+        std::this_thread::sleep_for(milliseconds(5));
+        finished.fetch_add(1);
+      });
+    }
+    (*client)->Close();
+    EXPECT_EQ(finished.load(), kRequests) << "round " << round;
+    client->reset();
+  }
+  // The thread still serves the other client.
+  EXPECT_TRUE((*other)->Enqueue(Task("slow-callbacks", "y")).ok());
+}
+
 TEST(ClientConnectTest, ConnectToNothingFailsUnavailable) {
   ClientOptions o;
   o.port = 1;  // nothing listens there
