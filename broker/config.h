@@ -30,6 +30,10 @@ struct BrokerConfig {
   // Recently written task records kept in memory so a lease reads its payload
   // without a RocksDB lookup (core/record_cache_store.h); 0 = off.
   uint64_t record_cache_bytes = 16u << 20;
+  // Each new WAL file starts as this many bytes of written zeros, so its
+  // synced appends overwrite instead of growing the file
+  // (store/wal_prealloc_fs.h); 0 = off.
+  uint64_t wal_spare_bytes = 64u << 20;
 
   // [limits]
   uint64_t max_connections = 1024;

@@ -114,6 +114,7 @@ int Run(const BrokerConfig& config) {
   store_options.durability = config.durability;
   store_options.max_group_bytes = config.max_group_bytes;
   store_options.max_group_sets = config.max_group_sets;
+  store_options.wal_spare_bytes = config.wal_spare_bytes;
   store_options.post = [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); };
   auto store = store::RocksStore::Open(std::move(store_options));
   if (!store.ok()) {

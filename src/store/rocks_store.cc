@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "store/record_format.h"
+#include "store/wal_prealloc_fs.h"
 
 namespace sluice::store {
 namespace {
@@ -94,12 +95,29 @@ Result<std::unique_ptr<RocksStore>> RocksStore::Open(StoreOptions options) {
   if (!options.post) return Status::InvalidArgument("StoreOptions.post is required");
   if (options.dir.empty()) return Status::InvalidArgument("StoreOptions.dir is empty");
   std::unique_ptr<RocksStore> store(new RocksStore(std::move(options)));
+  StoreOptions& o = store->options_;
+  if (o.wal_spare_bytes > 0 && !o.read_only) {
+    store->wal_fs_ = std::make_shared<WalPreallocFs>(
+        o.fs ? o.fs : rocksdb::FileSystem::Default(), o.dir, o.wal_spare_bytes, /*spares=*/1);
+    o.fs = store->wal_fs_;
+    // The first log gets a spare too (at most the time to write
+    // wal_spare_bytes; a spare left by the last run is taken at once).
+    store->wal_fs_->WaitForSpares(1);
+  }
   SLUICE_RETURN_IF_ERROR(store->OpenDb());
   store->thread_ = std::thread([s = store.get()] { s->Run(); });
   return Result<std::unique_ptr<RocksStore>>(std::move(store));
 }
 
 Status RocksStore::OpenDb() { return OpenDbMode(options_.read_only); }
+
+uint64_t RocksStore::wal_files_from_spares() const {
+  return wal_fs_ ? wal_fs_->logs_from_spares() : 0;
+}
+
+uint64_t RocksStore::wal_files_without_spare() const {
+  return wal_fs_ ? wal_fs_->logs_without_spare() : 0;
+}
 
 Status RocksStore::OpenDbMode(bool read_only) {
   rocksdb::DBOptions db;

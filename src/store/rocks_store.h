@@ -47,6 +47,8 @@
 
 namespace sluice::store {
 
+class WalPreallocFs;
+
 struct StoreOptions {
   std::string dir;  // the data directory; created if missing (unless read_only)
   core::Durability durability = core::Durability::kSync;
@@ -57,6 +59,10 @@ struct StoreOptions {
   // the closure inline if the callbacks expect the owner's thread. Required.
   std::function<void(std::function<void()>)> post;
   std::shared_ptr<rocksdb::FileSystem> fs;  // test seam (fault injection); null = default
+  // > 0: each new WAL file starts as this many bytes of written zeros, so its
+  // synced appends are overwrites (store/wal_prealloc_fs.h); 0 = off.
+  // Ignored when read_only.
+  uint64_t wal_spare_bytes = 0;
   bool read_only = false;                   // open for inspection (admin CLI on a stopped broker)
 };
 
@@ -104,6 +110,10 @@ class RocksStore final : public core::Store {
   // Number of DB::Write calls (group commits) attempted so far, failed ones
   // included. For tests and stats; any thread.
   uint64_t rocksdb_writes() const { return rocksdb_writes_.load(std::memory_order_relaxed); }
+  // WAL files that started from a zeroed spare (wal_spare_bytes), and that
+  // were created as ordinary files because no spare was ready.
+  uint64_t wal_files_from_spares() const;
+  uint64_t wal_files_without_spare() const;
 
  private:
   struct Pending {
@@ -137,6 +147,7 @@ class RocksStore final : public core::Store {
               const std::function<bool(std::string_view, std::string_view)>& fn);
 
   StoreOptions options_;
+  std::shared_ptr<WalPreallocFs> wal_fs_;  // also options_.fs when wal_spare_bytes > 0
   // Lock order: write_mu_, then db_mu_, then mu_.
   // write_mu_ serializes batch building and DB writes (storage thread, WriteNow).
   std::mutex write_mu_;
