@@ -22,10 +22,9 @@ namespace {
 
 constexpr char kSparePrefix[] = "SLUICE-WAL-SPARE-";
 constexpr char kSpareTmp[] = "SLUICE-WAL-SPARE.tmp";
+// The zeros go to disk in steps of this many bytes, a sync after each, so the
+// device never holds a long queue of them ahead of a log's fdatasync.
 constexpr size_t kZeroChunk = 1 << 20;
-// The zeros go to disk in steps of this many bytes (a sync after each), so
-// the device never holds a long queue of them ahead of a log's fdatasync.
-constexpr uint64_t kSyncEvery = 4 << 20;
 
 // A RocksDB log on a zero-filled file: appends are writes at the logical end,
 // which lies inside the file until the log outgrows the zeros.
@@ -210,21 +209,24 @@ void WalPreallocFs::AdoptLeftovers() {
   cv_.notify_all();
 }
 
-bool WalPreallocFs::MakeSpare() {
+bool WalPreallocFs::MakeSpare(bool paced) {
   const std::string tmp = dir_ + "/" + kSpareTmp;
   const FileOptions options;
   std::unique_ptr<rocksdb::FSWritableFile> file;
   IOStatus s = target()->NewWritableFile(tmp, options, &file, nullptr);
   const std::string zeros(kZeroChunk, '\0');
   for (uint64_t written = 0; s.ok() && written < file_bytes_;) {
-    {
-      std::lock_guard lock(mu_);
-      if (stop_) return false;
-    }
+    const auto step_start = std::chrono::steady_clock::now();
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroChunk, file_bytes_ - written));
     s = file->Append(Slice(zeros.data(), n), IOOptions(), nullptr);
     written += n;
-    if (s.ok() && written % kSyncEvery == 0) s = file->Sync(IOOptions(), nullptr);
+    if (s.ok()) s = file->Sync(IOOptions(), nullptr);
+    // Paced: rest as long as the step took, so the zeros hold the disk at
+    // most half the time while a live log is syncing.
+    const auto rest = paced ? std::chrono::steady_clock::now() - step_start
+                            : std::chrono::steady_clock::duration::zero();
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, rest, [&] { return stop_; })) return false;
   }
   if (s.ok()) s = file->Fsync(IOOptions(), nullptr);
   if (s.ok()) s = file->Close(IOOptions(), nullptr);
@@ -270,7 +272,10 @@ void WalPreallocFs::Run() {
       });
       if (stop_) return;
     }
-    if (MakeSpare()) {
+    // The first spare (startup waits for it) goes at full speed; later ones
+    // are made while a log is live and syncing.
+    const bool paced = from_spares_.load() + without_spare_.load() > 0;
+    if (MakeSpare(paced)) {
       retry = std::chrono::seconds(1);
       continue;
     }

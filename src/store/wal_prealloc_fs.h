@@ -29,8 +29,9 @@
 // thread zeroes), RocksDB gets an ordinary new file: correct, just the slower
 // appends. RocksStore waits for the first spare before it opens the DB.
 //
-// Costs: each log is written twice (zeros, then records), in the background;
-// the directory holds up to `spares` extra files of `file_bytes`.
+// Costs: each log is written twice (zeros, then records), in the background,
+// in 1 MiB synced steps, paced (a pause as long as each step) once a log is
+// live; the directory holds up to `spares` extra files of `file_bytes`.
 //
 // Thread safety: as rocksdb::FileSystem (any thread).
 #pragma once
@@ -82,7 +83,8 @@ class WalPreallocFs final : public rocksdb::FileSystemWrapper {
   void RequestSpare();
   void Run();
   // Writes one zero-filled spare; true when it is ready under its final name.
-  bool MakeSpare();
+  // Paced: a pause after each step as long as the step took.
+  bool MakeSpare(bool paced);
   void AdoptLeftovers();
   std::string SparePath(uint64_t n) const;
 
