@@ -122,6 +122,11 @@ int Run(const BrokerConfig& config) {
                      store.status().ToString());
     return 1;
   }
+  if (std::string spare_error = (*store)->wal_spare_error(); !spare_error.empty()) {
+    spdlog::warn("{}; WAL files are plain appends (slower synced writes) until a spare can be "
+                 "written, retried in the background",
+                 spare_error);
+  }
   core::RecordCacheStore cached_store(**store, config.record_cache_bytes);
   auto engine = core::Engine::Open(cached_store, clock, config.ToEngineOptions());
   if (!engine.ok()) {

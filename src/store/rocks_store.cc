@@ -119,6 +119,8 @@ uint64_t RocksStore::wal_files_without_spare() const {
   return wal_fs_ ? wal_fs_->logs_without_spare() : 0;
 }
 
+std::string RocksStore::wal_spare_error() const { return wal_fs_ ? wal_fs_->last_error() : ""; }
+
 Status RocksStore::OpenDbMode(bool read_only) {
   rocksdb::DBOptions db;
   db.create_if_missing = true;

@@ -114,6 +114,8 @@ class RocksStore final : public core::Store {
   // were created as ordinary files because no spare was ready.
   uint64_t wal_files_from_spares() const;
   uint64_t wal_files_without_spare() const;
+  // Why the last WAL spare could not be written ("" if none failed).
+  std::string wal_spare_error() const;
 
  private:
   struct Pending {

@@ -241,9 +241,7 @@ bool WalPreallocFs::MakeSpare(bool paced) {
     target()->DeleteFile(tmp, IOOptions(), nullptr).PermitUncheckedError();
     {
       std::lock_guard lock(mu_);
-      if (last_error_.empty()) {
-        last_error_ = "preparing a WAL spare in " + dir_ + ": " + s.ToString();
-      }
+      last_error_ = "cannot write a WAL spare in " + dir_ + ": " + s.ToString();
     }
     cv_.notify_all();
     return false;
@@ -252,6 +250,7 @@ bool WalPreallocFs::MakeSpare(bool paced) {
     std::lock_guard lock(mu_);
     ready_.push_back(path);
     if (static_cast<int>(ready_.size()) >= spares_wanted_) spare_requested_ = false;
+    last_error_.clear();
   }
   cv_.notify_all();
   return true;

@@ -72,7 +72,8 @@ class WalPreallocFs final : public rocksdb::FileSystemWrapper {
   uint64_t logs_without_spare() const { return without_spare_.load(); }
   // Blocks until `n` spares are ready or the thread stopped (tests; startup).
   bool WaitForSpares(int n);
-  // The first error the spare thread met ("" if none). A failed spare is
+  // The error of the last spare that failed ("" if none failed, or one was
+  // written since). A failed spare is
   // deleted (giving the space back) and retried after 1 s, doubling to 60 s;
   // RocksDB meanwhile gets ordinary files.
   std::string last_error() const;

@@ -231,6 +231,41 @@ TEST_F(WalPreallocTest, AZeroTailedLogFollowedByANewerOneReplaysBoth) {
   for (auto* handle : h2) ASSERT_TRUE(replayed->DestroyColumnFamilyHandle(handle).ok());
 }
 
+// A file system on which no spare can be written (as on a full disk): every
+// write to a spare's file fails with NoSpace; everything else works.
+class NoRoomForSpares final : public rocksdb::FileSystemWrapper {
+ public:
+  NoRoomForSpares() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "NoRoomForSpares"; }
+  rocksdb::IOStatus NewWritableFile(const std::string& fname, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (fname.find("SLUICE-WAL-SPARE") != std::string::npos) {
+      return rocksdb::IOStatus::NoSpace("no space left on device (test)");
+    }
+    return target()->NewWritableFile(fname, o, r, dbg);
+  }
+};
+
+TEST_F(WalPreallocTest, NoRoomForASpareLeavesOrdinaryLogsThatWork) {
+  StoreOptions o = Options(dir_, kSpare);
+  o.fs = std::make_shared<NoRoomForSpares>();
+  store_ = MustOpen(o);  // does not wait forever for a spare
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(store_->wal_files_from_spares(), 0u);
+  EXPECT_EQ(store_->wal_files_without_spare(), 1u);
+  EXPECT_NE(store_->wal_spare_error().find("no space left"), std::string::npos)
+      << store_->wal_spare_error();
+  PutTasks(1, 100);
+  ExpectTasks(*store_, 1, 100);
+  EXPECT_FALSE(HasSpare(dir_));
+  EXPECT_FALSE(fs::exists(dir_ / "SLUICE-WAL-SPARE.tmp"));
+  store_.reset();
+  store_ = MustOpen(Options(dir_, 0));
+  ASSERT_NE(store_, nullptr);
+  ExpectTasks(*store_, 1, 100);
+}
+
 TEST_F(WalPreallocTest, SparesOffLeavesOrdinaryLogs) {
   store_ = MustOpen(Options(dir_, 0));
   ASSERT_NE(store_, nullptr);
