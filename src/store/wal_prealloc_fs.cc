@@ -1,11 +1,15 @@
 #include "store/wal_prealloc_fs.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <utility>
 
@@ -22,6 +26,7 @@ namespace {
 
 constexpr char kSparePrefix[] = "SLUICE-WAL-SPARE-";
 constexpr char kSpareTmp[] = "SLUICE-WAL-SPARE.tmp";
+constexpr char kSpareLock[] = "SLUICE-WAL-SPARE.lock";
 // The zeros go to disk in steps of this many bytes, a sync after each, so the
 // device never holds a long queue of them ahead of a log's fdatasync.
 constexpr size_t kZeroChunk = 1 << 20;
@@ -106,6 +111,19 @@ WalPreallocFs::~WalPreallocFs() {
   }
   cv_.notify_all();
   thread_.join();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+bool WalPreallocFs::LockDir() {
+  const std::string path = dir_ + "/" + kSpareLock;
+  lock_fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  const int err = lock_fd_ < 0 ? errno : (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0 ? 0 : errno);
+  if (err == 0) return true;
+  std::lock_guard lock(mu_);
+  last_error_ = err == EWOULDBLOCK ? "another process makes WAL spares in " + dir_ +
+                                         " (is another sluiced using this data directory?)"
+                                   : "cannot lock " + path + ": " + std::strerror(err);
+  return false;
 }
 
 std::string WalPreallocFs::SparePath(uint64_t n) const {
@@ -261,6 +279,13 @@ void WalPreallocFs::Run() {
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   // RocksDB creates the directory too, but this thread may get there first.
   target()->CreateDirIfMissing(dir_, IOOptions(), nullptr).PermitUncheckedError();
+  // Spares are this process's business only while it holds the directory's
+  // spare lock: a second process opening the same directory (RocksDB refuses
+  // it a moment later) must not delete or take this one's spares.
+  if (!LockDir()) {
+    cv_.notify_all();
+    return;
+  }
   AdoptLeftovers();
   std::chrono::seconds retry(1);
   for (;;) {

@@ -21,7 +21,9 @@
 // Spares: a background thread makes zero-filled files (SLUICE-WAL-SPARE-<n>)
 // in the directory, each written, fsynced and only then given its final name,
 // so a crash never leaves a half-zeroed spare that looks ready; leftovers of
-// a killed run are reused (whole ones) or deleted (*.tmp). It makes one at
+// a killed run are reused (whole ones) or deleted (*.tmp). A flock on
+// SLUICE-WAL-SPARE.lock keeps a second process on the same directory (which
+// RocksDB's own LOCK then refuses) away from the spares. It makes one at
 // start, and the next once the log that took the last one is half full (or
 // when a log had to start without one), so zeroing does not compete with a
 // young log's fsyncs. Handing one out is a rename. With no spare ready
@@ -87,6 +89,9 @@ class WalPreallocFs final : public rocksdb::FileSystemWrapper {
   // Paced: a pause after each step as long as the step took.
   bool MakeSpare(bool paced);
   void AdoptLeftovers();
+  // Takes the directory's spare lock (flock, released when the process
+  // dies); false, with last_error_ set, if another process holds it.
+  bool LockDir();
   std::string SparePath(uint64_t n) const;
 
   const std::string dir_;
@@ -102,6 +107,7 @@ class WalPreallocFs final : public rocksdb::FileSystemWrapper {
   bool spare_requested_ = true;     // make spares (up to spares_wanted_)
   bool stop_ = false;
   std::string last_error_;
+  int lock_fd_ = -1;    // the spare lock's file; the spare thread sets it
   std::thread thread_;  // last: starts after the fields above exist
 };
 

@@ -266,6 +266,24 @@ TEST_F(WalPreallocTest, NoRoomForASpareLeavesOrdinaryLogsThatWork) {
   ExpectTasks(*store_, 1, 100);
 }
 
+// A second process on a live directory (RocksDB then refuses it its LOCK)
+// must not delete, take or overwrite the first one's spares.
+TEST_F(WalPreallocTest, ASecondSpareMakerOnTheSameDirectoryKeepsAway) {
+  auto first =
+      std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), dir_.string(), kSpare, 1);
+  ASSERT_TRUE(first->WaitForSpares(1)) << first->last_error();
+  ASSERT_TRUE(HasSpare(dir_));
+  {
+    // Another size would make it delete the first one's spare, were it to look.
+    WalPreallocFs second(rocksdb::FileSystem::Default(), dir_.string(), kSpare / 2, 1);
+    EXPECT_FALSE(second.WaitForSpares(1));
+    EXPECT_NE(second.last_error().find("another process"), std::string::npos)
+        << second.last_error();
+  }
+  EXPECT_TRUE(HasSpare(dir_));
+  EXPECT_FALSE(fs::exists(dir_ / "SLUICE-WAL-SPARE.tmp"));
+}
+
 TEST_F(WalPreallocTest, SparesOffLeavesOrdinaryLogs) {
   store_ = MustOpen(Options(dir_, 0));
   ASSERT_NE(store_, nullptr);
