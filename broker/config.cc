@@ -85,6 +85,7 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
            return s.ok() ? s : Bad(where, s.message());
          })},
         {"log_level", Str(SetLogLevel)},
+        {"busy_poll_us", Int(&BrokerConfig::busy_poll_us, 0, 100000)},
         {"auth_token", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
            c->auth_token = v;
            return Status::Ok();

@@ -21,6 +21,9 @@ struct BrokerConfig {
   uint16_t listen_port = 7400;
   std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
   std::string auth_token;          // empty = auth off
+  // After the loop thread runs out of events it polls (epoll, non-blocking)
+  // this long before it sleeps; 0 = sleep at once.
+  uint32_t busy_poll_us = 0;
 
   // [storage]
   std::string data_dir = "./sluice-data";

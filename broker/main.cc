@@ -31,6 +31,27 @@
 namespace sluice::broker {
 namespace {
 
+// Runs `io` until it is stopped or out of work, as io.run() does. With
+// busy_poll_us > 0, a thread that finds nothing to do polls (a non-blocking
+// epoll_wait) for up to busy_poll_us before it blocks: when the next event
+// comes within that time, the thread skips a sleep and a wake-up.
+void RunLoop(boost::asio::io_context& io, uint32_t busy_poll_us) {
+  if (busy_poll_us == 0) {
+    io.run();
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  const auto spin = std::chrono::microseconds(busy_poll_us);
+  auto last_work = Clock::now();
+  while (!io.stopped()) {
+    if (io.poll() > 0) {
+      last_work = Clock::now();
+    } else if (!io.stopped() && Clock::now() - last_work >= spin) {
+      if (io.run_one() > 0) last_work = Clock::now();
+    }
+  }
+}
+
 namespace asio = boost::asio;
 
 // Longest sleep of the tick timer: requests may create earlier deadlines
@@ -249,7 +270,7 @@ int Run(const BrokerConfig& config) {
   std::printf("sluiced listening on %s\n", address.c_str());
   std::fflush(stdout);
 
-  io.run();
+  RunLoop(io, config.busy_poll_us);
   // Teardown (engine, then the store's final flush and close) must finish: a
   // repeated SIGTERM/SIGINT from here on is ignored rather than fatal. Removing
   // the signals from the set restores SIG_DFL, so they are masked first (no

@@ -2,10 +2,14 @@
 #include "integration/broker_process.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -297,6 +301,45 @@ TEST(ProtocolTest, IdleClientsAreDisconnected) {
   ASSERT_TRUE(f);
   ASSERT_EQ(f->type(), fb::Body::LeaseResult);
   EXPECT_EQ(f->frame()->body_as_LeaseResult()->tasks()->size(), 0u);
+}
+
+// The busy-polling event loop serves requests, sleeps when idle (a long
+// poll's deadline still fires) and stops on SIGTERM like the plain one.
+TEST(ProtocolTest, BusyPollingLoopServesAndStops) {
+  BrokerOptions options;
+  options.config_toml = "[server]\nbusy_poll_us = 500\n";
+  BrokerProcess broker(options);
+  ASSERT_TRUE(broker.Start());
+  auto conn = ConnectAndHello(broker.port());
+  ASSERT_NE(conn, nullptr);
+  ASSERT_TRUE(conn->SendFrame(EnqueueFrame(2, "spin", {"a", "b"})));
+  const auto enq = conn->ReadFrame();
+  ASSERT_TRUE(enq);
+  ASSERT_EQ(enq->type(), fb::Body::EnqueueResult);
+  ASSERT_TRUE(conn->SendFrame(LeaseFrame(3, "spin", 2, 0)));
+  const auto lease = conn->ReadFrame();
+  ASSERT_TRUE(lease);
+  ASSERT_EQ(lease->frame()->body_as_LeaseResult()->tasks()->size(), 2u);
+  // Nothing else to do: the loop must go to sleep and still wake for the
+  // long poll's 50 ms deadline.
+  ASSERT_TRUE(conn->SendFrame(LeaseFrame(4, "empty", 1, 50)));
+  const auto polled = conn->ReadFrame(10'000);
+  ASSERT_TRUE(polled);
+  EXPECT_EQ(polled->request_id(), 4u);
+  EXPECT_EQ(polled->frame()->body_as_LeaseResult()->tasks()->size(), 0u);
+  // Idle, it sleeps: a loop that kept polling would burn the whole 300 ms.
+  const auto cpu_ms = [pid = broker.pid()] {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+    return (std::stoll(f.at(11)) + std::stoll(f.at(12))) * 1000 / sysconf(_SC_CLK_TCK);
+  };
+  const int64_t before = cpu_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(cpu_ms() - before, 150) << "the idle loop did not go to sleep";
+  EXPECT_EQ(broker.Stop(), 0);
 }
 
 TEST(ProtocolTest, SigtermExitsCleanlyAndKeepsAcknowledgedData) {

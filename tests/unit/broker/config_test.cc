@@ -89,11 +89,13 @@ TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.listen_port, d.listen_port);
   EXPECT_EQ(c.log_level, d.log_level);
   EXPECT_EQ(c.auth_token, d.auth_token);
+  EXPECT_EQ(c.busy_poll_us, d.busy_poll_us);
   EXPECT_EQ(c.data_dir, d.data_dir);
   EXPECT_EQ(c.durability, d.durability);
   EXPECT_EQ(c.max_group_bytes, d.max_group_bytes);
   EXPECT_EQ(c.max_group_sets, d.max_group_sets);
   EXPECT_EQ(c.record_cache_bytes, d.record_cache_bytes);
+  EXPECT_EQ(c.wal_spare_bytes, d.wal_spare_bytes);
   EXPECT_EQ(c.max_connections, d.max_connections);
   EXPECT_EQ(c.max_frame_bytes, d.max_frame_bytes);
   EXPECT_EQ(c.max_payload_bytes, d.max_payload_bytes);
@@ -118,6 +120,7 @@ constexpr const char* kEveryKey = R"(
 listen = "10.1.2.3:9000"
 log_level = "debug"
 auth_token = "tok"
+busy_poll_us = 75
 
 [storage]
 data_dir = "/var/lib/sluice"
@@ -125,6 +128,7 @@ durability = "async"
 max_group_bytes = 8192
 max_group_sets = 7
 record_cache_bytes = 0
+wal_spare_bytes = 4096
 
 [limits]
 max_connections = 11
@@ -156,11 +160,13 @@ TEST(BrokerConfigTest, EveryKeyIsApplied) {
   EXPECT_EQ(c.listen_port, 9000);
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.auth_token, "tok");
+  EXPECT_EQ(c.busy_poll_us, 75u);
   EXPECT_EQ(c.data_dir, "/var/lib/sluice");
   EXPECT_EQ(c.durability, core::Durability::kAsync);
   EXPECT_EQ(c.max_group_bytes, 8192u);
   EXPECT_EQ(c.max_group_sets, 7u);
   EXPECT_EQ(c.record_cache_bytes, 0u);
+  EXPECT_EQ(c.wal_spare_bytes, 4096u);
   EXPECT_EQ(c.max_connections, 11u);
   EXPECT_EQ(c.max_frame_bytes, 65536u);
   EXPECT_EQ(c.max_payload_bytes, 4096u);
@@ -276,6 +282,12 @@ TEST(BrokerConfigTest, OutOfRangeValuesNameTheKeyAndTheRange) {
   // Larger than the field's type: refused, not truncated.
   m = TomlError("[limits]\nmax_frame_bytes = 99999999999\n");
   EXPECT_THAT(m, HasSubstr("'limits.max_frame_bytes'"));
+  EXPECT_THAT(m, HasSubstr("out of range"));
+  m = TomlError("[server]\nbusy_poll_us = 100001\n");
+  EXPECT_THAT(m, HasSubstr("'server.busy_poll_us'"));
+  EXPECT_THAT(m, HasSubstr("[0, 100000]"));
+  m = TomlError("[storage]\nwal_spare_bytes = -1\n");
+  EXPECT_THAT(m, HasSubstr("'storage.wal_spare_bytes'"));
   EXPECT_THAT(m, HasSubstr("out of range"));
   m = TomlError("[scheduler]\naging_ms = [0, 1, 2, 3, 4, 5, 6, -1]\n");
   EXPECT_THAT(m, HasSubstr("'scheduler.aging_ms'"));
