@@ -22,7 +22,9 @@
 # group of producers x window tasks, two synced WriteBatch writes: the RocksDB
 # two-writes-per-task limit; and --fused, one synced write carrying one group's
 # puts and the previous group's deletes); each also with --busy (a spinning
-# thread: on this VM an idle CPU sees fsync completions only at a timer tick).
+# thread: on this VM an idle CPU sees fsync completions only at a timer tick),
+# and once more with RocksDB's logs on zeroed spares as sluiced's are
+# (--wal-spares: the limit for sluice's own log files).
 # Scenarios (--scenarios, default all; each prints its own table of medians
 # over the repetitions; docs/comparison.md):
 #   peak      closed loop, the load shape above: tasks/s, enqueue and e2e p50/p99.
@@ -63,6 +65,7 @@ CONSUMERS=4
 # tasks; shorter runs never pay for it and overstate the peak.
 TASKS=300000
 SLOW_TASKS=2000
+WAL_SPARE=67108864  # sluiced's default [storage] wal_spare_bytes
 SIZE=256
 WINDOW=16
 DATA_PARENT=/tmp
@@ -256,6 +259,10 @@ for rep in $(seq 1 "$REPS"); do
         --seconds 1.5 --json >>"$RESULTS/rocksdb${mode#-}${busy#-}.jsonl"
     done
   done
+  # The same limit with RocksDB's logs on zeroed spares, as sluiced runs them
+  # (docs/durability.md): the limit for sluice's own log files.
+  "$FSYNC_PROBE" --dir "$WORK" --rocksdb --window "$G" --size "$SIZE" --wal-spares "$WAL_SPARE" \
+    --seconds 1.5 --json >>"$RESULTS/rocksdb-spares.jsonl"
   python3 -c 'import json,sys; r=[json.loads(open(sys.argv[1]+"/"+n+".jsonl").readlines()[-1]) for n in ("fsync","fsync-busy","rocksdb","rocksdb-fused","rocksdb-busy","rocksdb-fused-busy")]; print("  probes          rep %s: fsync p50 %.0f us (busy %.0f us), rocksdb %.0f tasks/s (fused %.0f; busy %.0f, fused busy %.0f)" % (sys.argv[2], r[0]["fsync_p50_us"], r[1]["fsync_p50_us"], r[2]["tasks_per_s"], r[3]["tasks_per_s"], r[4]["tasks_per_s"], r[5]["tasks_per_s"]))' \
     "$RESULTS" "$rep" >&2
   SHAPE=(--producers "$PRODUCERS" --consumers "$CONSUMERS" --size "$SIZE" --window "$WINDOW")
@@ -292,6 +299,8 @@ for rep in $(seq 1 "$REPS"); do
     # synced writes per task (enqueue, ack) one task at a time.
     "$FSYNC_PROBE" --dir "$WORK" --rocksdb --window 1 --size "$SIZE" --seconds 1 --json \
       >>"$RESULTS/rocksdb-w1.jsonl"
+    "$FSYNC_PROBE" --dir "$WORK" --rocksdb --window 1 --size "$SIZE" --seconds 1 \
+      --wal-spares "$WAL_SPARE" --json >>"$RESULTS/rocksdb-w1-spares.jsonl"
     for name in "${SYSTEMS[@]}"; do
       tasks=$W1_TASKS
       [[ $name == beanstalkd-f0 ]] && tasks=$((W1_TASKS / 2))
@@ -404,13 +413,18 @@ if "window1" in scenarios:
             med(rows, "lifecycle_p50_us"), med(rows, "lifecycle_p99_us"),
             med(probes, "fsync_p50_us"), ratio))
     print()
-    floor, fs = load("rocksdb-w1"), load("fsync")
-    if floor and fs:
-        per_task = statistics.median(1e6 / r["tasks_per_s"] for r in floor if r["tasks_per_s"] > 0)
-        print("Floor: RocksDB alone, two synced writes per task one task at a time (fsync-probe "
-              "--rocksdb --window 1): %.0f us per task = %.1fx the fsync p50 (median of %d)."
-              % (per_task, per_task / med(fs, "fsync_p50_us"), len(floor)))
-        print()
+    fs = load("fsync")
+    for name, how in (("rocksdb-w1", "with its own log files"),
+                      ("rocksdb-w1-spares", "with its logs on zeroed spares, as sluiced's")):
+        floor = load(name)
+        if floor and fs:
+            per_task = statistics.median(1e6 / r["tasks_per_s"] for r in floor
+                                         if r["tasks_per_s"] > 0)
+            print("Floor: RocksDB alone %s, two synced writes per task one task at a time "
+                  "(fsync-probe --rocksdb --window 1): %.0f us per task = %.1fx the fsync p50 "
+                  "(median of %d)." % (how, per_task, per_task / med(fs, "fsync_p50_us"),
+                                       len(floor)))
+    print()
 if "depth" in scenarios:
     empty, full = load("depth-empty-sluice"), load("depth-full-sluice")
     now = load("depth-now-sluice")
@@ -452,7 +466,9 @@ for name, what in (("fsync", "overwriting"), ("fsync-busy", "overwriting (CPU bu
 for name, what in (("rocksdb", "two synced writes per group"),
                    ("rocksdb-fused", "one fused synced write per group"),
                    ("rocksdb-busy", "two synced writes per group, CPU busy"),
-                   ("rocksdb-fused-busy", "one fused synced write per group, CPU busy")):
+                   ("rocksdb-fused-busy", "one fused synced write per group, CPU busy"),
+                   ("rocksdb-spares", "two synced writes per group, logs on WAL spares as "
+                    "sluiced's")):
     rows = load(name)
     if rows:
         limit = med(rows, "tasks_per_s")

@@ -19,6 +19,9 @@
 //       `window` puts and the previous group's `window` deletes (a broker
 //       that commits enqueues and acks together): still two writes per task,
 //       but one fsync per `window` tasks.
+//       --wal-spares BYTES: RocksDB's logs start as zero-filled spares, as
+//       sluiced's do (store/wal_prealloc_fs.h): the limit for RocksDB with
+//       sluice's log files instead of its own.
 //
 // --busy keeps one more thread spinning during the measurement. On a VM whose
 // idle vCPU notices an I/O completion only at the next timer tick, an idle
@@ -45,6 +48,8 @@
 #include <thread>
 #include <vector>
 
+#include "store/wal_prealloc_fs.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -52,6 +57,7 @@ using Clock = std::chrono::steady_clock;
 struct Flags {
   std::string dir = "/tmp";
   bool rocksdb = false;
+  uint64_t wal_spares = 0;  // --rocksdb: zeroed WAL spares of this size
   bool append = false;
   bool fused = false;
   bool busy = false;
@@ -144,6 +150,19 @@ std::string Key(uint64_t id) {
 int ProbeRocks(const Flags& f, const std::string& dir) {
   rocksdb::Options options;
   options.create_if_missing = true;
+  // --wal-spares: the logs start as zeroed spares, as sluiced's do.
+  std::shared_ptr<sluice::store::WalPreallocFs> spares;
+  std::unique_ptr<rocksdb::Env> env;
+  if (f.wal_spares > 0) {
+    spares = std::make_shared<sluice::store::WalPreallocFs>(rocksdb::FileSystem::Default(),
+                                                            dir + "/db", f.wal_spares, 1);
+    if (!spares->WaitForSpares(1)) {
+      std::fprintf(stderr, "error: %s\n", spares->last_error().c_str());
+      return 1;
+    }
+    env = rocksdb::NewCompositeEnv(spares);
+    options.env = env.get();
+  }
   rocksdb::DB* raw = nullptr;
   if (auto s = rocksdb::DB::Open(options, dir + "/db", &raw); !s.ok()) {
     std::fprintf(stderr, "error: open rocksdb: %s\n", s.ToString().c_str());
@@ -187,14 +206,16 @@ int ProbeRocks(const Flags& f, const std::string& dir) {
   if (f.json) {
     std::printf(
         "{\"probe\": \"rocksdb\", \"busy\": %s, \"fused\": %s, \"dir\": \"%s\", \"window\": %u, "
-        "\"size\": %u, "
+        "\"size\": %u, \"wal_spares\": %llu, "
         "\"seconds\": %.3f, \"tasks\": %llu, \"tasks_per_s\": %.0f, \"group_us\": %.1f}\n",
         f.busy ? "true" : "false", f.fused ? "true" : "false", f.dir.c_str(), f.window, f.size,
-        secs, static_cast<unsigned long long>(tasks), tps, secs * 1e6 / groups);
+        static_cast<unsigned long long>(f.wal_spares), secs, static_cast<unsigned long long>(tasks),
+        tps, secs * 1e6 / groups);
   } else {
     std::printf(
-        "rocksdb %s per group of %u tasks (%u-byte values) in %s: "
+        "rocksdb%s %s per group of %u tasks (%u-byte values) in %s: "
         "%.0f tasks/s (%.1f us per group, %llu tasks in %.3f s)\n",
+        f.wal_spares > 0 ? " on WAL spares" : "",
         f.fused ? "one fused synced write" : "two synced writes", f.window, f.size, f.dir.c_str(),
         tps, secs * 1e6 / groups, static_cast<unsigned long long>(tasks), secs);
   }
@@ -211,6 +232,10 @@ int main(int argc, char** argv) {
   app.add_flag("--rocksdb", f.rocksdb, "measure the RocksDB two-writes-per-task limit");
   app.add_flag("--busy", f.busy, "keep one more thread spinning meanwhile");
   app.add_flag("--fused", f.fused, "one synced write per group (--rocksdb)");
+  app.add_option("--wal-spares", f.wal_spares,
+                 "RocksDB's logs start as zero-filled spares of this many bytes, as sluiced's "
+                 "do (--rocksdb; store/wal_prealloc_fs.h); 0: plain RocksDB files")
+      ->capture_default_str();
   app.add_option("--count", f.count, "fsync samples")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
