@@ -155,8 +155,8 @@ int ProbeRocks(const Flags& f, const std::string& dir) {
   std::unique_ptr<rocksdb::Env> env;
   if (f.wal_spares > 0) {
     spares = std::make_shared<sluice::store::WalPreallocFs>(rocksdb::FileSystem::Default(),
-                                                            dir + "/db", f.wal_spares, 1);
-    if (!spares->WaitForSpares(1)) {
+                                                            dir + "/db", f.wal_spares);
+    if (!spares->WaitForSpare()) {
       std::fprintf(stderr, "error: %s\n", spares->last_error().c_str());
       return 1;
     }

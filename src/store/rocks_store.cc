@@ -98,11 +98,11 @@ Result<std::unique_ptr<RocksStore>> RocksStore::Open(StoreOptions options) {
   StoreOptions& o = store->options_;
   if (o.wal_spare_bytes > 0 && !o.read_only) {
     store->wal_fs_ = std::make_shared<WalPreallocFs>(
-        o.fs ? o.fs : rocksdb::FileSystem::Default(), o.dir, o.wal_spare_bytes, /*spares=*/1);
+        o.fs ? o.fs : rocksdb::FileSystem::Default(), o.dir, o.wal_spare_bytes);
     o.fs = store->wal_fs_;
     // The first log gets a spare too (at most the time to write
     // wal_spare_bytes; a spare left by the last run is taken at once).
-    store->wal_fs_->WaitForSpares(1);
+    store->wal_fs_->WaitForSpare();
   }
   SLUICE_RETURN_IF_ERROR(store->OpenDb());
   store->thread_ = std::thread([s = store.get()] { s->Run(); });

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <utility>
+#include <vector>
 
 namespace sluice::store {
 
@@ -96,11 +97,10 @@ std::string StripSlashes(std::string dir) {
 }  // namespace
 
 WalPreallocFs::WalPreallocFs(std::shared_ptr<rocksdb::FileSystem> target, std::string dir,
-                             uint64_t file_bytes, int spares)
+                             uint64_t file_bytes)
     : FileSystemWrapper(target),
       dir_(StripSlashes(std::move(dir))),
-      file_bytes_(std::max<uint64_t>(file_bytes, 1)),
-      spares_wanted_(std::max(spares, 1)) {
+      file_bytes_(std::max<uint64_t>(file_bytes, 1)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -143,19 +143,15 @@ bool WalPreallocFs::IsLogInDir(const std::string& fname) const {
 IOStatus WalPreallocFs::NewWritableFile(const std::string& fname, const FileOptions& options,
                                         std::unique_ptr<rocksdb::FSWritableFile>* result,
                                         IODebugContext* dbg) {
+  if (!IsLogInDir(fname)) return target()->NewWritableFile(fname, options, result, dbg);
   std::string spare;
-  if (IsLogInDir(fname) && !options.use_direct_writes) {
+  if (!options.use_direct_writes) {
     std::lock_guard lock(mu_);
-    if (!ready_.empty()) {
-      spare = std::move(ready_.back());
-      ready_.pop_back();
-    }
+    spare.swap(ready_);
   }
   if (spare.empty()) {
-    if (IsLogInDir(fname)) {
-      without_spare_.fetch_add(1);
-      RequestSpare();
-    }
+    without_spare_.fetch_add(1);
+    RequestSpare();
     return target()->NewWritableFile(fname, options, result, dbg);
   }
   // RocksDB fsyncs the directory at the log's first sync (need_log_dir_sync),
@@ -183,11 +179,10 @@ void WalPreallocFs::RequestSpare() {
   cv_.notify_all();
 }
 
-bool WalPreallocFs::WaitForSpares(int n) {
+bool WalPreallocFs::WaitForSpare() {
   std::unique_lock lock(mu_);
-  cv_.wait(lock,
-           [&] { return stop_ || !last_error_.empty() || static_cast<int>(ready_.size()) >= n; });
-  return static_cast<int>(ready_.size()) >= n;
+  cv_.wait(lock, [&] { return stop_ || !last_error_.empty() || !ready_.empty(); });
+  return !ready_.empty();
 }
 
 std::string WalPreallocFs::last_error() const {
@@ -210,8 +205,8 @@ void WalPreallocFs::AdoptLeftovers() {
         target()->GetFileSize(path, IOOptions(), &size, nullptr).ok() && size == file_bytes_;
     {
       std::lock_guard lock(mu_);
-      if (whole && static_cast<int>(ready_.size()) < spares_wanted_) {
-        ready_.push_back(path);
+      if (whole && ready_.empty()) {
+        ready_ = path;
         const std::string number = name.substr(sizeof(kSparePrefix) - 1);
         next_spare_ =
             std::max<uint64_t>(next_spare_, std::strtoull(number.c_str(), nullptr, 10) + 1);
@@ -222,7 +217,7 @@ void WalPreallocFs::AdoptLeftovers() {
   }
   {
     std::lock_guard lock(mu_);
-    if (static_cast<int>(ready_.size()) >= spares_wanted_) spare_requested_ = false;
+    if (!ready_.empty()) spare_requested_ = false;
   }
   cv_.notify_all();
 }
@@ -266,8 +261,8 @@ bool WalPreallocFs::MakeSpare(bool paced) {
   }
   {
     std::lock_guard lock(mu_);
-    ready_.push_back(path);
-    if (static_cast<int>(ready_.size()) >= spares_wanted_) spare_requested_ = false;
+    ready_ = path;
+    spare_requested_ = false;
     last_error_.clear();
   }
   cv_.notify_all();
@@ -291,9 +286,7 @@ void WalPreallocFs::Run() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] {
-        return stop_ || (spare_requested_ && static_cast<int>(ready_.size()) < spares_wanted_);
-      });
+      cv_.wait(lock, [&] { return stop_ || (spare_requested_ && ready_.empty()); });
       if (stop_) return;
     }
     // The first spare (startup waits for it) goes at full speed; later ones

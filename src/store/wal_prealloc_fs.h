@@ -33,7 +33,7 @@
 //
 // Costs: each log is written twice (zeros, then records), in the background,
 // in 1 MiB synced steps, paced (a pause as long as each step) once a log is
-// live; the directory holds up to `spares` extra files of `file_bytes`.
+// live; the directory holds at most one spare (`file_bytes`) beyond the logs.
 //
 // Thread safety: as rocksdb::FileSystem (any thread).
 #pragma once
@@ -47,16 +47,14 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
 namespace sluice::store {
 
 class WalPreallocFs final : public rocksdb::FileSystemWrapper {
  public:
   // Starts the spare-making thread for logs created in `dir` (the RocksDB
-  // directory, where its logs live). file_bytes > 0, spares >= 1.
-  WalPreallocFs(std::shared_ptr<rocksdb::FileSystem> target, std::string dir, uint64_t file_bytes,
-                int spares);
+  // directory, where its logs live). At most one spare is ready at a time.
+  WalPreallocFs(std::shared_ptr<rocksdb::FileSystem> target, std::string dir, uint64_t file_bytes);
   // Stops the thread (a spare being written is left as *.tmp and deleted by
   // the next start).
   ~WalPreallocFs() override;
@@ -72,8 +70,9 @@ class WalPreallocFs final : public rocksdb::FileSystemWrapper {
   // Logs created from a spare / as ordinary files, since construction.
   uint64_t logs_from_spares() const { return from_spares_.load(); }
   uint64_t logs_without_spare() const { return without_spare_.load(); }
-  // Blocks until `n` spares are ready or the thread stopped (tests; startup).
-  bool WaitForSpares(int n);
+  // Blocks until a spare is ready (true), or the thread stopped or failed to
+  // make one (false). For startup and tests.
+  bool WaitForSpare();
   // The error of the last spare that failed ("" if none failed, or one was
   // written since). A failed spare is
   // deleted (giving the space back) and retried after 1 s, doubling to 60 s;
@@ -82,7 +81,7 @@ class WalPreallocFs final : public rocksdb::FileSystemWrapper {
 
  private:
   bool IsLogInDir(const std::string& fname) const;
-  // Wakes the thread to make spares up to `spares`.
+  // Wakes the thread to make a spare if none is ready.
   void RequestSpare();
   void Run();
   // Writes one zero-filled spare; true when it is ready under its final name.
@@ -96,15 +95,14 @@ class WalPreallocFs final : public rocksdb::FileSystemWrapper {
 
   const std::string dir_;
   const uint64_t file_bytes_;
-  const int spares_wanted_;
   std::atomic<uint64_t> from_spares_{0};
   std::atomic<uint64_t> without_spare_{0};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::string> ready_;  // paths of ready spares
-  uint64_t next_spare_ = 0;         // number for the next spare's name
-  bool spare_requested_ = true;     // make spares (up to spares_wanted_)
+  std::string ready_;            // path of the ready spare; "" if none
+  uint64_t next_spare_ = 0;      // number for the next spare's name
+  bool spare_requested_ = true;  // make a spare (once ready_ is empty)
   bool stop_ = false;
   std::string last_error_;
   int lock_fd_ = -1;    // the spare lock's file; the spare thread sets it

@@ -187,8 +187,8 @@ TEST_F(WalPreallocTest, TheNextSpareIsMadeOnceTheLogIsHalfFull) {
 // which of the two paths RocksDB takes.
 TEST_F(WalPreallocTest, AZeroTailedLogFollowedByANewerOneReplaysBoth) {
   auto spares =
-      std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), dir_.string(), kSpare, 1);
-  ASSERT_TRUE(spares->WaitForSpares(1)) << spares->last_error();
+      std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), dir_.string(), kSpare);
+  ASSERT_TRUE(spares->WaitForSpare()) << spares->last_error();
   std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(spares);
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -270,13 +270,13 @@ TEST_F(WalPreallocTest, NoRoomForASpareLeavesOrdinaryLogsThatWork) {
 // must not delete, take or overwrite the first one's spares.
 TEST_F(WalPreallocTest, ASecondSpareMakerOnTheSameDirectoryKeepsAway) {
   auto first =
-      std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), dir_.string(), kSpare, 1);
-  ASSERT_TRUE(first->WaitForSpares(1)) << first->last_error();
+      std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), dir_.string(), kSpare);
+  ASSERT_TRUE(first->WaitForSpare()) << first->last_error();
   ASSERT_TRUE(HasSpare(dir_));
   {
     // Another size would make it delete the first one's spare, were it to look.
-    WalPreallocFs second(rocksdb::FileSystem::Default(), dir_.string(), kSpare / 2, 1);
-    EXPECT_FALSE(second.WaitForSpares(1));
+    WalPreallocFs second(rocksdb::FileSystem::Default(), dir_.string(), kSpare / 2);
+    EXPECT_FALSE(second.WaitForSpare());
     EXPECT_NE(second.last_error().find("another process"), std::string::npos)
         << second.last_error();
   }
