@@ -7,6 +7,7 @@
 //                [--window 16] [--lease-window N] [--batch 1] [--tenants 1] [--queue Q] [--json]
 //                [--worker-threads N]
 //                [--rate R] [--prefill N [--prefill-queue Q2] [--prefill-batch 2000]]
+//                [--timeline FILE]
 //
 // Without --broker it starts its own sluiced (PATH defaults to the sluiced of the
 // same build tree; --sluiced-config passes it a config file) on 127.0.0.1 port
@@ -41,6 +42,11 @@
 // prefill (an upper bound on memory per queued task: it includes RocksDB's
 // memtables and block cache).
 //
+// --timeline FILE: one line per task and latency, "enqueue SENT_US LATENCY_US"
+// (open loop only) and "e2e SENT_US LATENCY_US", SENT_US being the task's
+// (scheduled) send time from the run's start. It tells a tail made of a few
+// stalls from one made of a saturated stretch (docs/performance.md).
+//
 // Reported (microseconds):
 //   tasks/s      tasks / (first send .. last ack response)
 //   enqueue      send of an enqueue frame .. its response, per task
@@ -64,6 +70,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <cstdlib>
 #include <filesystem>
@@ -121,6 +128,7 @@ struct Flags {
   std::string prefill_queue;
   uint32_t prefill_batch = 2000;
   double settle_seconds = 0;  // pause between the prefill and the measured run
+  std::string timeline;       // file for one line per task and latency kind (empty: none)
 };
 
 // A sluiced child process on port 0 with a temporary data directory.
@@ -408,7 +416,10 @@ class OpenProducer {
       }
       {
         std::lock_guard lock(mu_);
-        for (uint64_t i = 0; i < ok; ++i) latencies_.push_back(replied_at - scheduled);
+        for (uint64_t i = 0; i < ok; ++i) {
+          latencies_.push_back(replied_at - scheduled);
+          sent_at_.push_back(scheduled);
+        }
       }
       run_.enqueued += ok;
       run_.enqueue_failed += n - ok;
@@ -430,6 +441,8 @@ class OpenProducer {
 
   // After the run (every reply counted).
   std::vector<int64_t>& latencies() { return latencies_; }
+  // Each latency's scheduled send time, in the same order.
+  const std::vector<int64_t>& sent_at() const { return sent_at_; }
   void Close() { client_->Close(); }
 
  private:
@@ -451,6 +464,7 @@ class OpenProducer {
   std::vector<TaskSpec> tasks_;  // pacer thread: the frame being built
   std::mutex mu_;  // the I/O thread and (for a refused request) the pacer push latencies
   std::vector<int64_t> latencies_;
+  std::vector<int64_t> sent_at_;
   std::atomic<uint64_t> replied_{0};
   std::atomic<bool> sender_done_{false};
   std::atomic<bool> finished_{false};
@@ -515,6 +529,8 @@ class Consumer {
   }
 
   std::vector<int64_t>& e2e() { return e2e_; }
+  // Each e2e latency's enqueue send time, in the same order.
+  const std::vector<int64_t>& e2e_sent_at() const { return e2e_sent_at_; }
   std::vector<int64_t>& lease_to_ack() { return lease_to_ack_; }
   std::vector<int64_t>& lifecycle() { return lifecycle_; }
   void Close() { client_->Close(); }
@@ -547,6 +563,7 @@ class Consumer {
       int64_t sent = 0;
       if (t.payload.size() >= sizeof(sent)) std::memcpy(&sent, t.payload.data(), sizeof(sent));
       e2e_.push_back(now - sent);
+      e2e_sent_at_.push_back(sent);
       tokens.push_back(t.token);
       sents.push_back(sent);
     }
@@ -575,6 +592,7 @@ class Consumer {
   Run& run_;
   std::unique_ptr<Client> client_;
   std::vector<int64_t> e2e_;
+  std::vector<int64_t> e2e_sent_at_;
   std::vector<int64_t> lease_to_ack_;
   std::vector<int64_t> lifecycle_;
 };
@@ -677,6 +695,27 @@ double Prefill(const Flags& f, const ClientOptions& options) {
   return secs;
 }
 
+// Writes --timeline: "enqueue SENT_US LATENCY_US" per open-loop enqueue and
+// "e2e SENT_US LATENCY_US" per delivery, SENT_US counted from `start`.
+Status WriteTimeline(const std::string& path, int64_t start,
+                     const std::vector<std::unique_ptr<OpenProducer>>& producers,
+                     const std::vector<std::unique_ptr<Consumer>>& consumers) {
+  FILE* out = std::fopen(path.c_str(), "w");
+  if (out == nullptr) return Status::InvalidArgument(path + ": " + std::strerror(errno));
+  auto write = [&](const char* kind, const std::vector<int64_t>& sent,
+                   const std::vector<int64_t>& latency) {
+    for (size_t i = 0; i < sent.size() && i < latency.size(); ++i) {
+      std::fprintf(out, "%s %.1f %.1f\n", kind, static_cast<double>(sent[i] - start) / 1e3,
+                   static_cast<double>(latency[i]) / 1e3);
+    }
+  };
+  for (const auto& p : producers) write("enqueue", p->sent_at(), p->latencies());
+  for (const auto& c : consumers) write("e2e", c->e2e_sent_at(), c->e2e());
+  const bool ok = std::ferror(out) == 0;
+  if (std::fclose(out) != 0 || !ok) return Status::Storage(path + ": write failed");
+  return Status::Ok();
+}
+
 using ::sluice::Percentiles;
 using ::sluice::Summarize;
 
@@ -745,6 +784,10 @@ int main(int argc, char** argv) {
                  "compacts what the prefill wrote meanwhile)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--timeline", f.timeline,
+                 "write one line per measured task and latency to this file: KIND SENT_US "
+                 "LATENCY_US, KIND enqueue (open loop) or e2e, SENT_US from the run's start; "
+                 "shows when in the run the slow ones were sent");
   CLI11_PARSE(app, argc, argv);
   if (f.lease_window == 0) f.lease_window = f.window;
   if (f.producers == 0) {
@@ -865,6 +908,12 @@ int main(int argc, char** argv) {
   for (auto& c : consumers) c->Close();
   for (auto& w : workers) w->Close();
 
+  if (!f.timeline.empty()) {
+    if (Status s = WriteTimeline(f.timeline, start, open_producers, consumers); !s.ok()) {
+      std::fprintf(stderr, "error: --timeline: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
   std::vector<int64_t> enq, e2e, l2a, life;
   for (auto& p : producers) enq.insert(enq.end(), p->latencies().begin(), p->latencies().end());
   for (auto& p : open_producers) {
