@@ -43,9 +43,11 @@
 // memtables and block cache).
 //
 // --timeline FILE: one line per task and latency, "enqueue SENT_US LATENCY_US"
-// (open loop only) and "e2e SENT_US LATENCY_US", SENT_US being the task's
-// (scheduled) send time from the run's start. It tells a tail made of a few
-// stalls from one made of a saturated stretch (docs/performance.md).
+// (open loop only) and "e2e SENT_US LATENCY_US" (every consumer kind),
+// SENT_US being the task's (scheduled) send time from the run's start. It
+// tells a tail made of a few stalls from one made of a saturated stretch
+// (docs/performance.md). The file is opened before the run: a bad path exits
+// 2 at once.
 //
 // Reported (microseconds):
 //   tasks/s      tasks / (first send .. last ack response)
@@ -66,11 +68,11 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <cerrno>
 #include <cstring>
 #include <cstdlib>
 #include <filesystem>
@@ -392,6 +394,7 @@ class OpenProducer {
   OpenProducer(Run& run, std::unique_ptr<Client> client, uint64_t first, uint64_t count)
       : run_(run), client_(std::move(client)), first_(first), count_(count) {
     latencies_.reserve(count);
+    sent_at_.reserve(count);
   }
 
   // Pacer thread only. Sends the next frame of up to `batch` tasks, stamped
@@ -619,6 +622,7 @@ class WorkerConsumer {
           if (t.payload.size() >= sizeof(sent)) std::memcpy(&sent, t.payload.data(), sizeof(sent));
           std::lock_guard lock(mu_);
           e2e_.push_back(now - sent);
+          e2e_sent_at_.push_back(sent);
           return sluice::client::Outcome::Success();
         });
   }
@@ -631,12 +635,15 @@ class WorkerConsumer {
     client_->Close();
   }
   std::vector<int64_t>& e2e() { return e2e_; }
+  // Each e2e latency's enqueue send time, in the same order (after Close).
+  const std::vector<int64_t>& e2e_sent_at() const { return e2e_sent_at_; }
 
  private:
   std::unique_ptr<Client> client_;
   std::unique_ptr<sluice::client::Worker> worker_;
   std::mutex mu_;
   std::vector<int64_t> e2e_;
+  std::vector<int64_t> e2e_sent_at_;
 };
 
 // Enqueues f.prefill tasks into f.prefill_queue on its own connection, in
@@ -695,13 +702,13 @@ double Prefill(const Flags& f, const ClientOptions& options) {
   return secs;
 }
 
-// Writes --timeline: "enqueue SENT_US LATENCY_US" per open-loop enqueue and
-// "e2e SENT_US LATENCY_US" per delivery, SENT_US counted from `start`.
-Status WriteTimeline(const std::string& path, int64_t start,
+// Writes --timeline to `out` (opened before the run, so that a bad path fails
+// at once) and closes it: "enqueue SENT_US LATENCY_US" per open-loop enqueue
+// and "e2e SENT_US LATENCY_US" per delivery, SENT_US counted from `start`.
+Status WriteTimeline(FILE* out, const std::string& path, int64_t start,
                      const std::vector<std::unique_ptr<OpenProducer>>& producers,
-                     const std::vector<std::unique_ptr<Consumer>>& consumers) {
-  FILE* out = std::fopen(path.c_str(), "w");
-  if (out == nullptr) return Status::InvalidArgument(path + ": " + std::strerror(errno));
+                     const std::vector<std::unique_ptr<Consumer>>& consumers,
+                     const std::vector<std::unique_ptr<WorkerConsumer>>& workers) {
   auto write = [&](const char* kind, const std::vector<int64_t>& sent,
                    const std::vector<int64_t>& latency) {
     for (size_t i = 0; i < sent.size() && i < latency.size(); ++i) {
@@ -711,8 +718,11 @@ Status WriteTimeline(const std::string& path, int64_t start,
   };
   for (const auto& p : producers) write("enqueue", p->sent_at(), p->latencies());
   for (const auto& c : consumers) write("e2e", c->e2e_sent_at(), c->e2e());
+  for (const auto& w : workers) write("e2e", w->e2e_sent_at(), w->e2e());
   const bool ok = std::ferror(out) == 0;
-  if (std::fclose(out) != 0 || !ok) return Status::Storage(path + ": write failed");
+  if (std::fclose(out) != 0 || !ok) {
+    return Status::Storage("--timeline " + path + ": write failed (disk full?)");
+  }
   return Status::Ok();
 }
 
@@ -790,6 +800,14 @@ int main(int argc, char** argv) {
                  "shows when in the run the slow ones were sent");
   CLI11_PARSE(app, argc, argv);
   if (f.lease_window == 0) f.lease_window = f.window;
+  FILE* timeline = nullptr;  // written and closed after the run
+  if (!f.timeline.empty()) {
+    timeline = std::fopen(f.timeline.c_str(), "w");
+    if (timeline == nullptr) {
+      std::fprintf(stderr, "error: --timeline %s: %s\n", f.timeline.c_str(), std::strerror(errno));
+      return 2;
+    }
+  }
   if (f.producers == 0) {
     std::fprintf(stderr, "error: --producers must be at least 1\n");
     return 2;
@@ -908,9 +926,10 @@ int main(int argc, char** argv) {
   for (auto& c : consumers) c->Close();
   for (auto& w : workers) w->Close();
 
-  if (!f.timeline.empty()) {
-    if (Status s = WriteTimeline(f.timeline, start, open_producers, consumers); !s.ok()) {
-      std::fprintf(stderr, "error: --timeline: %s\n", s.ToString().c_str());
+  if (timeline != nullptr) {
+    if (Status s = WriteTimeline(timeline, f.timeline, start, open_producers, consumers, workers);
+        !s.ok()) {
+      std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
       return 1;
     }
   }
