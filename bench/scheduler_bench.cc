@@ -10,6 +10,10 @@
 //   BM_RateLimited/N        N tenants at 20/s burst 1 each, clock +1 ms
 //                           whenever nothing is eligible: cost per dispatch
 //                           including parking and unparking
+//   BM_PopPush_8LevelsAged  as BM_PopPush_8Levels, every task ready an hour
+//                           ago (every level climbed to 0 and shares it) and
+//                           the clock +1 ms per 64 decisions
+//   BM_PopPush_Cost         one level, 10,000 tenants, costs 1..100
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -108,6 +112,51 @@ void BM_RateLimited(benchmark::State& state) {
       static_cast<double>(dispatched) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_RateLimited)->Arg(1'000)->Arg(10'000);
+
+void BM_PopPush_8LevelsAged(benchmark::State& state) {
+  ManualClock clock;
+  Scheduler sched(clock, SchedulerOptions{});
+  uint32_t slot = 0;
+  const TimeMs old = clock.NowMs() - 3'600'000;
+  Fill(sched, 10'000, kPriorityLevels, 2, old, &slot);
+  uint64_t n = 0;
+  for (auto _ : state) {
+    auto pick = sched.Pop(0, kAlive);
+    benchmark::DoNotOptimize(pick);
+    sched.Release(0, pick->tenant);
+    sched.Push(0, pick->tenant, static_cast<uint8_t>(n % kPriorityLevels), old,
+               ReadyRef{slot++, 1});
+    if (++n % 64 == 0) clock.Advance(1);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PopPush_8LevelsAged);
+
+void BM_PopPush_Cost(benchmark::State& state) {
+  ManualClock clock;
+  Scheduler sched(clock, SchedulerOptions{});
+  constexpr uint32_t kTenants = 10'000;
+  for (uint32_t t = 0; t < kTenants; ++t) sched.SetTenantLimits(t, Limits{.weight = 1 + t % 3});
+  uint32_t slot = 0;
+  uint32_t x = 12345;
+  auto cost = [&x] {
+    x = x * 1664525u + 1013904223u;
+    return 1 + (x >> 16) % 100;
+  };
+  for (int i = 0; i < 4; ++i) {
+    for (uint32_t t = 0; t < kTenants; ++t) {
+      sched.Push(0, t, 3, clock.NowMs(), ReadyRef{slot++, 1}, cost());
+    }
+  }
+  for (auto _ : state) {
+    auto pick = sched.Pop(0, kAlive);
+    benchmark::DoNotOptimize(pick);
+    sched.Release(0, pick->tenant);
+    sched.Push(0, pick->tenant, 3, clock.NowMs(), ReadyRef{slot++, 1}, cost());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PopPush_Cost);
 
 }  // namespace
 }  // namespace sluice::core

@@ -84,7 +84,7 @@ Limits Scheduler::QueueLimits(uint32_t queue) const {
 }
 
 void Scheduler::Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs /*ready_since*/,
-                     ReadyRef ref) {
+                     ReadyRef ref, uint32_t /*cost*/) {
   impl_->TenantAt(tenant);
   Queue& q = impl_->QueueAt(queue);
   const int level = priority < kPriorityLevels ? priority : kPriorityLevels - 1;

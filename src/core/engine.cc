@@ -155,7 +155,7 @@ void Engine::MakeReady(uint32_t slot, TimeMs ready_since) {
   ++Queue(m.queue).ready;
   if (m.tenant >= tenant_ready_.size()) tenant_ready_.resize(m.tenant + 1);
   ++tenant_ready_[m.tenant];
-  scheduler_.Push(m.queue, m.tenant, m.priority, ready_since, ReadyRef{slot, m.gen});
+  scheduler_.Push(m.queue, m.tenant, m.priority, ready_since, ReadyRef{slot, m.gen}, m.cost);
 }
 
 void Engine::MakeDelayed(uint32_t slot, TimeMs not_before) {
@@ -331,6 +331,7 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
       m.queue = InternQueue(rec.queue);
       m.tenant = tenant_names_.Intern(rec.tenant);
       m.priority = rec.priority;
+      m.cost = rec.cost;
       m.state = Slot::kWriting;
       results[record_index[r]] = EnqueueOutcome{rec.id, false};
       Place(slot, rec.not_before_ms, committed);

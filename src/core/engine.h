@@ -125,6 +125,7 @@ class Engine {
     uint32_t gen = 0;         // bumped whenever the slot leaves READY (ReadyRef check)
     uint32_t lease_no = 0;    // token attempt of the last lease
     uint32_t attempts = 0;    // ended attempts counted toward max_attempts
+    uint32_t cost = 1;        // the task's cost (fair share and cost-unit rate limits)
     uint8_t priority = 0;
     Slot state = Slot::kFree;
     bool has_journal = false;

@@ -87,12 +87,22 @@ Status Engine::Recover() {
       }));
 
   TaskId max_id = 0;
+  // Ready tasks are pushed after the scan in ready_since order: the scheduler
+  // ages a level by the oldest head of its tenant lanes, so each lane must
+  // hold its tasks oldest first (the scan's id order is not: a retried task
+  // is ready later than younger tasks enqueued after it).
+  struct ReadyAt {
+    TimeMs since;
+    uint32_t slot;
+  };
+  std::vector<ReadyAt> ready;
   SLUICE_RETURN_IF_ERROR(store_.ScanTaskSummaries([&](const TaskSummary& s) {
     uint32_t slot = AllocSlot(s.id);
     Meta& m = slots_[slot];
     m.queue = InternQueue(s.queue);
     m.tenant = tenant_names_.Intern(s.tenant);
     m.priority = s.priority < kPriorityLevels ? s.priority : kLowestPriority;
+    m.cost = s.cost;
     m.attempts = s.attempts;
     m.lease_no = s.attempts;
     m.has_journal = true;  // unknown without a scan; a lease then looks it up
@@ -102,11 +112,15 @@ Status Engine::Recover() {
     if (s.not_before_ms > now) {
       MakeDelayed(slot, s.not_before_ms);
     } else {
-      MakeReady(slot, s.not_before_ms ? s.not_before_ms : s.enqueued_ms);
+      ready.push_back(ReadyAt{s.not_before_ms ? s.not_before_ms : s.enqueued_ms, slot});
     }
     max_id = std::max(max_id, s.id);
     return true;
   }));
+  std::stable_sort(ready.begin(), ready.end(),
+                   [](const ReadyAt& a, const ReadyAt& b) { return a.since < b.since; });
+  for (const ReadyAt& r : ready) MakeReady(r.slot, r.since);
+  std::vector<ReadyAt>().swap(ready);
   SLUICE_RETURN_IF_ERROR(store_.ScanDead(0, [&](const DeadRecord& d) {
     ++Queue(InternQueue(d.task.queue)).dead;
     max_id = std::max(max_id, d.task.id);
@@ -255,6 +269,7 @@ void Engine::Redrive(const DeadFilter& filter, size_t limit,
       m.queue = InternQueue(rec->queue);
       m.tenant = tenant_names_.Intern(rec->tenant);
       m.priority = rec->priority;
+      m.cost = rec->cost;
       m.lease_no = static_cast<uint32_t>(rec->history.size());
       m.has_journal = true;
       m.state = Slot::kWriting;

@@ -4,8 +4,9 @@
 // Data layout (all pools are vectors indexed by uint32; nothing is freed):
 //
 //   Queue ── levels[8] ── ring_head ──> Lane <-> Lane <-> Lane (circular DRR ring)
-//     │                 ├─ ages: FIFO of (lane, seq), one per pushed task (aging)
-//     │                 └─ aged_return: lanes whose aged heads were passed over
+//     │                 ├─ ring_weight: sum of the weights of the lanes in the ring
+//     │                 ├─ heap: lanes in the ring by head ready_since (aging levels)
+//     │                 └─ eff, finish: effective level and SFQ finish tag
 //     ├─ qt_by_tenant[tenant] ──> QueueTenant ── lanes[8] ──> Lane (FIFO of Entry)
 //     ├─ bucket, inflight                      (queue limits)
 //     └─ wheel: rate-parked QueueTenants, by the ms they get a token
@@ -15,14 +16,23 @@
 //                   ^                        │                                 │
 //                   └──── emptied by Pop ────┘ <──── tokens / Release / limits ┘
 // Parking is lazy: a lane leaves its ring only when it reaches the ring head
-// (or the aged path) while its tenant is held back, so a tenant running out
-// of tokens costs nothing until the scheduler meets its lanes, and each lane
-// is parked and unparked at most once per throttle episode.
+// while its tenant is held back, so a tenant running out of tokens costs
+// nothing until the scheduler meets its lanes, and each lane is parked and
+// unparked at most once per throttle episode.
+//
+// Aging is per native level. A level's age is the ready_since of the oldest
+// head among the lanes in its ring (parked lanes do not count: a throttled
+// tenant's old backlog must not promote its level for everyone). The heap
+// that finds it is lazy: an entry's key is the lane's head ready_since when
+// the entry was last checked, a lower bound of the true one, so only the top
+// is ever made exact (FixTop). A level's effective level is recomputed when
+// the clock reaches its next climb, when the lane on top of its heap is
+// popped and its new head would not keep the level where it is, or when a
+// lane joins the ring older than the top.
 #include "core/scheduler.h"
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 #include <limits>
 #include <utility>
 
@@ -35,20 +45,42 @@ namespace {
 
 constexpr uint32_t kNone = UINT32_MAX;
 constexpr TimeMs kNever = std::numeric_limits<TimeMs>::max();
-constexpr TimeMs kAlways = std::numeric_limits<TimeMs>::min();
 constexpr int kStatsSeconds = 60;
 
-// Lane sequence numbers wrap; a lane never holds 2^31 tasks.
-bool SeqBefore(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+// A task in a lane: 16 bytes, so a lane's FIFO stays dense (the pop's cache
+// miss on it is the largest single cost of a decision). ready_since is kept
+// in 44 bits of ms (clamped to [0, year 2527]) and the cost in 20: a
+// costlier task is charged kMaxCost, in share and in rate.
+constexpr uint32_t kMaxCost = (1u << 20) - 1;
+constexpr int kTimeBits = 44;
+constexpr uint64_t kTimeMask = (uint64_t{1} << kTimeBits) - 1;
+
+// The DRR quantum of a lane is weight x unit cost units, where unit is a
+// moving average of the queue's task costs (pushed and dispatched, weight
+// 1/16 each, a sample capped at twice the average). A lane is served while its deficit is positive and may end a
+// turn in debt by up to one task's cost; a lane in debt skips turns, gaining
+// a quantum each, until it has repaid. With the average as the unit most
+// turns serve a task or a few (O(1) per dispatch) and a rare costly task
+// costs its lane turns instead of making every lane's turn as long as it.
+constexpr int64_t kUnitScale = 256;  // fixed point of the average
+constexpr int kUnitShift = 4;        // weight 1/16
 
 struct Entry {
   ReadyRef ref;
-  TimeMs ready_since = 0;
+  uint64_t packed = 0;  // ready_since (low kTimeBits) | cost << kTimeBits
+  static Entry Make(ReadyRef ref, TimeMs since, uint32_t cost) {
+    const uint64_t t = std::min(static_cast<uint64_t>(std::max<TimeMs>(since, 0)), kTimeMask);
+    return Entry{ref, t | (uint64_t{std::min(cost, kMaxCost)} << kTimeBits)};
+  }
+  TimeMs ready_since() const { return static_cast<TimeMs>(packed & kTimeMask); }
+  uint32_t cost() const { return static_cast<uint32_t>(packed >> kTimeBits); }
 };
+static_assert(sizeof(Entry) == 16);
 
-struct AgeEntry {
+struct HeapEntry {
+  TimeMs key = 0;      // lane head ready_since when last checked (<= the true one)
   uint32_t lane = kNone;
-  uint32_t seq = 0;  // the lane sequence number of the task
+  uint32_t epoch = 0;  // the lane's ring_epoch when pushed; stale when it differs
 };
 
 enum class Park : uint8_t { kIdle, kCap, kRate };
@@ -61,14 +93,13 @@ struct Scheduler::Impl {
     uint32_t prev = kNone;  // ring links, valid while in_ring
     uint32_t next = kNone;
     uint32_t qt = kNone;
-    uint32_t deficit = 0;        // dispatches left in the current DRR turn
-    uint32_t head_seq = 0;       // sequence number of fifo.front()
-    uint32_t deferred_upto = 0;  // with has_deferred: tasks up to here were passed over by aging
+    uint32_t ring_w = 0;      // weight counted in the level's ring_weight while in_ring
+    uint32_t ring_epoch = 0;  // bumped at every ring join (heap entries of older stints stale)
+    int64_t deficit = 0;      // cost units left in the current turn; < 0 is debt
     uint8_t level = 0;
     bool in_ring = false;
     bool parked = false;
-    bool has_deferred = false;
-    bool in_aged_return = false;
+    bool turn = false;  // this turn's quantum has been added
   };
 
   struct QueueTenant {
@@ -84,15 +115,23 @@ struct Scheduler::Impl {
 
   struct Level {
     uint32_t ring_head = kNone;
-    DrrRingBuffer<AgeEntry> ages;
-    DrrRingBuffer<uint32_t> aged_return;
+    uint32_t ring_lanes = 0;
+    uint64_t ring_weight = 0;
+    std::vector<HeapEntry> heap;  // min-heap by key; aging levels only
+    int eff = 0;                  // effective level; valid while the ring is non-empty
+    double finish = 0;            // SFQ finish tag among levels at one effective level
   };
 
   struct Queue {
     std::array<Level, kPriorityLevels> levels;
-    uint8_t ring_mask = 0;  // bit L: levels[L] ring non-empty
+    uint8_t ring_mask = 0;   // bit L: levels[L] ring non-empty
+    uint8_t aged_mask = 0;   // bit L: ring non-empty and levels[L].eff < L
+    uint8_t dirty_mask = 0;  // bit L: levels[L].eff must be recomputed
     bool limited = false;
-    TimeMs next_age_check = kNever;  // no front of an age list climbs before this
+    TimeMs next_age_check = kNever;  // no level climbs before this
+    double vtime = 0;                // SFQ virtual time (start tag of the last group pick)
+    int64_t unit_avg = kUnitScale;   // moving average of costs, x kUnitScale
+    uint32_t unit = 1;               // DRR quantum per unit of weight, cost units (>= 1)
     std::vector<uint32_t> qt_by_tenant;
     Limits limits;
     TokenBucket bucket;
@@ -110,16 +149,11 @@ struct Scheduler::Impl {
     TimeMs throttled_since = 0;
     uint64_t throttled_ms = 0;
     uint64_t dispatched_total = 0;
+    uint64_t dispatched_cost = 0;
     int64_t last_second = 0;
     std::array<uint32_t, kStatsSeconds> per_second{};
     std::vector<uint32_t> qts;
     std::vector<uint32_t> cap_parked;
-  };
-
-  struct AgedPick {
-    uint32_t lane = kNone;
-    int eff = kPriorityLevels;
-    int level = 0;
   };
 
   Impl(const Clock& c, SchedulerOptions o) : clock(c), options(o) {
@@ -162,6 +196,143 @@ struct Scheduler::Impl {
     }
     return li;
   }
+  uint32_t WeightOf(const Lane& ln) const {
+    return std::max<uint32_t>(1, tenants[qts[ln.qt].tenant].limits.weight);
+  }
+
+  // ---- quantum unit ----
+
+  static void NoteCost(Queue& q, uint32_t cost) {
+    // A sample counts at most twice the average: one outlier moves it by
+    // 1/16, a lasting rise grows it by 6% per task.
+    const int64_t sample = std::min(int64_t{cost} * kUnitScale, 2 * q.unit_avg);
+    q.unit_avg += (sample - q.unit_avg) >> kUnitShift;
+    q.unit = static_cast<uint32_t>(std::max<int64_t>(1, (q.unit_avg + kUnitScale / 2) / kUnitScale));
+  }
+
+  // ---- aging heap (per level, lazy; see the file comment) ----
+
+  static bool HeapLess(const HeapEntry& a, const HeapEntry& b) { return a.key > b.key; }
+
+  void SiftDown(std::vector<HeapEntry>& h, size_t i) {
+    const size_t n = h.size();
+    const HeapEntry e = h[i];
+    for (;;) {
+      size_t c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && h[c + 1].key < h[c].key) ++c;
+      if (h[c].key >= e.key) break;
+      h[i] = h[c];
+      i = c;
+    }
+    h[i] = e;
+  }
+
+  bool HeapFresh(const HeapEntry& e) const {
+    const Lane& ln = lanes[e.lane];
+    return ln.in_ring && ln.ring_epoch == e.epoch;
+  }
+
+  // Makes the top entry exact: drops stale entries, refreshes an outdated
+  // key. Afterwards heap.front() (if any) holds the oldest head in the ring.
+  void FixTop(Level& lv) {
+    auto& h = lv.heap;
+    while (!h.empty()) {
+      if (!HeapFresh(h.front())) {
+        std::pop_heap(h.begin(), h.end(), HeapLess);
+        h.pop_back();
+        continue;
+      }
+      const TimeMs actual = lanes[h.front().lane].fifo.front().ready_since();
+      if (actual == h.front().key) return;
+      h.front().key = actual;
+      SiftDown(h, 0);
+    }
+  }
+
+  // Rebuilds a heap grown past twice its ring (entries of lanes that left
+  // and rejoined): O(size), amortized O(1) per join.
+  void CompactHeap(Level& lv) {
+    auto& h = lv.heap;
+    size_t out = 0;
+    for (const HeapEntry& e : h) {
+      if (!HeapFresh(e)) continue;
+      h[out] = e;
+      h[out].key = lanes[e.lane].fifo.front().ready_since();
+      ++out;
+    }
+    h.resize(out);
+    std::make_heap(h.begin(), h.end(), HeapLess);
+  }
+
+  // The level a task of `level` ready since `since` competes at, and the
+  // time it climbs next (kNever when it cannot).
+  int EffectiveLevel(int level, TimeMs since, TimeMs now, TimeMs* next_climb) const {
+    const TimeMs waited = now - since;
+    TimeMs acc = 0;
+    int eff = level;
+    while (eff > 0 && options.aging_ms[eff] > 0) {
+      if (waited < acc + options.aging_ms[eff]) {
+        *next_climb = since + acc + options.aging_ms[eff];
+        return eff;
+      }
+      acc += options.aging_ms[eff];
+      --eff;
+    }
+    *next_climb = kNever;
+    return eff;
+  }
+
+  void RecomputeLevel(Queue& q, int level, TimeMs now) {
+    Level& lv = q.levels[level];
+    const auto bit = static_cast<uint8_t>(1u << level);
+    if ((q.ring_mask & bit) == 0) {
+      q.aged_mask = static_cast<uint8_t>(q.aged_mask & ~bit);
+      return;
+    }
+    FixTop(lv);
+    if (lv.heap.empty()) {  // unreachable: every lane in the ring has an entry
+      lv.eff = level;
+      q.aged_mask = static_cast<uint8_t>(q.aged_mask & ~bit);
+      return;
+    }
+    TimeMs next;
+    lv.eff = EffectiveLevel(level, lv.heap.front().key, now, &next);
+    if (lv.eff < level) {
+      q.aged_mask = static_cast<uint8_t>(q.aged_mask | bit);
+    } else {
+      q.aged_mask = static_cast<uint8_t>(q.aged_mask & ~bit);
+    }
+    q.next_age_check = std::min(q.next_age_check, next);
+  }
+
+  void RefreshAging(Queue& q, TimeMs now) {
+    if (now >= q.next_age_check) {
+      q.next_age_check = kNever;
+      q.dirty_mask = 0;
+      for (uint32_t m = q.ring_mask; m != 0; m &= m - 1) {
+        const int level = std::countr_zero(m);
+        if (aging[level]) RecomputeLevel(q, level, now);
+      }
+      return;
+    }
+    for (uint32_t m = q.dirty_mask; m != 0; m &= m - 1) RecomputeLevel(q, std::countr_zero(m), now);
+    q.dirty_mask = 0;
+  }
+
+  // After a pop from lane `li` of aging level `level`: the level's oldest
+  // head may have changed only if the lane was on top of the heap.
+  void AfterLanePop(Queue& q, int level, uint32_t li, TimeMs now) {
+    Level& lv = q.levels[level];
+    if (lv.heap.empty() || lv.heap.front().lane != li) return;
+    const Lane& ln = lanes[li];
+    if (ln.in_ring) {
+      TimeMs unused;
+      const int eff = EffectiveLevel(level, ln.fifo.front().ready_since(), now, &unused);
+      if (eff == ((q.aged_mask >> level) & 1u ? lv.eff : level)) return;  // level stays put
+    }
+    q.dirty_mask = static_cast<uint8_t>(q.dirty_mask | (1u << level));
+  }
 
   // ---- DRR ring ----
 
@@ -169,37 +340,62 @@ struct Scheduler::Impl {
     Lane& ln = lanes[li];
     Level& lv = q.levels[level];
     ln.in_ring = true;
-    ln.deficit = 0;
+    ln.turn = false;
+    ln.ring_w = WeightOf(ln);
+    lv.ring_weight += ln.ring_w;
+    ++lv.ring_lanes;
     if (lv.ring_head == kNone) {
       ln.prev = ln.next = li;
       lv.ring_head = li;
       q.ring_mask = static_cast<uint8_t>(q.ring_mask | (1u << level));
-      return;
+    } else {
+      const uint32_t tail = lanes[lv.ring_head].prev;
+      ln.prev = tail;
+      ln.next = lv.ring_head;
+      lanes[tail].next = li;
+      lanes[lv.ring_head].prev = li;
     }
-    const uint32_t tail = lanes[lv.ring_head].prev;
-    ln.prev = tail;
-    ln.next = lv.ring_head;
-    lanes[tail].next = li;
-    lanes[lv.ring_head].prev = li;
+    if (!aging[level]) return;
+    ++ln.ring_epoch;
+    lv.heap.push_back(HeapEntry{ln.fifo.front().ready_since(), li, ln.ring_epoch});
+    std::push_heap(lv.heap.begin(), lv.heap.end(), HeapLess);
+    if (lv.heap.size() > 2 * size_t{lv.ring_lanes} + 32) CompactHeap(lv);
+    // Only a lane that is now the oldest can move the level.
+    if (lv.ring_lanes == 1 || lv.heap.front().lane == li) {
+      q.dirty_mask = static_cast<uint8_t>(q.dirty_mask | (1u << level));
+    }
   }
 
+  // Leaves the lane's deficit debt (if any) in place: a lane that overspent
+  // does not get a fresh quantum by emptying and refilling.
   void RingRemove(Queue& q, int level, uint32_t li) {
     Lane& ln = lanes[li];
     Level& lv = q.levels[level];
     ln.in_ring = false;
-    ln.deficit = 0;
+    ln.turn = false;
+    ln.deficit = std::min<int64_t>(ln.deficit, 0);
+    lv.ring_weight -= ln.ring_w;
+    --lv.ring_lanes;
+    const auto bit = static_cast<uint8_t>(1u << level);
     if (ln.next == li) {
       lv.ring_head = kNone;
-      q.ring_mask = static_cast<uint8_t>(q.ring_mask & ~(1u << level));
-      return;
+      q.ring_mask = static_cast<uint8_t>(q.ring_mask & ~bit);
+      q.aged_mask = static_cast<uint8_t>(q.aged_mask & ~bit);
+    } else {
+      lanes[ln.prev].next = ln.next;
+      lanes[ln.next].prev = ln.prev;
+      if (lv.ring_head == li) lv.ring_head = ln.next;
     }
-    lanes[ln.prev].next = ln.next;
-    lanes[ln.next].prev = ln.prev;
-    if (lv.ring_head == li) lv.ring_head = ln.next;
+    if (aging[level] && !lv.heap.empty() && lv.heap.front().lane == li) {
+      q.dirty_mask = static_cast<uint8_t>(q.dirty_mask | bit);
+    }
   }
 
   // ---- limits ----
 
+  static double Charge(const Limits& l, uint32_t cost) {
+    return l.rate_unit == RateUnit::kCost ? static_cast<double>(cost) : 1.0;
+  }
   bool TenantAdmits(Tenant& t, TimeMs now) {
     if (t.limits.max_inflight != 0 && t.inflight >= t.limits.max_inflight) return false;
     return t.bucket.HasToken(now);
@@ -261,19 +457,7 @@ struct Scheduler::Impl {
       const uint32_t li = qt.lanes[level];
       Lane& ln = lanes[li];
       ln.parked = false;
-      if (ln.fifo.empty()) continue;
-      RingInsert(q, level, li);
-      if (ln.has_deferred) {
-        if (SeqBefore(ln.deferred_upto, ln.head_seq)) {
-          ln.has_deferred = false;
-        } else {
-          if (!ln.in_aged_return) {
-            ln.in_aged_return = true;
-            q.levels[level].aged_return.push_back(li);
-          }
-          q.next_age_check = kAlways;
-        }
-      }
+      if (!ln.fifo.empty()) RingInsert(q, level, li);
     }
     qt.parked_mask = 0;
     Tenant& t = tenants[qt.tenant];
@@ -301,128 +485,61 @@ struct Scheduler::Impl {
     });
   }
 
-  // ---- aging ----
-
-  // The level a task of `level` ready since `since` competes at, and the
-  // time it climbs next (kNever when it cannot).
-  int EffectiveLevel(int level, TimeMs since, TimeMs now, TimeMs* next_climb) const {
-    const TimeMs waited = now - since;
-    TimeMs acc = 0;
-    int eff = level;
-    while (eff > 0 && options.aging_ms[eff] > 0) {
-      if (waited < acc + options.aging_ms[eff]) {
-        *next_climb = since + acc + options.aging_ms[eff];
-        return eff;
-      }
-      acc += options.aging_ms[eff];
-      --eff;
-    }
-    *next_climb = kNever;
-    return eff;
-  }
-
-  void TrimAges(Level& lv) {
-    while (!lv.ages.empty() &&
-           SeqBefore(lv.ages.front().seq, lanes[lv.ages.front().lane].head_seq)) {
-      lv.ages.pop_front();
-    }
-  }
-
-  // The oldest aged task (as a lane whose head it is) over all levels, most
-  // urgent effective level first; on a tie the one from the lower original
-  // level (it climbed further). Aged tasks whose lane is parked are passed
-  // over and return with their lane (aged_return). Refreshes next_age_check.
-  AgedPick FindAged(Queue& q, TimeMs now) {
-    AgedPick best;
-    bool any_aged = false;
-    TimeMs next_check = kNever;
-    for (int level = kPriorityLevels - 1; level >= 1; --level) {
-      if (!aging[level]) continue;
-      Level& lv = q.levels[level];
-      uint32_t li = kNone;
-      TimeMs since = 0;
-      bool found = false;
-      while (!lv.aged_return.empty()) {
-        const uint32_t c = lv.aged_return.front();
-        Lane& ln = lanes[c];
-        if (!ln.parked && !ln.fifo.empty() && ln.has_deferred &&
-            !SeqBefore(ln.deferred_upto, ln.head_seq)) {
-          li = c;
-          break;
-        }
-        lv.aged_return.pop_front();
-        ln.in_aged_return = false;
-        if (!ln.parked) ln.has_deferred = false;
-      }
-      if (li != kNone) {
-        since = lanes[li].fifo.front().ready_since;
-        found = true;
-      }
-      while (!found && !lv.ages.empty()) {
-        const AgeEntry e = lv.ages.front();
-        Lane& ln = lanes[e.lane];
-        if (SeqBefore(e.seq, ln.head_seq)) {
-          lv.ages.pop_front();
-          continue;
-        }
-        since = ln.fifo.at(e.seq - ln.head_seq).ready_since;
-        found = true;
-        if (!ln.parked && e.seq == ln.head_seq) {
-          li = e.lane;
-          break;
-        }
-        TimeMs unused;
-        if (EffectiveLevel(level, since, now, &unused) == level) break;  // not aged yet
-        // Aged but its lane cannot go now: pass it over.
-        lv.ages.pop_front();
-        found = false;
-        ln.has_deferred = true;
-        ln.deferred_upto = e.seq;
-        if (!ln.parked && !ln.in_aged_return) {
-          ln.in_aged_return = true;
-          lv.aged_return.push_back(e.lane);
-          li = e.lane;
-          since = ln.fifo.front().ready_since;
-          found = true;
-        }
-      }
-      if (!found) continue;
-      TimeMs next_climb;
-      const int eff = EffectiveLevel(level, since, now, &next_climb);
-      if (li != kNone && eff < level) {
-        any_aged = true;
-        if (eff < best.eff) best = AgedPick{li, eff, level};
-      } else {
-        next_check = std::min(next_check, next_climb);
-      }
-    }
-    q.next_age_check = any_aged ? now : next_check;
-    return best;
-  }
-
   // ---- dispatch ----
 
-  Entry PopHead(Queue& q, uint32_t li) {
-    Lane& ln = lanes[li];
-    const Entry e = ln.fifo.front();
-    ln.fifo.pop_front();
-    ++ln.head_seq;
-    if (ln.fifo.empty() && ln.in_ring) RingRemove(q, ln.level, li);
-    return e;
+  // The native level to serve next, or kPriorityLevels when no ring has a
+  // lane. With no level aged this is the most urgent non-empty ring. Else the
+  // levels at the most urgent effective level form a group and share it by
+  // start-time fair queueing weighted by ring_weight: the level with the
+  // smallest start tag max(vtime, finish) goes; ties go to the level that
+  // climbed further (the higher native level). For a group pick *start
+  // receives its tag and *grouped is set.
+  int PickLevel(Queue& q, double* start, bool* grouped) const {
+    *grouped = false;
+    if ((q.aged_mask & q.ring_mask) == 0) {
+      return q.ring_mask != 0 ? std::countr_zero(q.ring_mask) : kPriorityLevels;
+    }
+    int best_eff = kPriorityLevels;
+    uint32_t group = 0;
+    for (uint32_t m = q.ring_mask; m != 0; m &= m - 1) {
+      const int level = std::countr_zero(m);
+      const int eff = (q.aged_mask >> level) & 1u ? q.levels[level].eff : level;
+      if (eff < best_eff) {
+        best_eff = eff;
+        group = 1u << level;
+      } else if (eff == best_eff) {
+        group |= 1u << level;
+      }
+    }
+    if (std::has_single_bit(group)) return std::countr_zero(group);
+    int pick = kPriorityLevels;
+    double pick_start = 0;
+    for (uint32_t m = group; m != 0; m &= m - 1) {
+      const int level = std::countr_zero(m);
+      const double s = std::max(q.vtime, q.levels[level].finish);
+      if (pick == kPriorityLevels || s <= pick_start) {
+        pick = level;
+        pick_start = s;
+      }
+    }
+    *start = pick_start;
+    *grouped = true;
+    return pick;
   }
 
-  Pick Dispatch(Queue& q, uint32_t tenant, ReadyRef ref, TimeMs now) {
+  Pick Dispatch(Queue& q, uint32_t tenant, const Entry& e, TimeMs now) {
     Tenant& t = tenants[tenant];
     ++q.inflight;
-    q.bucket.Take();
+    q.bucket.Take(Charge(q.limits, e.cost()));
     ++t.inflight;
-    t.bucket.Take();
+    t.bucket.Take(Charge(t.limits, e.cost()));
     ++t.dispatched_total;
+    t.dispatched_cost += e.cost();
     ++dispatched_total;
     const int64_t second = now / 1000;
     AdvanceSeconds(t, second);
     ++t.per_second[static_cast<size_t>(second % kStatsSeconds)];
-    return Pick{ref, tenant};
+    return Pick{e.ref, tenant};
   }
 
   static void AdvanceSeconds(Tenant& t, int64_t second) {
@@ -444,28 +561,12 @@ struct Scheduler::Impl {
     if (!q.wheel.empty()) ExpireParked(q, now);
     if (q.limited && !QueueAdmits(q, now)) return std::nullopt;
     for (;;) {
-      const int native = q.ring_mask != 0 ? std::countr_zero(q.ring_mask) : kPriorityLevels;
-      if (now >= q.next_age_check) {
-        const AgedPick aged = FindAged(q, now);
-        if (aged.lane != kNone && aged.eff <= native) {
-          const uint32_t tenant = qts[lanes[aged.lane].qt].tenant;
-          Tenant& t = tenants[tenant];
-          if (t.limited && !TenantAdmits(t, now)) {
-            ParkLane(q, aged.lane, now);
-            continue;
-          }
-          const Entry e = PopHead(q, aged.lane);
-          TrimAges(q.levels[aged.level]);
-          if (!alive(e.ref)) {
-            ++dropped_dead;
-            continue;
-          }
-          ++dispatched_aged;
-          return Dispatch(q, tenant, e.ref, now);
-        }
-      }
-      if (native == kPriorityLevels) return std::nullopt;
-      Level& lv = q.levels[native];
+      if (q.dirty_mask != 0 || now >= q.next_age_check) RefreshAging(q, now);
+      double start = 0;
+      bool grouped = false;
+      const int level = PickLevel(q, &start, &grouped);
+      if (level == kPriorityLevels) return std::nullopt;
+      Level& lv = q.levels[level];
       const uint32_t li = lv.ring_head;
       Lane& ln = lanes[li];
       const uint32_t tenant = qts[ln.qt].tenant;
@@ -474,33 +575,56 @@ struct Scheduler::Impl {
         ParkLane(q, li, now);
         continue;
       }
-      const Entry e = ln.fifo.front();
-      ln.fifo.pop_front();
-      ++ln.head_seq;
-      if (aging[native]) TrimAges(lv);
-      if (!alive(e.ref)) {
-        ++dropped_dead;
-        if (ln.fifo.empty()) RingRemove(q, native, li);
+      if (!ln.turn) {
+        ln.turn = true;
+        ln.deficit += int64_t{ln.ring_w} * q.unit;
+      }
+      if (ln.deficit <= 0) {  // still repaying an oversized task: skip this turn
+        ln.turn = false;
+        lv.ring_head = ln.next;
         continue;
       }
-      if (ln.deficit == 0) ln.deficit = std::max<uint32_t>(1, t.limits.weight);
-      --ln.deficit;
+      const Entry e = ln.fifo.front();
+      ln.fifo.pop_front();
+      if (!alive(e.ref)) {
+        ++dropped_dead;
+        if (ln.fifo.empty()) RingRemove(q, level, li);
+        if (aging[level]) AfterLanePop(q, level, li, now);
+        continue;
+      }
+      const uint64_t weight = lv.ring_weight;
+      const bool aged = (q.aged_mask >> level) & 1u;
+      ln.deficit -= e.cost();
       if (ln.fifo.empty()) {
-        RingRemove(q, native, li);
-      } else if (ln.deficit == 0) {
+        RingRemove(q, level, li);
+      } else if (ln.deficit <= 0) {
+        ln.turn = false;
         lv.ring_head = ln.next;
       }
-      return Dispatch(q, tenant, e.ref, now);
+      if (aging[level]) AfterLanePop(q, level, li, now);
+      NoteCost(q, e.cost());
+      if (grouped) {
+        // Only group picks move the SFQ tags: vtime is the start tag of the
+        // last group pick, and a level that was served alone meanwhile
+        // starts again at vtime (start = max(vtime, finish)).
+        q.vtime = start;
+        lv.finish = start + static_cast<double>(e.cost()) / static_cast<double>(weight);
+      }
+      if (aged) ++dispatched_aged;
+      return Dispatch(q, tenant, e, now);
     }
   }
 
-  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since, ReadyRef ref) {
+  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since, ReadyRef ref,
+            uint32_t cost) {
+    cost = std::clamp<uint32_t>(cost, 1, kMaxCost);
     const int level = std::min<int>(priority, kLowestPriority);
     const uint32_t qti = QtFor(queue, tenant);
     const uint32_t li = LaneFor(qti, level);
     Queue& q = queues[queue];
     Lane& ln = lanes[li];
-    ln.fifo.push_back(Entry{ref, ready_since});
+    ln.fifo.push_back(Entry::Make(ref, ready_since, cost));
+    NoteCost(q, cost);
     if (!ln.in_ring && !ln.parked) {
       QueueTenant& qt = qts[qti];
       if (qt.park != Park::kIdle) {
@@ -509,13 +633,6 @@ struct Scheduler::Impl {
       } else {
         RingInsert(q, level, li);
       }
-    }
-    if (aging[level]) {
-      Level& lv = q.levels[level];
-      if (lv.ages.empty()) {
-        q.next_age_check = std::min(q.next_age_check, ready_since + options.aging_ms[level]);
-      }
-      lv.ages.push_back(AgeEntry{li, ln.head_seq + ln.fifo.size() - 1});
     }
   }
 
@@ -527,6 +644,13 @@ struct Scheduler::Impl {
     t.bucket.Configure(limits.rate_per_s, limits.burst, now);
     t.limited = t.bucket.limited() || limits.max_inflight != 0;
     for (uint32_t qti : t.qts) {
+      for (uint32_t li : qts[qti].lanes) {
+        if (li == kNone || !lanes[li].in_ring) continue;
+        Lane& ln = lanes[li];
+        Level& lv = queues[qts[qti].queue].levels[ln.level];
+        lv.ring_weight = lv.ring_weight - ln.ring_w + t.limits.weight;
+        ln.ring_w = t.limits.weight;
+      }
       if (qts[qti].park != Park::kIdle) Reevaluate(qti, now, now);
     }
     ReleaseCapParked(t, now);
@@ -569,6 +693,7 @@ struct Scheduler::Impl {
     if (t.parked_qts > 0)
       s.throttled_ms += static_cast<uint64_t>(std::max<TimeMs>(0, now - t.throttled_since));
     s.dispatched_total = t.dispatched_total;
+    s.dispatched_cost_total = t.dispatched_cost;
     const int64_t second = now / 1000;
     for (int64_t sec = std::max(second - kStatsSeconds + 1, t.last_second - kStatsSeconds + 1);
          sec <= std::min(second, t.last_second); ++sec) {
@@ -613,8 +738,8 @@ Limits Scheduler::QueueLimits(uint32_t queue) const {
 }
 
 void Scheduler::Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since,
-                     ReadyRef ref) {
-  impl_->Push(queue, tenant, priority, ready_since, ref);
+                     ReadyRef ref, uint32_t cost) {
+  impl_->Push(queue, tenant, priority, ready_since, ref, cost);
 }
 
 std::optional<Scheduler::Pick> Scheduler::Pop(uint32_t queue,

@@ -5,15 +5,22 @@
 //          └─ level 7
 //
 // Rules, in order:
-//  1. Strict priority: a lower level number goes first, except that a task
-//     that has been ready longer than aging_ms[its level] competes as one
-//     level more urgent (aging is applied repeatedly: it can climb one level
-//     per aging bound waited).
-//  2. Inside a level, tenants share dispatches by weight (weighted deficit
-//     round robin, O(1) per dispatch).
+//  1. Strict priority between effective levels. A native level whose oldest
+//     eligible task has been ready longer than aging_ms[level] competes one
+//     level more urgent (it climbs one level per aging bound waited). Aging
+//     moves a whole level, never single tasks: every native level at the
+//     same effective level shares it (rule 2), so age never turns a level
+//     into FIFO and never lets one tenant's old backlog jump ahead of
+//     another tenant of the same priority.
+//  2. Inside an effective level, tenants share the dispatched cost by weight:
+//     weighted deficit round robin over (tenant) lanes inside each native
+//     level, and start-time fair queueing between native levels that meet at
+//     one effective level, each weighted by the sum of its lanes' weights.
+//     O(1) per dispatch.
 //  3. A tenant over its token-bucket rate or at its in-flight cap, or a queue
 //     over its own limits, is not dispatched: its lanes leave the ring until
 //     tokens refill (time) or Release() frees a slot; the turn goes to others.
+//     A bucket counts tasks or cost units (Limits::rate_unit).
 //
 // The scheduler holds only ReadyRefs (slot + generation in the engine's task
 // table), never tasks. Removal is lazy: the engine invalidates a ref by
@@ -43,17 +50,24 @@ struct ReadyRef {
   uint32_t gen = 0;
 };
 
+// What a token bucket counts: one token per dispatched task, or one per unit
+// of the dispatched task's cost (tokens per minute, as LLM APIs meter).
+enum class RateUnit : uint8_t { kTasks = 0, kCost = 1 };
+
 struct Limits {
   uint32_t weight = 1;        // tenants: share weight, >= 1 (ignored for queues)
-  double rate_per_s = 0;      // token-bucket refill rate; 0 = unlimited
+  double rate_per_s = 0;      // token-bucket refill rate, in rate_unit per s; 0 = unlimited
   double burst = 0;           // bucket capacity; 0 with a rate means max(1, rate)
   uint32_t max_inflight = 0;  // cap on leased tasks; 0 = unlimited
+  RateUnit rate_unit = RateUnit::kTasks;
   friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 struct SchedulerOptions {
-  // A task ready for longer than aging_ms[level] competes one level more
-  // urgent. 0 disables aging for that level. Level 0 cannot age further.
+  // A level whose oldest eligible task has been ready longer than
+  // aging_ms[level] competes one level more urgent, and so on down the chain.
+  // 0 disables aging for that level (and stops a climb there). Level 0 cannot
+  // age further.
   std::array<TimeMs, kPriorityLevels> aging_ms{0, 1000, 2000, 4000, 8000, 15000, 30000, 60000};
 };
 
@@ -62,13 +76,14 @@ struct TenantSchedStats {
   uint64_t throttled_ms = 0;          // total time this tenant had ready work but was held back
   uint64_t dispatched_last_minute = 0;
   uint64_t dispatched_total = 0;
+  uint64_t dispatched_cost_total = 0;  // sum of the dispatched tasks' costs
   Limits limits;
 };
 
 // Scheduler-wide counters since construction.
 struct SchedulerTotals {
   uint64_t dispatched = 0;       // picks returned by Pop()
-  uint64_t dispatched_aged = 0;  // of which won by aging (see SchedulerOptions)
+  uint64_t dispatched_aged = 0;  // of which from a native level that had climbed by aging
   uint64_t dropped_dead = 0;     // refs discarded because `alive` rejected them
 };
 
@@ -86,9 +101,11 @@ class Scheduler {
   Limits QueueLimits(uint32_t queue) const;
 
   // Appends a ready task to the FIFO of (queue, priority, tenant).
-  // `ready_since` is when it became ready (drives aging).
-  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since,
-            ReadyRef ref);
+  // `ready_since` is when it became ready (drives aging); `cost` (>= 1; 0 is
+  // read as 1) is what the task spends of its tenant's share and, with
+  // RateUnit::kCost, of the rate buckets.
+  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since, ReadyRef ref,
+            uint32_t cost = 1);
 
   struct Pick {
     ReadyRef ref;

@@ -7,7 +7,10 @@
 //  - Capacity is `burst`, or max(1, rate_per_s) when burst is 0. A new bucket
 //    starts full.
 //  - Tokens accrue continuously at rate_per_s (fractional tokens count) up to
-//    the capacity; a dispatch needs one whole token.
+//    the capacity; a dispatch needs one whole token and takes `n` (1 per
+//    task, or the task's cost). Taking more than is held leaves the bucket
+//    in debt; refill repays the debt before the next dispatch, so a take
+//    larger than the capacity still goes and the long-run rate holds.
 //  - Time comes from the caller in ms. If time steps backwards the bucket
 //    does not refill until time passes the last reading again (never early).
 //  - Not thread-safe (the engine's loop thread owns it).
@@ -42,9 +45,9 @@ class TokenBucket {
     return tokens_ >= 1.0 - kEpsilon;
   }
 
-  // Takes one token. Call after HasToken(now) returned true.
-  void Take() {
-    if (limited()) tokens_ -= 1.0;
+  // Takes `n` tokens (n >= 1). Call after HasToken(now) returned true.
+  void Take(double n = 1.0) {
+    if (limited()) tokens_ -= n;
   }
 
   // The earliest ms, not before `now`, at which one whole token is available

@@ -1,7 +1,9 @@
 // Model-based property test of core::Engine over MemStore with a ManualClock.
 //
-// Random operations (enqueue batches, lease, ack, nack, heartbeat, clock steps
-// with Tick, completion of pending writes, tenant limits) run against the
+// Random operations (enqueue batches with priorities and costs, lease, ack,
+// nack, heartbeat, clock steps with Tick -- now and then past every aging
+// bound --, completion of pending writes, tenant caps and task or cost
+// rates) run against the
 // engine and a simple reference model of every task's state. After every
 // step the model's invariants and the engine's counters are compared.
 // Seeds are logged with SCOPED_TRACE; SLUICE_SEED=<n> replays one seed.
@@ -146,6 +148,7 @@ class EngineModel {
       s.queue = kQueueNames[t.queue];
       s.tenant = kTenantNames[t.tenant];
       s.priority = static_cast<uint8_t>(Rand(8));
+      if (Chance(50)) s.cost = 1 + Rand(100);  // share and cost-unit rates count it
       s.payload = "p" + std::to_string(op_);
       t.payload = s.payload;
       s.max_attempts = Rand(4);  // 0 = default (3)
@@ -325,7 +328,9 @@ class EngineModel {
 
   void DoTick() {
     static constexpr std::array<uint32_t, 6> kSteps = {0, 1, 10, 100, 500, 1500};
-    clock_.Advance(kSteps[Rand(kSteps.size())] + Rand(50));
+    // Now and then a long wait, past the aging bounds (120 s for level 7 with
+    // the defaults): whatever is ready then competes at a climbed level.
+    clock_.Advance(Chance(3) ? 10'000 + Rand(130'000) : kSteps[Rand(kSteps.size())] + Rand(50));
     const TimeMs now = clock_.NowMs();
     // Every leased task whose deadline passed ends its attempt on this Tick.
     for (auto& [id, t] : tasks_) {
@@ -395,6 +400,11 @@ class EngineModel {
     Limits l;
     l.weight = 1 + Rand(5);
     l.max_inflight = Chance(30) ? 0 : 1 + Rand(6);
+    if (Chance(30)) {
+      l.rate_per_s = 5 + Rand(200);
+      l.burst = 1 + Rand(50);
+      l.rate_unit = Chance(50) ? RateUnit::kCost : RateUnit::kTasks;
+    }
     TenantCap& c = caps_[tn];
     if (c.pending == 0) {
       c.pending_max = 0;

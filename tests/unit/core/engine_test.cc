@@ -472,6 +472,23 @@ TEST_F(EngineTest, RecoveryRebuildsStateAndFencesOldTokens) {
   EXPECT_GT(fresh, c);
 }
 
+TEST_F(EngineTest, RecoveryQueuesReadyTasksInTheOrderTheyBecameReady) {
+  // a is retried after a delay, so it became ready after b although its id
+  // is lower; recovery must queue b first, as the live broker did.
+  TaskId a = Put("a");
+  auto la = Lease();
+  ASSERT_EQ(la[0].id, a);
+  ASSERT_TRUE(NackOne(la[0].token, false, 500).ok());
+  clock_.Advance(100);
+  TaskId b = Put("b");
+  clock_.Advance(1000);  // a is due (not_before passed) but no Tick ran
+  Reopen();
+  auto got = Lease(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].id, b);
+  EXPECT_EQ(got[1].id, a);
+}
+
 TEST_F(EngineTest, TtlExpiredTaskGoesToDeadInsteadOfBeingLeased) {
   EnqueueSpec s = Spec("short-lived");
   s.ttl_ms = 500;
