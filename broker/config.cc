@@ -4,6 +4,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <functional>
@@ -103,6 +104,8 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
         {"wal_spare_bytes", Int(&BrokerConfig::wal_spare_bytes, 0, 1ll << 34)}}},
       {"limits",
        {{"max_connections", Int(&BrokerConfig::max_connections, 1, 1 << 20)},
+        {"max_pending_hello", Int(&BrokerConfig::max_pending_hello, 0, 1 << 20)},
+        {"hello_timeout_ms", Int(&BrokerConfig::hello_timeout_ms, 10, 3'600'000)},
         {"max_frame_bytes", Int(&BrokerConfig::max_frame_bytes, 1024, 1ll << 30)},
         {"max_payload_bytes", Int(&BrokerConfig::max_payload_bytes, 1, 1ll << 30)},
         {"idle_timeout_ms", Int(&BrokerConfig::idle_timeout_ms, 10, kDay)},
@@ -137,7 +140,7 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
 }
 
 // [tenants.NAME] / [queues.NAME] tables: weight (tenants only), rate, burst,
-// max_inflight.
+// max_inflight, rate_unit ("tasks" or "cost": what rate and burst count).
 Status ApplyLimitTables(const std::string& section, const toml::node& section_node,
                         const std::string& origin, std::map<std::string, core::Limits>* out) {
   const auto* names = section_node.as_table();
@@ -169,10 +172,20 @@ Status ApplyLimitTables(const std::string& section, const toml::node& section_no
         const auto v = node.value<double>();
         if (!v || *v < 0) return Bad(where, "expected a number >= 0 (0 = unlimited)");
         (key == "rate" ? limits.rate_per_s : limits.burst) = *v;
+      } else if (key == "rate_unit") {
+        const auto v = node.value_exact<std::string>();
+        if (v && *v == "tasks") {
+          limits.rate_unit = core::RateUnit::kTasks;
+        } else if (v && *v == "cost") {
+          limits.rate_unit = core::RateUnit::kCost;
+        } else {
+          return Bad(where, v ? "expected \"tasks\" or \"cost\", got \"" + *v + "\""
+                              : std::string("expected the string \"tasks\" or \"cost\""));
+        }
       } else {
         return Bad(where, section == "tenants"
-                              ? "unknown key (weight, rate, burst, max_inflight)"
-                              : "unknown key (rate, burst, max_inflight)");
+                              ? "unknown key (weight, rate, burst, max_inflight, rate_unit)"
+                              : "unknown key (rate, burst, max_inflight, rate_unit)");
       }
     }
     (*out)[name] = limits;
@@ -184,6 +197,11 @@ Status ApplyLimitTables(const std::string& section, const toml::node& section_no
 
 std::string BrokerConfig::ListenAddress() const {
   return listen_host + ":" + std::to_string(listen_port);
+}
+
+uint64_t BrokerConfig::PendingHelloCap(uint64_t connections) const {
+  if (max_pending_hello > 0) return std::min(max_pending_hello, connections);
+  return std::max<uint64_t>(1, connections / 4);
 }
 
 core::EngineOptions BrokerConfig::ToEngineOptions() const {
@@ -279,6 +297,13 @@ Status Validate(const BrokerConfig& c) {
                                    std::to_string(c.max_frame_bytes) + ")");
   }
   if (c.listen_host.empty()) return Status::InvalidArgument("server.listen: empty host");
+  if (c.data_dir.empty()) return Status::InvalidArgument("storage.data_dir: must not be empty");
+  if (c.max_pending_hello > c.max_connections) {
+    return Status::InvalidArgument("limits.max_pending_hello (" +
+                                   std::to_string(c.max_pending_hello) +
+                                   ") must be at most limits.max_connections (" +
+                                   std::to_string(c.max_connections) + ")");
+  }
   return Status::Ok();
 }
 
@@ -288,7 +313,7 @@ ParsedArgs ParseArgs(int argc, char** argv) {
   std::string listen, data_dir, durability, log_level;
   app.add_option("--config", out.config_path, "TOML config file (config/sluiced.toml)");
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
-  app.add_option("--data-dir", data_dir, "data directory");
+  CLI::Option* data_dir_flag = app.add_option("--data-dir", data_dir, "data directory");
   app.add_option("--durability", durability, "sync|async")
       ->check(CLI::IsMember({"sync", "async"}));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off");
@@ -321,7 +346,13 @@ ParsedArgs ParseArgs(int argc, char** argv) {
     Status s = ParseListen(listen, &out.config.listen_host, &out.config.listen_port);
     if (!s.ok()) return fail(Status::InvalidArgument("--listen: " + s.message()));
   }
-  if (!data_dir.empty()) out.config.data_dir = data_dir;
+  if (data_dir_flag->count() > 0) {
+    if (data_dir.empty()) {
+      return fail(Status::InvalidArgument(
+          "--data-dir: must not be empty (name the data directory, e.g. ./sluice-data)"));
+    }
+    out.config.data_dir = data_dir;
+  }
   if (!durability.empty()) {
     Status s = SetDurability(durability, "--durability", &out.config);
     if (!s.ok()) return fail(s);

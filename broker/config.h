@@ -39,7 +39,13 @@ struct BrokerConfig {
   uint64_t wal_spare_bytes = 64u << 20;
 
   // [limits]
-  uint64_t max_connections = 1024;
+  // Lowered at start-up when the open-files limit cannot hold this many
+  // (broker/open_files_limit.h).
+  uint64_t max_connections = 10'000;
+  // Connections that have not said Hello yet; 0 = max_connections / 4.
+  uint64_t max_pending_hello = 0;
+  // From accept to a valid Hello.
+  uint32_t hello_timeout_ms = 5'000;
   uint32_t max_frame_bytes = 16u << 20;
   uint64_t max_payload_bytes = 1 << 20;
   uint32_t idle_timeout_ms = 60'000;
@@ -59,13 +65,18 @@ struct BrokerConfig {
   std::array<int64_t, 8> aging_ms{0, 1000, 2000, 4000, 8000, 15000, 30000, 60000};
 
   // [tenants.NAME] and [queues.NAME]: weight (tenants), rate, burst,
-  // max_inflight. Applied (and persisted) at every start-up, so for the names
-  // listed here the file wins over `sluicectl tenant set` after a restart.
+  // max_inflight, rate_unit. Applied (and persisted) at every start-up, so
+  // for the names listed here the file wins over `sluicectl tenant set` after
+  // a restart; a key the table leaves out takes its default (core::Limits).
   std::map<std::string, core::Limits> tenants;
   std::map<std::string, core::Limits> queues;
 
   // "HOST:PORT"
   std::string ListenAddress() const;
+  // The cap on connections awaiting Hello for `max_connections` connections
+  // (the effective number, which start-up may have lowered): max_pending_hello
+  // when set, at most max_connections; else max_connections / 4, at least 1.
+  uint64_t PendingHelloCap(uint64_t max_connections) const;
   // The engine's options from this config.
   core::EngineOptions ToEngineOptions() const;
 };

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -342,6 +343,17 @@ void Dispatcher::OnRequest(const std::shared_ptr<net::Session>& session,
       if (req->has_rate()) limits.rate_per_s = req->rate();
       if (req->has_burst()) limits.burst = req->burst();
       if (req->has_max_inflight()) limits.max_inflight = req->max_inflight();
+      if (req->has_rate_unit()) {
+        const std::optional<core::RateUnit> unit = FromWire(req->rate_unit());
+        if (!unit) {
+          SendError(ref, rid,
+                    Status::InvalidArgument(
+                        "tenant rate_unit " + std::to_string(static_cast<int>(req->rate_unit())) +
+                        " is unknown to this broker; use Tasks (0) or Cost (1)"));
+          return;
+        }
+        limits.rate_unit = *unit;
+      }
       if (limits.weight == 0 || limits.rate_per_s < 0) {
         SendError(ref, rid, Status::InvalidArgument("tenant weight must be >= 1 and rate >= 0"));
         return;

@@ -116,6 +116,22 @@ fb::AttemptOutcome ToWire(core::AttemptOutcome o) {
   return fb::AttemptOutcome::RUNNING;
 }
 
+fb::RateUnit ToWire(core::RateUnit u) {
+  switch (u) {
+    case core::RateUnit::kTasks: return fb::RateUnit::Tasks;
+    case core::RateUnit::kCost: return fb::RateUnit::Cost;
+  }
+  return fb::RateUnit::Tasks;
+}
+
+std::optional<core::RateUnit> FromWire(fb::RateUnit u) {
+  switch (u) {
+    case fb::RateUnit::Tasks: return core::RateUnit::kTasks;
+    case fb::RateUnit::Cost: return core::RateUnit::kCost;
+  }
+  return std::nullopt;
+}
+
 flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::LeasedTask& t) {
   const auto queue = fbb.CreateString(t.queue);
   const auto tenant = fbb.CreateString(t.tenant);
@@ -211,14 +227,15 @@ flatbuffers::Offset<fb::DlqEntry> BuildDlqEntry(FbBuilder& fbb, const core::Dead
 flatbuffers::Offset<fb::TenantConfig> BuildTenantConfig(FbBuilder& fbb, const std::string& name,
                                                         const core::Limits& l) {
   return fb::CreateTenantConfig(fbb, fbb.CreateString(name), l.weight, l.rate_per_s,
-                                static_cast<uint32_t>(l.burst), l.max_inflight);
+                                static_cast<uint32_t>(l.burst), l.max_inflight,
+                                ToWire(l.rate_unit));
 }
 
 flatbuffers::Offset<fb::TenantStats> BuildTenantStats(FbBuilder& fbb, const core::TenantView& t) {
   return fb::CreateTenantStats(fbb, fbb.CreateString(t.name), t.limits.weight,
                                t.limits.rate_per_s, static_cast<uint32_t>(t.limits.burst),
                                t.limits.max_inflight, t.ready, t.inflight, t.throttled_ms,
-                               t.dispatched_last_minute);
+                               t.dispatched_last_minute, ToWire(t.limits.rate_unit));
 }
 
 flatbuffers::Offset<fb::QueueStats> BuildQueueStats(FbBuilder& fbb, const core::QueueStats& q) {

@@ -8,6 +8,7 @@
 #include <flatbuffers/flatbuffers.h>
 #include <sluice/wire/sluice_generated.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,9 @@ bool FilterIsEmpty(const core::DeadFilter& filter);
 fb::DeadReason ToWire(core::DeadReason reason);
 fb::TaskState ToWire(core::TaskState state);
 fb::AttemptOutcome ToWire(core::AttemptOutcome outcome);
+fb::RateUnit ToWire(core::RateUnit unit);
+// nullopt for a value this broker does not know (a newer peer's unit).
+std::optional<core::RateUnit> FromWire(fb::RateUnit unit);
 
 flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::LeasedTask& t);
 flatbuffers::Offset<fb::TaskInfo> BuildTaskInfo(

@@ -83,6 +83,23 @@ std::string_view Name(AttemptOutcome outcome) {
   return "unknown";
 }
 
+std::string_view Name(RateUnit unit) {
+  switch (unit) {
+    case RateUnit::kTasks:
+      return "tasks";
+    case RateUnit::kCost:
+      return "cost";
+  }
+  return "unknown";
+}
+
+std::optional<RateUnit> ParseRateUnit(std::string_view name) {
+  for (RateUnit u : {RateUnit::kTasks, RateUnit::kCost}) {
+    if (Name(u) == name) return u;
+  }
+  return std::nullopt;
+}
+
 std::optional<DeadReason> ParseDeadReason(std::string_view name) {
   for (DeadReason r : {DeadReason::kNone, DeadReason::kAttemptsExhausted, DeadReason::kFatalError,
                        DeadReason::kTtlExpired}) {

@@ -204,16 +204,30 @@ struct QueueStats {
   bool paused = false;
 };
 
+// What a tenant's token bucket (rate and burst) counts: one token per
+// dispatched task, or one per unit of the dispatched task's TaskSpec::cost
+// (e.g. LLM tokens: "tokens per minute" metering). A broker older than the
+// unit reports kTasks. Values are the wire's (schema/sluice.fbs RateUnit); a
+// newer broker may report one this library does not name.
+enum class RateUnit : uint8_t { kTasks = 0, kCost = 1 };
+
+// "tasks" or "cost" (for tables, JSON and sluicectl's --rate-unit); "unknown"
+// for a value this library does not know.
+std::string_view Name(RateUnit unit);
+// Inverse of Name(RateUnit); nullopt for any other text (case-sensitive).
+std::optional<RateUnit> ParseRateUnit(std::string_view name);
+
 struct TenantStats {
   std::string name;
   uint32_t weight = 0;
-  double rate = 0;  // tasks per second; 0 = unlimited
+  double rate = 0;  // rate_unit per second; 0 = unlimited
   uint32_t burst = 0;
   uint32_t max_inflight = 0;  // 0 = unlimited
   uint64_t ready = 0;
   uint64_t inflight = 0;
   uint64_t throttled_ms = 0;  // time spent throttled since broker start
   uint64_t dispatched_last_minute = 0;
+  RateUnit rate_unit = RateUnit::kTasks;  // what rate and burst count
 };
 
 struct StatsSnapshot {
@@ -225,18 +239,23 @@ struct StatsSnapshot {
 struct TenantConfig {
   std::string name;
   uint32_t weight = 0;
-  double rate = 0;  // tasks per second; 0 = unlimited
+  double rate = 0;  // rate_unit per second; 0 = unlimited
   uint32_t burst = 0;
   uint32_t max_inflight = 0;  // 0 = unlimited
+  RateUnit rate_unit = RateUnit::kTasks;  // what rate and burst count
 };
 
-// TenantSet request: only the fields that are set change.
+// TenantSet request: only the fields that are set change (the broker reads
+// the tenant's limits, applies these, and writes them back).
 struct TenantUpdate {
   std::string name;
   std::optional<uint32_t> weight;
   std::optional<double> rate;
   std::optional<uint32_t> burst;
   std::optional<uint32_t> max_inflight;
+  // A broker older than rate units ignores this field and keeps counting
+  // tasks; the returned TenantConfig then says kTasks.
+  std::optional<RateUnit> rate_unit;
 };
 
 struct NackResult {

@@ -146,11 +146,12 @@ QueueStats ReadQueueStats(const fb::QueueStats& q) {
 TenantStats ReadTenantStats(const fb::TenantStats& t) {
   return {ReadString(t.name()),      t.weight(), t.rate(),     t.burst(),
           t.max_inflight(),          t.ready(),  t.inflight(), t.throttled_ms(),
-          t.dispatched_last_minute()};
+          t.dispatched_last_minute(), static_cast<RateUnit>(t.rate_unit())};
 }
 
 TenantConfig ReadTenantConfig(const fb::TenantConfig& t) {
-  return {ReadString(t.name()), t.weight(), t.rate(), t.burst(), t.max_inflight()};
+  return {ReadString(t.name()), t.weight(),       t.rate(),
+          t.burst(),            t.max_inflight(), static_cast<RateUnit>(t.rate_unit())};
 }
 
 }  // namespace sluice::client::convert

@@ -1,9 +1,31 @@
 // The stored form of a tenant's or a queue's settings: the value of the meta
-// column family's "tenant/<name>" and "queue/<name>" keys, e.g.
-// "w=3 r=100 b=10 c=5 p=0" (weight, rate per second, burst, max in flight,
-// paused). The engine writes it and reads it back at recovery; sluicectl's
-// offline mode reads it from a stopped broker's store. This file is the one
-// place that knows the format.
+// column family's "tenant/<name>" and "queue/<name>" keys. The engine writes
+// it and reads it back at recovery; sluicectl's offline mode reads it from a
+// stopped broker's store. This file is the one place that knows the format.
+//
+// One line of ASCII, fields separated by one space, in this order:
+//
+//   w=<weight> r=<rate> b=<burst> c=<max_inflight> p=<0|1>[ u=<tasks|cost>]
+//   e.g. "w=3 r=100 b=10 c=5 p=0"          (rate counts tasks)
+//        "w=3 r=100 b=10 c=5 p=0 u=cost"   (rate counts cost units)
+//
+//   w  Limits::weight, decimal uint32
+//   r  Limits::rate_per_s, a double printed with %.17g (round-trips exactly)
+//   b  Limits::burst, likewise
+//   c  Limits::max_inflight, decimal uint32
+//   p  paused: 1 or 0 (queues; always 0 for tenants)
+//   u  Limits::rate_unit: "tasks" or "cost"; absent = tasks
+//
+// Versions and the upgrade rule:
+//   v1 (before rate units): the five fields w r b c p, nothing after p.
+//   v2: an optional sixth field u. A v1 value decodes as rate_unit tasks, so
+//       stores written by older releases need no migration. The encoder
+//       writes u only for cost, so a value whose unit is tasks stays
+//       byte-for-byte v1 and an older release can still read it after a
+//       downgrade; only settings with rate_unit cost are unreadable to v1
+//       (its recovery reports Corruption naming the key).
+//   A later field goes after u, optional, with a default that means
+//   "as before"; the decoder refuses anything it does not know.
 #pragma once
 
 #include <string>
@@ -23,7 +45,8 @@ struct StoredSettings {
 };
 
 std::string EncodeSettings(const Limits& limits, bool paused);
-// False, with `out` unspecified, when `text` is not in the stored form.
+// False, with `out` unspecified, when `text` is not in the stored form (v1 or
+// v2 above).
 bool DecodeSettings(std::string_view text, StoredSettings* out);
 
 }  // namespace sluice::core

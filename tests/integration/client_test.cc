@@ -606,6 +606,63 @@ TEST_F(ClientTest, CloseOnASharedIoThreadWaitsForTheClientsCallbacks) {
   EXPECT_TRUE((*other)->Enqueue(Task("slow-callbacks", "y")).ok());
 }
 
+TEST(RateUnitTest, NamesRoundTrip) {
+  for (const RateUnit u : {RateUnit::kTasks, RateUnit::kCost}) {
+    EXPECT_EQ(ParseRateUnit(Name(u)), u) << Name(u);
+  }
+  EXPECT_EQ(Name(RateUnit::kTasks), "tasks");
+  EXPECT_EQ(Name(RateUnit::kCost), "cost");
+  EXPECT_EQ(Name(static_cast<RateUnit>(9)), "unknown");
+  for (const char* bad : {"", "Cost", "tokens", "unknown"}) {
+    EXPECT_FALSE(ParseRateUnit(bad).has_value()) << bad;
+  }
+}
+
+TEST_F(ClientTest, TenantSetAndListCarryTheRateUnit) {
+  TenantUpdate u;
+  u.name = "llm";
+  u.rate = 1500;
+  u.burst = 20000;
+  u.rate_unit = RateUnit::kCost;
+  auto set = client_->TenantSet(u);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->rate_unit, RateUnit::kCost);
+  EXPECT_DOUBLE_EQ(set->rate, 1500.0);
+
+  // An update without rate_unit leaves it as it is.
+  TenantUpdate weight_only;
+  weight_only.name = "llm";
+  weight_only.weight = 4;
+  set = client_->TenantSet(weight_only);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->weight, 4u);
+  EXPECT_EQ(set->rate_unit, RateUnit::kCost);
+
+  auto list = client_->TenantList();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  const auto it = std::find_if(list->begin(), list->end(),
+                               [](const TenantConfig& t) { return t.name == "llm"; });
+  ASSERT_NE(it, list->end());
+  EXPECT_EQ(it->rate_unit, RateUnit::kCost);
+  EXPECT_EQ(it->burst, 20000u);
+
+  auto stats = client_->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  const auto st = std::find_if(stats->tenants.begin(), stats->tenants.end(),
+                               [](const TenantStats& t) { return t.name == "llm"; });
+  ASSERT_NE(st, stats->tenants.end());
+  EXPECT_EQ(st->rate_unit, RateUnit::kCost);
+
+  // And back.
+  TenantUpdate tasks;
+  tasks.name = "llm";
+  tasks.rate_unit = RateUnit::kTasks;
+  set = client_->TenantSet(tasks);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->rate_unit, RateUnit::kTasks);
+  EXPECT_DOUBLE_EQ(set->rate, 1500.0);
+}
+
 TEST(ClientConnectTest, ConnectToNothingFailsUnavailable) {
   ClientOptions o;
   o.port = 1;  // nothing listens there

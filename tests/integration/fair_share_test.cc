@@ -28,7 +28,8 @@ constexpr int kLeases = 1000;
 // restart (they are persisted, and re-applied from the file).
 TEST(FairShareTest, TenantLimitsFromTheConfigFileApply) {
   testing::BrokerOptions options;
-  options.config_toml = "[tenants.cfg]\nweight = 7\nmax_inflight = 3\nrate = 50\nburst = 5\n";
+  options.config_toml =
+      "[tenants.cfg]\nweight = 7\nmax_inflight = 3\nrate = 50\nburst = 5\nrate_unit = \"cost\"\n";
   BrokerProcess broker(options);
   ASSERT_TRUE(broker.Start());
   for (int round = 0; round < 2; ++round) {
@@ -48,6 +49,7 @@ TEST(FairShareTest, TenantLimitsFromTheConfigFileApply) {
     EXPECT_EQ(it->max_inflight, 3u);
     EXPECT_DOUBLE_EQ(it->rate, 50.0);
     EXPECT_EQ(it->burst, 5u);
+    EXPECT_EQ(it->rate_unit, RateUnit::kCost);
     if (round == 0) {
       connected->reset();
       ASSERT_EQ(broker.Stop(), 0);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -256,6 +257,111 @@ TEST(ProtocolTest, BadInputClosesOnlyThatConnection) {
     EXPECT_TRUE(conn->WaitClosed()) << "round " << round << " seed " << seed;
   }
   EXPECT_TRUE(Works(*bystander, ++rid));
+  EXPECT_EQ(broker.Stop(), 0);
+}
+
+// A TenantSet frame; rate_unit is sent only when `unit` is given, as a
+// client older than rate units sends none.
+flatbuffers::FlatBufferBuilder TenantSetFrame(uint64_t rid, std::optional<uint32_t> weight,
+                                              std::optional<double> rate,
+                                              std::optional<fb::RateUnit> unit) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const auto name = fbb.CreateString("t");
+  fb::TenantSetBuilder b(fbb);
+  b.add_name(name);
+  if (weight) {
+    b.add_weight(*weight);
+    b.add_has_weight(true);
+  }
+  if (rate) {
+    b.add_rate(*rate);
+    b.add_has_rate(true);
+  }
+  if (unit) {
+    b.add_rate_unit(*unit);
+    b.add_has_rate_unit(true);
+  }
+  const auto body = b.Finish();
+  wire::FinishFrame(fbb, fb::CreateFrame(fbb, rid, fb::Body::TenantSet, body.Union()));
+  return fbb;
+}
+
+// The tenant config of a TenantSetResult, or nullptr (with a failure) when the
+// frame is something else.
+const fb::TenantConfig* SetResult(const std::optional<ReceivedFrame>& f) {
+  EXPECT_TRUE(f);
+  if (!f) return nullptr;
+  EXPECT_EQ(f->type(), fb::Body::TenantSetResult) << fb::EnumNameBody(f->type());
+  if (f->type() != fb::Body::TenantSetResult) return nullptr;
+  return f->frame()->body_as_TenantSetResult()->tenant();
+}
+
+TEST(ProtocolTest, TenantSetRateUnitIsAppliedOnlyWhenFlagged) {
+  BrokerProcess broker;
+  ASSERT_TRUE(broker.Start());
+  auto conn = ConnectAndHello(broker.port());
+  ASSERT_NE(conn, nullptr);
+
+  // No unit sent (an old client): tasks.
+  ASSERT_TRUE(conn->SendFrame(TenantSetFrame(2, std::nullopt, 100.0, std::nullopt)));
+  auto frame = conn->ReadFrame();
+  const fb::TenantConfig* t = SetResult(frame);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->rate_unit(), fb::RateUnit::Tasks);
+
+  ASSERT_TRUE(conn->SendFrame(TenantSetFrame(3, std::nullopt, std::nullopt, fb::RateUnit::Cost)));
+  frame = conn->ReadFrame();
+  t = SetResult(frame);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->rate_unit(), fb::RateUnit::Cost);
+  EXPECT_EQ(t->rate(), 100.0);
+
+  // Without has_rate_unit (an old client changing the weight) the unit stays.
+  ASSERT_TRUE(conn->SendFrame(TenantSetFrame(4, 2u, std::nullopt, std::nullopt)));
+  frame = conn->ReadFrame();
+  t = SetResult(frame);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->weight(), 2u);
+  EXPECT_EQ(t->rate_unit(), fb::RateUnit::Cost);
+
+  // A unit this broker does not know (a newer client's) is refused, not
+  // taken for tasks, and the connection stays usable.
+  ASSERT_TRUE(
+      conn->SendFrame(TenantSetFrame(5, std::nullopt, std::nullopt, static_cast<fb::RateUnit>(9))));
+  EXPECT_TRUE(IsError(conn->ReadFrame(), fb::ErrorCode::INVALID_ARGUMENT, 5));
+
+  // TenantList and Stats report it.
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    const auto body = fb::CreateTenantList(fbb);
+    wire::FinishFrame(fbb, fb::CreateFrame(fbb, 6, fb::Body::TenantList, body.Union()));
+    ASSERT_TRUE(conn->SendFrame(fbb));
+  }
+  frame = conn->ReadFrame();
+  ASSERT_TRUE(frame);
+  ASSERT_EQ(frame->type(), fb::Body::TenantListResult);
+  const auto* list = frame->frame()->body_as_TenantListResult()->tenants();
+  ASSERT_NE(list, nullptr);
+  int listed = 0;
+  for (const auto* c : *list) {
+    if (c->name() == nullptr || c->name()->str() != "t") continue;
+    ++listed;
+    EXPECT_EQ(c->rate_unit(), fb::RateUnit::Cost);
+  }
+  EXPECT_EQ(listed, 1) << "TenantList entries for tenant t";
+  ASSERT_TRUE(conn->SendFrame(StatsFrame(7)));
+  frame = conn->ReadFrame();
+  ASSERT_TRUE(frame);
+  ASSERT_EQ(frame->type(), fb::Body::StatsResult);
+  const auto* stats = frame->frame()->body_as_StatsResult()->tenants();
+  ASSERT_NE(stats, nullptr);
+  int reported = 0;
+  for (const auto* s : *stats) {
+    if (s->name() == nullptr || s->name()->str() != "t") continue;
+    ++reported;
+    EXPECT_EQ(s->rate_unit(), fb::RateUnit::Cost);
+  }
+  EXPECT_EQ(reported, 1) << "Stats entries for tenant t";
   EXPECT_EQ(broker.Stop(), 0);
 }
 

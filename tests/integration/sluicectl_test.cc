@@ -422,6 +422,66 @@ TEST_F(SluicectlTest, TenantSetThenList) {
   EXPECT_EQ(bad.exit_code, 2) << Describe(bad);
 }
 
+// The tenant's entry of `tenant list --json`, or a null Json.
+Json TenantEntry(const Json& list, const std::string& name) {
+  for (const auto& t : list["tenants"].array) {
+    if (t["name"].text == name) return t;
+  }
+  return {};
+}
+
+TEST_F(SluicectlTest, TenantRateUnitRoundTripsAndAPartialSetKeepsIt) {
+  const Json set = Ok({"tenant", "set", "t", "--rate", "100", "--rate-unit", "cost"});
+  EXPECT_EQ(set["tenant"]["rate"].num(), 100.0);
+  EXPECT_EQ(set["tenant"]["rate_unit"].text, "cost");
+  Json t = TenantEntry(Ok({"tenant", "list"}), "t");
+  EXPECT_EQ(t["rate"].num(), 100.0);
+  EXPECT_EQ(t["rate_unit"].text, "cost");
+
+  // People see the unit next to the rate.
+  const CtlResult table = RunCtl({"--broker", broker_.address(), "tenant", "list"});
+  ASSERT_EQ(table.exit_code, 0) << Describe(table);
+  EXPECT_NE(table.out.find("100 cost/s"), std::string::npos) << Describe(table);
+
+  // Leaving --rate-unit out keeps it (the broker reads, modifies, writes).
+  const CtlResult partial =
+      RunCtl({"--broker", broker_.address(), "tenant", "set", "t", "--weight", "2"});
+  ASSERT_EQ(partial.exit_code, 0) << Describe(partial);
+  EXPECT_NE(partial.out.find("weight 2, rate 100 cost/s"), std::string::npos) << Describe(partial);
+  t = TenantEntry(Ok({"tenant", "list"}), "t");
+  EXPECT_EQ(t["weight"].u64(), 2u);
+  EXPECT_EQ(t["rate"].num(), 100.0);
+  EXPECT_EQ(t["rate_unit"].text, "cost");
+
+  // A unit that does not exist is a usage error that names the flag and the
+  // choices, and changes nothing.
+  const CtlResult bad = Run({"tenant", "set", "t", "--rate-unit", "tokens"});
+  EXPECT_EQ(bad.exit_code, 2) << Describe(bad);
+  EXPECT_NE(bad.err.find("--rate-unit"), std::string::npos) << Describe(bad);
+  EXPECT_NE(bad.err.find("tokens"), std::string::npos) << Describe(bad);
+  EXPECT_NE(bad.err.find("{tasks,cost}"), std::string::npos) << Describe(bad);
+  EXPECT_EQ(TenantEntry(Ok({"tenant", "list"}), "t")["rate_unit"].text, "cost");
+
+  // The unit is stored with the tenant's limits: it survives a restart.
+  ASSERT_EQ(broker_.Stop(), 0);
+  ASSERT_TRUE(broker_.Restart());
+  t = TenantEntry(Ok({"tenant", "list"}), "t");
+  EXPECT_EQ(t["rate_unit"].text, "cost");
+  EXPECT_EQ(t["weight"].u64(), 2u);
+  EXPECT_EQ(TenantEntry(Ok({"stats"}), "t")["rate_unit"].text, "cost");
+
+  // And back to tasks, which reads "100/s".
+  EXPECT_EQ(Ok({"tenant", "set", "t", "--rate-unit", "tasks"})["tenant"]["rate_unit"].text,
+            "tasks");
+  const CtlResult tasks = RunCtl({"--broker", broker_.address(), "tenant", "list"});
+  ASSERT_EQ(tasks.exit_code, 0) << Describe(tasks);
+  EXPECT_NE(tasks.out.find("100/s"), std::string::npos) << Describe(tasks);
+  EXPECT_EQ(tasks.out.find("cost"), std::string::npos) << Describe(tasks);
+  // A tenant nobody set counts tasks.
+  Enqueue("jobs", "x", {"--tenant", "fresh"});
+  EXPECT_EQ(TenantEntry(Ok({"tenant", "list"}), "fresh")["rate_unit"].text, "tasks");
+}
+
 TEST_F(SluicectlTest, PausedQueueLeasesNothingUntilResumed) {
   const uint64_t id = Enqueue("gpu", "x");
   Ok({"queue", "pause", "gpu"});

@@ -103,6 +103,7 @@ struct TenantSetArgs {
   std::optional<double> rate;
   std::optional<uint32_t> burst;
   std::optional<uint32_t> max_inflight;
+  std::optional<std::string> rate_unit;  // "tasks" or "cost" (CLI11 checks); unset = unchanged
 };
 
 struct CommandLine {

@@ -22,6 +22,8 @@ namespace {
 
 const std::vector<std::string> kDeadReasons = {"attempts_exhausted", "fatal_error",
                                                "ttl_expired"};
+// client::Name(RateUnit) of each unit.
+const std::vector<std::string> kRateUnits = {"tasks", "cost"};
 
 void AddDlqFilters(CLI::App* cmd, DlqFilterArgs* f) {
   cmd->add_option("--queue", f->queue, "only dead letters of this queue");
@@ -129,9 +131,13 @@ void Define(CLI::App& app, CommandLine* cl) {
   tset->add_option("name", t.name, "tenant")->required();
   tset->add_option("--weight", t.weight, "fair-share weight, 1..10000")
       ->check(CLI::Range(1, 10000));
-  tset->add_option("--rate", t.rate, "tasks per second, 0 = unlimited")
+  tset->add_option("--rate", t.rate, "per second, in --rate-unit; 0 = unlimited")
       ->check(CLI::NonNegativeNumber);
-  tset->add_option("--burst", t.burst, "token bucket size");
+  tset->add_option("--burst", t.burst, "token bucket size, in --rate-unit");
+  tset->add_option("--rate-unit", t.rate_unit,
+                   "what rate and burst count: tasks (one per task) or cost (the task's cost,"
+                   " set at enqueue); unchanged when left out")
+      ->check(CLI::IsMember(kRateUnits));
   tset->add_option("--max-inflight", t.max_inflight, "cap on leased tasks, 0 = unlimited");
   leaf(tenant->add_subcommand("list", "per tenant: ready, in flight, limits, throttled, share"),
        Command::kTenantList);

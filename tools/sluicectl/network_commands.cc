@@ -305,6 +305,7 @@ int TenantSet(Client& c, const CommandLine& cl, std::ostream& out, std::ostream&
   update.rate = a.rate;
   update.burst = a.burst;
   update.max_inflight = a.max_inflight;
+  if (a.rate_unit) update.rate_unit = client::ParseRateUnit(*a.rate_unit);
   auto config = c.TenantSet(update);
   if (!config.ok()) return Fail(cl, config.status(), err);
   RenderTenantConfig(*config, cl.global.json, out);
@@ -329,6 +330,7 @@ int TenantList(Client& c, const CommandLine& cl, std::ostream& out, std::ostream
     s.rate = t.rate;
     s.burst = t.burst;
     s.max_inflight = t.max_inflight;
+    s.rate_unit = t.rate_unit;
     tenants.push_back(std::move(s));
   }
   std::sort(tenants.begin(), tenants.end(),

@@ -29,6 +29,12 @@ std::string Number(double value) {
 
 std::string LimitOrDash(uint64_t value) { return value == 0 ? "-" : std::to_string(value); }
 
+// "100/s" when the rate counts tasks, "100 cost/s" when it counts cost units.
+std::string RatePerSecond(double rate, client::RateUnit unit) {
+  if (unit == client::RateUnit::kTasks) return Number(rate) + "/s";
+  return Number(rate) + " " + std::string(client::Name(unit)) + "/s";
+}
+
 // Writes "payload" (and "payload_base64" for bytes that are not UTF-8).
 void WritePayload(JsonWriter& w, std::string_view key, const std::string& payload) {
   w.Key(key).String(payload);
@@ -64,6 +70,7 @@ void WriteTenantsJson(JsonWriter& w, const std::vector<client::TenantStats>& ten
         .Key("name").String(t.name)
         .Key("weight").Uint(t.weight)
         .Key("rate").Double(t.rate)
+        .Key("rate_unit").String(client::Name(t.rate_unit))
         .Key("burst").Uint(t.burst)
         .Key("max_inflight").Uint(t.max_inflight)
         .Key("ready").Uint(t.ready)
@@ -78,12 +85,12 @@ void WriteTenantsJson(JsonWriter& w, const std::vector<client::TenantStats>& ten
 
 void PrintTenantsTable(const std::vector<client::TenantStats>& tenants, std::ostream& out) {
   const std::vector<double> shares = Shares(tenants);
-  Table table({"TENANT", "READY", "INFLIGHT", "WEIGHT", "RATE/S", "BURST", "MAX_INFLIGHT",
+  Table table({"TENANT", "READY", "INFLIGHT", "WEIGHT", "RATE", "BURST", "MAX_INFLIGHT",
                "THROTTLED", "SHARE_1M"});
   for (size_t i = 0; i < tenants.size(); ++i) {
     const auto& t = tenants[i];
     table.AddRow({t.name, std::to_string(t.ready), std::to_string(t.inflight),
-                  std::to_string(t.weight), t.rate == 0 ? "-" : Number(t.rate),
+                  std::to_string(t.weight), t.rate == 0 ? "-" : RatePerSecond(t.rate, t.rate_unit),
                   LimitOrDash(t.burst), LimitOrDash(t.max_inflight),
                   FormatDuration(t.throttled_ms), Percent(shares[i])});
   }
@@ -300,15 +307,23 @@ void RenderTenantConfig(const client::TenantConfig& t, bool json, std::ostream& 
         .Key("name").String(t.name)
         .Key("weight").Uint(t.weight)
         .Key("rate").Double(t.rate)
+        .Key("rate_unit").String(client::Name(t.rate_unit))
         .Key("burst").Uint(t.burst)
         .Key("max_inflight").Uint(t.max_inflight)
         .EndObject().EndObject();
     PrintJson(out, w);
     return;
   }
+  // A unit other than tasks is spelled out, also on an unlimited rate (it
+  // applies as soon as a rate is set).
+  const std::string unit = t.rate_unit == client::RateUnit::kTasks
+                               ? std::string()
+                               : " " + std::string(client::Name(t.rate_unit));
   out << "tenant " << t.name << ": weight " << t.weight << ", rate "
-      << (t.rate == 0 ? std::string("unlimited") : Number(t.rate) + "/s") << ", burst "
-      << (t.burst == 0 ? std::string("default") : std::to_string(t.burst)) << ", max in flight "
+      << (t.rate == 0 ? "unlimited" + (unit.empty() ? "" : " (unit" + unit + ")")
+                      : RatePerSecond(t.rate, t.rate_unit))
+      << ", burst " << (t.burst == 0 ? std::string("default") : std::to_string(t.burst) + unit)
+      << ", max in flight "
       << (t.max_inflight == 0 ? std::string("unlimited") : std::to_string(t.max_inflight))
       << '\n';
 }

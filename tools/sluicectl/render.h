@@ -10,9 +10,12 @@
 //   queues      {"queues": [{"name", "ready", "delayed", "leased", "dead",
 //                "paused"}, ...], "tenants": [...]}
 //   stats       queues' form plus "totals": {...}, "server": {...}
-//   tenant list {"tenants": [{"name", "weight", "rate", "burst",
+//   tenant list {"tenants": [{"name", "weight", "rate", "rate_unit", "burst",
 //                "max_inflight", "ready", "inflight", "throttled_ms",
 //                "dispatched_last_minute", "share_last_minute"}, ...]}
+//                rate_unit: "tasks" or "cost", what rate and burst count
+//   tenant set  {"tenant": {"name", "weight", "rate", "rate_unit", "burst",
+//                "max_inflight"}}
 //   dlq list    {"entries": [...], "next_after": N, "has_more": B}
 // Payloads that are not valid UTF-8 also carry "payload_base64" (exact bytes).
 // Times are epoch milliseconds (*_ms) in JSON and UTC ISO-8601 in tables.

@@ -452,6 +452,25 @@ TEST(ConfigLimitsTest, TenantAndQueueTablesParse) {
   ASSERT_EQ(c.queues.size(), 1u);
   EXPECT_EQ(c.queues["gpu"].max_inflight, 16u);
   EXPECT_DOUBLE_EQ(c.queues["gpu"].rate_per_s, 2.5);
+  // Without rate_unit a bucket counts tasks, as before the key existed.
+  EXPECT_EQ(c.tenants["acme"].rate_unit, core::RateUnit::kTasks);
+  EXPECT_EQ(c.queues["gpu"].rate_unit, core::RateUnit::kTasks);
+}
+
+TEST(ConfigLimitsTest, RateUnitParsesForTenantsAndQueues) {
+  BrokerConfig c;
+  const Status s = ApplyToml(
+      "[tenants.llm]\nrate = 1500\nburst = 20000\nrate_unit = \"cost\"\n"
+      "[tenants.plain]\nrate = 10\nrate_unit = \"tasks\"\n"
+      "[queues.gpu]\nrate_unit = \"cost\"\nrate = 50\n",
+      "t.toml", &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.tenants["llm"].rate_unit, core::RateUnit::kCost);
+  EXPECT_DOUBLE_EQ(c.tenants["llm"].rate_per_s, 1500.0);
+  EXPECT_DOUBLE_EQ(c.tenants["llm"].burst, 20000.0);
+  EXPECT_EQ(c.tenants["plain"].rate_unit, core::RateUnit::kTasks);
+  EXPECT_EQ(c.queues["gpu"].rate_unit, core::RateUnit::kCost);
+  EXPECT_DOUBLE_EQ(c.queues["gpu"].rate_per_s, 50.0);
 }
 
 TEST(ConfigLimitsTest, BadLimitsNameTheKey) {
@@ -467,6 +486,11 @@ TEST(ConfigLimitsTest, BadLimitsNameTheKey) {
       {"[queues.q]\nweight = 2\n", "queues.q.weight", "unknown key"},
       {"[queues.q]\nmax_inflight = \"many\"\n", "queues.q.max_inflight", "integer"},
       {"tenants = 3\n", "tenants", "expected a table"},
+      {"[tenants.acme]\nrate_unit = \"tokens\"\n", "tenants.acme.rate_unit",
+       "expected \"tasks\" or \"cost\", got \"tokens\""},
+      {"[tenants.acme]\nrate_unit = \"Cost\"\n", "tenants.acme.rate_unit", "got \"Cost\""},
+      {"[queues.q]\nrate_unit = 1\n", "queues.q.rate_unit", "\"tasks\" or \"cost\""},
+      {"[tenants.acme]\nunit = \"cost\"\n", "tenants.acme.unit", "rate_unit)"},
   };
   for (const Case& k : cases) {
     BrokerConfig c;

@@ -40,7 +40,7 @@ Offset<f::DlqFilter> Filter(FlatBufferBuilder& b) {
 }
 
 Offset<f::TenantConfig> TenantCfg(FlatBufferBuilder& b) {
-  return f::CreateTenantConfigDirect(b, "acme", 3, 12.5, 20, 7);
+  return f::CreateTenantConfigDirect(b, "acme", 3, 12.5, 20, 7, f::RateUnit::Cost);
 }
 
 // Builds the body of a representative, fully populated message of `type`.
@@ -140,12 +140,14 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
       return f::CreateStatsDirect(b, "q").Union();
     case f::Body::StatsResult: {
       std::vector<Offset<f::QueueStats>> q = {f::CreateQueueStatsDirect(b, "q", 1, 2, 3, 4, true)};
-      std::vector<Offset<f::TenantStats>> t = {
-          f::CreateTenantStatsDirect(b, "acme", 3, 12.5, 20, 7, 100, 6, 1500, 900)};
+      std::vector<Offset<f::TenantStats>> t = {f::CreateTenantStatsDirect(
+          b, "acme", 3, 12.5, 20, 7, 100, 6, 1500, 900, f::RateUnit::Cost)};
       return f::CreateStatsResultDirect(b, &q, &t).Union();
     }
     case f::Body::TenantSet:
-      return f::CreateTenantSetDirect(b, "acme", 3, true, 0, true, 0, false, 7, true).Union();
+      return f::CreateTenantSetDirect(b, "acme", 3, true, 0, true, 0, false, 7, true,
+                                      f::RateUnit::Cost, true)
+          .Union();
     case f::Body::TenantSetResult:
       return f::CreateTenantSetResult(b, TenantCfg(b)).Union();
     case f::Body::TenantList:
@@ -338,7 +340,22 @@ TEST(FrameCodecTest, RoundTripKeepsFieldValues) {
     const f::TenantStats* t = (*r)->frame->body_as_StatsResult()->tenants()->Get(0);
     EXPECT_EQ(t->rate(), 12.5);
     EXPECT_EQ(t->dispatched_last_minute(), 900u);
+    EXPECT_EQ(t->rate_unit(), f::RateUnit::Cost);
     EXPECT_TRUE((*r)->frame->body_as_StatsResult()->queues()->Get(0)->paused());
+  }
+  {
+    auto r = DecodeOne(dec, SampleFrame(f::Body::TenantSet, 12));
+    ASSERT_TRUE(r.ok() && r->has_value());
+    const f::TenantSet* t = (*r)->frame->body_as_TenantSet();
+    EXPECT_TRUE(t->has_max_inflight());
+    EXPECT_EQ(t->rate_unit(), f::RateUnit::Cost);
+    EXPECT_TRUE(t->has_rate_unit());
+  }
+  {
+    auto r = DecodeOne(dec, SampleFrame(f::Body::TenantListResult, 13));
+    ASSERT_TRUE(r.ok() && r->has_value());
+    EXPECT_EQ((*r)->frame->body_as_TenantListResult()->tenants()->Get(0)->rate_unit(),
+              f::RateUnit::Cost);
   }
   {
     auto r = DecodeOne(dec, SampleFrame(f::Body::Nack, 11, /*size_prefixed=*/false));
