@@ -37,6 +37,10 @@ struct BrokerConfig {
   // synced appends overwrite instead of growing the file
   // (store/wal_prealloc_fs.h); 0 = off.
   uint64_t wal_spare_bytes = 64u << 20;
+  // Below this much free space on the data directory's file system new
+  // tasks and journal records are refused (kNoSpace); acks, dead-lettering
+  // and settings still go, from the reserve it keeps (store/rocks_store.h).
+  uint64_t min_free_bytes = 256u << 20;
 
   // [limits]
   // Lowered at start-up when the open-files limit cannot hold this many

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "broker/wire_convert.h"
+#include "common/text.h"
 #include "wire/frame_codec.h"
 
 namespace sluice::broker {
@@ -314,6 +315,12 @@ void Dispatcher::OnRequest(const std::shared_ptr<net::Session>& session,
     case fb::Body::Stats: {
       const auto* req = f->body_as_Stats();
       const std::string only = Str(req->queue());
+      if (req->queue() != nullptr) {
+        if (Status st = CheckName("queue", only); !st.ok()) {
+          SendError(ref, rid, st);
+          return;
+        }
+      }
       const core::EngineStats stats = e.Stats();
       FbBuilder fbb(512);
       std::vector<flatbuffers::Offset<fb::QueueStats>> queues;

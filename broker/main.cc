@@ -1,8 +1,15 @@
 // sluiced: the sluice broker. Wires net (sessions) + core (engine) + store
 // (RocksDB) on one loop thread; see DESIGN.md "Threads".
 //
+// Start-up order: nothing in the data directory changes before the broker
+// knows it can run. (1) flags and config; (2) the open-files limit; (3) bind
+// and listen on the port; (4) create the data directory and lock its pid file
+// (broker/pid_file.h); (5) open the store (RocksDB, WAL spare) and the engine;
+// (6) accept connections.
+//
 // Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 start-up failure (store,
-// listen address, io backend), 2 bad configuration or flags.
+// listen address, io backend), 2 bad configuration or flags, 3 another
+// sluiced holds the data directory.
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -21,6 +28,8 @@
 
 #include "broker/config.h"
 #include "broker/dispatcher.h"
+#include "broker/open_files_limit.h"
+#include "broker/pid_file.h"
 #include "common/clock.h"
 #include "core/engine.h"
 #include "core/record_cache_store.h"
@@ -53,6 +62,10 @@ void RunLoop(boost::asio::io_context& io, uint32_t busy_poll_us) {
 }
 
 namespace asio = boost::asio;
+
+constexpr int kExitStartupFailed = 1;
+constexpr int kExitDataDirInUse = 3;
+constexpr int kExitNoSpace = 4;  // too little free space to open the store
 
 // Longest sleep of the tick timer: requests may create earlier deadlines
 // (long-poll timeouts) that NextWakeup() did not know when it was armed.
@@ -118,7 +131,18 @@ int Run(const BrokerConfig& config) {
   const net::IoBackendInfo backend = net::ProbeIoBackend();
   if (!backend.usable) {
     spdlog::critical("io backend {} unusable: {}", backend.name, backend.detail);
-    return 1;
+    return kExitStartupFailed;
+  }
+
+  const OpenFilesLimit files = RaiseOpenFilesLimit();
+  if (!files.error.empty()) spdlog::warn("open-files limit not raised: {}", files.error);
+  const uint64_t max_connections = ConnectionsThatFit(config.max_connections, files.soft);
+  if (max_connections < config.max_connections) {
+    spdlog::warn("the open-files limit {} (hard {}) holds {} connections beside the store's "
+                 "files: limits.max_connections lowered from {} to {}; raise the limit (ulimit "
+                 "-n, systemd LimitNOFILE=) to serve {}",
+                 files.soft, files.hard, max_connections, config.max_connections,
+                 max_connections, config.max_connections);
   }
 
   // The storage thread and RocksDB's pool threads, started below, inherit
@@ -130,18 +154,46 @@ int Run(const BrokerConfig& config) {
   asio::io_context io(1);
   SystemClock clock;
 
+  // Bound before the data directory is touched: a taken port changes nothing
+  // there. Connections wait in the backlog until server.Start() below.
+  auto acceptor = net::Listen(io, config.listen_host, config.listen_port);
+  if (!acceptor.ok()) {
+    spdlog::critical("{}; the data directory {} was not touched", acceptor.status().ToString(),
+                     config.data_dir);
+    return kExitStartupFailed;
+  }
+  boost::system::error_code endpoint_error;
+  const auto bound = acceptor->local_endpoint(endpoint_error);
+  if (endpoint_error) {
+    spdlog::critical("cannot read the bound address: {}", endpoint_error.message());
+    return kExitStartupFailed;
+  }
+  const std::string address = bound.address().to_string() + ":" + std::to_string(bound.port());
+
+  // Held until Run returns, after the store is closed.
+  auto pid_file = PidFile::Acquire(config.data_dir);
+  if (!pid_file.ok()) {
+    spdlog::critical("{}", pid_file.status().message());
+    return pid_file.status().code() == Code::kAlreadyExists ? kExitDataDirInUse
+                                                            : kExitStartupFailed;
+  }
+  if (!pid_file->write_error().empty()) {
+    spdlog::warn("{}; the lock on it still keeps other brokers out", pid_file->write_error());
+  }
+
   store::StoreOptions store_options;
   store_options.dir = config.data_dir;
   store_options.durability = config.durability;
   store_options.max_group_bytes = config.max_group_bytes;
   store_options.max_group_sets = config.max_group_sets;
   store_options.wal_spare_bytes = config.wal_spare_bytes;
+  store_options.min_free_bytes = config.min_free_bytes;
   store_options.post = [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); };
   auto store = store::RocksStore::Open(std::move(store_options));
   if (!store.ok()) {
     spdlog::critical("cannot open the store in {}: {}", config.data_dir,
                      store.status().ToString());
-    return 1;
+    return store.status().code() == Code::kNoSpace ? kExitNoSpace : kExitStartupFailed;
   }
   if (std::string spare_error = (*store)->wal_spare_error(); !spare_error.empty()) {
     spdlog::warn("{}; WAL files are plain appends (slower synced writes) until a spare can be "
@@ -197,29 +249,26 @@ int Run(const BrokerConfig& config) {
   Dispatcher dispatcher(engine->get(),
                         [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); });
   net::ServerOptions server_options;
-  server_options.max_connections = config.max_connections;
+  server_options.max_connections = max_connections;
+  server_options.max_pending_hello = config.PendingHelloCap(max_connections);
+  server_options.session.hello_timeout_ms = config.hello_timeout_ms;
   server_options.session.max_frame_bytes = config.max_frame_bytes;
   server_options.session.max_pending_responses = config.max_pending_responses;
   server_options.session.idle_timeout_ms = config.idle_timeout_ms;
   server_options.session.max_write_queue_bytes = config.max_write_queue_bytes;
   server_options.session.auth_token = config.auth_token;
   server_options.session.server_name = "sluiced " SLUICE_VERSION;
-  net::Server server(io, server_options, &dispatcher);
-  const auto bound = server.Listen(config.listen_host, config.listen_port);
-  if (!bound.ok()) {
-    spdlog::critical("{}", bound.status().ToString());
-    return 1;
-  }
-  const std::string address = bound->address().to_string() + ":" + std::to_string(bound->port());
+  net::Server server(io, std::move(*acceptor), server_options, &dispatcher);
 
   spdlog::info(
       "sluiced {} starting: listen={} data_dir={} durability={} backend={} ({}) epoch={} "
-      "max_connections={} max_frame_bytes={} idle_timeout_ms={} record_cache_bytes={} auth={}",
+      "max_connections={} max_pending_hello={} hello_timeout_ms={} open_files_limit={} "
+      "max_frame_bytes={} idle_timeout_ms={} record_cache_bytes={} auth={}",
       SLUICE_VERSION, address, config.data_dir,
       config.durability == core::Durability::kSync ? "sync" : "async", backend.name,
-      backend.detail, (*engine)->epoch(), config.max_connections, config.max_frame_bytes,
-      config.idle_timeout_ms, config.record_cache_bytes,
-      config.auth_token.empty() ? "off" : "on");
+      backend.detail, (*engine)->epoch(), max_connections, server_options.max_pending_hello,
+      config.hello_timeout_ms, files.soft, config.max_frame_bytes, config.idle_timeout_ms,
+      config.record_cache_bytes, config.auth_token.empty() ? "off" : "on");
 
   Ticker ticker(io, engine->get(), clock);
   ticker.Start();

@@ -12,6 +12,8 @@
 #include <future>
 #include <utility>
 
+#include "common/text.h"
+
 namespace sluice::client {
 
 namespace asio = boost::asio;
@@ -21,8 +23,18 @@ namespace fb = wire::fb;
 namespace {
 
 constexpr size_t kReadChunk = 64 << 10;
+// Bytes of a non-sluice answer to hello kept for the error message.
+constexpr size_t kHelloAnswerShown = 48;
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+// The answer to hello (`answer`, its first bytes) is not a sluice frame: an
+// HTTP server, a database, anything but sluiced listens at `endpoint`.
+Status NotSluice(const std::string& endpoint, const std::string& answer) {
+  return Status::Protocol("the peer at " + endpoint +
+                          " is not a sluice broker: it answered hello with " +
+                          QuoteBytes(answer, kHelloAnswerShown) + ", not a sluice frame");
+}
 
 // Writes what the socket takes now without blocking; returns the bytes
 // written. A full socket buffer or an error stops it early: errors are left
@@ -305,29 +317,37 @@ void Client::Impl::ReadLoop(const std::shared_ptr<Conn>& conn) {
   std::span<uint8_t> space = conn->decoder.Prepare(kReadChunk);
   conn->socket.async_read_some(
       asio::buffer(space.data(), space.size()),
-      [this, conn, life = Hold()](boost::system::error_code ec, size_t n) {
+      [this, conn, data = space.data(), life = Hold()](boost::system::error_code ec, size_t n) {
         if (conn_ != conn) return;
         if (ec) {
           const Status lost = Status::Unavailable(
               ec == asio::error::eof ? "broker closed the connection" : ec.message());
-          if (state_ == State::kConnecting) {
+          if (state_ != State::kConnecting) {
+            Disconnect(lost);
+          } else if (!conn->hello_answer.empty()) {
+            // Bytes that never made a frame, then the end: not sluice.
+            ConnectFailed(conn, NotSluice(Endpoint(), conn->hello_answer));
+          } else {
             ConnectFailed(conn, Status::Unavailable("hello to " + Endpoint() +
                                                     " got no answer: " + lost.message()));
-          } else {
-            Disconnect(lost);
           }
           return;
+        }
+        if (state_ == State::kConnecting && conn->hello_answer.size() < kHelloAnswerShown) {
+          conn->hello_answer.append(reinterpret_cast<const char*>(data),
+                                    std::min(n, kHelloAnswerShown - conn->hello_answer.size()));
         }
         conn->decoder.Commit(n);
         while (true) {
           auto next = conn->decoder.Next();
           if (!next.ok()) {
-            const Status bad =
-                Status::Protocol("undecodable frame from broker: " + next.status().message());
             if (state_ == State::kConnecting) {
-              ConnectFailed(conn, bad);
+              // The first frame decides whether the peer speaks sluice at all;
+              // the decoder's own message (frame sizes, ...) would mislead.
+              ConnectFailed(conn, NotSluice(Endpoint(), conn->hello_answer));
             } else {
-              Disconnect(bad);
+              Disconnect(
+                  Status::Protocol("undecodable frame from broker: " + next.status().message()));
             }
             return;
           }
@@ -347,7 +367,10 @@ void Client::Impl::OnFrame(const std::shared_ptr<Conn>& conn, const wire::FrameV
       ConnectFailed(conn, Status(wire::FromWire(error->code()),
                                  "broker refused hello: " + Str(error->message())));
     } else if (id != conn->hello_id || frame.type() != fb::Body::HelloOk) {
-      ConnectFailed(conn, Status::Protocol("broker answered hello with an unexpected frame"));
+      ConnectFailed(conn,
+                    Status::Protocol("the peer at " + Endpoint() + " answered hello with a " +
+                                     fb::EnumNameBody(frame.type()) + " frame (request id " +
+                                     std::to_string(id) + "), not HelloOk: not a sluice broker"));
     } else {
       const fb::HelloOk* ok = frame.frame->body_as_HelloOk();
       {

@@ -131,6 +131,9 @@ class Client::Impl {
     wire::FrameDecoder decoder;
     uint64_t hello_id = 0;
     uint64_t generation = 0;  // distinct per Conn of this client
+    // The first bytes received while the hello is unanswered, to show when
+    // they turn out not to be a sluice frame (the peer is not a sluice broker).
+    std::string hello_answer;
   };
 
   // I/O thread only below.

@@ -7,7 +7,7 @@
 //                [--window 16] [--lease-window N] [--batch 1] [--tenants 1] [--queue Q] [--json]
 //                [--worker-threads N]
 //                [--rate R] [--prefill N [--prefill-queue Q2] [--prefill-batch 2000]]
-//                [--timeline FILE]
+//                [--timeline FILE] [--stall-seconds 30]
 //
 // Without --broker it starts its own sluiced (PATH defaults to the sluiced of the
 // same build tree; --sluiced-config passes it a config file) on 127.0.0.1 port
@@ -48,6 +48,15 @@
 // tells a tail made of a few stalls from one made of a saturated stretch
 // (docs/performance.md). The file is opened before the run: a bad path exits
 // 2 at once.
+//
+// Losing the broker ends the run: a request that fails with kUnavailable
+// (connection closed or reset, request timed out) during the run, or no reply
+// from the broker at all for --stall-seconds (default 30; 0 = wait forever),
+// prints "error: ..." on stderr and exits 1 without a report.
+//
+// Exit codes: 0 a complete run; 1 a failed run (the broker went away or
+// stalled, enqueues or acks failed, the own broker did not start); 2 bad
+// arguments.
 //
 // Reported (microseconds):
 //   tasks/s      tasks / (first send .. last ack response)
@@ -131,6 +140,7 @@ struct Flags {
   uint32_t prefill_batch = 2000;
   double settle_seconds = 0;  // pause between the prefill and the measured run
   std::string timeline;       // file for one line per task and latency kind (empty: none)
+  double stall_seconds = 30;  // no reply for this long fails the run; 0 = never
 };
 
 // A sluiced child process on port 0 with a temporary data directory.
@@ -293,9 +303,14 @@ std::string DefaultSluiced(const char* argv0) {
   return "sluiced";
 }
 
-// Shared progress, with one completion signal for the main thread.
+// Shared progress, with one completion signal for the main thread. The run
+// ends either done (every task acked) or failed (Fail(): the broker is gone);
+// nothing sends a new request once it ended.
 struct Run {
   Flags flags;
+  std::atomic<uint64_t> replies{0};  // answers of any kind: the broker is alive
+  std::atomic<bool> failed{false};
+  std::string failure;  // why, set once under mu before `failed`
   std::atomic<uint64_t> enqueued{0};
   std::atomic<uint64_t> enqueue_failed{0};
   std::atomic<uint32_t> producers_done{0};
@@ -316,6 +331,24 @@ struct Run {
       done = true;
       cv.notify_all();
     }
+  }
+  bool Ended() const { return done.load() || failed.load(); }
+  // Ends the run as failed with `why` (the first reason wins). Any thread.
+  void Fail(const std::string& why) {
+    std::lock_guard lock(mu);
+    if (done.load() || failed.load()) return;
+    failure = why;
+    failed = true;
+    cv.notify_all();
+  }
+  // Called with every failed request: kUnavailable while the run goes on
+  // means the broker is gone (or stopped answering), and ends the run.
+  // Returns true when the run has ended (the caller sends nothing more).
+  bool OnFailure(const Status& status) {
+    if (!Ended() && status.code() == sluice::Code::kUnavailable) {
+      Fail("lost the broker at " + flags.broker + ": " + status.ToString());
+    }
+    return Ended();
   }
 };
 
@@ -355,13 +388,17 @@ class Producer {
       const int64_t now = NowNs();
       uint64_t ok = 0;
       if (r.ok()) {
+        run_.replies += 1;
         for (const auto& item : *r) ok += item.ok() ? 1 : 0;
+      } else if (run_.OnFailure(r.status())) {
+        return;
       }
       for (uint64_t i = 0; i < ok; ++i) latencies_.push_back(now - sent);
       run_.enqueued += ok;
       run_.enqueue_failed += n - ok;
       std::lock_guard lock(mu_);
       --outstanding_;
+      if (run_.failed.load()) return;
       if (next_ < end_) {
         SendLocked();
       } else if (outstanding_ == 0) {
@@ -415,7 +452,10 @@ class OpenProducer {
       const int64_t replied_at = NowNs();
       uint64_t ok = 0;
       if (r.ok()) {
+        run_.replies += 1;
         for (const auto& item : *r) ok += item.ok() ? 1 : 0;
+      } else if (run_.OnFailure(r.status())) {
+        return;
       }
       {
         std::lock_guard lock(mu_);
@@ -482,19 +522,20 @@ class OpenProducer {
 // competing with the broker for the machine's cores (docs/performance.md).
 class OpenPacer {
  public:
-  explicit OpenPacer(std::vector<std::unique_ptr<OpenProducer>>& producers)
-      : producers_(producers) {}
+  // Stops sending once `run` failed.
+  OpenPacer(const Run& run, std::vector<std::unique_ptr<OpenProducer>>& producers)
+      : run_(run), producers_(producers) {}
   ~OpenPacer() { Join(); }
 
   void Start(int64_t first_ns, int64_t interval_ns) {
-    thread_ = std::thread([this, first_ns, interval_ns] { Run(first_ns, interval_ns); });
+    thread_ = std::thread([this, first_ns, interval_ns] { Pace(first_ns, interval_ns); });
   }
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
 
  private:
-  void Run(int64_t first_ns, int64_t interval_ns) {
+  void Pace(int64_t first_ns, int64_t interval_ns) {
     // Wake at the scheduled time, not up to 50 us (the default slack) after it.
     prctl(PR_SET_TIMERSLACK, 1000UL);
     const size_t n = producers_.size();
@@ -506,7 +547,7 @@ class OpenPacer {
     }
     size_t left = 0;
     for (auto& p : producers_) left += p->sent_all() ? 0 : 1;
-    for (uint64_t j = 0; left > 0; ++j) {
+    for (uint64_t j = 0; left > 0 && !run_.failed.load(); ++j) {
       const size_t i = j % n;
       OpenProducer& p = *producers_[i];
       if (p.sent_all()) continue;
@@ -519,6 +560,7 @@ class OpenPacer {
     }
   }
 
+  const Run& run_;
   std::vector<std::unique_ptr<OpenProducer>>& producers_;
   std::thread thread_;
 };
@@ -540,7 +582,7 @@ class Consumer {
 
  private:
   void Lease() {
-    if (run_.done.load()) return;
+    if (run_.Ended()) return;
     client_->LeaseAsync(
         run_.flags.queue, run_.flags.batch, 200, run_.flags.lease_ms, "sluice-bench",
         [this](sluice::Result<std::vector<LeasedTask>> r) { OnLeased(std::move(r)); });
@@ -549,11 +591,12 @@ class Consumer {
   void OnLeased(sluice::Result<std::vector<LeasedTask>> r) {
     const int64_t now = NowNs();
     if (!r.ok()) {
+      if (run_.OnFailure(r.status())) return;
       run_.lease_failed += 1;
-      if (r.status().code() == sluice::Code::kUnavailable && run_.done.load()) return;
       Lease();
       return;
     }
+    run_.replies += 1;
     if (r->empty()) {
       Lease();
       return;
@@ -575,7 +618,9 @@ class Consumer {
                                   sluice::Result<std::vector<Status>> acks) {
       const int64_t end = NowNs();
       uint64_t ok = 0;
+      if (!acks.ok() && run_.OnFailure(acks.status())) return;
       if (acks.ok()) {
+        run_.replies += 1;
         for (size_t i = 0; i < acks->size(); ++i) {
           if (!(*acks)[i].ok()) continue;
           ++ok;
@@ -613,8 +658,11 @@ class WorkerConsumer {
     o.lease_ms = run.flags.lease_ms;
     o.wait_ms = 200;
     o.worker_name = "sluice-bench";
-    // The Worker reports failed leases and failed acks alike; both count here.
-    o.on_error = [&run](const Status&) { run.ack_failed += 1; };
+    // The Worker reports failed leases and failed acks alike; both count
+    // here, and a lost broker ends the run.
+    o.on_error = [&run](const Status& s) {
+      if (!run.OnFailure(s)) run.ack_failed += 1;
+    };
     worker_ = std::make_unique<sluice::client::Worker>(
         *client_, std::move(o), [this](const LeasedTask& t, sluice::client::WorkerContext&) {
           const int64_t now = NowNs();
@@ -726,6 +774,42 @@ Status WriteTimeline(FILE* out, const std::string& path, int64_t start,
   return Status::Ok();
 }
 
+// Blocks until the run is done or failed. Fails it when no reply at all came
+// from the broker for --stall-seconds (the counters below stand still). With
+// Worker consumers, also counts their acks into run.acked (every millisecond:
+// they ack on their own).
+void WaitForTheRun(Run& run, const std::vector<std::unique_ptr<WorkerConsumer>>& workers) {
+  const auto poll = workers.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(1);
+  const auto stall = std::chrono::duration<double>(run.flags.stall_seconds);
+  uint64_t seen = ~uint64_t{0};
+  auto last_progress = Clock::now();
+  while (!run.Ended()) {
+    {
+      std::unique_lock lock(run.mu);
+      run.cv.wait_for(lock, poll, [&] { return run.Ended(); });
+    }
+    if (!workers.empty()) {
+      uint64_t acked = 0;
+      for (const auto& w : workers) acked += w->acked();
+      if (acked != run.acked.load()) {
+        run.acked = acked;
+        run.last_ack_ns = NowNs();
+      }
+      run.CheckDone();
+    }
+    const uint64_t progress = run.replies.load() + run.acked.load() + run.enqueue_failed.load() +
+                              run.ack_failed.load() + run.lease_failed.load();
+    if (progress != seen) {
+      seen = progress;
+      last_progress = Clock::now();
+    } else if (run.flags.stall_seconds > 0 && Clock::now() - last_progress >= stall) {
+      run.Fail("no reply from the broker at " + run.flags.broker + " for " +
+               std::to_string(static_cast<int>(run.flags.stall_seconds)) +
+               " s (--stall-seconds)");
+    }
+  }
+}
+
 using ::sluice::Percentiles;
 using ::sluice::Summarize;
 
@@ -798,6 +882,11 @@ int main(int argc, char** argv) {
                  "write one line per measured task and latency to this file: KIND SENT_US "
                  "LATENCY_US, KIND enqueue (open loop) or e2e, SENT_US from the run's start; "
                  "shows when in the run the slow ones were sent");
+  app.add_option("--stall-seconds", f.stall_seconds,
+                 "fail the run (exit 1) when the broker answers nothing for this long; 0: wait "
+                 "forever")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (f.lease_window == 0) f.lease_window = f.window;
   FILE* timeline = nullptr;  // written and closed after the run
@@ -895,27 +984,25 @@ int main(int argc, char** argv) {
     }
   }
   for (auto& p : producers) p->Start();
-  OpenPacer pacer(open_producers);
+  OpenPacer pacer(run, open_producers);
   if (open_loop) {
     // Producer i sends a frame every interval, offset by i / producers of it.
     pacer.Start(start, static_cast<int64_t>(1e9 * f.producers * f.batch / f.rate));
   }
-  if (!workers.empty()) {
-    // Workers ack on their own: count their acks every millisecond.
-    while (!run.done.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      uint64_t acked = 0;
-      for (auto& w : workers) acked += w->acked();
-      if (acked != run.acked.load()) {
-        run.acked = acked;
-        run.last_ack_ns = NowNs();
-      }
-      run.CheckDone();
-    }
-  }
-  {
-    std::unique_lock lock(run.mu);
-    run.cv.wait(lock, [&] { return run.done.load(); });
+  WaitForTheRun(run, workers);
+  if (run.failed.load()) {
+    pacer.Join();
+    std::fprintf(stderr, "error: %s; the run stopped after %llu of %llu tasks acked\n",
+                 run.failure.c_str(), static_cast<unsigned long long>(run.acked.load()),
+                 static_cast<unsigned long long>(f.tasks));
+    // Requests still waiting for the broker fail now, their callbacks see the
+    // run ended and send nothing more.
+    for (auto& p : producers) p->Close();
+    for (auto& p : open_producers) p->Close();
+    for (auto& c : consumers) c->Close();
+    for (auto& w : workers) w->Close();
+    if (timeline != nullptr) std::fclose(timeline);
+    return 1;
   }
   const int64_t end = run.last_ack_ns.load() > start ? run.last_ack_ns.load() : NowNs();
   const int64_t broker_cpu1 = broker_pid > 0 ? ProcessCpuUs(broker_pid) : -1;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "common/text.h"
 #include "core/retry_policy.h"
 
 namespace sluice::core {
@@ -14,6 +15,9 @@ constexpr uint64_t kPayloadMask = (uint64_t{1} << 60) - 1;
 // A task timer's payload: slot in the low 32 bits, the slot's generation
 // (low 28 bits) above it, so a timer that outlived its task is recognized.
 constexpr uint32_t kTimerGenMask = (1u << 28) - 1;
+// A TTL timer that finds its task mid-write (or unreadable) looks again this
+// much later.
+constexpr TimeMs kTtlRecheckMs = 1000;
 // A dedup value is "<task id> <expiry ms>". Returns the id while the entry
 // is live at `now`, nullopt when it expired or does not parse.
 std::optional<TaskId> LiveDedupId(std::string_view value, TimeMs now) {
@@ -79,6 +83,10 @@ uint32_t Engine::AllocSlot(TaskId id) {
 void Engine::FreeSlot(uint32_t slot) {
   DropLease(slot);
   Meta& m = slots_[slot];
+  if (auto ttl = ttl_timers_.find(m.id); ttl != ttl_timers_.end()) {
+    wheel_.Cancel(ttl->second);
+    ttl_timers_.erase(ttl);
+  }
   ids_.Erase(m.id);
   m.state = Slot::kFree;
   m.id = 0;
@@ -207,14 +215,26 @@ std::string Engine::DedupKey(std::string_view tenant, std::string_view key) {
 // ------------------------------------------------------------- enqueue ---
 
 Status Engine::Validate(const EnqueueSpec& s) const {
-  if (s.queue.empty()) return Status::InvalidArgument("queue name is empty");
-  if (s.queue.size() > options_.max_name_bytes || s.tenant.size() > options_.max_name_bytes ||
-      s.batch_key.size() > options_.max_name_bytes ||
+  SLUICE_RETURN_IF_ERROR(CheckName("queue", s.queue, options_.max_name_bytes));
+  SLUICE_RETURN_IF_ERROR(CheckName("tenant", s.tenant, options_.max_name_bytes));
+  if (s.batch_key.size() > options_.max_name_bytes ||
       s.idempotency_key.size() > options_.max_name_bytes) {
-    return Status::InvalidArgument("queue, tenant, batch key or idempotency key longer than " +
+    return Status::InvalidArgument("batch key or idempotency key longer than " +
                                    std::to_string(options_.max_name_bytes) + " bytes");
   }
-  if (s.tenant.empty()) return Status::InvalidArgument("tenant name is empty");
+  if (s.max_attempts > options_.max_task_attempts) {
+    return Status::InvalidArgument(
+        "max_attempts " + std::to_string(s.max_attempts) + " is over the limit of " +
+        std::to_string(options_.max_task_attempts) + ": use 1 to " +
+        std::to_string(options_.max_task_attempts) + ", or 0 for the broker's default (" +
+        std::to_string(options_.default_max_attempts) + ")");
+  }
+  if (s.backoff_initial_ms > options_.max_backoff_ms ||
+      s.backoff_max_ms > options_.max_backoff_ms) {
+    return Status::InvalidArgument("backoff_initial_ms and backoff_max_ms must be at most " +
+                                   std::to_string(options_.max_backoff_ms) +
+                                   " (0 = the broker's default)");
+  }
   if (s.priority && *s.priority >= kPriorityLevels) {
     return Status::InvalidArgument("priority " + std::to_string(*s.priority) +
                                    " out of range: use 0 (most urgent) to " +
@@ -335,9 +355,10 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
       m.state = Slot::kWriting;
       results[record_index[r]] = EnqueueOutcome{rec.id, false};
       Place(slot, rec.not_before_ms, committed);
+      if (rec.expires_ms != 0) ArmTtl(rec.id, rec.expires_ms);
     }
     done(std::move(results));
-  });
+  }, WriteKind::kNew);
 }
 
 // --------------------------------------------------------------- leases ---
@@ -444,9 +465,16 @@ std::vector<LeasedTask> Engine::TakeReady(uint32_t queue, const LeaseRequest& re
   return out;
 }
 
-uint64_t Engine::Lease(const LeaseRequest& request, LeaseCallback done) {
-  if (request.queue.empty() || request.queue.size() > options_.max_name_bytes) {
-    done(Status::InvalidArgument("queue name is empty or too long"));
+uint64_t Engine::Lease(const LeaseRequest& original, LeaseCallback done) {
+  // The worker name is kept in the history: a long one is cut (copied only then).
+  std::optional<LeaseRequest> bounded;
+  if (original.worker.size() > options_.max_name_bytes) {
+    bounded = original;
+    bounded->worker = TruncateText(original.worker, options_.max_name_bytes);
+  }
+  const LeaseRequest& request = bounded ? *bounded : original;
+  if (Status st = CheckName("queue", request.queue, options_.max_name_bytes); !st.ok()) {
+    done(st);
     return 0;
   }
   if (request.max_tasks == 0 || request.max_tasks > options_.max_lease_batch) {
@@ -635,6 +663,9 @@ void Engine::Nack(const LeaseToken& token, NackSpec spec, std::function<void(Sta
     done(Status::InvalidArgument("nack delay_ms out of range"));
     return;
   }
+  if (spec.error.size() > options_.max_error_bytes) {
+    spec.error = TruncateText(spec.error, options_.max_error_bytes);
+  }
   uint32_t slot = *ids_.Find((*meta)->id);
   EndAttempt(slot, spec.fatal ? AttemptOutcome::kFatal : AttemptOutcome::kNack,
              std::move(spec.error), spec.delay_ms, std::move(done));
@@ -808,7 +839,8 @@ void Engine::JournalPut(const LeaseToken& token, std::string step, std::string v
   WriteSet set;
   set.push_back(Mutation::KeyValue(Mutation::Op::kPutJournal, std::move(step), std::move(value),
                                    token.task_id));
-  store_.Write(std::move(set), [done = std::move(done)](const Status& st) { done(st); });
+  store_.Write(
+      std::move(set), [done = std::move(done)](const Status& st) { done(st); }, WriteKind::kNew);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> Engine::JournalGet(TaskId id) {
@@ -866,7 +898,47 @@ void Engine::OnTimer(uint64_t payload) {
     case TimerKind::kSweep:
       SweepDedup();
       break;
+    case TimerKind::kTtl:
+      ttl_timers_.erase(value);  // the handle went stale as it fired
+      OnTtl(value);
+      break;
   }
+}
+
+void Engine::ArmTtl(TaskId id, TimeMs when) {
+  ttl_timers_[id] = wheel_.Schedule(TimerPayload(TimerKind::kTtl, id), when);
+}
+
+// Kills a ready or delayed task whose TTL passed, as LeaseSlot does when it
+// finds one: out of its state, then KillTask (durable; on a failed write the
+// task stays in circulation and the next lease checks again).
+void Engine::OnTtl(TaskId id) {
+  Meta* m = FindLive(id);
+  if (m == nullptr || m->state == Slot::kLeased) return;  // gone, or its attempt's end decides
+  const uint32_t slot = *ids_.Find(id);
+  const TimeMs now = clock_.NowMs();
+  if (m->state == Slot::kWriting) {
+    ArmTtl(id, now + kTtlRecheckMs);  // a write in flight decides the next state first
+    return;
+  }
+  auto rec = LoadRecord(id);
+  if (!rec.ok()) {
+    if (rec.status().code() == Code::kNotFound) {
+      (void)ForgetVanished(slot);
+    } else {
+      ArmTtl(id, now + kTtlRecheckMs);
+    }
+    return;
+  }
+  if (rec->expires_ms == 0) return;  // redriven: no TTL any more
+  if (rec->expires_ms > now) {
+    ArmTtl(id, rec->expires_ms);
+    return;
+  }
+  LeaveState(slot);
+  KillTask(slot, std::move(*rec), DeadReason::kTtl, [this, id](const Status& st) {
+    if (!st.ok() && FindLive(id) != nullptr) ArmTtl(id, clock_.NowMs() + kTtlRecheckMs);
+  });
 }
 
 void Engine::OnLeaseExpired(uint32_t slot) {

@@ -18,8 +18,13 @@
 // memory) or later (anything that writes).
 //
 // Time: read from the injected Clock. Tick() fires what is due (delays,
-// backoffs, lease expiry, long-poll timeouts); the owner calls it when the
-// clock may have passed NextWakeup().
+// backoffs, lease expiry, TTL expiry, long-poll timeouts); the owner calls it
+// when the clock may have passed NextWakeup().
+//
+// TTL: a task enqueued with a TTL has a timer at its deadline that moves it
+// to DEAD (reason TTL) if it is then ready or delayed, durably, as a lease
+// that finds it expired would. A leased task keeps its lease; the end of
+// that attempt (nack, lease expiry) checks the TTL. Redrive clears the TTL.
 //
 // Durability: a callback that reports success for enqueue, ack, nack,
 // heartbeat-with-checkpoint, journal put, redrive, purge or tenant/queue
@@ -153,7 +158,14 @@ class Engine {
   // write per block, not per enqueue; a restart skips the unused rest.
   static constexpr TaskId kIdBlock = 1 << 16;
 
-  enum class TimerKind : uint64_t { kTask = 1, kWaiter = 2, kQueueWake = 3, kSweep = 4 };
+  // kTtl timers carry the task id (redrive keeps the id, and clears the TTL).
+  enum class TimerKind : uint64_t {
+    kTask = 1,
+    kWaiter = 2,
+    kQueueWake = 3,
+    kSweep = 4,
+    kTtl = 5,
+  };
 
   Engine(Store& store, const Clock& clock, EngineOptions options);
   Status Recover();
@@ -200,6 +212,10 @@ class Engine {
   void DropLease(uint32_t slot);
   void OnTimer(uint64_t payload);
   void OnLeaseExpired(uint32_t slot);
+  // TTL timers: armed at enqueue and recovery, cancelled when the slot is freed.
+  void ArmTtl(TaskId id, TimeMs when);
+  void OnTtl(TaskId id);
+  Status CheckDeadFilter(const DeadFilter& filter) const;
   void SweepDedup();
 
   bool Matches(const DeadRecord& d, const DeadFilter& f) const;
@@ -237,6 +253,9 @@ class Engine {
   TimerWheel wheel_;
   uint64_t next_waiter_id_ = 1;
   std::unordered_map<uint64_t, Waiter> waiters_;
+  // The pending TTL timer of each live task that has a TTL (kept out of Meta,
+  // which is budgeted at 40 bytes; only tasks with a TTL pay for an entry).
+  std::unordered_map<TaskId, TimerHandle> ttl_timers_;
 };
 
 }  // namespace sluice::core

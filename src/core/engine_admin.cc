@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/text.h"
 #include "core/engine.h"
 #include "core/settings_format.h"
 
@@ -107,6 +108,7 @@ Status Engine::Recover() {
     m.lease_no = s.attempts;
     m.has_journal = true;  // unknown without a scan; a lease then looks it up
     m.state = Slot::kWriting;
+    if (s.expires_ms != 0) ArmTtl(s.id, s.expires_ms);  // fires at once if already past
     // A task leased by the previous process is simply ready again: its lease
     // died with that process (the epoch in every token changed).
     if (s.not_before_ms > now) {
@@ -194,7 +196,19 @@ bool Engine::Matches(const DeadRecord& d, const DeadFilter& f) const {
   return true;
 }
 
+Status Engine::CheckDeadFilter(const DeadFilter& filter) const {
+  // An empty name means "any queue" / "any tenant".
+  if (!filter.queue.empty()) {
+    SLUICE_RETURN_IF_ERROR(CheckName("queue", filter.queue, options_.max_name_bytes));
+  }
+  if (!filter.tenant.empty()) {
+    SLUICE_RETURN_IF_ERROR(CheckName("tenant", filter.tenant, options_.max_name_bytes));
+  }
+  return Status::Ok();
+}
+
 Result<DeadPage> Engine::ListDead(const DeadFilter& filter, TaskId after, size_t limit) {
+  SLUICE_RETURN_IF_ERROR(CheckDeadFilter(filter));
   DeadPage page;
   limit = std::clamp<size_t>(limit, 1, 10'000);
   if (!filter.ids.empty()) {
@@ -311,8 +325,8 @@ void Engine::Purge(const DeadFilter& filter, size_t limit,
 
 void Engine::SetTenantLimits(const std::string& tenant, const Limits& limits,
                              std::function<void(Status)> done) {
-  if (tenant.empty() || tenant.size() > options_.max_name_bytes) {
-    done(Status::InvalidArgument("tenant name is empty or too long"));
+  if (Status st = CheckName("tenant", tenant, options_.max_name_bytes); !st.ok()) {
+    done(st);
     return;
   }
   if (Status st = ValidateLimits(limits); !st.ok()) {
@@ -334,8 +348,8 @@ void Engine::SetTenantLimits(const std::string& tenant, const Limits& limits,
 
 void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
                             std::function<void(Status)> done) {
-  if (queue.empty() || queue.size() > options_.max_name_bytes) {
-    done(Status::InvalidArgument("queue name is empty or too long"));
+  if (Status st = CheckName("queue", queue, options_.max_name_bytes); !st.ok()) {
+    done(st);
     return;
   }
   if (Status st = ValidateLimits(limits); !st.ok()) {
@@ -358,8 +372,8 @@ void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
 
 void Engine::SetQueuePaused(const std::string& queue, bool paused,
                             std::function<void(Status)> done) {
-  if (queue.empty() || queue.size() > options_.max_name_bytes) {
-    done(Status::InvalidArgument("queue name is empty or too long"));
+  if (Status st = CheckName("queue", queue, options_.max_name_bytes); !st.ok()) {
+    done(st);
     return;
   }
   uint32_t q = InternQueue(queue);

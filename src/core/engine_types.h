@@ -27,15 +27,24 @@ struct EngineOptions {
   uint32_t max_lease_ms = 12 * 3600 * 1000;
   size_t max_payload_bytes = 1 << 20;
   size_t max_checkpoint_bytes = 64 << 10;
-  size_t max_name_bytes = 200;         // queue, tenant, batch key, idempotency key
+  size_t max_name_bytes = 200;         // queue, tenant, batch key, idempotency key, worker
   size_t max_headers_bytes = 16 << 10;
   size_t max_journal_value_bytes = 64 << 10;
+  // Per-task values: an EnqueueSpec above these is refused (the broker
+  // config's own ranges for its defaults: [tasks] max_attempts 1..1000,
+  // backoff_*_ms 0..1 day).
+  uint32_t max_task_attempts = 1000;
+  uint32_t max_backoff_ms = 24 * 3600 * 1000;
+  // A nack's error text is kept in the history cut to this many bytes plus a
+  // "... [truncated N bytes]" marker; a lease's worker name likewise to
+  // max_name_bytes (common/text.h TruncateText).
+  size_t max_error_bytes = 4 << 10;
   uint32_t max_lease_batch = 1024;
   // A lease answer stops taking tasks once it holds this many bytes (payload,
   // headers, checkpoint, journal, names): it is at most this plus one task,
   // so it fits a frame. The first task is always taken. 0 = no bound.
   size_t max_lease_reply_bytes = 8u << 20;
-  TimeMs max_wait_ms = 5 * 60 * 1000;  // long-poll bound
+  TimeMs max_wait_ms = 5 * 60 * 1000;  // long-poll bound: a longer wait_ms is cut to this
 
   TimeMs dedup_window_ms = 24 * 3600 * 1000;
   TimeMs dedup_sweep_interval_ms = 60 * 1000;
@@ -70,8 +79,8 @@ struct LeaseRequest {
   std::string queue;
   uint32_t max_tasks = 1;
   uint32_t lease_ms = 0;  // 0 = each task's own lease_ms
-  TimeMs wait_ms = 0;     // long poll: wait this long for a first task
-  std::string worker;
+  TimeMs wait_ms = 0;     // long poll: wait this long for a first task (at most max_wait_ms)
+  std::string worker;     // kept in the history; cut to max_name_bytes
 };
 
 struct LeasedTask {

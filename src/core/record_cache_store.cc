@@ -61,7 +61,7 @@ void RecordCacheStore::Remember(TaskId id, const std::shared_ptr<const TaskRecor
   }
 }
 
-void RecordCacheStore::Write(WriteSet set, WriteCallback done) {
+void RecordCacheStore::Write(WriteSet set, WriteCallback done, WriteKind kind) {
   // What the set leaves behind for each task it touches: the record it Puts
   // last, or nullptr when it ends with a Delete.
   std::vector<std::pair<TaskId, std::shared_ptr<const TaskRecord>>> outcome;
@@ -74,7 +74,7 @@ void RecordCacheStore::Write(WriteSet set, WriteCallback done) {
     }
   }
   if (outcome.empty()) {
-    inner_.Write(std::move(set), std::move(done));
+    inner_.Write(std::move(set), std::move(done), kind);
     return;
   }
   inner_.Write(std::move(set), [this, outcome = std::move(outcome),
@@ -93,7 +93,7 @@ void RecordCacheStore::Write(WriteSet set, WriteCallback done) {
       }
     }
     done(st);
-  });
+  }, kind);
 }
 
 Status RecordCacheStore::WriteNow(WriteSet set) {

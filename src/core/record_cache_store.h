@@ -35,7 +35,8 @@ class RecordCacheStore final : public Store {
  public:
   RecordCacheStore(Store& inner, size_t budget_bytes) : inner_(inner), budget_(budget_bytes) {}
 
-  void Write(WriteSet set, WriteCallback done) override;
+  using Store::Write;
+  void Write(WriteSet set, WriteCallback done, WriteKind kind) override;
   Status WriteNow(WriteSet set) override;
   Result<TaskRecord> GetTask(TaskId id) override;
 

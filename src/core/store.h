@@ -86,6 +86,16 @@ struct Mutation {
 using WriteSet = std::vector<Mutation>;
 using WriteCallback = std::function<void(const Status&)>;
 
+// What a write does to the store's size, for the free-space floor of a store
+// that has one (store/rocks_store.h, StoreOptions::min_free_bytes):
+//   kNew     brings new data: an enqueue, a journal record. Refused with
+//            kNoSpace while free space is below the floor.
+//   kUpkeep  everything else: acks and dead-lettering (which free space),
+//            nacks, expiries, checkpoints, redrives, settings. Admitted below
+//            the floor, from the reserve the floor keeps, so finishing work
+//            can always free space and operators can still pause queues.
+enum class WriteKind : uint8_t { kUpkeep = 0, kNew = 1 };
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -95,7 +105,10 @@ class Store {
   // the set was applied). Sets are applied in submission order. After a
   // failure the store keeps accepting writes and retries them; it reports
   // each failure to the set's own callback.
-  virtual void Write(WriteSet set, WriteCallback done) = 0;
+  virtual void Write(WriteSet set, WriteCallback done, WriteKind kind) = 0;
+  void Write(WriteSet set, WriteCallback done) {
+    Write(std::move(set), std::move(done), WriteKind::kUpkeep);
+  }
 
   // Reads see every set whose callback has run (and possibly later ones).
   virtual Result<TaskRecord> GetTask(TaskId id) = 0;

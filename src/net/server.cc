@@ -1,8 +1,10 @@
 #include "net/server.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/system/errc.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <utility>
 #include <vector>
 
@@ -11,15 +13,15 @@ namespace sluice::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-Server::Server(asio::io_context& io, ServerOptions options, RequestHandler* handler)
-    : io_(io), options_(std::move(options)), handler_(handler), acceptor_(io) {}
+namespace {
 
-Server::~Server() {
-  boost::system::error_code ec;
-  acceptor_.close(ec);
-}
+// Pause before accepting again after the process or the system ran out of
+// file descriptors.
+constexpr std::chrono::milliseconds kAcceptRetry{100};
 
-Result<tcp::endpoint> Server::Listen(const std::string& host, uint16_t port) {
+}  // namespace
+
+Result<tcp::acceptor> Listen(asio::io_context& io, const std::string& host, uint16_t port) {
   const std::string where = host + ":" + std::to_string(port);
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
@@ -28,16 +30,28 @@ Result<tcp::endpoint> Server::Listen(const std::string& host, uint16_t port) {
                                    "': not an IP address (" + ec.message() + ")");
   }
   const tcp::endpoint endpoint(address, port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  tcp::acceptor acceptor(io);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return Status::Unavailable("cannot listen on " + where + ": " + ec.message());
   }
-  const auto bound = acceptor_.local_endpoint(ec);
-  if (ec) return Status::Unavailable("cannot read the bound address: " + ec.message());
-  return bound;
+  return acceptor;
+}
+
+Server::Server(asio::io_context& io, tcp::acceptor acceptor, ServerOptions options,
+               RequestHandler* handler)
+    : io_(io),
+      options_(std::move(options)),
+      handler_(handler),
+      acceptor_(std::move(acceptor)),
+      accept_retry_(io) {}
+
+Server::~Server() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
 }
 
 void Server::Start() {
@@ -47,6 +61,7 @@ void Server::Start() {
 
 void Server::StopAccepting() {
   accepting_ = false;
+  accept_retry_.cancel();
   boost::system::error_code ec;
   acceptor_.close(ec);
 }
@@ -55,6 +70,17 @@ void Server::DoAccept() {
   if (!accepting_) return;
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (!accepting_) return;
+    if (ec == boost::system::errc::too_many_files_open ||
+        ec == boost::system::errc::too_many_files_open_in_system) {
+      spdlog::warn("accept failed: {}; retrying in {} ms (raise the open-files limit or lower "
+                   "limits.max_connections)",
+                   ec.message(), kAcceptRetry.count());
+      accept_retry_.expires_after(kAcceptRetry);
+      accept_retry_.async_wait([this](const boost::system::error_code& tec) {
+        if (!tec) DoAccept();
+      });
+      return;
+    }
     if (ec) {
       if (ec != asio::error::operation_aborted) {
         spdlog::warn("accept failed: {}", ec.message());
@@ -62,25 +88,45 @@ void Server::DoAccept() {
       DoAccept();
       return;
     }
-    const uint64_t id = next_id_++;
-    if (sessions_.size() >= options_.max_connections) {
-      // Not tracked: the session keeps itself alive through its handlers.
-      auto refused = std::make_shared<Session>(std::move(socket), id, options_.session,
-                                               handler_, nullptr);
-      refused->Reject(Code::kResourceExhausted,
-                      "too many connections (max_connections " +
-                          std::to_string(options_.max_connections) + "); retry later");
-    } else {
-      auto session = std::make_shared<Session>(std::move(socket), id, options_.session,
-                                               handler_, [this](uint64_t sid) { OnClosed(sid); });
-      sessions_.emplace(id, session);
-      session->Start();
-    }
+    Admit(std::move(socket));
     DoAccept();
   });
 }
 
+void Server::Admit(tcp::socket socket) {
+  const uint64_t id = next_id_++;
+  const bool full = sessions_.size() >= options_.max_connections;
+  if (!pending_.empty() && (full || pending_.size() >= options_.max_pending_hello)) {
+    // The oldest silent connection gives way: Evict closes it now, and
+    // OnClosed drops it from both maps before the newcomer is counted.
+    Session* oldest = pending_.begin()->second;
+    oldest->Evict(Code::kResourceExhausted,
+                  "closed before Hello: " + std::to_string(pending_.size()) +
+                      " connections were waiting to say Hello (limits.max_pending_hello " +
+                      std::to_string(options_.max_pending_hello) +
+                      "); send Hello right after connecting");
+  }
+  if (sessions_.size() >= options_.max_connections) {
+    // Not tracked: the session keeps itself alive through its handlers.
+    auto refused = std::make_shared<Session>(std::move(socket), id, options_.session, handler_,
+                                             SessionHooks{});
+    refused->Reject(Code::kResourceExhausted,
+                    "too many connections (max_connections " +
+                        std::to_string(options_.max_connections) + "); retry later");
+    return;
+  }
+  SessionHooks hooks;
+  hooks.on_hello = [this](uint64_t sid) { pending_.erase(sid); };
+  hooks.on_closed = [this](uint64_t sid) { OnClosed(sid); };
+  auto session = std::make_shared<Session>(std::move(socket), id, options_.session, handler_,
+                                           std::move(hooks));
+  sessions_.emplace(id, session);
+  pending_.emplace(id, session.get());
+  session->Start();
+}
+
 void Server::OnClosed(uint64_t id) {
+  pending_.erase(id);
   sessions_.erase(id);
   if (sessions_.empty() && all_closed_) {
     auto done = std::move(all_closed_);

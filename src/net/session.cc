@@ -12,7 +12,10 @@ namespace {
 
 namespace asio = boost::asio;
 
-// Bytes offered to each read; the decoder keeps partial frames across reads.
+// Bytes offered to a read: the first ones get kFirstReadChunk, a connection
+// whose reads fill what they are offered grows to kReadChunk. The decoder
+// keeps partial frames across reads.
+constexpr size_t kFirstReadChunk = 2 << 10;
 constexpr size_t kReadChunk = 16 << 10;
 // Buffers gathered into one write.
 constexpr size_t kMaxGather = 64;
@@ -33,17 +36,19 @@ flatbuffers::DetachedBuffer ErrorFrame(uint64_t request_id, Code code, std::stri
 }  // namespace
 
 Session::Session(Socket socket, uint64_t id, const SessionOptions& options,
-                 RequestHandler* handler, std::function<void(uint64_t)> on_closed)
+                 RequestHandler* handler, SessionHooks hooks)
     : socket_(std::move(socket)),
       id_(id),
       options_(options),
       handler_(handler),
-      on_closed_(std::move(on_closed)),
+      hooks_(std::move(hooks)),
       peer_(PeerOf(socket_)),
       decoder_(options.max_frame_bytes),
+      read_chunk_(kFirstReadChunk),
       timer_(socket_.get_executor()),
-      last_read_(SteadyClock::now()),
-      last_write_progress_(last_read_) {
+      accepted_at_(SteadyClock::now()),
+      last_read_(accepted_at_),
+      last_write_progress_(accepted_at_) {
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
@@ -52,7 +57,7 @@ Session::~Session() = default;
 
 void Session::Start() {
   spdlog::info("connection opened id={} peer={}", id_, peer_);
-  ArmTimer(std::chrono::milliseconds(std::max<uint32_t>(10, options_.idle_timeout_ms / 4)));
+  ArmTimer(TimerDelay());
   DoRead();
 }
 
@@ -68,7 +73,7 @@ void Session::Reject(Code code, std::string_view message) {
 void Session::DoRead() {
   if (read_in_flight_ || taking_ || Paused()) return;
   if (state_ != State::kAwaitHello && state_ != State::kOpen) return;
-  const std::span<uint8_t> space = decoder_.Prepare(kReadChunk);
+  const std::span<uint8_t> space = decoder_.Prepare(read_chunk_);
   read_in_flight_ = true;
   socket_.async_read_some(asio::buffer(space.data(), space.size()),
                           [self = shared_from_this()](const boost::system::error_code& ec,
@@ -85,6 +90,7 @@ void Session::OnRead(const boost::system::error_code& ec, size_t n) {
     return;
   }
   last_read_ = SteadyClock::now();
+  if (n == read_chunk_ && read_chunk_ < kReadChunk) read_chunk_ *= 2;
   TakeFrames();
 }
 
@@ -151,6 +157,7 @@ void Session::HandleHello(const wire::FrameView& frame) {
   const std::string client = hello->client_name() ? hello->client_name()->str() : "";
   spdlog::info("hello id={} peer={} client='{}'", id_, peer_, client);
   state_ = State::kOpen;
+  if (hooks_.on_hello) hooks_.on_hello(id_);
   flatbuffers::FlatBufferBuilder fbb(256);
   const auto ok = wire::fb::CreateHelloOk(fbb, wire::kProtocolVersion,
                                           fbb.CreateString(options_.server_name),
@@ -209,7 +216,21 @@ void Session::Close(std::string reason) {
   // still be referenced by the kernel.
   spdlog::info("connection closed id={} peer={} reason={}", id_, peer_, reason);
   if (notify_handler_) handler_->OnClose(*this);
-  if (on_closed_) on_closed_(id_);
+  if (hooks_.on_closed) hooks_.on_closed(id_);
+}
+
+void Session::Evict(Code code, std::string_view message) {
+  if (state_ == State::kClosed) return;
+  if (write_queue_.empty() && writing_count_ == 0) {
+    // Small enough for any socket buffer; a non-blocking write either takes
+    // all of it at once or the peer gets the close alone.
+    const auto frame = ErrorFrame(0, code, message);
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (!ec) socket_.write_some(asio::buffer(frame.data(), frame.size()), ec);
+  }
+  spdlog::warn("connection evicted id={} peer={}: {}", id_, peer_, message);
+  Close(std::string("evicted: ") + std::string(message));
 }
 
 void Session::Abort(std::string reason) {
@@ -300,9 +321,26 @@ void Session::ArmTimer(std::chrono::milliseconds after) {
   });
 }
 
+std::chrono::milliseconds Session::TimerDelay() const {
+  auto delay = std::chrono::milliseconds(std::max<uint32_t>(10, options_.idle_timeout_ms / 4));
+  if (state_ == State::kAwaitHello) {
+    const auto deadline = accepted_at_ + std::chrono::milliseconds(options_.hello_timeout_ms);
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    delay = std::clamp(left, std::chrono::milliseconds(1), delay);
+  }
+  return delay;
+}
+
 void Session::OnTimer() {
   if (state_ == State::kClosed) return;
   const auto now = SteadyClock::now();
+  if (state_ == State::kAwaitHello &&
+      now - accepted_at_ >= std::chrono::milliseconds(options_.hello_timeout_ms)) {
+    FailAndClose(0, Status::ResourceExhausted(
+                        "no Hello within " + std::to_string(options_.hello_timeout_ms) +
+                        " ms of connecting (limits.hello_timeout_ms); send Hello as the first "
+                        "frame right after connecting"));
+  }
   const auto idle = std::chrono::milliseconds(options_.idle_timeout_ms);
   if (writing_count_ > 0 && now - last_write_progress_ >= idle) {
     spdlog::warn("client not reading id={} peer={}: no write progress for {} ms, {} bytes queued",
@@ -323,7 +361,7 @@ void Session::OnTimer() {
     Close("idle timeout (" + std::to_string(options_.idle_timeout_ms) + " ms without a request)");
     return;
   }
-  ArmTimer(std::chrono::milliseconds(std::max<uint32_t>(10, options_.idle_timeout_ms / 4)));
+  ArmTimer(TimerDelay());
 }
 
 }  // namespace sluice::net

@@ -3,8 +3,10 @@
 //   accept -> AWAIT_HELLO --Hello ok--> OPEN --Close/peer gone--> CLOSED
 //                  |                     |
 //                  +-- bad first frame --+-- bad frame / limit --> Error frame,
-//                                                                  CLOSING (writes
-//                                                                  drain) -> CLOSED
+//                  +-- hello deadline                              CLOSING (writes
+//                  |                                               drain) -> CLOSED
+//                  +-- Evict (the server needs the slot) --> Error frame if it
+//                                                            fits, CLOSED
 //
 // Reads go straight into the FrameDecoder's buffer (Prepare/Commit, no copy);
 // each verified frame after the handshake goes to the RequestHandler.
@@ -16,6 +18,9 @@
 // the handler calls Respond() once for it. While more than
 // max_pending_responses are pending the session stops reading (and stops
 // taking frames already buffered); it resumes as responses go out.
+//
+// Hello deadline (hello_timeout_ms): a session still in AWAIT_HELLO that long
+// after it was accepted gets Error{RESOURCE_EXHAUSTED} and is closed.
 //
 // Timeouts (idle_timeout_ms): a session with nothing pending, nothing to
 // write, and no bytes received for the timeout is closed ("idle"); a write
@@ -48,12 +53,24 @@ struct SessionOptions {
   uint32_t max_frame_bytes = wire::kDefaultMaxFrameBytes;
   size_t max_pending_responses = 1024;
   uint32_t idle_timeout_ms = 60'000;
+  // From accept to a valid Hello; then the idle timeout governs.
+  uint32_t hello_timeout_ms = 5'000;
   size_t max_write_queue_bytes = 64u << 20;
   std::string auth_token;  // empty = auth off
   std::string server_name = "sluiced";
 };
 
 class Session;
+
+// What a session tells its owner (the Server). Each runs on the loop thread,
+// at most once per session, from inside the session's own handlers; either
+// may be empty.
+struct SessionHooks {
+  // The Hello was accepted: the session left AWAIT_HELLO for OPEN.
+  std::function<void(uint64_t id)> on_hello;
+  // The session closed (any reason); the owner forgets it.
+  std::function<void(uint64_t id)> on_closed;
+};
 
 // Implemented by the broker. Called on the loop thread only.
 class RequestHandler {
@@ -72,14 +89,14 @@ class RequestHandler {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
-  // `on_closed` runs once when the session closes (the server forgets it).
+  // `options` must outlive the session (the Server's copy).
   Session(Socket socket, uint64_t id, const SessionOptions& options, RequestHandler* handler,
-          std::function<void(uint64_t id)> on_closed);
+          SessionHooks hooks);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Starts reading and the idle timer.
+  // Starts reading, the hello deadline and the idle timer.
   void Start();
   // Refuses the connection: sends an Error frame (request id 0), then closes.
   // The handler is never called.
@@ -97,10 +114,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void CloseGracefully(std::string reason);
   // Closes now; queued writes are dropped.
   void Close(std::string reason);
+  // Closes now to free the slot for another connection, after a best-effort
+  // Error{code, message} (request id 0) that is sent only when nothing else is
+  // queued and the socket takes it without blocking.
+  void Evict(Code code, std::string_view message);
 
   uint64_t id() const { return id_; }
   const std::string& peer() const { return peer_; }
   bool closed() const { return state_ == State::kClosed; }
+  bool awaiting_hello() const { return state_ == State::kAwaitHello; }
   size_t pending_responses() const { return pending_; }
 
  private:
@@ -123,6 +145,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void ScheduleWrite();
   void OnWrite(const boost::system::error_code& ec, size_t n);
   void ArmTimer(std::chrono::milliseconds after);
+  // Period of the session timer; shorter while the hello deadline is due
+  // first.
+  std::chrono::milliseconds TimerDelay() const;
   void OnTimer();
   void MaybeFinishClosing();
   bool Paused() const { return pending_ > options_.max_pending_responses; }
@@ -131,7 +156,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const uint64_t id_;
   const SessionOptions& options_;
   RequestHandler* handler_;
-  std::function<void(uint64_t)> on_closed_;
+  SessionHooks hooks_;
   std::string peer_;
   std::string close_reason_;
 
@@ -139,6 +164,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool notify_handler_ = false;  // true once the handler saw a request path
   wire::FrameDecoder decoder_;
   bool read_in_flight_ = false;
+  // Bytes offered to the next read: starts small (an idle connection that
+  // only said Hello keeps a small buffer), doubles after each read that
+  // filled it, up to kReadChunk.
+  size_t read_chunk_;
   bool taking_ = false;        // inside TakeFrames (no Prepare/Next re-entry)
   bool wait_pending_ = false;  // kClosing waits for pending responses too
   size_t pending_ = 0;
@@ -151,6 +180,7 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t front_written_ = 0;  // bytes of write_queue_.front() already sent
 
   boost::asio::steady_timer timer_;
+  const SteadyClock::time_point accepted_at_;
   SteadyClock::time_point last_read_;
   SteadyClock::time_point last_write_progress_;
   SteadyClock::time_point closing_since_;

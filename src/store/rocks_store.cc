@@ -10,8 +10,10 @@
 #include <rocksdb/write_batch.h>
 
 #include <limits>
+#include <optional>
 #include <utility>
 
+#include "store/info_logger.h"
 #include "store/record_format.h"
 #include "store/wal_prealloc_fs.h"
 
@@ -42,6 +44,13 @@ Status FromRocks(const rocksdb::Status& s, const std::string& dir, std::string_v
   if (s.IsInvalidArgument() || s.IsNotSupported()) return Status::InvalidArgument(detail);
   return Status::Storage("storage error (" + detail + "); check the disk, then retry");
 }
+
+// Drops every line (read-only opens).
+class NullLogger final : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
 
 size_t EstimateSetBytes(const core::WriteSet& set) {
   size_t n = 0;
@@ -86,9 +95,19 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& ca
 
 }  // namespace
 
+// Opening RocksDB writes a new MANIFEST, OPTIONS file and WAL (recovery does
+// not flush the old WAL: avoid_flush_during_recovery); with less free space
+// than this the store refuses to open instead of failing half-way.
+constexpr uint64_t kOpenMarginBytes = 2 << 20;
+constexpr std::chrono::seconds kMaxRetryDelay{30};
+
 RocksStore::RocksStore(StoreOptions options) : options_(std::move(options)) {
   if (options_.max_group_sets == 0) options_.max_group_sets = 1;
   if (options_.max_group_bytes == 0) options_.max_group_bytes = 1;
+  if (!options_.free_bytes) {
+    options_.free_bytes = [dir = options_.dir] { return FreeBytes(dir); };
+  }
+  retry_delay_ = std::chrono::milliseconds(options_.recovery_retry_ms);
 }
 
 Result<std::unique_ptr<RocksStore>> RocksStore::Open(StoreOptions options) {
@@ -96,9 +115,22 @@ Result<std::unique_ptr<RocksStore>> RocksStore::Open(StoreOptions options) {
   if (options.dir.empty()) return Status::InvalidArgument("StoreOptions.dir is empty");
   std::unique_ptr<RocksStore> store(new RocksStore(std::move(options)));
   StoreOptions& o = store->options_;
+  if (!o.read_only) {
+    // Nothing is written before we know RocksDB can open: a failed open on a
+    // full disk leaves half-written files behind.
+    const Result<uint64_t> free = o.free_bytes();
+    if (free.ok() && *free < kOpenMarginBytes) {
+      return Status::NoSpace(FormatBytes(*free) + " free under " + o.dir +
+                             "; opening the store needs at least " +
+                             FormatBytes(kOpenMarginBytes) +
+                             " (a new WAL, MANIFEST and OPTIONS file): free disk space, then "
+                             "start again");
+    }
+  }
   if (o.wal_spare_bytes > 0 && !o.read_only) {
     store->wal_fs_ = std::make_shared<WalPreallocFs>(
-        o.fs ? o.fs : rocksdb::FileSystem::Default(), o.dir, o.wal_spare_bytes);
+        o.fs ? o.fs : rocksdb::FileSystem::Default(), o.dir, o.wal_spare_bytes, o.free_bytes,
+        o.min_free_bytes);
     o.fs = store->wal_fs_;
     // The first log gets a spare too (at most the time to write
     // wal_spare_bytes; a spare left by the last run is taken at once).
@@ -135,6 +167,20 @@ Status RocksStore::OpenDbMode(bool read_only) {
   db.keep_log_file_num = 4;  // info LOG files, not WALs
   // wal_recovery_mode stays kPointInTimeRecovery: after a power loss the WAL
   // is replayed up to the first torn record, which is exactly what was synced.
+  // Recovery replays the WAL into memtables and keeps the old logs instead of
+  // flushing them to SST files at open: a restart on a nearly full disk then
+  // needs room for a new log, not for a copy of everything the WAL held.
+  db.avoid_flush_during_recovery = true;
+  // No fallocate: RocksDB would reserve 1.1x the largest memtable (~70 MiB)
+  // beyond the end of every new log and file, space that free-space checks
+  // see as gone although no byte was written. WAL spares give synced appends
+  // their allocated blocks instead (store/wal_prealloc_fs.h).
+  db.allow_fallocate = false;
+  // RocksDB's info LOG through a logger that survives a full disk
+  // (store/info_logger.h); a read-only open (sluicectl on a stopped broker)
+  // writes none, so inspecting a store never changes its directory.
+  db.info_log = read_only ? std::shared_ptr<rocksdb::Logger>(std::make_shared<NullLogger>())
+                          : InfoLogger::Open(options_.dir, rocksdb::InfoLogLevel::INFO_LEVEL);
   if (options_.fs) {
     env_ = rocksdb::NewCompositeEnv(options_.fs);
     db.env = env_.get();
@@ -212,11 +258,11 @@ Status RocksStore::ReopenDb() {
   return st;
 }
 
-void RocksStore::Write(core::WriteSet set, core::WriteCallback done) {
+void RocksStore::Write(core::WriteSet set, core::WriteCallback done, core::WriteKind kind) {
   size_t bytes = EstimateSetBytes(set);
   {
     std::lock_guard<std::mutex> lk(mu_);
-    queue_.push_back(Pending{std::move(set), std::move(done), bytes});
+    queue_.push_back(Pending{std::move(set), std::move(done), bytes, kind});
     ++submitted_;
   }
   work_cv_.notify_one();
@@ -327,7 +373,23 @@ void RocksStore::CommitGroup(std::vector<Pending>* group) {
       for (const Pending& p : *group) reserve += p.bytes;
       rocksdb::WriteBatch batch(reserve);
       std::string scratch;
+      // New data is admitted while it leaves the floor free; free space is
+      // read once per group (one statvfs), and only if the group has new data.
+      std::optional<uint64_t> free;
+      uint64_t admitted_new = 0;
       for (size_t i = 0; i < group->size(); ++i) {
+        const Pending& p = (*group)[i];
+        if (p.kind == core::WriteKind::kNew && options_.min_free_bytes > 0) {
+          if (!free) {
+            const Result<uint64_t> f = options_.free_bytes();
+            free = f.ok() ? *f : std::numeric_limits<uint64_t>::max();  // unknown: admit
+          }
+          if (*free < options_.min_free_bytes + admitted_new + p.bytes) {
+            results[i] = FloorError(*free, p.bytes);
+            continue;
+          }
+          admitted_new += p.bytes;
+        }
         batch.SetSavePoint();
         results[i] = AddToBatch((*group)[i].set, &batch, &scratch);
         if (results[i].ok()) {
@@ -360,26 +422,68 @@ Status RocksStore::ReadOnlyError() const {
                              "change it");
 }
 
+Status RocksStore::FloorError(uint64_t free_bytes, uint64_t write_bytes) const {
+  return Status::NoSpace(
+      "disk nearly full: " + FormatBytes(free_bytes) + " free under " + options_.dir +
+      ", and this write (" + FormatBytes(write_bytes) + ") would leave less than the floor of " +
+      FormatBytes(options_.min_free_bytes) +
+      " ([storage] min_free_bytes); new tasks and journal records are refused until space is "
+      "freed (acks, dead-lettering and purges still work), or free disk space");
+}
+
+uint64_t RocksStore::recovery_attempts() {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  return recovery_attempts_;
+}
+
 Status RocksStore::PrepareWrite() {
   if (options_.read_only) return ReadOnlyError();
   if (need_resume_) {
-    // The last write failed and RocksDB may have stopped writes (background
-    // error). Resume() clears recoverable errors (and is a no-op when there
-    // is none). It cannot clear a fatal one (a failed WAL write) and answers
-    // Busy while its own no-space recovery polls; then the DB is reopened,
-    // which replays the WAL and starts a fresh one. If the fault persists,
-    // that reopen (or the write after it) fails and the error is reported.
-    // A read-only fallback handle (degraded_) cannot resume: reopen it.
-    rocksdb::Status rs =
-        db_ && !degraded_ ? db_->Resume() : rocksdb::Status::Incomplete();
-    if (!rs.ok()) {
-      degraded_ = false;
-      SLUICE_RETURN_IF_ERROR(ReopenDb());
+    // The last write failed. Recovery is tried at most once per retry
+    // delay (doubling while it fails); in between, writes fail at once with
+    // the last error and RocksDB is left alone.
+    const auto now = std::chrono::steady_clock::now();
+    if (now < retry_at_) return last_error_;
+    Status st = Recover();
+    if (!st.ok()) {
+      last_error_ = st;
+      retry_at_ = now + retry_delay_;
+      retry_delay_ = std::min<std::chrono::milliseconds>(
+          std::max<std::chrono::milliseconds>(retry_delay_ * 2, std::chrono::milliseconds(1)),
+          kMaxRetryDelay);
+      return st;
     }
     need_resume_ = false;
+    retry_delay_ = std::chrono::milliseconds(options_.recovery_retry_ms);
   }
   if (!db_) return Status::Unavailable("the store in " + options_.dir + " is closed");
   return Status::Ok();
+}
+
+Status RocksStore::Recover() {
+  ++recovery_attempts_;
+  // RocksDB may have stopped writes (background error). Resume() clears a
+  // recoverable one (and is a no-op when there is none). It cannot clear a
+  // fatal error (a failed WAL write), and it answers Busy while RocksDB's own
+  // recovery from a full disk polls for space, which it wants as large as a
+  // memtable (64 MiB), more than a small disk may ever have. In both cases
+  // the DB is reopened, which replays the WAL and starts a fresh one, but
+  // only once there is room for that above the floor, so a full disk never
+  // turns into a reopen loop. A read-only fallback handle (degraded_) cannot
+  // resume: reopen it.
+  if (db_ && !degraded_) {
+    const rocksdb::Status rs = db_->Resume();
+    if (rs.ok()) return Status::Ok();
+  }
+  const Result<uint64_t> free = options_.free_bytes();
+  const uint64_t need = kOpenMarginBytes + options_.min_free_bytes;
+  if (free.ok() && *free < need) {
+    return Status::NoSpace("disk full: " + FormatBytes(*free) + " free under " + options_.dir +
+                           "; writes resume by themselves once " + FormatBytes(need) +
+                           " is free (the floor plus room to reopen the store)");
+  }
+  degraded_ = false;
+  return ReopenDb();
 }
 
 Status RocksStore::WriteBatchNow(rocksdb::WriteBatch* batch, bool sync) {
@@ -387,7 +491,11 @@ Status RocksStore::WriteBatchNow(rocksdb::WriteBatch* batch, bool sync) {
   wo.sync = sync;
   rocksdb_writes_.fetch_add(1, std::memory_order_relaxed);
   Status st = FromRocks(db_->Write(wo, batch), options_.dir, "writing");
-  need_resume_ = !st.ok();
+  if (!st.ok()) {
+    need_resume_ = true;
+    last_error_ = st;
+    retry_at_ = std::chrono::steady_clock::now() + retry_delay_;
+  }
   return st;
 }
 

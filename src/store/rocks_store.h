@@ -31,6 +31,7 @@
 #include <rocksdb/file_system.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -44,6 +45,7 @@
 
 #include "common/status.h"
 #include "core/store.h"
+#include "store/disk_space.h"
 
 namespace sluice::store {
 
@@ -64,6 +66,21 @@ struct StoreOptions {
   // Ignored when read_only.
   uint64_t wal_spare_bytes = 0;
   bool read_only = false;                   // open for inspection (admin CLI on a stopped broker)
+  // Free-space floor. While the file system holding `dir` has less than
+  // this free, WriteKind::kNew sets (enqueues, journal records) are refused
+  // with kNoSpace naming the free space and the floor, and kUpkeep sets
+  // (acks, dead-lettering, nacks, settings) still go: the floor is their
+  // reserve, so RocksDB itself never runs out of space while the disk is
+  // ours alone. A WAL spare is written only if it leaves the floor free.
+  // 0 = no floor.
+  uint64_t min_free_bytes = 0;
+  // Free space of `dir`; a test seam. Null = FreeBytes(dir) (statvfs).
+  FreeBytesFn free_bytes;
+  // After a failed write the store tries to recover (DB::Resume(), else a
+  // reopen, each only with room for it) at most this often, doubling up to
+  // 30 s while it keeps failing; writes in between fail at once with the
+  // last error, so a full disk never makes the store reopen in a loop.
+  uint32_t recovery_retry_ms = 1000;
 };
 
 class RocksStore final : public core::Store {
@@ -79,8 +96,10 @@ class RocksStore final : public core::Store {
   RocksStore(const RocksStore&) = delete;
   RocksStore& operator=(const RocksStore&) = delete;
 
-  // In read_only mode every set fails with kUnavailable.
-  void Write(core::WriteSet set, core::WriteCallback done) override;
+  // In read_only mode every set fails with kUnavailable. kNew sets are
+  // refused below the free-space floor (StoreOptions::min_free_bytes).
+  using core::Store::Write;
+  void Write(core::WriteSet set, core::WriteCallback done, core::WriteKind kind) override;
 
   Result<core::TaskRecord> GetTask(core::TaskId id) override;
   Result<core::DeadRecord> GetDead(core::TaskId id) override;
@@ -116,12 +135,15 @@ class RocksStore final : public core::Store {
   uint64_t wal_files_without_spare() const;
   // Why the last WAL spare could not be written ("" if none failed).
   std::string wal_spare_error() const;
+  // Recovery attempts after failed writes (Resume or reopen), for tests.
+  uint64_t recovery_attempts();
 
  private:
   struct Pending {
     core::WriteSet set;
     core::WriteCallback done;
     size_t bytes = 0;  // estimate, for the group byte limit
+    core::WriteKind kind = core::WriteKind::kUpkeep;
   };
   enum Cf : size_t { kDefault = 0, kTasks, kDead, kDedup, kJournal, kMeta, kCfCount };
 
@@ -133,9 +155,14 @@ class RocksStore final : public core::Store {
   void Run();         // storage thread body
   // Encodes, writes and completes one group. Storage thread only.
   void CommitGroup(std::vector<Pending>* group);
-  // Recovers from an earlier failed write (Resume(), else reopen); fails in
+  // Recovers from an earlier failed write (see recovery_retry_ms); fails in
   // read-only mode. Requires write_mu_.
   Status PrepareWrite();
+  // One recovery attempt: Resume(), else a reopen when there is room for
+  // it. Requires write_mu_.
+  Status Recover();
+  // The kNoSpace answer to a kNew set of `write_bytes` that the floor refuses.
+  Status FloorError(uint64_t free_bytes, uint64_t write_bytes) const;
   // One DB::Write; a failure makes the next PrepareWrite() recover. Requires
   // write_mu_ and a successful PrepareWrite().
   Status WriteBatchNow(rocksdb::WriteBatch* batch, bool sync);
@@ -169,6 +196,12 @@ class RocksStore final : public core::Store {
   bool stop_ = false;                // guarded by mu_
 
   bool need_resume_ = false;  // the last write failed; guarded by write_mu_
+  // While need_resume_: no recovery attempt before retry_at_; writes get
+  // last_error_ at once. Guarded by write_mu_.
+  std::chrono::steady_clock::time_point retry_at_{};
+  std::chrono::milliseconds retry_delay_{0};
+  Status last_error_;
+  uint64_t recovery_attempts_ = 0;  // Recover() calls; guarded by write_mu_
   // db_ is a read-only handle kept open after a failed reopen, so reads go on
   // while the fault lasts; the next write reopens read-write. Guarded by
   // write_mu_.

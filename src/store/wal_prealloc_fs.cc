@@ -97,10 +97,12 @@ std::string StripSlashes(std::string dir) {
 }  // namespace
 
 WalPreallocFs::WalPreallocFs(std::shared_ptr<rocksdb::FileSystem> target, std::string dir,
-                             uint64_t file_bytes)
+                             uint64_t file_bytes, FreeBytesFn free_bytes, uint64_t reserve_bytes)
     : FileSystemWrapper(target),
       dir_(StripSlashes(std::move(dir))),
-      file_bytes_(std::max<uint64_t>(file_bytes, 1)) {
+      file_bytes_(std::max<uint64_t>(file_bytes, 1)),
+      free_bytes_(std::move(free_bytes)),
+      reserve_bytes_(reserve_bytes) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -223,6 +225,19 @@ void WalPreallocFs::AdoptLeftovers() {
 }
 
 bool WalPreallocFs::MakeSpare(bool paced) {
+  if (free_bytes_) {
+    const Result<uint64_t> free = free_bytes_();
+    if (free.ok() && *free < file_bytes_ + reserve_bytes_) {
+      {
+        std::lock_guard lock(mu_);
+        last_error_ = "not enough free space for a WAL spare in " + dir_ + ": " +
+                      FormatBytes(*free) + " free, a spare needs " + FormatBytes(file_bytes_) +
+                      " above the " + FormatBytes(reserve_bytes_) + " floor";
+      }
+      cv_.notify_all();
+      return false;
+    }
+  }
   const std::string tmp = dir_ + "/" + kSpareTmp;
   const FileOptions options;
   std::unique_ptr<rocksdb::FSWritableFile> file;

@@ -48,13 +48,19 @@
 #include <string>
 #include <thread>
 
+#include "store/disk_space.h"
+
 namespace sluice::store {
 
 class WalPreallocFs final : public rocksdb::FileSystemWrapper {
  public:
   // Starts the spare-making thread for logs created in `dir` (the RocksDB
   // directory, where its logs live). At most one spare is ready at a time.
-  WalPreallocFs(std::shared_ptr<rocksdb::FileSystem> target, std::string dir, uint64_t file_bytes);
+  // A spare is written only while free space (from `free_bytes`, when
+  // given) is at least file_bytes + reserve_bytes: zeroing the last free
+  // bytes of a nearly full disk would make RocksDB's own writes fail.
+  WalPreallocFs(std::shared_ptr<rocksdb::FileSystem> target, std::string dir, uint64_t file_bytes,
+                FreeBytesFn free_bytes = nullptr, uint64_t reserve_bytes = 0);
   // Stops the thread (a spare being written is left as *.tmp and deleted by
   // the next start).
   ~WalPreallocFs() override;
@@ -95,6 +101,8 @@ class WalPreallocFs final : public rocksdb::FileSystemWrapper {
 
   const std::string dir_;
   const uint64_t file_bytes_;
+  const FreeBytesFn free_bytes_;
+  const uint64_t reserve_bytes_;
   std::atomic<uint64_t> from_spares_{0};
   std::atomic<uint64_t> without_spare_{0};
 

@@ -79,6 +79,7 @@ class EngineCrashTest : public ::testing::Test {
     o.durability = durability;
     o.post = poster_.PostFn();
     o.fs = fs_;
+    o.recovery_retry_ms = 0;  // recover at the write after a fault clears
     auto s = RocksStore::Open(std::move(o));
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);

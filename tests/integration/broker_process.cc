@@ -42,7 +42,7 @@ BrokerProcess::BrokerProcess(BrokerOptions options) : options_(std::move(options
   std::string tmpl = (std::filesystem::temp_directory_path() / "sluiced-test-XXXXXX").string();
   if (mkdtemp(tmpl.data()) == nullptr) std::abort();
   work_dir_ = tmpl;
-  data_dir_ = work_dir_ + "/data";
+  data_dir_ = options_.data_dir.empty() ? work_dir_ + "/data" : options_.data_dir;
   if (!options_.config_toml.empty()) {
     config_path_ = work_dir_ + "/sluiced.toml";
     std::ofstream(config_path_) << options_.config_toml;
@@ -161,6 +161,86 @@ void BrokerProcess::Kill() {
 ::testing::AssertionResult BrokerProcess::Restart() {
   if (running()) return ::testing::AssertionFailure() << "Restart() while running; Stop first";
   return Start();
+}
+
+ExitedProcess RunSluiced(const std::vector<std::string>& args, int timeout_ms,
+                         const std::string& cwd) {
+  return RunProgram(SLUICED_PATH, args, timeout_ms, cwd);
+}
+
+ExitedProcess RunProgram(const std::string& path, const std::vector<std::string>& args,
+                         int timeout_ms, const std::string& cwd) {
+  ExitedProcess result;
+  int out_fds[2];
+  int err_fds[2];
+  if (pipe2(out_fds, O_CLOEXEC) != 0) return result;
+  if (pipe2(err_fds, O_CLOEXEC) != 0) {
+    close(out_fds[0]);
+    close(out_fds[1]);
+    return result;
+  }
+  std::vector<std::string> all = {path};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err_fds[1], STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_fds[1]);
+  close(err_fds[1]);
+  if (rc != 0) {
+    close(out_fds[0]);
+    close(err_fds[0]);
+    result.err = std::string("spawn: ") + std::strerror(rc);
+    return result;
+  }
+  // Read both pipes until both reach EOF or the deadline passes.
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  pollfd pfds[2] = {{out_fds[0], POLLIN, 0}, {err_fds[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_pipes = 2;
+  bool timed_out = false;
+  while (open_pipes > 0) {
+    const int left = RemainingMs(deadline);
+    if (left == 0 || poll(pfds, 2, left) <= 0) {
+      timed_out = RemainingMs(deadline) == 0;
+      if (timed_out) break;
+      continue;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (pfds[i].fd < 0 || pfds[i].revents == 0) continue;
+      char buf[4096];
+      const ssize_t n = read(pfds[i].fd, buf, sizeof(buf));
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close(pfds[i].fd);
+        pfds[i].fd = -1;
+        --open_pipes;
+      }
+    }
+  }
+  for (auto& p : pfds) {
+    if (p.fd >= 0) close(p.fd);
+  }
+  if (timed_out) kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (timed_out) {
+    result.exit_code = -1;
+  } else if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.exit_code = 128 + WTERMSIG(status);
+  }
+  return result;
 }
 
 // ---------------------------------------------------------------- connection

@@ -35,6 +35,8 @@ struct BrokerOptions {
   std::vector<std::string> extra_args;
   // How long Start() waits for the "listening" line.
   int start_timeout_ms = 20'000;
+  // The data directory; empty = <work dir>/data (removed with the work dir).
+  std::string data_dir;
 };
 
 class BrokerProcess {
@@ -77,6 +79,25 @@ class BrokerProcess {
   std::string host_ = "127.0.0.1";
   uint16_t port_ = 0;
 };
+
+// Outcome of RunSluiced: the exit code (128 + signal if killed by one, -1 if
+// it had to be killed at the timeout) and everything it wrote.
+struct ExitedProcess {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs sluiced (SLUICED_PATH) with exactly `args` (nothing added) in the
+// working directory `cwd` (empty: the test's), collects its stdout and stderr,
+// and waits for it to exit. Killed (SIGKILL) once timeout_ms passes; for
+// start-ups that must fail, so a broker that starts anyway ends as -1.
+ExitedProcess RunSluiced(const std::vector<std::string>& args, int timeout_ms = 20'000,
+                         const std::string& cwd = "");
+// The same for any program (`path`, argv[0] included by the helper), stdin
+// from /dev/null: the one child-process runner of the integration tests.
+ExitedProcess RunProgram(const std::string& path, const std::vector<std::string>& args,
+                         int timeout_ms = 60'000, const std::string& cwd = "");
 
 // A received frame: owns its wire bytes (length prefix included: the sender's
 // FlatBuffers alignment is relative to the prefix), verified against the schema.

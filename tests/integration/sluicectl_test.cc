@@ -181,43 +181,11 @@ struct CtlResult {
 
 // Runs sluicectl with `args` (no shell), stdin from /dev/null; waits for it.
 CtlResult RunCtl(const std::vector<std::string>& args) {
+  const testing::ExitedProcess p = testing::RunProgram(SLUICECTL_PATH, args);
   CtlResult r;
-  int out_pipe[2];
-  if (pipe(out_pipe) != 0) return r;
-  char err_path[] = "/tmp/sluicectl_test_stderr_XXXXXX";
-  const int err_fd = mkstemp(err_path);
-  if (err_fd < 0) return r;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out_pipe[1], STDOUT_FILENO);
-    dup2(err_fd, STDERR_FILENO);
-    const int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, STDIN_FILENO);
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    std::vector<char*> argv;
-    std::string path = SLUICECTL_PATH;
-    argv.push_back(path.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(path.c_str(), argv.data());
-    _exit(127);
-  }
-  close(out_pipe[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(out_pipe[0], buf, sizeof(buf))) > 0) r.out.append(buf, static_cast<size_t>(n));
-  close(out_pipe[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream err_file(err_path);
-  std::stringstream err;
-  err << err_file.rdbuf();
-  r.err = err.str();
-  close(err_fd);
-  unlink(err_path);
+  r.exit_code = p.exit_code;
+  r.out = p.out;
+  r.err = p.err;
   r.json_ok = JsonParser(r.out).Parse(&r.json);
   return r;
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/store.h"
 
@@ -17,9 +18,23 @@ namespace sluice::testing {
 
 class MemStore final : public core::Store {
  public:
-  void Write(core::WriteSet set, core::WriteCallback done) override {
+  using core::Store::Write;
+  // A kNew write is refused (kNoSpace) while RefuseNew(true) is in force, as
+  // a store below its free-space floor does; the kind of every write is kept
+  // in kinds() for tests.
+  void Write(core::WriteSet set, core::WriteCallback done, core::WriteKind kind) override {
+    kinds_.push_back(kind);
+    if (refuse_new_ && kind == core::WriteKind::kNew) {
+      auto refused = [done = std::move(done)](const Status&) {
+        done(Status::NoSpace("injected: free space below the floor"));
+      };
+      pending_.emplace_back(core::WriteSet{}, std::move(refused));
+      return;
+    }
     pending_.emplace_back(std::move(set), std::move(done));
   }
+  void RefuseNew(bool refuse) { refuse_new_ = refuse; }
+  const std::vector<core::WriteKind>& kinds() const { return kinds_; }
 
   // Applies every pending set (and the ones their callbacks submit) in order.
   // Returns how many sets completed.
@@ -167,6 +182,8 @@ class MemStore final : public core::Store {
 
   std::deque<std::pair<core::WriteSet, core::WriteCallback>> pending_;
   int fail_next_ = 0;
+  bool refuse_new_ = false;
+  std::vector<core::WriteKind> kinds_;
   Status fail_status_;
   size_t writes_ = 0;
   std::map<core::TaskId, core::TaskRecord> tasks_;

@@ -8,12 +8,14 @@
 // Exit codes: command_line.h.
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "client/types.h"
 #include "command_line.h"
+#include "common/text.h"
 #include "network_commands.h"
 #include "offline_commands.h"
 
@@ -24,6 +26,10 @@ const std::vector<std::string> kDeadReasons = {"attempts_exhausted", "fatal_erro
                                                "ttl_expired"};
 // client::Name(RateUnit) of each unit.
 const std::vector<std::string> kRateUnits = {"tasks", "cost"};
+
+// What a 32-bit count or duration flag accepts; checked on the text, so an
+// overflowing value says the range instead of "could not convert".
+const CLI::Range kU32Range(uint32_t{0}, UINT32_MAX);
 
 void AddDlqFilters(CLI::App* cmd, DlqFilterArgs* f) {
   cmd->add_option("--queue", f->queue, "only dead letters of this queue");
@@ -62,25 +68,37 @@ void Define(CLI::App& app, CommandLine* cl) {
   enq->add_option("--queue", e.queue, "queue name")->required();
   enq->add_option("--tenant", e.tenant, "tenant (default: the broker's default tenant)");
   enq->add_option("--priority", e.priority, "0 (most urgent) .. 7; default 4")
-      ->check(CLI::Range(0, 255));
-  enq->add_option("--delay", e.delay_ms, "not leasable for this many ms");
+      ->check(CLI::Range(0, 7));
+  enq->add_option("--delay", e.delay_ms, "not leasable for this many ms (0 to 4294967295)")
+      ->check(kU32Range);
   auto* payload = enq->add_option("--payload", e.payload, "payload text");
   auto* payload_file =
       enq->add_option("--payload-file", e.payload_file, "read the payload from a file (- = stdin)");
   payload->excludes(payload_file);
   enq->add_option("--idempotency-key", e.idempotency_key,
                   "dedup key: a second enqueue with the same (tenant, key) returns the first id");
-  enq->add_option("--max-attempts", e.max_attempts, "attempts before dead-lettering");
+  enq->add_option("--max-attempts", e.max_attempts,
+                  "attempts before dead-lettering: 1 .. 1000 (the broker's limit); 0 or absent ="
+                  " the broker's default")
+      ->check(kU32Range);
   enq->add_option("--header", e.headers, "KEY=VALUE header (repeatable)");
-  enq->add_option("--ttl", e.ttl_ms, "dead-letter the task if not done within this many ms");
+  enq->add_option("--ttl", e.ttl_ms,
+                  "dead-letter the task if not done within this many ms; 0 or absent = no TTL")
+      ->check(kU32Range);
 
   auto* lease = leaf(app.add_subcommand("lease", "lease tasks (prints their tokens)"),
                      Command::kLease);
   lease->add_option("--queue", cl->lease.queue, "queue name")->required();
   lease->add_option("--count", cl->lease.count, "at most this many tasks")
       ->check(CLI::Range(1u, 1u << 20));
-  lease->add_option("--wait", cl->lease.wait_ms, "long poll: wait this many ms for a task");
-  lease->add_option("--lease", cl->lease.lease_ms, "lease duration in ms (default: the task's)");
+  lease->add_option("--wait", cl->lease.wait_ms,
+                    "long poll: wait up to this many ms for a task; the broker cuts a longer"
+                    " wait to its [tasks] max_wait_ms (default 300000)")
+      ->check(kU32Range);
+  lease->add_option("--lease", cl->lease.lease_ms,
+                    "lease duration in ms, 10 .. 43200000; 0 or absent = each task's own"
+                    " lease_ms (set at enqueue, else the broker's [tasks] lease_ms)")
+      ->check(kU32Range);
   lease->add_option("--worker", cl->lease.worker, "worker name in the task history");
 
   auto* ack = leaf(app.add_subcommand("ack", "ack leased tasks as done"), Command::kAck);
@@ -89,9 +107,11 @@ void Define(CLI::App& app, CommandLine* cl) {
 
   auto* nack = leaf(app.add_subcommand("nack", "report a failed attempt"), Command::kNack);
   nack->add_option("token", cl->nack.token, "lease token")->required();
-  nack->add_option("--error", cl->nack.error, "error text kept in the task history");
+  nack->add_option("--error", cl->nack.error,
+                   "error text kept in the task history (the broker keeps the first 4096 bytes)");
   nack->add_flag("--fatal", cl->nack.fatal, "not retryable: dead-letter at once");
-  nack->add_option("--delay", cl->nack.delay_ms, "retry after this many ms (not the backoff)");
+  nack->add_option("--delay", cl->nack.delay_ms, "retry after this many ms (not the backoff)")
+      ->check(kU32Range);
 
   auto* task = app.add_subcommand("task", "task detail")->require_subcommand(1);
   auto* show = leaf(task->add_subcommand("show", "a task's state, fields and attempt history"),
@@ -104,7 +124,7 @@ void Define(CLI::App& app, CommandLine* cl) {
                     Command::kDlqList);
   AddDlqFilters(list, &d.filter);
   list->add_option("--after", d.after, "page cursor: ids after this one (printed by list)");
-  list->add_option("--limit", d.limit, "page size (default 50)");
+  list->add_option("--limit", d.limit, "page size, 1 .. 10000; 0 or absent = 50");
   auto* dshow = leaf(dlq->add_subcommand("show", "a dead letter with every attempt's error"),
                      Command::kDlqShow);
   dshow->add_option("id", cl->task_id, "task id")->required();
@@ -112,7 +132,8 @@ void Define(CLI::App& app, CommandLine* cl) {
                        Command::kDlqRedrive);
   AddDlqFilters(redrive, &d.filter);
   redrive->add_option("ids", d.ids, "explicit task ids");
-  redrive->add_option("--limit", d.limit, "redrive at most this many");
+  redrive->add_option("--limit", d.limit,
+                      "redrive at most this many; 0 or absent = every selected dead letter");
   redrive->add_option("--rate", d.rate, "tasks per second, paced in small chunks")
       ->check(CLI::PositiveNumber);
   redrive->add_flag("--all", d.all, "every dead letter (when no ids or filters are given)");
@@ -120,7 +141,8 @@ void Define(CLI::App& app, CommandLine* cl) {
                      Command::kDlqPurge);
   AddDlqFilters(purge, &d.filter);
   purge->add_option("ids", d.ids, "explicit task ids");
-  purge->add_option("--limit", d.limit, "purge at most this many");
+  purge->add_option("--limit", d.limit,
+                    "purge at most this many; 0 or absent = every selected dead letter");
   purge->add_flag("--all", d.all, "every dead letter (when no ids or filters are given)");
   purge->add_flag("--yes", d.yes, "confirm (required unless --json)");
 
@@ -150,10 +172,44 @@ void Define(CLI::App& app, CommandLine* cl) {
   resume->add_option("queue", cl->queue_name, "queue name")->required();
 }
 
+// The queue and tenant names `cl` sends, as (kind, name); empty ones (a
+// filter left out, the broker's default tenant) are not listed.
+std::vector<std::pair<const char*, std::string>> NamesOf(const CommandLine& cl) {
+  std::vector<std::pair<const char*, std::string>> names;
+  const auto add = [&names](const char* kind, const std::string& name) {
+    if (!name.empty()) names.emplace_back(kind, name);
+  };
+  switch (cl.command) {
+    case Command::kEnqueue:
+      names.emplace_back("queue", cl.enqueue.queue);
+      add("tenant", cl.enqueue.tenant);
+      break;
+    case Command::kLease: names.emplace_back("queue", cl.lease.queue); break;
+    case Command::kStats: add("queue", cl.queue_name); break;
+    case Command::kQueuePause:
+    case Command::kQueueResume: names.emplace_back("queue", cl.queue_name); break;
+    case Command::kTenantSet: names.emplace_back("tenant", cl.tenant_set.name); break;
+    case Command::kDlqList:
+    case Command::kDlqRedrive:
+    case Command::kDlqPurge:
+      add("queue", cl.dlq.filter.queue);
+      add("tenant", cl.dlq.filter.tenant);
+      break;
+    default: break;
+  }
+  return names;
+}
+
 // Checks CLI11 cannot express; returns an empty string or the usage error.
 std::string Validate(const CommandLine& cl) {
   if (cl.command == Command::kEnqueue && !cl.enqueue.payload && !cl.enqueue.payload_file) {
     return "enqueue needs --payload TEXT or --payload-file FILE";
+  }
+  // The broker checks names too (it is the authority); this only answers sooner.
+  for (const auto& [kind, name] : NamesOf(cl)) {
+    if (Status st = CheckName(kind, name); !st.ok()) {
+      return std::string(CommandName(cl.command)) + ": " + st.message();
+    }
   }
   if (cl.command == Command::kAck || cl.command == Command::kNack) {
     const std::vector<std::string> tokens =

@@ -1,11 +1,14 @@
 #include "network_commands.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <fstream>
+#include <cstring>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -28,6 +31,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kDefaultDlqPage = 50;
 constexpr uint32_t kMaxRedriveChunk = 500;
+// The most dead letters the broker redrives or purges per request
+// (docs/protocol.md section 8); more are sent as several requests.
+constexpr uint32_t kDlqPerRequest = 10'000;
 
 // Prints a request error with what to do next; returns kExitRequestError.
 int Fail(const CommandLine& cl, const Status& status, std::ostream& err) {
@@ -43,7 +49,12 @@ int Fail(const CommandLine& cl, const Status& status, std::ostream& err) {
       err << " - the lease expired or the task was already acked; lease the task again";
       break;
     case Code::kProtocol:
-      err << " - sluicectl and sluiced may be different versions";
+      // The client library says so when the peer's answer to hello is not sluice.
+      if (status.message().find("not a sluice broker") != std::string::npos) {
+        err << " - is " << cl.global.broker << " the address of sluiced? use --broker HOST:PORT";
+      } else {
+        err << " - sluicectl and sluiced may be different versions";
+      }
       break;
     default:
       break;
@@ -65,7 +76,45 @@ std::string DefaultWorkerName() {
 
 // ------------------------------------------------------------- producer/worker
 
-int Enqueue(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& err) {
+// The bytes of --payload-file `path` ("-" = stdin). An error names the path
+// and why (missing, unreadable, a directory), so nothing is enqueued.
+Result<std::string> ReadPayloadFile(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream bytes;
+    bytes << std::cin.rdbuf();
+    return std::move(bytes).str();
+  }
+  const auto fail = [&path](const std::string& why) {
+    return Status::InvalidArgument("enqueue: cannot read --payload-file " + path + ": " + why);
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return fail("it is a directory; give a file, or - for stdin");
+  }
+  std::string bytes;
+  char buf[64 << 10];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      bytes.append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      const int error = errno;
+      ::close(fd);
+      return fail(std::strerror(error));
+    }
+  }
+  ::close(fd);
+  return bytes;
+}
+
+// `payload`: --payload, or the --payload-file bytes read before connecting.
+int Enqueue(Client& c, const CommandLine& cl, std::string payload, std::ostream& out,
+            std::ostream& err) {
   const EnqueueArgs& a = cl.enqueue;
   client::TaskSpec spec;
   spec.queue = a.queue;
@@ -75,23 +124,7 @@ int Enqueue(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& e
   spec.ttl_ms = a.ttl_ms;
   spec.max_attempts = a.max_attempts;
   spec.idempotency_key = a.idempotency_key;
-  if (a.payload) {
-    spec.payload = *a.payload;
-  } else if (a.payload_file) {
-    std::ostringstream bytes;
-    if (*a.payload_file == "-") {
-      bytes << std::cin.rdbuf();
-    } else {
-      std::ifstream file(*a.payload_file, std::ios::binary);
-      if (!file) {
-        err << "sluicectl: enqueue: cannot read --payload-file " << *a.payload_file
-            << ": no such file or not readable\n";
-        return kExitRequestError;
-      }
-      bytes << file.rdbuf();
-    }
-    spec.payload = std::move(bytes).str();
-  }
+  spec.payload = std::move(payload);
   for (const auto& h : a.headers) {
     const size_t eq = h.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -282,19 +315,34 @@ int PacedRedrive(Client& c, const CommandLine& cl, std::ostream& out, std::ostre
   return kExitOk;
 }
 
-int DlqRedrive(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& err) {
-  if (cl.dlq.rate > 0) return PacedRedrive(c, cl, out, err);
-  auto n = c.DlqRedrive(Selection(cl.dlq));
-  if (!n.ok()) return Fail(cl, n.status(), err);
-  PrintCount("redriven", *n, cl.global.json, out);
+// Redrives or purges up to --limit selected dead letters (0 = all of them)
+// in requests of at most kDlqPerRequest, until the limit is reached or a
+// request moves fewer than it asked for (none are left).
+int DlqMove(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& err) {
+  const bool redrive = cl.command == Command::kDlqRedrive;
+  client::DlqSelection sel = Selection(cl.dlq);
+  const uint64_t limit = cl.dlq.limit == 0 ? UINT64_MAX : cl.dlq.limit;
+  uint64_t moved = 0;
+  while (moved < limit) {
+    const auto want = static_cast<uint32_t>(std::min<uint64_t>(kDlqPerRequest, limit - moved));
+    sel.limit = want;
+    auto n = redrive ? c.DlqRedrive(sel) : c.DlqPurge(sel);
+    if (!n.ok()) {
+      if (moved > 0) {
+        err << "sluicectl: " << CommandName(cl.command) << ": stopped after " << moved << '\n';
+      }
+      return Fail(cl, n.status(), err);
+    }
+    moved += *n;
+    if (*n < want) break;
+  }
+  PrintCount(redrive ? "redriven" : "purged", moved, cl.global.json, out);
   return kExitOk;
 }
 
-int DlqPurge(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& err) {
-  auto n = c.DlqPurge(Selection(cl.dlq));
-  if (!n.ok()) return Fail(cl, n.status(), err);
-  PrintCount("purged", *n, cl.global.json, out);
-  return kExitOk;
+int DlqRedrive(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& err) {
+  if (cl.dlq.rate > 0) return PacedRedrive(c, cl, out, err);
+  return DlqMove(c, cl, out, err);
 }
 
 int TenantSet(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& err) {
@@ -383,13 +431,24 @@ int RunNetworkCommand(const CommandLine& cl, std::ostream& out, std::ostream& er
   options.client_name = "sluicectl";
   options.token = cl.global.token;
   options.connect_timeout = std::chrono::milliseconds(5000);
+  // A payload file that cannot be read fails the command before any connection.
+  std::string payload;
+  if (cl.command == Command::kEnqueue) {
+    if (cl.enqueue.payload) {
+      payload = *cl.enqueue.payload;
+    } else if (cl.enqueue.payload_file) {
+      auto bytes = ReadPayloadFile(*cl.enqueue.payload_file);
+      if (!bytes.ok()) return UsageError(bytes.status().message(), err);
+      payload = std::move(*bytes);
+    }
+  }
   auto connected = Client::Connect(options);
   if (!connected.ok()) return Fail(cl, connected.status(), err);
   Client& c = **connected;
   switch (cl.command) {
     case Command::kStats: return Stats(c, cl, out, err, /*with_totals=*/true);
     case Command::kQueues: return Stats(c, cl, out, err, /*with_totals=*/false);
-    case Command::kEnqueue: return Enqueue(c, cl, out, err);
+    case Command::kEnqueue: return Enqueue(c, cl, std::move(payload), out, err);
     case Command::kLease: return Lease(c, cl, out, err);
     case Command::kAck: return Ack(c, cl, out, err);
     case Command::kNack: return Nack(c, cl, out, err);
@@ -397,7 +456,7 @@ int RunNetworkCommand(const CommandLine& cl, std::ostream& out, std::ostream& er
     case Command::kDlqList: return DlqList(c, cl, out, err);
     case Command::kDlqShow: return TaskShow(c, cl, out, err);
     case Command::kDlqRedrive: return DlqRedrive(c, cl, out, err);
-    case Command::kDlqPurge: return DlqPurge(c, cl, out, err);
+    case Command::kDlqPurge: return DlqMove(c, cl, out, err);
     case Command::kTenantSet: return TenantSet(c, cl, out, err);
     case Command::kTenantList: return TenantList(c, cl, out, err);
     case Command::kQueuePause:

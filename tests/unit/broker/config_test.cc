@@ -97,6 +97,8 @@ TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.record_cache_bytes, d.record_cache_bytes);
   EXPECT_EQ(c.wal_spare_bytes, d.wal_spare_bytes);
   EXPECT_EQ(c.max_connections, d.max_connections);
+  EXPECT_EQ(c.max_pending_hello, d.max_pending_hello);
+  EXPECT_EQ(c.hello_timeout_ms, d.hello_timeout_ms);
   EXPECT_EQ(c.max_frame_bytes, d.max_frame_bytes);
   EXPECT_EQ(c.max_payload_bytes, d.max_payload_bytes);
   EXPECT_EQ(c.idle_timeout_ms, d.idle_timeout_ms);
@@ -135,6 +137,8 @@ max_connections = 11
 max_frame_bytes = 65536
 max_payload_bytes = 4096
 idle_timeout_ms = 1234
+max_pending_hello = 5
+hello_timeout_ms = 250
 max_pending_responses = 3
 max_write_queue_bytes = 131072
 
@@ -171,6 +175,9 @@ TEST(BrokerConfigTest, EveryKeyIsApplied) {
   EXPECT_EQ(c.max_frame_bytes, 65536u);
   EXPECT_EQ(c.max_payload_bytes, 4096u);
   EXPECT_EQ(c.idle_timeout_ms, 1234u);
+  EXPECT_EQ(c.max_pending_hello, 5u);
+  EXPECT_EQ(c.PendingHelloCap(c.max_connections), 5u);
+  EXPECT_EQ(c.hello_timeout_ms, 250u);
   EXPECT_EQ(c.max_pending_responses, 3u);
   EXPECT_EQ(c.max_write_queue_bytes, 131072u);
   EXPECT_EQ(c.lease_ms, 777u);
@@ -305,6 +312,37 @@ TEST(BrokerConfigTest, OutOfRangeValuesNameTheKeyAndTheRange) {
   s = Validate(c);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("tasks.backoff_max_ms"));
+}
+
+TEST(BrokerConfigTest, AdmissionLimits) {
+  BrokerConfig c;
+  // 0 = a quarter of the (effective) max_connections, at least 1.
+  EXPECT_EQ(c.max_pending_hello, 0u);
+  EXPECT_EQ(c.PendingHelloCap(10'000), 2'500u);
+  EXPECT_EQ(c.PendingHelloCap(3), 1u);
+  // An explicit cap holds, but never above the effective max_connections
+  // (start-up may lower it to fit the open-files limit).
+  c.max_pending_hello = 100;
+  EXPECT_EQ(c.PendingHelloCap(1'000), 100u);
+  EXPECT_EQ(c.PendingHelloCap(50), 50u);
+  std::string m = TomlError("[limits]\nhello_timeout_ms = 5\n");
+  EXPECT_THAT(m, HasSubstr("'limits.hello_timeout_ms'"));
+  EXPECT_THAT(m, HasSubstr("[10, 3600000]"));
+  m = TomlError("[limits]\nmax_pending_hello = -1\n");
+  EXPECT_THAT(m, HasSubstr("'limits.max_pending_hello'"));
+  // Cross-field: the pending cap is part of max_connections.
+  BrokerConfig d;
+  ASSERT_TRUE(ApplyToml("[limits]\nmax_connections = 10\nmax_pending_hello = 11\n", "t", &d).ok());
+  const Status s = Validate(d);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("limits.max_pending_hello"));
+  EXPECT_THAT(s.message(), HasSubstr("limits.max_connections"));
+}
+
+TEST(BrokerConfigTest, EmptyDataDirFlagIsRefused) {
+  const ParsedArgs a = Parse({"--data-dir", ""});
+  EXPECT_EQ(a.exit_code, 2);
+  EXPECT_EQ(Parse({"--data-dir", "/tmp/d"}).exit_code, -1);
 }
 
 TEST(BrokerConfigTest, BadListenAddressesAreRefused) {

@@ -557,6 +557,47 @@ TEST_F(EngineTest, QueueSettingsSurviveRestartAndUnreadableOnesAreRefused) {
       << e.status().ToString();
 }
 
+// A store below its free-space floor refuses WriteKind::kNew writes: new
+// tasks and journal records fail with NO_SPACE, while finishing work (acks,
+// nacks, dead-lettering, purges) and settings still go, and nothing is lost.
+TEST_F(EngineTest, BelowTheFloorNewDataIsRefusedAndFinishingWorkStillGoes) {
+  const TaskId a = Put("a");
+  const TaskId b = Put("b");
+  const TaskId c = Put("c");
+  store_.RefuseNew(true);
+  auto refused = EnqueueOne(Spec("d"));
+  ASSERT_EQ(refused.status().code(), Code::kNoSpace) << refused.status().ToString();
+  EXPECT_EQ(QStats().ready, 3u) << "a refused enqueue leaves nothing behind";
+
+  auto leased = Lease(3);
+  ASSERT_EQ(leased.size(), 3u);
+  std::optional<Status> journal;
+  engine_->JournalPut(leased[0].token, "step", "v", [&](Status st) { journal = st; });
+  store_.Complete();
+  ASSERT_TRUE(journal.has_value());
+  EXPECT_EQ(journal->code(), Code::kNoSpace);
+
+  EXPECT_TRUE(AckOne(leased[0].token).ok());
+  EXPECT_TRUE(NackOne(leased[1].token, /*fatal=*/true).ok());
+  EXPECT_TRUE(NackOne(leased[2].token).ok()) << "a retry is upkeep";
+  std::optional<Result<uint64_t>> purged;
+  engine_->Purge(DeadFilter{}, 0, [&](Result<uint64_t> r) { purged = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(purged.has_value());
+  ASSERT_TRUE(purged->ok()) << purged->status().ToString();
+  EXPECT_EQ(**purged, 1u);
+  std::optional<Status> limits;
+  engine_->SetTenantLimits("t1", Limits{.weight = 2}, [&](Status st) { limits = st; });
+  store_.Complete();
+  EXPECT_TRUE(limits.has_value() && limits->ok()) << "operators can still change settings";
+
+  store_.RefuseNew(false);
+  EXPECT_TRUE(EnqueueOne(Spec("e")).ok());
+  EXPECT_EQ(engine_->ShowTask(a).status().code(), Code::kNotFound);
+  EXPECT_EQ(engine_->ShowTask(b).status().code(), Code::kNotFound);
+  EXPECT_TRUE(engine_->ShowTask(c).ok());
+}
+
 TEST_F(EngineTest, IndexHoldsNoPayload) {
   for (int i = 0; i < 1000; ++i) Put(std::string(4096, 'p'));
   EngineStats s = engine_->Stats();

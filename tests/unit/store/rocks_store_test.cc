@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -125,6 +128,7 @@ class RocksStoreTest : public ::testing::Test {
     o.dir = dir_.string();
     o.post = done_.Post();
     o.fs = fs_;
+    o.recovery_retry_ms = 0;  // recover at the next write (DiskFullTest sets its own)
     return o;
   }
   void Open(StoreOptions o) {
@@ -135,9 +139,9 @@ class RocksStoreTest : public ::testing::Test {
   void Open() { Open(Options()); }
 
   // Writes one set and waits for its callback; returns its status.
-  Status WriteAndWait(WriteSet set) {
+  Status WriteAndWait(WriteSet set, core::WriteKind kind = core::WriteKind::kUpkeep) {
     size_t before = done_.results().size();
-    store_->Write(std::move(set), done_.Cb(-1));
+    store_->Write(std::move(set), done_.Cb(-1), kind);
     done_.WaitFor(before + 1);
     return done_.results()[before].second;
   }
@@ -522,5 +526,143 @@ INSTANTIATE_TEST_SUITE_P(Kinds, WriteFaultTest,
                          ::testing::Values(test::FaultInjectionFs::FaultKind::kIoError,
                                            test::FaultInjectionFs::FaultKind::kNoSpace));
 
+// ---- a full disk (issue 13) ----
+
+// Free space comes from a seam the test sets; the fault-injection file
+// system makes RocksDB's own writes fail with ENOSPC where a test needs it.
+class DiskFullTest : public FaultTest {
+ protected:
+  StoreOptions FloorOptions() {
+    StoreOptions o = Options();
+    o.min_free_bytes = 64 << 20;
+    o.free_bytes = [this]() -> Result<uint64_t> { return free_.load(); };
+    return o;
+  }
+  std::atomic<uint64_t> free_{uint64_t{1} << 40};
+};
+
+TEST_F(DiskFullTest, NewDataIsRefusedBelowTheFloorAndUpkeepStillGoes) {
+  Open(FloorOptions());
+  ASSERT_TRUE(WriteAndWait(PutTaskSet(1), core::WriteKind::kNew).ok());
+  free_ = (64 << 20) + 100;  // above the floor, but not by a task record
+  const Status refused = WriteAndWait(PutTaskSet(2), core::WriteKind::kNew);
+  ASSERT_EQ(refused.code(), Code::kNoSpace) << refused.ToString();
+  EXPECT_NE(refused.message().find("64.0 MiB free under " + dir_.string()), std::string::npos)
+      << refused.message();
+  EXPECT_NE(refused.message().find("floor of 64.0 MiB ([storage] min_free_bytes)"),
+            std::string::npos)
+      << refused.message();
+  EXPECT_EQ(store_->GetTask(2).status().code(), Code::kNotFound);
+  // Upkeep (an ack's delete, a move to the dead letters) uses the reserve.
+  ASSERT_TRUE(WriteAndWait({Mutation::DeleteTask(1)}).ok());
+  EXPECT_EQ(store_->GetTask(1).status().code(), Code::kNotFound);
+  // Space back above the floor: new data goes again, nothing to recover.
+  free_ = 1 << 30;
+  ASSERT_TRUE(WriteAndWait(PutTaskSet(3), core::WriteKind::kNew).ok());
+  EXPECT_EQ(store_->recovery_attempts(), 0u);
+}
+
+TEST_F(DiskFullTest, OneGroupAdmitsNewDataOnlyUpToTheFloor) {
+  Open(FloorOptions());
+  free_ = (64 << 20) + 1500;  // room for a few task records, not for all
+  done_.CloseGate();
+  store_->Write({Mutation::DeleteTask(999)}, done_.Cb(0));
+  done_.WaitBlocked();
+  for (int i = 1; i <= 40; ++i) store_->Write(PutTaskSet(i), done_.Cb(i), core::WriteKind::kNew);
+  store_->Write({Mutation::DeleteTask(998)}, done_.Cb(41));
+  done_.OpenGate();
+  store_->Flush();
+  auto r = done_.results();
+  ASSERT_EQ(r.size(), 42u);
+  int admitted = 0;
+  for (size_t i = 1; i <= 40; ++i) {
+    if (r[i].second.ok()) {
+      ++admitted;
+      EXPECT_TRUE(store_->GetTask(static_cast<core::TaskId>(i)).ok()) << i;
+    } else {
+      EXPECT_EQ(r[i].second.code(), Code::kNoSpace);
+      EXPECT_EQ(store_->GetTask(static_cast<core::TaskId>(i)).status().code(), Code::kNotFound);
+    }
+  }
+  EXPECT_GT(admitted, 0);
+  EXPECT_LT(admitted, 40);
+  EXPECT_TRUE(r[41].second.ok()) << "upkeep behind refused sets still goes";
+}
+
+TEST_F(DiskFullTest, RefusedRocksDbWritesDoNotReopenInALoopAndResumeWhenSpaceReturns) {
+  StoreOptions o = FloorOptions();
+  o.min_free_bytes = 0;
+  o.recovery_retry_ms = 100;
+  Open(o);
+  ASSERT_TRUE(WriteAndWait(PutTaskSet(1)).ok());
+  fs_->FailNthWrite(1, test::FaultInjectionFs::FaultKind::kNoSpace);
+  free_ = 0;
+  // Many writes while the disk is full: each fails at once with the error,
+  // and RocksDB is reopened at most once per retry delay (doubling), not
+  // once per write.
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200; ++i) {
+    const Status st = WriteAndWait({Mutation::DeleteTask(1)});
+    ASSERT_EQ(st.code(), Code::kNoSpace) << st.ToString();
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  const auto max_attempts =
+      2 + std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() / 100;
+  EXPECT_LE(store_->recovery_attempts(), static_cast<uint64_t>(max_attempts));
+  size_t old_logs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    if (e.path().filename().string().rfind("LOG.old", 0) == 0) ++old_logs;
+  }
+  EXPECT_LE(old_logs, 1u) << "no reopen while there is no room for one";
+  EXPECT_TRUE(store_->GetTask(1).ok()) << "reads keep working";
+
+  // Space returns: writes resume by themselves (within the retry delay).
+  fs_->ClearFault();
+  free_ = 1 << 30;
+  Status st;
+  for (int i = 0; i < 100; ++i) {
+    st = WriteAndWait({Mutation::DeleteTask(1)});
+    if (st.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(WriteAndWait(PutTaskSet(2), core::WriteKind::kNew).ok());
+  store_.reset();
+  Open(o);
+  EXPECT_EQ(store_->GetTask(1).status().code(), Code::kNotFound);
+  EXPECT_TRUE(store_->GetTask(2).ok());
+}
+
+TEST_F(DiskFullTest, OpeningWithAlmostNoFreeSpaceIsRefusedAndTouchesNothing) {
+  StoreOptions o = FloorOptions();
+  free_ = 1 << 20;
+  auto r = RocksStore::Open(o);
+  ASSERT_EQ(r.status().code(), Code::kNoSpace) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("1.0 MiB free"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir_)) << "nothing may be created before the open";
+  // Above the open margin but below the floor: it opens and serves, and
+  // refuses new data.
+  free_ = 8 << 20;
+  Open(o);
+  EXPECT_EQ(WriteAndWait(PutTaskSet(1), core::WriteKind::kNew).code(), Code::kNoSpace);
+  EXPECT_TRUE(WriteAndWait({Mutation::DeleteTask(1)}).ok());
+}
+
+TEST_F(DiskFullTest, NoWalSpareIsWrittenWhenItWouldEatTheFloor) {
+  StoreOptions o = FloorOptions();
+  o.wal_spare_bytes = 1 << 20;
+  free_ = (64 << 20) + (512 << 10);  // the floor plus half a spare
+  Open(o);
+  EXPECT_NE(store_->wal_spare_error().find("not enough free space for a WAL spare"),
+            std::string::npos)
+      << store_->wal_spare_error();
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().rfind("SLUICE-WAL-SPARE-", 0), std::string::npos)
+        << e.path();
+  }
+  ASSERT_TRUE(WriteAndWait({Mutation::DeleteTask(1)}).ok());
+}
+
 }  // namespace
 }  // namespace sluice::store
+
