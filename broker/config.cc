@@ -14,6 +14,8 @@
 #include <sstream>
 #include <vector>
 
+#include "wire/host_port.h"
+
 namespace sluice::broker {
 namespace {
 
@@ -223,20 +225,10 @@ core::EngineOptions BrokerConfig::ToEngineOptions() const {
 }
 
 Status ParseListen(std::string_view text, std::string* host, uint16_t* port) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-    return Status::InvalidArgument("listen address '" + std::string(text) +
-                                   "' must be HOST:PORT, e.g. 127.0.0.1:7400");
-  }
-  std::string_view h = text.substr(0, colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  const std::string_view p = text.substr(colon + 1);
-  unsigned value = 0;
-  const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-  if (ec != std::errc() || ptr != p.data() + p.size() || value > 65535) {
-    return Status::InvalidArgument("listen address '" + std::string(text) +
-                                   "': port must be 0..65535");
-  }
+  auto parsed = wire::ParseHostPort(text, "listen address", /*allow_port_zero=*/true);
+  if (!parsed.ok()) return parsed.status();
+  const std::string_view h = parsed->host;
+  const uint16_t value = parsed->port;
   // The server binds an IP address; a host name would only fail later, at
   // bind time (exit code 1), instead of here as a configuration error.
   boost::system::error_code bad_address;

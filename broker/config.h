@@ -12,13 +12,14 @@
 #include "common/status.h"
 #include "core/engine_types.h"
 #include "core/store.h"
+#include "wire/protocol_defaults.h"
 
 namespace sluice::broker {
 
 struct BrokerConfig {
   // [server]
-  std::string listen_host = "127.0.0.1";
-  uint16_t listen_port = 7400;
+  std::string listen_host = wire::kDefaultHost;
+  uint16_t listen_port = wire::kDefaultPort;
   std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
   std::string auth_token;          // empty = auth off
   // After the loop thread runs out of events it polls (epoll, non-blocking)

@@ -1,5 +1,6 @@
-// Dispatcher: maps each request of the wire protocol onto the Engine and
-// answers it on its session (net::RequestHandler).
+// Dispatcher: hands each request of the wire protocol to its handler
+// (broker/handlers.h: one function per request body, found through a table
+// indexed by body type) and keeps the long polls (Lease) of each session.
 //
 // Responses echo the request id and go out as soon as each is ready, so they
 // may leave in another order than the requests came (a long-polled Lease
@@ -19,9 +20,12 @@
 #include <unordered_set>
 
 #include "core/engine.h"
+#include "net/peer.h"
 #include "net/session.h"
 
 namespace sluice::broker {
+
+struct Request;
 
 class Dispatcher final : public net::RequestHandler {
  public:
@@ -35,9 +39,21 @@ class Dispatcher final : public net::RequestHandler {
   // producer should learn its task id before a worker can hold the task.
   Dispatcher(core::Engine* engine, Defer defer) : engine_(engine), defer_(std::move(defer)) {}
 
+  // net::RequestHandler: a session's request / close.
   void OnRequest(const std::shared_ptr<net::Session>& session,
                  const wire::FrameView& frame) override;
   void OnClose(net::Session& session) override;
+
+  // Answers one verified request of `peer` through the handler table
+  // (broker/handlers.h). Tests drive the dispatcher through this and Close
+  // without sockets.
+  void Handle(const std::shared_ptr<net::Peer>& peer, const wire::FrameView& frame);
+  // The peer with this id closed: its long polls are cancelled.
+  void Close(uint64_t peer_id);
+
+  // The Lease handler: answers at once, or waits (long poll) until tasks
+  // come, the wait ends, or the peer closes.
+  void Lease(const Request& request);
 
   // Shutdown: answers every pending long poll with an empty LeaseResult, and
   // from now on answers Lease at once (no waiting).
@@ -49,16 +65,14 @@ class Dispatcher final : public net::RequestHandler {
   // A waiting Lease, under the dispatcher's own key (next_key_): its callback
   // knows the key before the engine assigns the waiter id.
   struct Waiter {
-    std::weak_ptr<net::Session> session;
-    uint64_t session_id = 0;
+    std::weak_ptr<net::Peer> peer;
+    uint64_t peer_id = 0;
     uint64_t request_id = 0;
     uint64_t engine_id = 0;  // the engine's waiter id, for CancelWait
   };
 
-  void HandleLease(const std::shared_ptr<net::Session>& session, uint64_t rid,
-                   const wire::fb::Lease& req);
   // Drops the waiter with this key; false when there is none (the Lease was
-  // answered at once, or its session closed).
+  // answered at once, or its peer closed).
   bool ForgetWaiter(uint64_t key);
 
   core::Engine* engine_;
@@ -66,8 +80,8 @@ class Dispatcher final : public net::RequestHandler {
   bool draining_ = false;
   uint64_t next_key_ = 1;
   std::unordered_map<uint64_t, Waiter> waiters_;  // key -> who waits
-  // session -> the keys of its waiters; an entry lives until the session closes
-  std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_session_;
+  // peer -> the keys of its waiters; an entry lives until the peer closes
+  std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_peer_;
 };
 
 }  // namespace sluice::broker

@@ -44,7 +44,11 @@ core::EnqueueSpec FromWire(const fb::TaskSpec& s) {
   core::EnqueueSpec spec;
   spec.queue = Str(s.queue());
   if (s.tenant() != nullptr && s.tenant()->size() > 0) spec.tenant = s.tenant()->str();
-  spec.priority = s.priority();
+  // has_priority says whether the client chose one (0 included). Without it
+  // (a client from before the field, or a raw client that left priority
+  // out) a non-zero priority is taken as chosen, and an absent one means the
+  // broker's default_priority (docs/protocol.md, TaskSpec).
+  if (s.has_priority() || s.priority() != 0) spec.priority = s.priority();
   spec.payload = Bytes(s.payload());
   if (s.headers() != nullptr) {
     for (const auto* h : *s.headers()) {

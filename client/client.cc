@@ -1,10 +1,10 @@
 #include "client/client.h"
 
-#include <charconv>
 #include <utility>
 
 #include "client/connection.h"
 #include "client/wire_convert.h"
+#include "wire/host_port.h"
 
 namespace sluice::client {
 
@@ -76,21 +76,10 @@ constexpr std::chrono::milliseconds kNoExtra{0};
 }  // namespace
 
 Status ParseBrokerAddress(std::string_view host_port, ClientOptions* options) {
-  const size_t colon = host_port.rfind(':');
-  std::string_view host = colon == std::string_view::npos ? "" : host_port.substr(0, colon);
-  const std::string_view port = colon == std::string_view::npos ? "" : host_port.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  unsigned value = 0;
-  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (host.empty() || port.empty() || ec != std::errc() || ptr != port.data() + port.size() ||
-      value == 0 || value > 65535) {
-    return Status::InvalidArgument("broker address \"" + std::string(host_port) +
-                                   "\" is not HOST:PORT (e.g. 127.0.0.1:7878)");
-  }
-  options->host = std::string(host);
-  options->port = static_cast<uint16_t>(value);
+  auto parsed = wire::ParseHostPort(host_port, "broker address");
+  if (!parsed.ok()) return parsed.status();
+  options->host = std::move(parsed->host);
+  options->port = parsed->port;
   return Status::Ok();
 }
 

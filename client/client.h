@@ -1,7 +1,7 @@
 // sluice::client::Client: a connection to one sluiced broker over the native
 // protocol (docs/protocol.md).
 //
-//   auto client = Client::Connect({.host = "127.0.0.1", .port = 7878});
+//   auto client = Client::Connect({.host = "127.0.0.1", .port = 7400});
 //   if (!client.ok()) { ... client.status() ... }
 //   auto id = (*client)->Enqueue({.queue = "jobs", .payload = "hello"});
 //
@@ -49,6 +49,7 @@
 
 #include "client/types.h"
 #include "common/status.h"
+#include "wire/protocol_defaults.h"
 
 namespace sluice::client {
 
@@ -68,8 +69,8 @@ struct ReconnectOptions {
 };
 
 struct ClientOptions {
-  std::string host = "127.0.0.1";
-  uint16_t port = 7878;
+  std::string host = wire::kDefaultHost;  // where sluiced listens by default
+  uint16_t port = wire::kDefaultPort;
   std::string client_name = "sluice-client";  // shown in broker logs
   std::string token;                          // auth token when the broker has auth on
   // One TCP connect + Hello attempt.

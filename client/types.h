@@ -22,8 +22,8 @@ namespace sluice::client {
 
 using TaskId = uint64_t;
 
-// Most urgent priority level is 0; the broker's default level is 4.
-inline constexpr uint8_t kDefaultPriority = 4;
+// Priority levels run from 0 (most urgent) to 7. A task that sets none gets
+// the broker's configured default_priority (4 unless configured).
 
 struct Header {
   std::string key;
@@ -49,7 +49,8 @@ struct Backoff {
 struct TaskSpec {
   std::string queue;
   std::string tenant;                   // empty = the broker's "default" tenant
-  uint8_t priority = kDefaultPriority;  // 0 (most urgent) .. 7+
+  // 0 (most urgent) .. 7; unset: the broker's configured default_priority.
+  std::optional<uint8_t> priority;
   std::string payload;                  // opaque bytes
   std::vector<Header> headers;          // e.g. traceparent/tracestate, passed unchanged
   uint32_t max_attempts = 0;            // 0 = default

@@ -23,9 +23,10 @@ flatbuffers::Offset<fb::TaskSpec> WriteTaskSpec(flatbuffers::FlatBufferBuilder& 
   const auto payload = WriteBytes(fbb, task.payload);
   const auto batch_key = task.batch_key.empty() ? 0 : fbb.CreateString(task.batch_key);
   const auto idem = task.idempotency_key.empty() ? 0 : fbb.CreateString(task.idempotency_key);
-  return fb::CreateTaskSpec(fbb, queue, tenant, task.priority, payload, headers, task.max_attempts,
-                            task.backoff.initial_ms, task.backoff.max_ms, task.lease_ms,
-                            task.delay_ms, task.ttl_ms, batch_key, task.cost, idem);
+  return fb::CreateTaskSpec(fbb, queue, tenant, task.priority.value_or(0), payload, headers,
+                            task.max_attempts, task.backoff.initial_ms, task.backoff.max_ms,
+                            task.lease_ms, task.delay_ms, task.ttl_ms, batch_key, task.cost, idem,
+                            task.priority.has_value());
 }
 
 flatbuffers::Offset<fb::DlqFilter> WriteDlqFilter(flatbuffers::FlatBufferBuilder& fbb,

@@ -1,6 +1,6 @@
 // sluice-example-producer: enqueues N tasks and prints their ids.
 //
-//   sluice-example-producer --broker 127.0.0.1:7878 --queue jobs --count 10
+//   sluice-example-producer --broker 127.0.0.1:7400 --queue jobs --count 10
 //       --payload "hello" [--tenant acme] [--priority 2] [--delay-ms 0] [--batch 1]
 //
 // With --batch B > 1 the tasks go in frames of B (EnqueueMany). Exit status 0 when
@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,11 +16,11 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"Enqueue tasks into a sluice queue (example producer)"};
-  std::string broker = "127.0.0.1:7878";
+  std::string broker = sluice::wire::kDefaultAddress;
   std::string queue = "jobs";
   std::string tenant;
   std::string payload = "hello";
-  int priority = sluice::client::kDefaultPriority;
+  std::optional<int> priority;  // unset: the broker's default_priority
   uint32_t count = 1;
   uint32_t delay_ms = 0;
   uint32_t batch = 1;
@@ -28,9 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--tenant", tenant, "tenant (default: the broker's default tenant)");
   app.add_option("--payload", payload, "payload text; \"{i}\" is replaced by the task number")
       ->capture_default_str();
-  app.add_option("--priority", priority, "0 (most urgent) .. 7")
-      ->check(CLI::Range(0, 255))
-      ->capture_default_str();
+  app.add_option("--priority", priority, "0 (most urgent) .. 7; default: the broker's")
+      ->check(CLI::Range(0, 7));
   app.add_option("--count", count, "how many tasks")->capture_default_str();
   app.add_option("--delay-ms", delay_ms, "not leasable before now + delay")->capture_default_str();
   app.add_option("--batch", batch, "tasks per enqueue frame")
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
       sluice::client::TaskSpec t;
       t.queue = queue;
       t.tenant = tenant;
-      t.priority = static_cast<uint8_t>(priority);
+      if (priority) t.priority = static_cast<uint8_t>(*priority);
       t.delay_ms = delay_ms;
       t.payload = payload;
       if (auto at = t.payload.find("{i}"); at != std::string::npos) {

@@ -1,6 +1,6 @@
 // sluice-example-worker: leases tasks from a queue, prints them, and acks them.
 //
-//   sluice-example-worker --broker 127.0.0.1:7878 --queue jobs --concurrency 4 [--max 10]
+//   sluice-example-worker --broker 127.0.0.1:7400 --queue jobs --concurrency 4 [--max 10]
 //
 // Runs until SIGINT/SIGTERM (or until --max tasks were handled), then stops the
 // worker: running handlers finish and are acked before the program exits.
@@ -27,7 +27,7 @@ void OnSignal(int) { g_stop = 1; }
 
 int main(int argc, char** argv) {
   CLI::App app{"Lease, print and ack tasks of a sluice queue (example worker)"};
-  std::string broker = "127.0.0.1:7878";
+  std::string broker = sluice::wire::kDefaultAddress;
   std::string queue = "jobs";
   uint32_t concurrency = 1;
   uint32_t lease_ms = 30000;

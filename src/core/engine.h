@@ -105,6 +105,15 @@ class Engine {
 
   void SetTenantLimits(const std::string& tenant, const Limits& limits,
                        std::function<void(Status)> done);
+  // Read-modify-write of a tenant's limits: the fields `update` sets change,
+  // the others keep their current value (the defaults for a new tenant). The
+  // result is validated as SetTenantLimits does; `done` gets the limits now
+  // in force (durable), or the error (nothing changed).
+  void UpdateTenantLimits(const std::string& tenant, const TenantLimitsUpdate& update,
+                          std::function<void(Result<Limits>)> done);
+  // Nack, then what it did to the task: dead, or when its retry is visible.
+  void NackReporting(const LeaseToken& token, NackSpec spec,
+                     std::function<void(Result<NackOutcome>)> done);
   void SetQueueLimits(const std::string& queue, const Limits& limits,
                       std::function<void(Status)> done);
   void SetQueuePaused(const std::string& queue, bool paused, std::function<void(Status)> done);
@@ -167,11 +176,19 @@ class Engine {
     kTtl = 5,
   };
 
+  // A task whose record could not be read (or that a TTL timer finds
+  // mid-write) is looked at again this much later.
+  static constexpr TimeMs kRecheckMs = 1000;
+
   Engine(Store& store, const Clock& clock, EngineOptions options);
+  // engine_recovery.cc. Refuses (kInvalidArgument) a store written in a newer
+  // format (core/meta_format.h), and marks one without a format as current.
   Status Recover();
 
   // Table.
   uint32_t AllocSlot(TaskId id);
+  uint32_t IndexTask(TaskId id, std::string_view queue, std::string_view tenant, uint8_t priority,
+                     uint32_t cost);
   void FreeSlot(uint32_t slot);
   Meta* FindLive(TaskId id);
   QueueState& Queue(uint32_t q);
@@ -190,8 +207,17 @@ class Engine {
   void NoteWriting(const std::shared_ptr<const TaskRecord>& rec);
   void DoneWriting(TaskId id);
 
+  // Checks of request fields (engine_checks.cc): kInvalidArgument with a
+  // message that names the field and its bounds; CheckToken: kStaleLease.
   Status Validate(const EnqueueSpec& spec) const;
   Result<Meta*> CheckToken(const LeaseToken& token);
+  Status CheckQueueName(std::string_view name) const;
+  Status CheckTenantName(std::string_view name) const;
+  // `ms`, the request field `field` ("lease_ms", "extend_ms"): 0 (= the
+  // task's default) or within [min_lease_ms, max_lease_ms].
+  Status CheckLeaseMs(std::string_view field, uint32_t ms) const;
+  static Status CheckLimits(const Limits& limits);
+  Status CheckDeadFilter(const DeadFilter& filter) const;
 
   // Leasing.
   std::vector<LeasedTask> TakeReady(uint32_t queue, const LeaseRequest& request);
@@ -215,7 +241,6 @@ class Engine {
   // TTL timers: armed at enqueue and recovery, cancelled when the slot is freed.
   void ArmTtl(TaskId id, TimeMs when);
   void OnTtl(TaskId id);
-  Status CheckDeadFilter(const DeadFilter& filter) const;
   void SweepDedup();
 
   bool Matches(const DeadRecord& d, const DeadFilter& f) const;
@@ -224,7 +249,6 @@ class Engine {
   static uint64_t TimerPayload(TimerKind kind, uint64_t value) {
     return (static_cast<uint64_t>(kind) << 60) | value;
   }
-  static std::string DedupKey(std::string_view tenant, std::string_view key);
 
   Store& store_;
   const Clock& clock_;

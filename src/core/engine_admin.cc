@@ -1,146 +1,11 @@
-// Engine: recovery, dead letters, tenant and queue administration, stats.
+// Engine: operators. Task views, dead letters (list, redrive, purge),
+// tenant and queue settings (core/settings_format.h), and stats.
 #include <algorithm>
-#include <cstdio>
 
-#include "common/text.h"
 #include "core/engine.h"
 #include "core/settings_format.h"
 
 namespace sluice::core {
-
-namespace {
-
-// Calls apply(name, settings) for each tenant's or queue's stored settings
-// under `prefix` (core/settings_format.h); Corruption naming the key when one
-// does not decode.
-template <typename Apply>
-Status ScanSettings(Store& store, std::string_view prefix, std::string_view what, Apply apply) {
-  Status bad;
-  SLUICE_RETURN_IF_ERROR(store.ScanMeta(prefix, [&](std::string_view key, std::string_view v) {
-    StoredSettings st;
-    if (!DecodeSettings(v, &st)) {
-      bad = Status::Corruption("bad " + std::string(what) + " settings under meta key " +
-                               std::string(key));
-      return false;
-    }
-    apply(key.substr(prefix.size()), st);
-    return true;
-  }));
-  return bad;
-}
-
-Status ValidateLimits(const Limits& l) {
-  if (l.weight < 1 || l.weight > 10'000) {
-    return Status::InvalidArgument("weight must be between 1 and 10000");
-  }
-  if (l.rate_per_s < 0 || l.burst < 0) {
-    return Status::InvalidArgument("rate and burst must not be negative (0 = unlimited)");
-  }
-  return Status::Ok();
-}
-
-Result<uint64_t> ParseU64(std::string_view text) {
-  uint64_t v = 0;
-  if (text.empty()) return Status::Corruption("empty number in meta");
-  for (char c : text) {
-    if (c < '0' || c > '9') return Status::Corruption("bad number in meta: " + std::string(text));
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return v;
-}
-
-}  // namespace
-
-// ------------------------------------------------------------- recovery ---
-
-Status Engine::Recover() {
-  const TimeMs now = clock_.NowMs();
-  auto epoch = store_.GetMeta("epoch");
-  if (epoch.ok()) {
-    auto e = ParseU64(*epoch);
-    if (!e.ok()) return e.status();
-    epoch_ = static_cast<uint32_t>(*e) + 1;
-  } else if (epoch.status().code() == Code::kNotFound) {
-    epoch_ = 1;
-  } else {
-    return epoch.status();
-  }
-  auto hwm = store_.GetMeta("next_id");
-  if (hwm.ok()) {
-    auto n = ParseU64(*hwm);
-    if (!n.ok()) return n.status();
-    next_id_ = std::max<TaskId>(*n, 1);
-  } else if (hwm.status().code() != Code::kNotFound) {
-    return hwm.status();
-  }
-
-  SLUICE_RETURN_IF_ERROR(ScanSettings(
-      store_, kTenantSettingsPrefix, "tenant",
-      [&](std::string_view name, const StoredSettings& st) {
-        scheduler_.SetTenantLimits(tenant_names_.Intern(name), st.limits);
-      }));
-  SLUICE_RETURN_IF_ERROR(ScanSettings(
-      store_, kQueueSettingsPrefix, "queue", [&](std::string_view name, const StoredSettings& st) {
-        const uint32_t q = InternQueue(name);
-        Queue(q).paused = st.paused;
-        Queue(q).limits = st.limits;
-        scheduler_.SetQueueLimits(q, st.limits);
-      }));
-
-  TaskId max_id = 0;
-  // Ready tasks are pushed after the scan in ready_since order: the scheduler
-  // ages a level by the oldest head of its tenant lanes, so each lane must
-  // hold its tasks oldest first (the scan's id order is not: a retried task
-  // is ready later than younger tasks enqueued after it).
-  struct ReadyAt {
-    TimeMs since;
-    uint32_t slot;
-  };
-  std::vector<ReadyAt> ready;
-  SLUICE_RETURN_IF_ERROR(store_.ScanTaskSummaries([&](const TaskSummary& s) {
-    uint32_t slot = AllocSlot(s.id);
-    Meta& m = slots_[slot];
-    m.queue = InternQueue(s.queue);
-    m.tenant = tenant_names_.Intern(s.tenant);
-    m.priority = s.priority < kPriorityLevels ? s.priority : kLowestPriority;
-    m.cost = s.cost;
-    m.attempts = s.attempts;
-    m.lease_no = s.attempts;
-    m.has_journal = true;  // unknown without a scan; a lease then looks it up
-    m.state = Slot::kWriting;
-    if (s.expires_ms != 0) ArmTtl(s.id, s.expires_ms);  // fires at once if already past
-    // A task leased by the previous process is simply ready again: its lease
-    // died with that process (the epoch in every token changed).
-    if (s.not_before_ms > now) {
-      MakeDelayed(slot, s.not_before_ms);
-    } else {
-      ready.push_back(ReadyAt{s.not_before_ms ? s.not_before_ms : s.enqueued_ms, slot});
-    }
-    max_id = std::max(max_id, s.id);
-    return true;
-  }));
-  std::stable_sort(ready.begin(), ready.end(),
-                   [](const ReadyAt& a, const ReadyAt& b) { return a.since < b.since; });
-  for (const ReadyAt& r : ready) MakeReady(r.slot, r.since);
-  std::vector<ReadyAt>().swap(ready);
-  SLUICE_RETURN_IF_ERROR(store_.ScanDead(0, [&](const DeadRecord& d) {
-    ++Queue(InternQueue(d.task.queue)).dead;
-    max_id = std::max(max_id, d.task.id);
-    return true;
-  }));
-
-  next_id_ = std::max(next_id_, max_id + 1);
-  reserved_id_ = next_id_ + kIdBlock;
-  WriteSet set;
-  set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, "epoch", std::to_string(epoch_)));
-  set.push_back(
-      Mutation::KeyValue(Mutation::Op::kPutMeta, "next_id", std::to_string(reserved_id_)));
-  SLUICE_RETURN_IF_ERROR(store_.WriteNow(std::move(set)));
-  wheel_.Schedule(TimerPayload(TimerKind::kSweep, 0), now + options_.dedup_sweep_interval_ms);
-  return Status::Ok();
-}
-
-// -------------------------------------------------------------- operators ---
 
 Result<TaskView> Engine::ShowTask(TaskId id) {
   TaskView view;
@@ -194,17 +59,6 @@ bool Engine::Matches(const DeadRecord& d, const DeadFilter& f) const {
     if (d.task.history.back().error.find(f.error_contains) == std::string::npos) return false;
   }
   return true;
-}
-
-Status Engine::CheckDeadFilter(const DeadFilter& filter) const {
-  // An empty name means "any queue" / "any tenant".
-  if (!filter.queue.empty()) {
-    SLUICE_RETURN_IF_ERROR(CheckName("queue", filter.queue, options_.max_name_bytes));
-  }
-  if (!filter.tenant.empty()) {
-    SLUICE_RETURN_IF_ERROR(CheckName("tenant", filter.tenant, options_.max_name_bytes));
-  }
-  return Status::Ok();
 }
 
 Result<DeadPage> Engine::ListDead(const DeadFilter& filter, TaskId after, size_t limit) {
@@ -278,15 +132,11 @@ void Engine::Redrive(const DeadFilter& filter, size_t limit,
       return;
     }
     for (const auto& rec : records) {
-      uint32_t slot = AllocSlot(rec->id);
+      const uint32_t slot =
+          IndexTask(rec->id, rec->queue, rec->tenant, rec->priority, rec->cost);
       Meta& m = slots_[slot];
-      m.queue = InternQueue(rec->queue);
-      m.tenant = tenant_names_.Intern(rec->tenant);
-      m.priority = rec->priority;
-      m.cost = rec->cost;
       m.lease_no = static_cast<uint32_t>(rec->history.size());
       m.has_journal = true;
-      m.state = Slot::kWriting;
       --Queue(m.queue).dead;
       Place(slot, 0);
     }
@@ -325,11 +175,11 @@ void Engine::Purge(const DeadFilter& filter, size_t limit,
 
 void Engine::SetTenantLimits(const std::string& tenant, const Limits& limits,
                              std::function<void(Status)> done) {
-  if (Status st = CheckName("tenant", tenant, options_.max_name_bytes); !st.ok()) {
+  if (Status st = CheckTenantName(tenant); !st.ok()) {
     done(st);
     return;
   }
-  if (Status st = ValidateLimits(limits); !st.ok()) {
+  if (Status st = CheckLimits(limits); !st.ok()) {
     done(st);
     return;
   }
@@ -348,11 +198,11 @@ void Engine::SetTenantLimits(const std::string& tenant, const Limits& limits,
 
 void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
                             std::function<void(Status)> done) {
-  if (Status st = CheckName("queue", queue, options_.max_name_bytes); !st.ok()) {
+  if (Status st = CheckQueueName(queue); !st.ok()) {
     done(st);
     return;
   }
-  if (Status st = ValidateLimits(limits); !st.ok()) {
+  if (Status st = CheckLimits(limits); !st.ok()) {
     done(st);
     return;
   }
@@ -372,7 +222,7 @@ void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
 
 void Engine::SetQueuePaused(const std::string& queue, bool paused,
                             std::function<void(Status)> done) {
-  if (Status st = CheckName("queue", queue, options_.max_name_bytes); !st.ok()) {
+  if (Status st = CheckQueueName(queue); !st.ok()) {
     done(st);
     return;
   }

@@ -107,6 +107,22 @@ struct NackSpec {
   std::optional<TimeMs> delay_ms;     // unset = retry backoff
 };
 
+// What a nack did to its task (Engine::NackReporting).
+struct NackOutcome {
+  bool dead = false;         // the attempt ended the task: it is a dead letter now
+  TimeMs next_visible_ms = 0;  // when not dead: the retry is not leasable before this
+};
+
+// A change to a tenant's limits: only the fields that are set change
+// (Engine::UpdateTenantLimits).
+struct TenantLimitsUpdate {
+  std::optional<uint32_t> weight;
+  std::optional<double> rate_per_s;
+  std::optional<double> burst;
+  std::optional<uint32_t> max_inflight;
+  std::optional<RateUnit> rate_unit;
+};
+
 enum class TaskState : uint8_t { kDelayed = 1, kReady = 2, kLeased = 3, kDead = 4 };
 const char* TaskStateName(TaskState s);
 

@@ -1,6 +1,13 @@
 #include "core/settings_format.h"
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <optional>
+#include <string>
 
 namespace sluice::core {
 
@@ -10,13 +17,129 @@ namespace {
 constexpr std::string_view kUnitTasks = " u=tasks";
 constexpr std::string_view kUnitCost = " u=cost";
 
+// Reads the v1 fields the way the sscanf format "w=%u r=%lf b=%lf c=%u p=%d"
+// did before this decoder replaced it, so that every value earlier releases
+// accepted still decodes the same: a space of the format matches any run of
+// white space (none included), a number may follow white space and carry a
+// sign, and an integer out of its type's range wraps as sscanf's does.
+class FieldScanner {
+ public:
+  explicit FieldScanner(std::string_view text) : text_(text) {}
+
+  std::string_view rest() const { return text_.substr(pos_); }
+
+  void SkipSpaces() {
+    while (pos_ < text_.size() && IsSpace(text_[pos_])) ++pos_;
+  }
+  bool Literal(std::string_view lit) {
+    if (rest().substr(0, lit.size()) != lit) return false;
+    pos_ += lit.size();
+    return true;
+  }
+  // %u: strtoul's value (negated modulo 2^64 after '-', ULONG_MAX past the
+  // range) cut to 32 bits.
+  bool Unsigned(uint32_t* out) {
+    const auto n = Integer();
+    if (!n) return false;
+    uint64_t v = n->overflow ? std::numeric_limits<uint64_t>::max() : n->magnitude;
+    if (n->negative && !n->overflow) v = 0 - v;
+    *out = static_cast<uint32_t>(v);
+    return true;
+  }
+  // %d: strtol's value (clamped to int64) cut to 32 bits.
+  bool Signed(int* out) {
+    const auto n = Integer();
+    if (!n) return false;
+    constexpr uint64_t kMaxMagnitude = uint64_t{1} << 63;  // of INT64_MIN
+    int64_t v;
+    if (n->overflow || n->magnitude >= kMaxMagnitude) {
+      v = n->negative ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+    } else {
+      v = n->negative ? -static_cast<int64_t>(n->magnitude) : static_cast<int64_t>(n->magnitude);
+    }
+    *out = static_cast<int>(v);
+    return true;
+  }
+  // %lf: decimal, hexadecimal ("0x"), inf, infinity or nan, with a sign.
+  bool Double(double* out) {
+    SkipSpaces();
+    const bool negative = Sign();
+    const size_t number = pos_;
+    std::chars_format format = std::chars_format::general;
+    const std::string_view r = rest();
+    if (r.size() > 2 && r[0] == '0' && (r[1] == 'x' || r[1] == 'X') && IsHexDigitOrPoint(r[2])) {
+      pos_ += 2;
+      format = std::chars_format::hex;
+    }
+    double v = 0;
+    const char* begin = text_.data() + pos_;
+    auto [ptr, ec] = std::from_chars(begin, text_.data() + text_.size(), v, format);
+    if (ec == std::errc::result_out_of_range) {
+      // Past double's range: sscanf stored strtod's HUGE_VAL or 0, which
+      // from_chars does not give; strtod reads the matched text once more.
+      const size_t matched = static_cast<size_t>(ptr - text_.data()) - number;
+      v = std::strtod(std::string(text_.substr(number, matched)).c_str(), nullptr);
+    } else if (ec != std::errc()) {
+      return false;
+    }
+    pos_ += static_cast<size_t>(ptr - begin);
+    // sscanf read "nan" and no "(chars)" after it.
+    if (std::isnan(v)) pos_ = number + 3;
+    // sscanf also took an exponent marker and sign that no digit followed
+    // ("1e", "1e+"), keeping the number before them.
+    const char marker = format == std::chars_format::hex ? 'p' : 'e';
+    const std::string_view matched(begin, static_cast<size_t>(ptr - begin));
+    const bool has_exponent = matched.find_first_of(marker == 'p' ? "pP" : "eE") != matched.npos;
+    if (std::isfinite(v) && !has_exponent && pos_ < text_.size() &&
+        (text_[pos_] | 0x20) == marker) {
+      ++pos_;
+      Sign();
+    }
+    *out = negative ? -v : v;
+    return true;
+  }
+
+ private:
+  static bool IsSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  }
+  static bool IsHexDigitOrPoint(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.';
+  }
+  // Takes an optional '+' or '-'; true after '-'.
+  bool Sign() {
+    if (pos_ >= text_.size() || (text_[pos_] != '+' && text_[pos_] != '-')) return false;
+    return text_[pos_++] == '-';
+  }
+  struct ScannedInteger {
+    bool negative = false;
+    uint64_t magnitude = 0;
+    bool overflow = false;  // the digits exceed uint64 (magnitude unset)
+  };
+  // White space, an optional sign, then one or more digits.
+  std::optional<ScannedInteger> Integer() {
+    ScannedInteger n;
+    SkipSpaces();
+    n.negative = Sign();
+    const char* begin = text_.data() + pos_;
+    auto [ptr, ec] = std::from_chars(begin, text_.data() + text_.size(), n.magnitude);
+    if (ptr == begin) return std::nullopt;
+    n.overflow = ec == std::errc::result_out_of_range;
+    pos_ += static_cast<size_t>(ptr - begin);
+    return n;
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
 }  // namespace
 
 std::string EncodeSettings(const Limits& l, bool paused) {
   char buf[160];
   // %.17g: doubles round-trip exactly.
-  std::snprintf(buf, sizeof(buf), "w=%u r=%.17g b=%.17g c=%u p=%d", l.weight, l.rate_per_s,
-                l.burst, l.max_inflight, paused ? 1 : 0);
+  std::snprintf(buf, sizeof(buf), "w=%u r=%.17g b=%.17g c=%u p=%d", l.weight, l.rate_per_s, l.burst,
+                l.max_inflight, paused ? 1 : 0);
   std::string out = buf;
   // Tasks is written as v1 (no u field) so that older releases still read it.
   if (l.rate_unit == RateUnit::kCost) out += kUnitCost;
@@ -24,20 +147,20 @@ std::string EncodeSettings(const Limits& l, bool paused) {
 }
 
 bool DecodeSettings(std::string_view text, StoredSettings* out) {
-  const std::string s(text);  // sscanf needs a terminated string
+  FieldScanner scan(text);
   int paused = 0;
-  int end = 0;
-  if (std::sscanf(s.c_str(), "w=%u r=%lf b=%lf c=%u p=%d%n", &out->limits.weight,
-                  &out->limits.rate_per_s, &out->limits.burst, &out->limits.max_inflight, &paused,
-                  &end) != 5 ||
-      (paused != 0 && paused != 1)) {
-    return false;
-  }
-  const std::string_view rest = std::string_view(s).substr(static_cast<size_t>(end));
+  Limits& l = out->limits;
+  const bool fields = scan.Literal("w=") && scan.Unsigned(&l.weight) &&
+                      (scan.SkipSpaces(), scan.Literal("r=")) && scan.Double(&l.rate_per_s) &&
+                      (scan.SkipSpaces(), scan.Literal("b=")) && scan.Double(&l.burst) &&
+                      (scan.SkipSpaces(), scan.Literal("c=")) && scan.Unsigned(&l.max_inflight) &&
+                      (scan.SkipSpaces(), scan.Literal("p=")) && scan.Signed(&paused);
+  if (!fields || (paused != 0 && paused != 1)) return false;
+  const std::string_view rest = scan.rest();
   if (rest.empty() || rest == kUnitTasks) {
-    out->limits.rate_unit = RateUnit::kTasks;
+    l.rate_unit = RateUnit::kTasks;
   } else if (rest == kUnitCost) {
-    out->limits.rate_unit = RateUnit::kCost;
+    l.rate_unit = RateUnit::kCost;
   } else {
     return false;
   }

@@ -26,17 +26,22 @@
 //       (its recovery reports Corruption naming the key).
 //   A later field goes after u, optional, with a default that means
 //   "as before"; the decoder refuses anything it does not know.
+//
+// Leniency kept from the sscanf decoder of v1 (so that no value an earlier
+// release accepted is refused now): before r, b, c and p any run of white
+// space stands for the one space, and each number may be preceded by white
+// space and a sign. The u suffix is matched exactly.
+//
+// The keys, and the other meta values, are in meta_format.h.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "core/meta_format.h"  // kTenantSettingsPrefix, kQueueSettingsPrefix
 #include "core/scheduler.h"
 
 namespace sluice::core {
-
-inline constexpr std::string_view kTenantSettingsPrefix = "tenant/";
-inline constexpr std::string_view kQueueSettingsPrefix = "queue/";
 
 struct StoredSettings {
   Limits limits;

@@ -45,6 +45,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include "common/status.h"
+#include "net/peer.h"
 #include "wire/frame_codec.h"
 
 namespace sluice::net {
@@ -86,13 +87,13 @@ class RequestHandler {
   virtual void OnClose(Session& session) = 0;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public Peer, public std::enable_shared_from_this<Session> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
   // `options` must outlive the session (the Server's copy).
   Session(Socket socket, uint64_t id, const SessionOptions& options, RequestHandler* handler,
           SessionHooks hooks);
-  ~Session();
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -104,7 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Queues the response to one pending request (a frame finished with
   // wire::FinishFrame, released from its builder).
-  void Respond(flatbuffers::DetachedBuffer frame);
+  void Respond(flatbuffers::DetachedBuffer frame) override;
 
   // Sends an Error frame with `request_id`, stops reading, closes once the
   // write queue drained (or the idle timeout passes). Logged at warn.
@@ -119,8 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // queued and the socket takes it without blocking.
   void Evict(Code code, std::string_view message);
 
-  uint64_t id() const { return id_; }
-  const std::string& peer() const { return peer_; }
+  uint64_t id() const override { return id_; }
+  const std::string& peer() const override { return peer_; }
   bool closed() const { return state_ == State::kClosed; }
   bool awaiting_hello() const { return state_ == State::kAwaitHello; }
   size_t pending_responses() const { return pending_; }

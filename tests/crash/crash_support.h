@@ -1,5 +1,6 @@
 // Shared pieces of the crash tests: a loop poster (the engine's thread), the
-// seed helper, payload encoding, and a read of everything a store holds.
+// seed helper, payload encoding, and a read of everything a store holds (and
+// its keys for the oracle, tests/support/crash_oracle.h).
 //
 // Seeds: every randomized crash test takes its seed from TestSeed(), which
 // prints it and honours SLUICE_SEED=<n> so a failing run can be replayed.
@@ -16,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "core/store.h"
 #include "support/loop_poster.h"
@@ -112,6 +114,13 @@ inline DiskState ReadDisk(core::Store& store) {
     return true;
   });
   if (!s.ok()) out.errors += "ScanDead: " + s.ToString() + "\n";
+  return out;
+}
+
+// The tasks `disk` holds as the crash oracle's view: payload seq -> task id.
+inline std::map<int64_t, uint64_t> PresentIds(const DiskState& disk) {
+  std::map<int64_t, uint64_t> out;
+  for (const auto& [seq, d] : disk.by_seq) out.emplace(seq, d.id);
   return out;
 }
 

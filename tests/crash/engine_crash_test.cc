@@ -12,21 +12,20 @@
 // The oracle records an operation as pending before the call and
 // acknowledged when its callback reports OK. Seeds: SLUICE_SEED replays.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "core/engine.h"
 #include "crash/crash_support.h"
 #include "store/rocks_store.h"
+#include "support/crash_oracle.h"
 #include "support/fault_injection_fs.h"
+#include "support/scoped_temp_dir.h"
 
 namespace sluice::crashtest {
 namespace {
@@ -39,13 +38,12 @@ using core::TaskId;
 using store::RocksStore;
 using test::FaultInjectionFs;
 
-enum class Op : uint8_t { kNone, kPending, kAcked, kFailed };
+using testing::CrashOracle;
+using Op = CrashOracle::Op;
 
-// The oracle's view of one task, keyed by its payload sequence number.
+// What the test expects of one task beyond the oracle's enqueue and ack
+// (tests/support/crash_oracle.h), keyed by its payload sequence number.
 struct ModelTask {
-  TaskId id = 0;         // known once the enqueue is acknowledged
-  Op enq = Op::kPending;
-  Op ack = Op::kNone;    // the task's ack
   Op dead = Op::kNone;   // a fatal nack (the dead-letter move)
   uint64_t cp_acked = 0;  // highest acknowledged checkpoint number; 0 = none
   uint32_t nacks_acked = 0;
@@ -62,20 +60,13 @@ enum class FailMode {
 class EngineCrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-crash-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     fs_ = std::make_shared<FaultInjectionFs>(rocksdb::FileSystem::Default());
   }
-  void TearDown() override {
-    CloseAll();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { CloseAll(); }
 
   void OpenAll(Durability durability) {
     store::StoreOptions o;
-    o.dir = dir_;
+    o.dir = dir_.path();
     o.durability = durability;
     o.post = poster_.PostFn();
     o.fs = fs_;
@@ -152,6 +143,7 @@ class EngineCrashTest : public ::testing::Test {
       s.payload = MakePayload(next_seq_, 32 + rng_() % 200);
       if (rng_() % 4 == 0) s.delay_ms = rng_() % 100;
       model_[next_seq_] = ModelTask{};
+      oracle_.EnqueuePending(next_seq_);
       seqs.push_back(next_seq_++);
       specs.push_back(std::move(s));
     }
@@ -160,14 +152,12 @@ class EngineCrashTest : public ::testing::Test {
       --inflight_;
       ASSERT_EQ(r.size(), seqs.size());
       for (size_t i = 0; i < r.size(); ++i) {
-        ModelTask& t = model_[seqs[i]];
         if (r[i].ok()) {
           EXPECT_FALSE(r[i]->duplicate);
-          t.enq = Op::kAcked;
-          t.id = r[i]->id;
-          seq_of_[t.id] = seqs[i];
+          oracle_.EnqueueAcked(seqs[i], r[i]->id);
+          seq_of_[r[i]->id] = seqs[i];
         } else if (OnFailure(r[i].status(), "enqueue")) {
-          t.enq = Op::kFailed;
+          oracle_.EnqueueRefused(seqs[i]);
         }
       }
     });
@@ -184,11 +174,13 @@ class EngineCrashTest : public ::testing::Test {
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       for (LeasedTask& lt : *r) {
         int64_t seq = ParsePayload(lt.payload);
+        const std::optional<CrashOracle::Task> known = oracle_.Find(seq);
         auto it = model_.find(seq);
-        ASSERT_NE(it, model_.end()) << "leased a task the oracle never enqueued: " << lt.id;
-        EXPECT_EQ(it->second.enq, Op::kAcked) << "leased before its enqueue was acknowledged";
-        EXPECT_EQ(it->second.id, lt.id);
-        EXPECT_NE(it->second.ack, Op::kAcked) << "acked task leased again: " << lt.id;
+        ASSERT_TRUE(known.has_value() && it != model_.end())
+            << "leased a task the oracle never enqueued: " << lt.id;
+        EXPECT_EQ(known->enqueue, Op::kAcked) << "leased before its enqueue was acknowledged";
+        EXPECT_EQ(known->id, lt.id);
+        EXPECT_NE(oracle_.AckState(lt.id), Op::kAcked) << "acked task leased again: " << lt.id;
         EXPECT_NE(it->second.dead, Op::kAcked) << "dead task leased: " << lt.id;
         if (it->second.cp_acked > 0) {
           EXPECT_FALSE(lt.checkpoint.empty()) << "lost checkpoint of " << lt.id;
@@ -209,30 +201,28 @@ class EngineCrashTest : public ::testing::Test {
 
   void DoAck(size_t n) {
     std::vector<LeaseToken> tokens;
-    std::vector<int64_t> seqs;
+    std::vector<TaskId> ids;
     for (size_t i = 0; i < n && !held_.empty(); ++i) {
       LeasedTask t = TakeHeld();
-      int64_t seq = seq_of_.at(t.id);
-      model_[seq].ack = Op::kPending;
-      seqs.push_back(seq);
+      oracle_.AckPending(t.id);
+      ids.push_back(t.id);
       tokens.push_back(t.token);
       returned_.push_back(std::move(t));
     }
     if (tokens.empty()) return;
     ++inflight_;
-    auto tokens_copy = tokens;
-    engine_->Ack(tokens, [this, seqs, tokens_copy](std::vector<Status> r) {
+    engine_->Ack(tokens, [this, ids](std::vector<Status> r) {
       --inflight_;
-      ASSERT_EQ(r.size(), seqs.size());
+      ASSERT_EQ(r.size(), ids.size());
       for (size_t i = 0; i < r.size(); ++i) {
-        ModelTask& t = model_[seqs[i]];
         if (r[i].ok()) {
-          t.ack = Op::kAcked;
-        } else if (OnFailure(r[i], "ack")) {
+          oracle_.AckAcked(ids[i]);
+        } else {
           // The lease stands in memory, but the delete may still reach the
           // disk (a WAL append whose fsync failed is replayed by the store's
-          // reopen): its outcome is unknown, so the test leaves the task alone.
-          t.ack = Op::kPending;
+          // reopen): its outcome is unknown, so the ack stays pending and the
+          // test leaves the task alone.
+          OnFailure(r[i], "ack");
         }
       }
     });
@@ -262,7 +252,7 @@ class EngineCrashTest : public ::testing::Test {
         // The lease stands in memory, but the nack may still reach the disk
         // (see DoAck): its outcome is unknown, so the test leaves the task
         // alone from here on.
-        if (fatal) m.dead = Op::kFailed;
+        if (fatal) m.dead = Op::kRefused;
       }
     });
   }
@@ -345,38 +335,21 @@ class EngineCrashTest : public ::testing::Test {
     SCOPED_TRACE(when);
     DiskState disk = ReadDisk(*store_);
     EXPECT_TRUE(disk.errors.empty()) << disk.errors;
+    const std::map<int64_t, uint64_t> present = PresentIds(disk);
+    // Enqueues and acks: the oracle's promises (phantoms, lost enqueues, acks
+    // undone, refused enqueues applied).
+    EXPECT_EQ(oracle_.Check(present, refused_outcome_unknown_), "");
     size_t live = 0, dead = 0;
-    for (const auto& [seq, d] : disk.by_seq) {
-      (d.dead ? dead : live)++;
-      EXPECT_TRUE(model_.count(seq)) << "phantom task seq " << seq << " id " << d.id;
-    }
+    for (const auto& [seq, d] : disk.by_seq) (d.dead ? dead : live)++;
     for (const auto& [seq, m] : model_) {
       auto it = disk.by_seq.find(seq);
-      const bool present = it != disk.by_seq.end();
-      const std::string who = "seq " + std::to_string(seq) + " id " + std::to_string(m.id);
-      // An ack still pending (in flight at the crash, or refused with an
-      // unknown outcome) may or may not have been applied.
-      if (m.enq == Op::kAcked && m.ack == Op::kNone) {
-        EXPECT_TRUE(present) << "acknowledged enqueue lost: " << who;
-      }
-      if (m.enq == Op::kFailed && !refused_outcome_unknown_) {
-        EXPECT_FALSE(present) << "refused enqueue applied: " << who;
-      }
-      if (m.ack == Op::kAcked) {
-        EXPECT_FALSE(present) << "acknowledged ack came back: " << who;
-      }
-      if (exact && m.enq == Op::kAcked && m.ack == Op::kNone) {
-        EXPECT_TRUE(present) << who;
-      }
-      if (!present) continue;
+      if (it == disk.by_seq.end()) continue;
       const DiskTask& d = it->second;
-      if (m.id != 0) {
-        EXPECT_EQ(d.id, m.id) << who;
-      }
+      const std::string who = "seq " + std::to_string(seq) + " id " + std::to_string(d.id);
       if (m.dead == Op::kAcked) {
         EXPECT_TRUE(d.dead) << "acknowledged dead-letter undone: " << who;
       }
-      if (m.dead == Op::kNone || (m.dead == Op::kFailed && !refused_outcome_unknown_)) {
+      if (m.dead == Op::kNone || (m.dead == Op::kRefused && !refused_outcome_unknown_)) {
         EXPECT_FALSE(d.dead) << "dead without an applied fatal nack: " << who;
       }
       if (d.dead) continue;
@@ -397,25 +370,18 @@ class EngineCrashTest : public ::testing::Test {
       }
     }
     // The engine's index agrees with the disk.
-    uint64_t e_live = 0, e_dead = 0;
-    for (const auto& q : engine_->Stats().queues) {
-      e_live += q.ready + q.delayed + q.leased;
-      e_dead += q.dead;
-    }
-    EXPECT_EQ(e_live, live);
-    EXPECT_EQ(e_dead, dead);
+    EXPECT_EQ(EngineCounts(), std::make_pair(uint64_t{live}, uint64_t{dead}));
     for (const auto& [seq, d] : disk.by_seq) {
       auto v = engine_->ShowTask(d.id);
       ASSERT_TRUE(v.ok()) << "ShowTask(" << d.id << "): " << v.status().ToString();
       EXPECT_EQ(v->state == core::TaskState::kDead, d.dead) << d.id;
     }
     // Pending outcomes are now decided by what is on disk.
+    oracle_.Resolve(present);
     std::map<int64_t, ModelTask> next;
     seq_of_.clear();
     for (const auto& [seq, d] : disk.by_seq) {
       ModelTask m;
-      m.id = d.id;
-      m.enq = Op::kAcked;
       m.dead = d.dead ? Op::kAcked : Op::kNone;
       if (!d.dead) {
         if (!d.record.checkpoint.empty()) m.cp_acked = std::stoull(d.record.checkpoint.substr(2));
@@ -432,9 +398,9 @@ class EngineCrashTest : public ::testing::Test {
   // The oracle's expected engine counts (exact runs only).
   std::pair<uint64_t, uint64_t> ModelCounts() const {
     uint64_t live = 0, dead = 0;
-    for (const auto& [seq, m] : model_) {
-      if (m.enq != Op::kAcked || m.ack == Op::kAcked) continue;
-      (m.dead == Op::kAcked ? dead : live)++;
+    for (const auto& [seq, t] : oracle_.Tasks()) {
+      if (t.enqueue != Op::kAcked || oracle_.AckState(t.id) == Op::kAcked) continue;
+      (model_.at(seq).dead == Op::kAcked ? dead : live)++;
     }
     return {live, dead};
   }
@@ -447,7 +413,7 @@ class EngineCrashTest : public ::testing::Test {
     return {live, dead};
   }
 
-  std::filesystem::path dir_;
+  testing::ScopedTempDir dir_{"sluice-crash"};
   std::shared_ptr<FaultInjectionFs> fs_;
   Poster poster_;
   ManualClock clock_;
@@ -463,6 +429,7 @@ class EngineCrashTest : public ::testing::Test {
   int64_t next_seq_ = 1;
   uint64_t next_cp_ = 1;
   uint64_t next_step_ = 1;
+  CrashOracle oracle_;
   std::map<int64_t, ModelTask> model_;
   std::map<TaskId, int64_t> seq_of_;
   std::vector<LeasedTask> held_;
@@ -479,7 +446,7 @@ TEST_F(EngineCrashTest, SyncModeSurvivesRandomPowerLoss) {
   for (int cycle = 0; cycle < kCycles; ++cycle) {
     const int steps = 5 + static_cast<int>(rng_() % 120);
     for (int i = 0; i < steps; ++i) RandomStep();
-    for (const auto& [seq, m] : model_) acked_before_loss += (m.enq == Op::kAcked) ? 1 : 0;
+    acked_before_loss += static_cast<int>(oracle_.enqueues_acked());
     PowerLoss();
     OpenAll(Durability::kSync);
     ASSERT_NO_FATAL_FAILURE(Verify(false, "after power loss " + std::to_string(cycle) +
@@ -499,8 +466,7 @@ TEST_F(EngineCrashTest, AsyncModeCanLoseAcknowledgedEnqueuesOnPowerLoss) {
   OpenAll(Durability::kAsync);
   for (int i = 0; i < 10; ++i) DoEnqueue(5);
   Drain();
-  size_t acked = 0;
-  for (const auto& [seq, m] : model_) acked += (m.enq == Op::kAcked) ? 1 : 0;
+  const size_t acked = oracle_.enqueues_acked();
   ASSERT_EQ(acked, 50u);
   PowerLoss();
   OpenAll(Durability::kAsync);
@@ -558,11 +524,9 @@ TEST_P(NthWriteTest, FailedGroupsAreRefusedStateStaysConsistentWritesResume) {
   // No partial state: the engine's counts are the oracle's.
   EXPECT_EQ(EngineCounts(), ModelCounts());
   // Reads and leases of existing tasks go on during the fault.
-  for (const auto& [seq, m] : model_) {
-    if (m.enq == Op::kAcked && m.ack == Op::kNone) {
-      auto v = engine_->ShowTask(m.id);
-      EXPECT_TRUE(v.ok()) << m.id << ": " << v.status().ToString();
-    }
+  for (TaskId id : oracle_.MustExist()) {
+    auto v = engine_->ShowTask(id);
+    EXPECT_TRUE(v.ok()) << id << ": " << v.status().ToString();
   }
   const size_t held_before = held_.size();
   EXPECT_GT(DoLease(4), 0u) << "leases of existing ready tasks must go on";

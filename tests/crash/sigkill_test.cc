@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,13 +20,14 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "crash/crash_support.h"
 #include "store/rocks_store.h"
+#include "support/crash_oracle.h"
+#include "support/scoped_temp_dir.h"
 
 #ifndef SLUICE_CRASH_CHILD
 #error "SLUICE_CRASH_CHILD must name the crash_child binary"
@@ -38,38 +38,34 @@ namespace {
 
 using core::TaskId;
 
-// The oracle, built from the child's lines.
-struct Oracle {
-  std::set<uint64_t> sent;                   // "pending enqueue"
-  std::map<uint64_t, TaskId> acked_enqueue;  // seq -> id
-  std::set<TaskId> sent_ack;                 // "pending ack"
-  std::set<TaskId> acked_ack;
-  std::vector<std::string> failures;         // "failed ..." lines
-  uint64_t max_seq = 0;
+// The oracle (tests/support/crash_oracle.h), fed from the child's lines:
+// "pending enqueue SEQ", "acked enqueue SEQ ID", "pending ack ID", "acked ack
+// ID", and "failed ..." for a request the child saw fail.
+struct ChildLog {
+  testing::CrashOracle oracle;
+  std::vector<std::string> failures;  // "failed ..." lines
 
   void Apply(const std::string& line) {
     std::istringstream in(line);
     std::string a, b;
     in >> a >> b;
     if (a == "pending" && b == "enqueue") {
-      uint64_t seq = 0;
+      int64_t seq = 0;
       in >> seq;
-      sent.insert(seq);
-      max_seq = std::max(max_seq, seq);
+      oracle.EnqueuePending(seq);
     } else if (a == "acked" && b == "enqueue") {
-      uint64_t seq = 0;
+      int64_t seq = 0;
       TaskId id = 0;
       in >> seq >> id;
-      EXPECT_TRUE(sent.count(seq)) << "acked before pending: " << line;
-      acked_enqueue[seq] = id;
+      EXPECT_TRUE(oracle.EnqueueAcked(seq, id)) << "acked before pending: " << line;
     } else if (a == "pending" && b == "ack") {
       TaskId id = 0;
       in >> id;
-      sent_ack.insert(id);
+      oracle.AckPending(id);
     } else if (a == "acked" && b == "ack") {
       TaskId id = 0;
       in >> id;
-      acked_ack.insert(id);
+      oracle.AckAcked(id);
     } else if (a == "failed") {
       failures.push_back(line);
     }
@@ -86,7 +82,7 @@ struct RunResult {
 };
 
 RunResult RunChild(const std::string& dir, uint64_t seed, uint64_t first_seq,
-                   size_t kill_after_lines, int max_ms, Oracle* oracle) {
+                   size_t kill_after_lines, int max_ms, ChildLog* log) {
   RunResult res;
   int fds[2];
   if (pipe(fds) != 0) {
@@ -117,7 +113,7 @@ RunResult RunChild(const std::string& dir, uint64_t seed, uint64_t first_seq,
         res.saw_ready = true;
         start = std::chrono::steady_clock::now();  // the time cap counts from here
       }
-      oracle->Apply(line);
+      log->Apply(line);
       ++res.lines;
     }
   };
@@ -148,7 +144,7 @@ RunResult RunChild(const std::string& dir, uint64_t seed, uint64_t first_seq,
   return res;
 }
 
-void Verify(const std::string& dir, const Oracle& oracle, int round) {
+void Verify(const std::string& dir, const testing::CrashOracle& oracle, int round) {
   SCOPED_TRACE("after kill " + std::to_string(round));
   store::StoreOptions o;
   o.dir = dir;
@@ -158,32 +154,18 @@ void Verify(const std::string& dir, const Oracle& oracle, int round) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   DiskState disk = ReadDisk(**s);
   EXPECT_TRUE(disk.errors.empty()) << disk.errors;
-  for (const auto& [seq, d] : disk.by_seq) {
-    EXPECT_TRUE(oracle.sent.count(static_cast<uint64_t>(seq))) << "phantom seq " << seq;
-    EXPECT_FALSE(oracle.acked_ack.count(d.id))
-        << "acknowledged ack came back: task " << d.id << " seq " << seq;
-  }
-  for (const auto& [seq, id] : oracle.acked_enqueue) {
-    if (oracle.sent_ack.count(id)) continue;  // an ack was sent: it may have landed
-    auto it = disk.by_seq.find(static_cast<int64_t>(seq));
-    if (it == disk.by_seq.end()) {
-      ADD_FAILURE() << "acknowledged enqueue lost: seq " << seq << " id " << id;
-      continue;
-    }
-    EXPECT_EQ(it->second.id, id) << "seq " << seq;
-  }
+  EXPECT_EQ(oracle.Check(PresentIds(disk)), "");
 }
 
 TEST(SigkillTest, AcknowledgedStateSurvivesRepeatedSigkill) {
   const uint64_t seed = TestSeed("SigkillTest", 4242);
   std::mt19937_64 rng(seed);
-  std::string tmpl =
-      (std::filesystem::temp_directory_path() / "sluice-sigkill-XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-  const std::string dir = tmpl;
+  const testing::ScopedTempDir temp("sluice-sigkill");
+  const std::string& dir = temp.path();
 
   constexpr int kKills = 25;
-  Oracle oracle;
+  ChildLog log;
+  const testing::CrashOracle& oracle = log.oracle;
   int kills = 0;
   size_t total_lines = 0;
   for (int round = 0; round < kKills; ++round) {
@@ -193,23 +175,21 @@ TEST(SigkillTest, AcknowledgedStateSurvivesRepeatedSigkill) {
     const int max_ms = 100 + static_cast<int>(rng() % 900);
     RunResult r = RunChild(dir, seed + static_cast<uint64_t>(round),
                            static_cast<uint64_t>(round + 1) * 10'000'000, kill_after, max_ms,
-                           &oracle);
+                           &log);
     total_lines += r.lines;
     ASSERT_TRUE(r.exited_by_kill) << "the child died on its own (round " << round << ")";
     ++kills;
-    EXPECT_TRUE(oracle.failures.empty()) << oracle.failures.front();
+    EXPECT_TRUE(log.failures.empty()) << log.failures.front();
     ASSERT_NO_FATAL_FAILURE(Verify(dir, oracle, round));
     if (::testing::Test::HasFailure()) break;
   }
   std::fprintf(stderr,
                "[crash] %d SIGKILLs, %zu lines, %zu acknowledged enqueues, %zu acknowledged "
                "acks\n",
-               kills, total_lines, oracle.acked_enqueue.size(), oracle.acked_ack.size());
+               kills, total_lines, oracle.enqueues_acked(), oracle.acks_acked());
   EXPECT_EQ(kills, kKills);
-  EXPECT_GT(oracle.acked_enqueue.size(), 100u) << "the load was too light to mean anything";
-  EXPECT_GT(oracle.acked_ack.size(), 10u);
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  EXPECT_GT(oracle.enqueues_acked(), 100u) << "the load was too light to mean anything";
+  EXPECT_GT(oracle.acks_acked(), 10u);
 }
 
 }  // namespace

@@ -15,10 +15,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "support/wait_for.h"
 #include "wire/frame_codec.h"
 
 extern char** environ;
@@ -39,20 +39,15 @@ int RemainingMs(SteadyClock::time_point deadline) {
 // ---------------------------------------------------------------- process
 
 BrokerProcess::BrokerProcess(BrokerOptions options) : options_(std::move(options)) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "sluiced-test-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-  work_dir_ = tmpl;
-  data_dir_ = options_.data_dir.empty() ? work_dir_ + "/data" : options_.data_dir;
+  data_dir_ = options_.data_dir.empty() ? work_dir() + "/data" : options_.data_dir;
   if (!options_.config_toml.empty()) {
-    config_path_ = work_dir_ + "/sluiced.toml";
+    config_path_ = work_dir() + "/sluiced.toml";
     std::ofstream(config_path_) << options_.config_toml;
   }
 }
 
 BrokerProcess::~BrokerProcess() {
-  if (running()) Kill();
-  std::error_code ec;
-  std::filesystem::remove_all(work_dir_, ec);
+  if (running()) Kill();  // before work_dir_ (the data directory) is removed
 }
 
 ::testing::AssertionResult BrokerProcess::Start() {
@@ -123,21 +118,17 @@ BrokerProcess::~BrokerProcess() {
 
 int BrokerProcess::WaitExit(int timeout_ms) {
   if (!running()) return -1;
-  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
-  while (true) {
-    int status = 0;
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      pid_ = -1;
-      if (stdout_fd_ >= 0) close(stdout_fd_);
-      stdout_fd_ = -1;
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-      return -1;
-    }
-    if (RemainingMs(deadline) == 0) return -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int status = 0;
+  if (!WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; },
+               std::chrono::milliseconds(timeout_ms), std::chrono::milliseconds(5))) {
+    return -1;
   }
+  pid_ = -1;
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
 }
 
 int BrokerProcess::Stop(int timeout_ms) {

@@ -26,6 +26,8 @@
 #include <flatbuffers/flatbuffers.h>
 #include <sluice/wire/sluice_generated.h>
 
+#include "support/scoped_temp_dir.h"
+
 namespace sluice::testing {
 
 struct BrokerOptions {
@@ -64,14 +66,14 @@ class BrokerProcess {
   std::string address() const { return host_ + ":" + std::to_string(port_); }
   const std::string& data_dir() const { return data_dir_; }
   // Temp directory holding the data dir and the config file.
-  const std::string& work_dir() const { return work_dir_; }
+  const std::string& work_dir() const { return work_dir_.path(); }
 
  private:
   // Waits up to timeout_ms for exit; -1 if still running.
   int WaitExit(int timeout_ms);
 
   BrokerOptions options_;
-  std::string work_dir_;
+  ScopedTempDir work_dir_{"sluiced-test"};  // removed last, after the broker is killed
   std::string data_dir_;
   std::string config_path_;
   pid_t pid_ = -1;

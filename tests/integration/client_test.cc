@@ -18,12 +18,12 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "client/worker.h"
 #include "integration/broker_process.h"
+#include "support/crash_oracle.h"
+#include "support/wait_for.h"
 
 namespace sluice::client {
 namespace {
@@ -58,16 +58,7 @@ TaskSpec Task(const std::string& queue, const std::string& payload) {
   return t;
 }
 
-// Polls `cond` every 10 ms until it holds or `timeout` passes.
-template <typename Cond>
-bool WaitFor(Cond cond, milliseconds timeout = milliseconds(10000)) {
-  const auto end = Clock::now() + timeout;
-  while (Clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return cond();
-}
+using sluice::testing::WaitFor;  // polls every 10 ms, 10 s unless told
 
 #ifndef SLUICE_CLIENT_CRASH_TEST
 
@@ -98,6 +89,19 @@ TEST(LeaseTokenTest, TextRoundTrip) {
   EXPECT_EQ(o.port, 7878);
   EXPECT_FALSE(ParseBrokerAddress("10.0.0.1", &o).ok());
   EXPECT_FALSE(ParseBrokerAddress("host:99999", &o).ok());
+}
+
+TEST_F(ClientTest, UnsetPriorityGetsTheBrokersDefaultAndZeroStaysZero) {
+  ASSERT_TRUE(client_->Enqueue(Task("prio-unset", "x")).ok());
+  TaskSpec zero = Task("prio-zero", "x");
+  zero.priority = 0;
+  ASSERT_TRUE(client_->Enqueue(zero).ok());
+  auto unset = client_->Lease("prio-unset", 1, 0, 5000, "w");
+  ASSERT_TRUE(unset.ok() && unset->size() == 1u);
+  EXPECT_EQ((*unset)[0].priority, 4) << "the broker's default_priority, not level 0";
+  auto urgent = client_->Lease("prio-zero", 1, 0, 5000, "w");
+  ASSERT_TRUE(urgent.ok() && urgent->size() == 1u);
+  EXPECT_EQ((*urgent)[0].priority, 0);
 }
 
 TEST_F(ClientTest, HelloReportsServer) {
@@ -676,69 +680,13 @@ TEST(ClientConnectTest, ConnectToNothingFailsUnavailable) {
 // ---------------------------------------------------------------- crash oracle
 //
 // Producers record an enqueue as pending before sending and as acknowledged
-// (with its id) after the reply; consumers do the same for acks. After every
-// SIGKILL and restart: every acknowledged enqueue whose ack was not
-// acknowledged is still present (ready, delayed, leased-then-ready, or dead),
-// and no task whose ack was acknowledged exists or is ever leased again. A task
-// whose ack got no reply may go either way.
-class Oracle {
- public:
-  void Enqueued(TaskId id) {
-    std::lock_guard lock(mu_);
-    enqueued_.insert(id);
-  }
-  // Before sending an ack: until its reply, the task may or may not be gone.
-  void AckPending(TaskId id) {
-    std::lock_guard lock(mu_);
-    ack_pending_.insert(id);
-  }
-  // The ack's reply said OK: the task must never come back.
-  void Acked(TaskId id) {
-    std::lock_guard lock(mu_);
-    ack_pending_.erase(id);
-    acked_.insert(id);
-  }
-  // The ack's reply refused it (e.g. STALE_LEASE): it changed nothing.
-  void AckRefused(TaskId id) {
-    std::lock_guard lock(mu_);
-    ack_pending_.erase(id);
-  }
-  void Leased(TaskId id) {
-    std::lock_guard lock(mu_);
-    if (acked_.count(id)) ++resurrected_;
-  }
-  std::vector<TaskId> MustExist() const {
-    std::lock_guard lock(mu_);
-    std::vector<TaskId> out;
-    for (TaskId id : enqueued_) {
-      if (!acked_.count(id) && !ack_pending_.count(id)) out.push_back(id);
-    }
-    return out;
-  }
-  std::vector<TaskId> MustBeGone() const {
-    std::lock_guard lock(mu_);
-    return {acked_.begin(), acked_.end()};
-  }
-  int resurrected() const {
-    std::lock_guard lock(mu_);
-    return resurrected_;
-  }
-  size_t enqueued() const {
-    std::lock_guard lock(mu_);
-    return enqueued_.size();
-  }
-  size_t acked() const {
-    std::lock_guard lock(mu_);
-    return acked_.size();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::unordered_set<TaskId> enqueued_;
-  std::unordered_set<TaskId> acked_;
-  std::unordered_set<TaskId> ack_pending_;  // sent, no reply (yet or ever)
-  int resurrected_ = 0;
-};
+// (with its id) after the reply; consumers do the same for acks
+// (tests/support/crash_oracle.h). After every SIGKILL and restart: every
+// acknowledged enqueue whose ack was not acknowledged is still present (ready,
+// delayed, leased-then-ready, or dead), and no task whose ack was acknowledged
+// exists or is ever leased again. A task whose ack got no reply may go either
+// way.
+using sluice::testing::CrashOracle;
 
 TEST(ClientCrashTest, KillNineUnderLoadKeepsAcknowledgedWork) {
   uint64_t seed = std::random_device{}();
@@ -750,7 +698,8 @@ TEST(ClientCrashTest, KillNineUnderLoadKeepsAcknowledgedWork) {
 
   BrokerProcess broker;
   ASSERT_TRUE(broker.Start());
-  Oracle oracle;
+  CrashOracle oracle;
+  std::atomic<int64_t> next_key{0};  // the oracle's name for each task sent
   constexpr int kRounds = 10;
   constexpr int kProducers = 3;
   constexpr int kConsumers = 2;
@@ -771,15 +720,22 @@ TEST(ClientCrashTest, KillNineUnderLoadKeepsAcknowledgedWork) {
         int n = 0;
         while (!stop.load()) {
           std::vector<TaskSpec> batch;
+          std::vector<int64_t> keys;
           for (int i = 0; i < 4; ++i) {
             batch.push_back(Task(queue, "r" + std::to_string(round) + "p" + std::to_string(p) +
                                             "n" + std::to_string(n++)));
+            keys.push_back(next_key++);
+            oracle.EnqueuePending(keys.back());
           }
           // pending: the batch is in flight; only a reply makes it acknowledged.
           auto r = (*c)->EnqueueMany(batch);
           if (!r.ok()) break;  // the broker is gone
-          for (const auto& item : *r) {
-            if (item.ok()) oracle.Enqueued(item->id);
+          for (size_t i = 0; i < r->size() && i < keys.size(); ++i) {
+            if ((*r)[i].ok()) {
+              oracle.EnqueueAcked(keys[i], (*r)[i]->id);
+            } else {
+              oracle.EnqueueRefused(keys[i]);
+            }
           }
         }
       });
@@ -802,7 +758,7 @@ TEST(ClientCrashTest, KillNineUnderLoadKeepsAcknowledgedWork) {
           if (!acks.ok()) break;  // no reply: those acks stay pending forever
           for (size_t i = 0; i < tokens.size(); ++i) {
             if ((*acks)[i].ok()) {
-              oracle.Acked(tokens[i].task_id);
+              oracle.AckAcked(tokens[i].task_id);
             } else {
               oracle.AckRefused(tokens[i].task_id);
             }
@@ -843,10 +799,10 @@ TEST(ClientCrashTest, KillNineUnderLoadKeepsAcknowledgedWork) {
     ASSERT_EQ(back, 0);
     ASSERT_EQ(oracle.resurrected(), 0) << "an acked task was leased again";
     std::printf("round %d: load %d ms, %zu enqueued and %zu acked so far, all accounted for\n",
-                round, load_ms, oracle.enqueued(), oracle.acked());
+                round, load_ms, oracle.enqueues_acked(), oracle.acks_acked());
   }
-  EXPECT_GT(oracle.enqueued(), 0u);
-  EXPECT_GT(oracle.acked(), 0u);
+  EXPECT_GT(oracle.enqueues_acked(), 0u);
+  EXPECT_GT(oracle.acks_acked(), 0u);
 }
 
 #endif  // SLUICE_CLIENT_CRASH_TEST

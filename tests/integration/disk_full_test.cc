@@ -24,11 +24,12 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "client/client.h"
 #include "integration/broker_process.h"
+#include "support/scoped_temp_dir.h"
+#include "support/wait_for.h"
 
 namespace sluice::client {
 namespace {
@@ -60,11 +61,8 @@ void Fill(const std::string& path, uint64_t bytes) {
 class DiskFullTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-tmpfs-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    mount_ = tmpl;
+    mount_ = mount_point_.path();
     if (mount("tmpfs", mount_.c_str(), "tmpfs", 0, "size=24m") != 0) {
-      std::filesystem::remove(mount_);
       mount_.clear();
       GTEST_SKIP() << "cannot mount a tmpfs here (needs root); store_rocks_store_test's "
                       "DiskFullTest covers the store's side";
@@ -79,10 +77,7 @@ class DiskFullTest : public ::testing::Test {
   void TearDown() override {
     client_.reset();
     broker_.reset();
-    if (!mount_.empty()) {
-      umount2(mount_.c_str(), MNT_DETACH);
-      std::filesystem::remove(mount_);
-    }
+    if (!mount_.empty()) umount2(mount_.c_str(), MNT_DETACH);  // mount_point_ goes after
   }
 
   void Connect() {
@@ -103,7 +98,8 @@ class DiskFullTest : public ::testing::Test {
     return client_->Enqueue(t);
   }
 
-  std::string mount_;
+  testing::ScopedTempDir mount_point_{"sluice-tmpfs"};
+  std::string mount_;  // mount_point_ once the tmpfs is mounted on it; empty: not mounted
   std::unique_ptr<BrokerProcess> broker_;
   std::unique_ptr<Client> client_;
   std::set<TaskId> enqueued_;  // acknowledged enqueues
@@ -180,12 +176,13 @@ TEST_F(DiskFullTest, RefusesEnqueuesKeepsServingFreesSpaceAndResumes) {
   std::filesystem::remove(mount_ + "/ballast");
   const auto freed = std::chrono::steady_clock::now();
   Result<EnqueueResult> again = Status::Unavailable("not tried");
-  for (int i = 0; i < 300; ++i) {
-    again = Enqueue(100);
-    if (again.ok()) break;
-    ASSERT_EQ(again.status().code(), Code::kNoSpace) << again.status().ToString();
-    std::this_thread::sleep_for(milliseconds(100));
-  }
+  // Retried while the broker says kNoSpace; any other answer ends the wait.
+  testing::WaitFor(
+      [&] {
+        again = Enqueue(100);
+        return again.ok() || again.status().code() != Code::kNoSpace;
+      },
+      milliseconds(30'000), milliseconds(100));
   ASSERT_TRUE(again.ok()) << "writes did not resume after space returned: "
                           << again.status().ToString();
   const auto resume_ms = std::chrono::duration_cast<milliseconds>(

@@ -365,6 +365,42 @@ TEST(ProtocolTest, TenantSetRateUnitIsAppliedOnlyWhenFlagged) {
   EXPECT_EQ(broker.Stop(), 0);
 }
 
+// A task that sets no priority gets the broker's [tasks] default_priority
+// (6 here), not level 0; has_priority keeps an explicit 0; a client from
+// before has_priority (non-zero priority, no flag) keeps its choice.
+TEST(ProtocolTest, UnsetPriorityGetsTheConfiguredDefault) {
+  BrokerProcess broker(WithConfig("[tasks]\ndefault_priority = 6\n"));
+  ASSERT_TRUE(broker.Start());
+  auto conn = ConnectAndHello(broker.port());
+  ASSERT_NE(conn, nullptr);
+  struct Case {
+    const char* queue;
+    uint8_t priority;
+    bool has_priority;
+    uint8_t want;
+  };
+  const Case cases[] = {{"unset", 0, false, 6}, {"zero", 0, true, 0}, {"old", 3, false, 3},
+                        {"set", 2, true, 2}};
+  uint64_t rid = 10;
+  for (const Case& c : cases) {
+    flatbuffers::FlatBufferBuilder fbb;
+    const auto spec = fb::CreateTaskSpec(
+        fbb, fbb.CreateString(c.queue), 0, c.priority, fbb.CreateVector<uint8_t>({'x'}), 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, c.has_priority);
+    const auto body = fb::CreateEnqueue(fbb, fbb.CreateVector(&spec, 1));
+    wire::FinishFrame(fbb, fb::CreateFrame(fbb, ++rid, fb::Body::Enqueue, body.Union()));
+    ASSERT_TRUE(conn->SendFrame(fbb));
+    const auto enq = conn->ReadFrame();
+    ASSERT_TRUE(enq && enq->type() == fb::Body::EnqueueResult) << c.queue;
+    ASSERT_TRUE(conn->SendFrame(LeaseFrame(++rid, c.queue, 1, 0)));
+    const auto lease = conn->ReadFrame();
+    ASSERT_TRUE(lease && lease->type() == fb::Body::LeaseResult) << c.queue;
+    const auto* tasks = lease->frame()->body_as_LeaseResult()->tasks();
+    ASSERT_TRUE(tasks != nullptr && tasks->size() == 1u) << c.queue;
+    EXPECT_EQ(tasks->Get(0)->priority(), c.want) << c.queue;
+  }
+}
+
 TEST(ProtocolTest, LongPollDoesNotBlockPipelinedRequests) {
   BrokerProcess broker;
   ASSERT_TRUE(broker.Start());

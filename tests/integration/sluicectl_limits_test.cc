@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "integration/broker_process.h"
+#include "integration/sluicectl_runner.h"
+#include "support/wait_for.h"
 #include "wire/frame_codec.h"
 
 namespace sluice::testing {
@@ -27,26 +29,7 @@ namespace {
 namespace fb = wire::fb;
 
 // ---------------------------------------------------------------- sluicectl
-
-struct CtlResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs sluicectl with `args` (no shell), stdin from /dev/null; waits for it.
-CtlResult RunCtl(const std::vector<std::string>& args) {
-  const testing::ExitedProcess p = testing::RunProgram(SLUICECTL_PATH, args);
-  CtlResult r;
-  r.exit_code = p.exit_code;
-  r.out = p.out;
-  r.err = p.err;
-  return r;
-}
-
-std::string Describe(const CtlResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
+// (RunCtl, CtlResult, Describe: integration/sluicectl_runner.h)
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -207,15 +190,19 @@ TEST(CtlDlqTest, RedriveWithoutLimitMovesMoreThanOneRequestHolds) {
   }
   // Every task dies on its TTL timer: wait until the stats say so.
   uint64_t dead = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (dead < kTasks && std::chrono::steady_clock::now() < deadline) {
-    ASSERT_TRUE(conn->SendFrame(StatsFrame(rid++, "bulk")));
-    auto r = conn->ReadFrame();
-    ASSERT_TRUE(r);
-    const auto* queues = r->frame()->body_as_StatsResult()->queues();
-    dead = queues != nullptr && queues->size() == 1 ? queues->Get(0)->dead() : 0;
-    if (dead < kTasks) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  bool answered = true;  // every Stats request got its reply
+  WaitFor(
+      [&] {
+        answered = conn->SendFrame(StatsFrame(rid++, "bulk"));
+        auto r = answered ? conn->ReadFrame() : std::nullopt;
+        answered = answered && r.has_value();
+        if (!answered) return true;
+        const auto* queues = r->frame()->body_as_StatsResult()->queues();
+        dead = queues != nullptr && queues->size() == 1 ? queues->Get(0)->dead() : 0;
+        return dead >= kTasks;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(50));
+  ASSERT_TRUE(answered) << "a Stats request got no reply";
   ASSERT_EQ(dead, static_cast<uint64_t>(kTasks)) << "tasks past their TTL were not dead in 60 s";
 
   const CtlResult r =

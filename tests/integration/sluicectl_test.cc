@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "integration/broker_process.h"
+#include "integration/sluicectl_runner.h"
 
 namespace sluice::testing {
 namespace {
@@ -171,27 +172,18 @@ class JsonParser {
 
 // ---------------------------------------------------------------- running
 
-struct CtlResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
+// sluicectl's run (integration/sluicectl_runner.h) with its stdout parsed as
+// JSON.
+struct CtlJsonResult : CtlResult {
   Json json;
   bool json_ok = false;
 };
 
-// Runs sluicectl with `args` (no shell), stdin from /dev/null; waits for it.
-CtlResult RunCtl(const std::vector<std::string>& args) {
-  const testing::ExitedProcess p = testing::RunProgram(SLUICECTL_PATH, args);
-  CtlResult r;
-  r.exit_code = p.exit_code;
-  r.out = p.out;
-  r.err = p.err;
+CtlJsonResult RunCtlJson(const std::vector<std::string>& args) {
+  CtlJsonResult r;
+  static_cast<CtlResult&>(r) = RunCtl(args);
   r.json_ok = JsonParser(r.out).Parse(&r.json);
   return r;
-}
-
-std::string Describe(const CtlResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
 }
 
 class SluicectlTest : public ::testing::Test {
@@ -202,14 +194,14 @@ class SluicectlTest : public ::testing::Test {
   // one JSON object on stdout.
   Json Ok(std::vector<std::string> args) {
     args.insert(args.begin(), {"--broker", broker_.address(), "--json"});
-    const CtlResult r = RunCtl(args);
+    const CtlJsonResult r = RunCtlJson(args);
     EXPECT_EQ(r.exit_code, 0) << Describe(r);
     EXPECT_TRUE(r.json_ok && r.json.type == Json::Type::kObject) << Describe(r);
     return r.json;
   }
-  CtlResult Run(std::vector<std::string> args) {
+  CtlJsonResult Run(std::vector<std::string> args) {
     args.insert(args.begin(), {"--broker", broker_.address(), "--json"});
-    return RunCtl(args);
+    return RunCtlJson(args);
   }
 
   uint64_t Enqueue(const std::string& queue, const std::string& payload,
@@ -279,7 +271,7 @@ TEST_F(SluicectlTest, EnqueueQueuesLeaseAck) {
   EXPECT_EQ(q["leased"].u64(), 0u);
 
   // The same token again is stale: exit 1 and a message.
-  const CtlResult again = Run({"ack", token});
+  const CtlJsonResult again = Run({"ack", token});
   EXPECT_EQ(again.exit_code, 1) << Describe(again);
   EXPECT_NE(again.err.find("STALE_LEASE"), std::string::npos) << Describe(again);
 }
@@ -353,8 +345,8 @@ TEST_F(SluicectlTest, DlqPagingPacedRedriveAndPurge) {
   EXPECT_EQ(QueueEntry(Ok({"queues"}), "batch")["dead"].u64(), 2u);
 
   // Purge needs --yes for people; --json is for scripts and needs none.
-  const CtlResult refused =
-      RunCtl({"--broker", broker_.address(), "dlq", "purge", "--queue", "batch"});
+  const CtlJsonResult refused =
+      RunCtlJson({"--broker", broker_.address(), "dlq", "purge", "--queue", "batch"});
   EXPECT_EQ(refused.exit_code, 2) << Describe(refused);
   const Json purged = Ok({"dlq", "purge", "--queue", "batch"});
   EXPECT_EQ(purged["purged"].u64(), 2u);
@@ -386,7 +378,7 @@ TEST_F(SluicectlTest, TenantSetThenList) {
     EXPECT_TRUE(acme->Has(field)) << field;
   }
 
-  const CtlResult bad = Run({"tenant", "set", "acme", "--weight", "0"});
+  const CtlJsonResult bad = Run({"tenant", "set", "acme", "--weight", "0"});
   EXPECT_EQ(bad.exit_code, 2) << Describe(bad);
 }
 
@@ -407,13 +399,13 @@ TEST_F(SluicectlTest, TenantRateUnitRoundTripsAndAPartialSetKeepsIt) {
   EXPECT_EQ(t["rate_unit"].text, "cost");
 
   // People see the unit next to the rate.
-  const CtlResult table = RunCtl({"--broker", broker_.address(), "tenant", "list"});
+  const CtlJsonResult table = RunCtlJson({"--broker", broker_.address(), "tenant", "list"});
   ASSERT_EQ(table.exit_code, 0) << Describe(table);
   EXPECT_NE(table.out.find("100 cost/s"), std::string::npos) << Describe(table);
 
   // Leaving --rate-unit out keeps it (the broker reads, modifies, writes).
-  const CtlResult partial =
-      RunCtl({"--broker", broker_.address(), "tenant", "set", "t", "--weight", "2"});
+  const CtlJsonResult partial =
+      RunCtlJson({"--broker", broker_.address(), "tenant", "set", "t", "--weight", "2"});
   ASSERT_EQ(partial.exit_code, 0) << Describe(partial);
   EXPECT_NE(partial.out.find("weight 2, rate 100 cost/s"), std::string::npos) << Describe(partial);
   t = TenantEntry(Ok({"tenant", "list"}), "t");
@@ -423,7 +415,7 @@ TEST_F(SluicectlTest, TenantRateUnitRoundTripsAndAPartialSetKeepsIt) {
 
   // A unit that does not exist is a usage error that names the flag and the
   // choices, and changes nothing.
-  const CtlResult bad = Run({"tenant", "set", "t", "--rate-unit", "tokens"});
+  const CtlJsonResult bad = Run({"tenant", "set", "t", "--rate-unit", "tokens"});
   EXPECT_EQ(bad.exit_code, 2) << Describe(bad);
   EXPECT_NE(bad.err.find("--rate-unit"), std::string::npos) << Describe(bad);
   EXPECT_NE(bad.err.find("tokens"), std::string::npos) << Describe(bad);
@@ -441,7 +433,7 @@ TEST_F(SluicectlTest, TenantRateUnitRoundTripsAndAPartialSetKeepsIt) {
   // And back to tasks, which reads "100/s".
   EXPECT_EQ(Ok({"tenant", "set", "t", "--rate-unit", "tasks"})["tenant"]["rate_unit"].text,
             "tasks");
-  const CtlResult tasks = RunCtl({"--broker", broker_.address(), "tenant", "list"});
+  const CtlJsonResult tasks = RunCtlJson({"--broker", broker_.address(), "tenant", "list"});
   ASSERT_EQ(tasks.exit_code, 0) << Describe(tasks);
   EXPECT_NE(tasks.out.find("100/s"), std::string::npos) << Describe(tasks);
   EXPECT_EQ(tasks.out.find("cost"), std::string::npos) << Describe(tasks);
@@ -486,13 +478,13 @@ TEST_F(SluicectlTest, BadUsageExitsTwo) {
       {"task", "show"},                                    // no id
   };
   for (const auto& args : cases) {
-    const CtlResult r = Run(args);
+    const CtlJsonResult r = Run(args);
     std::string joined;
     for (const auto& a : args) joined += a + " ";
     EXPECT_EQ(r.exit_code, 2) << joined << "\n" << Describe(r);
     EXPECT_FALSE(r.err.empty()) << joined;
   }
-  const CtlResult bad_broker = RunCtl({"--broker", "no-port-here", "queues"});
+  const CtlJsonResult bad_broker = RunCtlJson({"--broker", "no-port-here", "queues"});
   EXPECT_EQ(bad_broker.exit_code, 2) << Describe(bad_broker);
 }
 
@@ -509,7 +501,7 @@ TEST(SluicectlNoBrokerTest, UnreachableBrokerExitsOneWithHint) {
   const std::string broker = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   close(fd);
 
-  const CtlResult r = RunCtl({"--broker", broker, "--json", "queues"});
+  const CtlJsonResult r = RunCtlJson({"--broker", broker, "--json", "queues"});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_TRUE(r.out.empty()) << Describe(r);
   EXPECT_NE(r.err.find("cannot connect to " + broker), std::string::npos) << Describe(r);
@@ -527,7 +519,7 @@ TEST_F(SluicectlTest, OfflineDataDirAfterStop) {
   ASSERT_EQ(broker_.Stop(), 0);
 
   const std::string dir = broker_.data_dir();
-  const CtlResult queues = RunCtl({"--data-dir", dir, "--json", "queues"});
+  const CtlJsonResult queues = RunCtlJson({"--data-dir", dir, "--json", "queues"});
   ASSERT_EQ(queues.exit_code, 0) << Describe(queues);
   ASSERT_TRUE(queues.json_ok) << Describe(queues);
   const Json jobs = QueueEntry(queues.json, "jobs");
@@ -537,34 +529,34 @@ TEST_F(SluicectlTest, OfflineDataDirAfterStop) {
   EXPECT_TRUE(jobs["paused"].boolean);
   EXPECT_EQ(QueueEntry(queues.json, "other")["dead"].u64(), 1u);
 
-  const CtlResult list = RunCtl({"--data-dir", dir, "--json", "dlq", "list"});
+  const CtlJsonResult list = RunCtlJson({"--data-dir", dir, "--json", "dlq", "list"});
   ASSERT_EQ(list.exit_code, 0) << Describe(list);
   ASSERT_EQ(list.json["entries"].array.size(), 1u) << Describe(list);
   EXPECT_EQ(list.json["entries"][0]["id"].u64(), dead);
   EXPECT_EQ(list.json["entries"][0]["last_error"].text, "tokenizer crashed");
   EXPECT_EQ(list.json["entries"][0]["reason"].text, "fatal_error");
 
-  const CtlResult show = RunCtl({"--data-dir", dir, "--json", "dlq", "show",
+  const CtlJsonResult show = RunCtlJson({"--data-dir", dir, "--json", "dlq", "show",
                                  std::to_string(dead)});
   ASSERT_EQ(show.exit_code, 0) << Describe(show);
   EXPECT_EQ(show.json["state"].text, "dead");
   ASSERT_EQ(show.json["attempts"].array.size(), 1u) << Describe(show);
   EXPECT_EQ(show.json["attempts"][0]["error"].text, "tokenizer crashed");
 
-  const CtlResult task = RunCtl({"--data-dir", dir, "--json", "task", "show",
+  const CtlJsonResult task = RunCtlJson({"--data-dir", dir, "--json", "task", "show",
                                  std::to_string(live)});
   ASSERT_EQ(task.exit_code, 0) << Describe(task);
   EXPECT_EQ(task.json["state"].text, "ready");
   EXPECT_EQ(task.json["payload"].text, "still here");
 
-  const CtlResult missing = RunCtl({"--data-dir", dir, "task", "show", "999999"});
+  const CtlJsonResult missing = RunCtlJson({"--data-dir", dir, "task", "show", "999999"});
   EXPECT_EQ(missing.exit_code, 1) << Describe(missing);
 
-  const CtlResult table = RunCtl({"--data-dir", dir, "queues"});
+  const CtlJsonResult table = RunCtlJson({"--data-dir", dir, "queues"});
   EXPECT_EQ(table.exit_code, 0) << Describe(table);
   EXPECT_NE(table.out.find("QUEUE"), std::string::npos) << Describe(table);
 
-  const CtlResult refused = RunCtl({"--data-dir", dir, "enqueue", "--queue", "q", "--payload",
+  const CtlJsonResult refused = RunCtlJson({"--data-dir", dir, "enqueue", "--queue", "q", "--payload",
                                     "x"});
   EXPECT_EQ(refused.exit_code, 2) << Describe(refused);
   EXPECT_NE(refused.err.find("needs a running broker"), std::string::npos) << Describe(refused);

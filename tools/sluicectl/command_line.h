@@ -14,13 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "wire/protocol_defaults.h"
+
 namespace sluice::ctl {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRequestError = 1;
 inline constexpr int kExitUsageError = 2;
 
-inline constexpr char kDefaultBroker[] = "127.0.0.1:7400";
 
 enum class Command {
   kNone,
@@ -45,7 +46,7 @@ enum class Command {
 const char* CommandName(Command command);
 
 struct GlobalOptions {
-  std::string broker = kDefaultBroker;  // HOST:PORT
+  std::string broker = wire::kDefaultAddress;  // HOST:PORT
   bool json = false;                    // one JSON object on stdout
   std::string data_dir;                 // non-empty: offline, read-only store inspection
   std::string token;                    // auth token for the hello
@@ -90,7 +91,7 @@ struct DlqFilterArgs {
 struct DlqArgs {
   DlqFilterArgs filter;
   uint64_t after = 0;          // list: page cursor
-  uint32_t limit = 0;          // list: page size (0 = 50); redrive/purge: at most (0 = all)
+  uint32_t limit = 0;          // list: page size (0 = wire::kDefaultDlqPage); redrive/purge: at most (0 = all)
   std::vector<uint64_t> ids;   // show: exactly one; redrive/purge: explicit ids
   double rate = 0;             // redrive: tasks per second, 0 = unpaced
   bool all = false;            // redrive/purge with no filter and no ids: everything

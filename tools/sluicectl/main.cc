@@ -18,6 +18,8 @@
 #include "common/text.h"
 #include "network_commands.h"
 #include "offline_commands.h"
+#include "wire/host_port.h"
+#include "wire/protocol_defaults.h"
 
 namespace sluice::ctl {
 namespace {
@@ -45,7 +47,7 @@ void Define(CLI::App& app, CommandLine* cl) {
   app.require_subcommand(1);
   app.fallthrough();  // global flags are also accepted after the command
   app.add_option("--broker", cl->global.broker, "broker address HOST:PORT")
-      ->default_str(kDefaultBroker);
+      ->default_str(wire::kDefaultAddress);
   app.add_flag("--json", cl->global.json, "print one JSON object (for scripts)");
   app.add_option("--data-dir", cl->global.data_dir,
                  "inspect a stopped broker's store read-only (queues, task show, dlq list|show)");
@@ -124,7 +126,7 @@ void Define(CLI::App& app, CommandLine* cl) {
                     Command::kDlqList);
   AddDlqFilters(list, &d.filter);
   list->add_option("--after", d.after, "page cursor: ids after this one (printed by list)");
-  list->add_option("--limit", d.limit, "page size, 1 .. 10000; 0 or absent = 50");
+  list->add_option("--limit", d.limit, "page size, 1 .. 10000; 0 or absent = 100");
   auto* dshow = leaf(dlq->add_subcommand("show", "a dead letter with every attempt's error"),
                      Command::kDlqShow);
   dshow->add_option("id", cl->task_id, "task id")->required();
@@ -267,12 +269,11 @@ int Main(int argc, char** argv) {
     std::cerr << "sluicectl: " << problem << '\n';
     return kExitUsageError;
   }
-  std::string host;
-  uint16_t port = 0;
-  if (cl.global.data_dir.empty() && !ParseHostPort(cl.global.broker, &host, &port)) {
-    std::cerr << "sluicectl: --broker wants HOST:PORT (e.g. 127.0.0.1:7400), got \""
-              << cl.global.broker << "\"\n";
-    return kExitUsageError;
+  if (cl.global.data_dir.empty()) {
+    if (auto address = wire::ParseHostPort(cl.global.broker, "--broker"); !address.ok()) {
+      std::cerr << "sluicectl: " << address.status().message() << "\n";
+      return kExitUsageError;
+    }
   }
   if (!cl.global.data_dir.empty()) return RunOfflineCommand(cl, std::cout, std::cerr);
   return RunNetworkCommand(cl, std::cout, std::cerr);

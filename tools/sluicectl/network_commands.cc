@@ -21,6 +21,8 @@
 #include "dlq_filter.h"
 #include "json_writer.h"
 #include "render.h"
+#include "wire/host_port.h"
+#include "wire/protocol_defaults.h"
 
 namespace sluice::ctl {
 
@@ -29,7 +31,6 @@ namespace {
 using client::Client;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint32_t kDefaultDlqPage = 50;
 constexpr uint32_t kMaxRedriveChunk = 500;
 // The most dead letters the broker redrives or purges per request
 // (docs/protocol.md section 8); more are sent as several requests.
@@ -236,7 +237,7 @@ int TaskShow(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& 
 }
 
 int DlqList(Client& c, const CommandLine& cl, std::ostream& out, std::ostream& err) {
-  const uint32_t limit = cl.dlq.limit == 0 ? kDefaultDlqPage : cl.dlq.limit;
+  const uint32_t limit = cl.dlq.limit == 0 ? wire::kDefaultDlqPage : cl.dlq.limit;
   auto page = c.DlqList(ToClientFilter(cl.dlq.filter), cl.dlq.after, limit);
   if (!page.ok()) return Fail(cl, page.status(), err);
   RenderDlqPage(*page, cl.global.json, out);
@@ -405,29 +406,12 @@ int QueuePause(Client& c, const CommandLine& cl, std::ostream& out, std::ostream
 
 }  // namespace
 
-bool ParseHostPort(const std::string& text, std::string* host, uint16_t* port) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= text.size()) return false;
-  std::string h = text.substr(0, colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  if (h.empty()) return false;
-  uint32_t p = 0;
-  for (char ch : text.substr(colon + 1)) {
-    if (ch < '0' || ch > '9') return false;
-    p = p * 10 + static_cast<uint32_t>(ch - '0');
-    if (p > 65535) return false;
-  }
-  if (p == 0) return false;
-  *host = std::move(h);
-  *port = static_cast<uint16_t>(p);
-  return true;
-}
-
 int RunNetworkCommand(const CommandLine& cl, std::ostream& out, std::ostream& err) {
   client::ClientOptions options;
-  if (!ParseHostPort(cl.global.broker, &options.host, &options.port)) {
-    return UsageError("--broker wants HOST:PORT, got \"" + cl.global.broker + "\"", err);
-  }
+  auto address = wire::ParseHostPort(cl.global.broker, "--broker");
+  if (!address.ok()) return UsageError(address.status().message(), err);
+  options.host = address->host;
+  options.port = address->port;
   options.client_name = "sluicectl";
   options.token = cl.global.token;
   options.connect_timeout = std::chrono::milliseconds(5000);

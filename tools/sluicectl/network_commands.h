@@ -12,7 +12,6 @@ namespace sluice::ctl {
 
 // Splits "HOST:PORT" ("[v6addr]:PORT" for IPv6). False if the port is missing
 // or not in 1..65535.
-bool ParseHostPort(const std::string& text, std::string* host, uint16_t* port);
 
 // Runs `cl.command` against `cl.global.broker`. Results go to `out` (a table,
 // or one JSON line with --json); errors, hints and progress go to `err`.

@@ -15,12 +15,12 @@
 #include "dlq_filter.h"
 #include "render.h"
 #include "store/rocks_store.h"
+#include "wire/protocol_defaults.h"
 
 namespace sluice::ctl {
 
 namespace {
 
-constexpr uint32_t kDefaultDlqPage = 50;
 
 uint64_t NowEpochMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -189,7 +189,7 @@ int TaskShow(store::RocksStore& s, const CommandLine& cl, std::ostream& out, std
 
 int DlqList(store::RocksStore& s, const CommandLine& cl, std::ostream& out, std::ostream& err) {
   const client::DlqFilter filter = ToClientFilter(cl.dlq.filter);
-  const uint32_t limit = cl.dlq.limit == 0 ? kDefaultDlqPage : cl.dlq.limit;
+  const uint32_t limit = cl.dlq.limit == 0 ? wire::kDefaultDlqPage : cl.dlq.limit;
   client::DlqPage page;
   const Status st = s.ScanDead(cl.dlq.after, [&](const core::DeadRecord& d) {
     client::DlqEntry e = ToEntry(d);

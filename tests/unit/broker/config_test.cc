@@ -20,6 +20,10 @@
 #include <string>
 #include <vector>
 
+#include "client/client.h"
+#include "wire/host_port.h"
+#include "wire/protocol_defaults.h"
+
 extern char** environ;
 
 namespace sluice::broker {
@@ -537,6 +541,21 @@ TEST(ConfigLimitsTest, BadLimitsNameTheKey) {
     EXPECT_NE(st.message().find(k.key), std::string::npos) << st.message();
     EXPECT_NE(st.message().find(k.what), std::string::npos) << st.message();
   }
+}
+
+// The broker, the client library (and so its examples) and sluicectl agree
+// on where the broker is: one constant, wire::kDefaultAddress (the client
+// used to default to 7878 while sluiced listened on 7400).
+TEST(BrokerConfigTest, BrokerAndClientsDefaultToTheSameAddress) {
+  const BrokerConfig config;
+  const client::ClientOptions client;
+  EXPECT_EQ(config.listen_port, wire::kDefaultPort);
+  EXPECT_EQ(client.port, config.listen_port);
+  EXPECT_EQ(client.host, config.listen_host);
+  EXPECT_EQ(config.ListenAddress(), wire::kDefaultAddress);
+  const Result<wire::HostPort> parsed = wire::ParseHostPort(wire::kDefaultAddress, "default");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->port, client.port);
 }
 
 }  // namespace

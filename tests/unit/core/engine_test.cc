@@ -5,33 +5,16 @@
 #include <memory>
 #include <optional>
 
-#include "support/mem_store.h"
+#include "unit/core/engine_fixture.h"
 
 namespace sluice::core {
 namespace {
 
-using testing::MemStore;
-
-// Drives an Engine over a MemStore with a ManualClock. Helper methods submit
-// an operation, complete the store's pending writes, and return the result,
-// so each test reads as a sequence of durable steps.
-class EngineTest : public ::testing::Test {
+// The engine over a MemStore with a ManualClock (engine_fixture.h), with
+// payload-first helpers: every task goes to queue "q".
+class EngineTest : public EngineFixture {
  protected:
-  void SetUp() override { Reopen(); }
-
-  void Reopen() {
-    engine_.reset();
-    EngineOptions opts;
-    opts.seed = 42;
-    opts.default_backoff_initial_ms = 100;
-    opts.default_backoff_max_ms = 1000;
-    opts.default_lease_ms = 1000;
-    opts.default_max_attempts = 3;
-    opts.max_lease_reply_bytes = max_lease_reply_bytes_;
-    auto e = Engine::Open(store_, clock_, opts);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
-  }
+  EngineTest() : EngineFixture(/*seed=*/42) {}
 
   EnqueueSpec Spec(std::string payload, uint8_t priority = 4, std::string tenant = "t1") {
     EnqueueSpec s;
@@ -41,68 +24,24 @@ class EngineTest : public ::testing::Test {
     s.payload = std::move(payload);
     return s;
   }
-
-  Result<EnqueueOutcome> EnqueueOne(EnqueueSpec spec) {
-    std::optional<std::vector<Result<EnqueueOutcome>>> out;
-    std::vector<EnqueueSpec> specs;
-    specs.push_back(std::move(spec));
-    engine_->Enqueue(std::move(specs), [&](auto r) { out = std::move(r); });
-    store_.Complete();
-    EXPECT_TRUE(out.has_value());
-    return std::move((*out)[0]);
-  }
+  using EngineFixture::Put;
   TaskId Put(std::string payload, uint8_t priority = 4, std::string tenant = "t1") {
-    auto r = EnqueueOne(Spec(std::move(payload), priority, std::move(tenant)));
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? r->id : 0;
+    return Put(Spec(std::move(payload), priority, std::move(tenant)));
   }
 
   std::vector<LeasedTask> Lease(uint32_t n = 1, std::string worker = "w1") {
-    LeaseRequest req;
-    req.queue = "q";
-    req.max_tasks = n;
-    req.worker = std::move(worker);
-    std::optional<Result<std::vector<LeasedTask>>> out;
-    engine_->Lease(req, [&](auto r) { out = std::move(r); });
-    EXPECT_TRUE(out.has_value());
-    EXPECT_TRUE(out->ok());
-    return std::move(out->value());
+    auto r = LeaseFrom("q", std::move(worker), n);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(*r) : std::vector<LeasedTask>{};
   }
 
-  Status AckOne(const LeaseToken& t) {
-    std::optional<std::vector<Status>> out;
-    engine_->Ack({t}, [&](auto r) { out = std::move(r); });
-    store_.Complete();
-    EXPECT_TRUE(out.has_value());
-    return (*out)[0];
-  }
   Status NackOne(const LeaseToken& t, bool fatal = false, std::optional<TimeMs> delay = {}) {
-    std::optional<Status> out;
     NackSpec spec;
     spec.error = fatal ? "boom (fatal)" : "boom";
     spec.fatal = fatal;
     spec.delay_ms = delay;
-    engine_->Nack(t, spec, [&](Status s) { out = std::move(s); });
-    store_.Complete();
-    EXPECT_TRUE(out.has_value());
-    return *out;
+    return NackWith(t, spec);
   }
-  void AdvanceAndTick(TimeMs ms) {
-    clock_.Advance(ms);
-    engine_->Tick();
-    store_.Complete();
-  }
-  QueueStats QStats() {
-    for (auto& q : engine_->Stats().queues) {
-      if (q.name == "q") return q;
-    }
-    return {};
-  }
-
-  ManualClock clock_;
-  MemStore store_;
-  std::unique_ptr<Engine> engine_;
-  size_t max_lease_reply_bytes_ = EngineOptions{}.max_lease_reply_bytes;
 };
 
 TEST_F(EngineTest, EnqueueIsAcknowledgedOnlyAfterTheWriteCompletes) {
@@ -136,7 +75,7 @@ TEST_F(EngineTest, FullLifecycleLeaseAckDeletes) {
 // A batch lease stops once its answer holds max_lease_reply_bytes (so it fits
 // a frame); the rest stay ready, in order. One task always goes, however big.
 TEST_F(EngineTest, LeaseAnswerStopsAtTheByteBound) {
-  max_lease_reply_bytes_ = 250'000;
+  options_.max_lease_reply_bytes = 250'000;
   Reopen();
   std::vector<TaskId> ids;
   for (int i = 0; i < 6; ++i) ids.push_back(Put(std::string(100'000, static_cast<char>('a' + i))));

@@ -10,29 +10,14 @@
 
 #include "common/text.h"
 #include "core/engine.h"
-#include "support/mem_store.h"
+#include "unit/core/engine_fixture.h"
 
 namespace sluice::core {
 namespace {
 
-using testing::MemStore;
-
-class EngineValidationTest : public ::testing::Test {
+class EngineValidationTest : public EngineFixture {
  protected:
-  void SetUp() override { Reopen(); }
-
-  void Reopen() {
-    engine_.reset();
-    EngineOptions opts;
-    opts.seed = 7;
-    opts.default_backoff_initial_ms = 100;
-    opts.default_backoff_max_ms = 1000;
-    opts.default_lease_ms = 1000;
-    opts.default_max_attempts = 3;
-    auto e = Engine::Open(store_, clock_, opts);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
-  }
+  EngineValidationTest() : EngineFixture(/*seed=*/7) {}
 
   static EnqueueSpec Spec(std::string queue = "q", std::string tenant = "t1") {
     EnqueueSpec s;
@@ -42,30 +27,6 @@ class EngineValidationTest : public ::testing::Test {
     return s;
   }
 
-  Result<EnqueueOutcome> EnqueueOne(EnqueueSpec spec) {
-    std::optional<std::vector<Result<EnqueueOutcome>>> out;
-    std::vector<EnqueueSpec> specs;
-    specs.push_back(std::move(spec));
-    engine_->Enqueue(std::move(specs), [&](auto r) { out = std::move(r); });
-    store_.Complete();
-    EXPECT_TRUE(out.has_value());
-    return std::move((*out)[0]);
-  }
-  TaskId Put(EnqueueSpec spec) {
-    auto r = EnqueueOne(std::move(spec));
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? r->id : 0;
-  }
-
-  Result<std::vector<LeasedTask>> LeaseFrom(std::string queue, std::string worker = "w1") {
-    LeaseRequest req;
-    req.queue = std::move(queue);
-    req.worker = std::move(worker);
-    std::optional<Result<std::vector<LeasedTask>>> out;
-    engine_->Lease(req, [&](auto r) { out = std::move(r); });
-    EXPECT_TRUE(out.has_value());
-    return std::move(*out);
-  }
   LeasedTask LeaseOne(std::string worker = "w1") {
     auto r = LeaseFrom("q", std::move(worker));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -74,14 +35,10 @@ class EngineValidationTest : public ::testing::Test {
   }
 
   Status NackOne(const LeaseToken& t, std::string error, bool fatal = false) {
-    std::optional<Status> out;
     NackSpec spec;
     spec.error = std::move(error);
     spec.fatal = fatal;
-    engine_->Nack(t, spec, [&](Status s) { out = std::move(s); });
-    store_.Complete();
-    EXPECT_TRUE(out.has_value());
-    return *out;
+    return NackWith(t, spec);
   }
 
   // Runs an admin call that reports through a Status callback.
@@ -102,27 +59,12 @@ class EngineValidationTest : public ::testing::Test {
     return out.value_or(Status::Internal("no callback"));
   }
 
-  void AdvanceAndTick(TimeMs ms) {
-    clock_.Advance(ms);
-    engine_->Tick();
-    store_.Complete();
-  }
-  QueueStats QStats(const std::string& name = "q") {
-    for (auto& q : engine_->Stats().queues) {
-      if (q.name == name) return q;
-    }
-    return {};
-  }
   static void ExpectNameError(const Status& s, const std::string& kind) {
     EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
     EXPECT_NE(s.message().find(kind + " name"), std::string::npos) << s.message();
     EXPECT_NE(s.message().find("digits 0-9"), std::string::npos)
         << "the message says what is allowed: " << s.message();
   }
-
-  ManualClock clock_;
-  MemStore store_;
-  std::unique_ptr<Engine> engine_;
 };
 
 // ------------------------------------------------------------------ names ---

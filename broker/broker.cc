@@ -1,0 +1,399 @@
+#include "broker/broker.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <optional>
+#include <pthread.h>
+#include <string_view>
+
+#include "broker/dispatcher.h"
+#include "broker/open_files_limit.h"
+#include "broker/pid_file.h"
+#include "common/clock.h"
+#include "core/engine.h"
+#include "core/record_cache_store.h"
+#include "net/io_backend.h"
+#include "net/server.h"
+#include "store/rocks_store.h"
+
+namespace sluice::broker {
+namespace {
+
+namespace asio = boost::asio;
+
+// Longest sleep of the tick timer: requests may create earlier deadlines
+// (long-poll timeouts) that NextWakeup() did not know when it was armed.
+constexpr std::chrono::milliseconds kMaxTick{10};
+// Shutdown gives sessions this long to drain before closing them hard.
+constexpr std::chrono::seconds kDrainBound{5};
+
+// Runs `io` until it is stopped or out of work, as io.run() does. With
+// busy_poll_us > 0, a thread that finds nothing to do polls (a non-blocking
+// epoll_wait) for up to busy_poll_us before it blocks: when the next event
+// comes within that time, the thread skips a sleep and a wake-up.
+void RunLoop(asio::io_context& io, uint32_t busy_poll_us) {
+  if (busy_poll_us == 0) {
+    io.run();
+    return;
+  }
+  using SteadyClock = std::chrono::steady_clock;
+  const auto spin = std::chrono::microseconds(busy_poll_us);
+  auto last_work = SteadyClock::now();
+  while (!io.stopped()) {
+    if (io.poll() > 0) {
+      last_work = SteadyClock::now();
+    } else if (!io.stopped() && SteadyClock::now() - last_work >= spin) {
+      if (io.run_one() > 0) last_work = SteadyClock::now();
+    }
+  }
+}
+
+// Drives Engine::Tick from a steady_timer on the loop thread.
+class Ticker {
+ public:
+  Ticker(asio::io_context& io, core::Engine* engine, const Clock& clock)
+      : timer_(io), engine_(engine), clock_(clock) {}
+  void Start() { Arm(); }
+  void Stop() {
+    stopped_ = true;
+    timer_.cancel();
+  }
+
+ private:
+  void Arm() {
+    if (stopped_) return;
+    auto wait = kMaxTick;
+    if (const auto next = engine_->NextWakeup()) {
+      const auto until = std::chrono::milliseconds(std::max<TimeMs>(0, *next - clock_.NowMs()));
+      wait = std::min(wait, until);
+    }
+    timer_.expires_after(wait);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopped_) return;
+      engine_->Tick();
+      Arm();
+    });
+  }
+
+  asio::steady_timer timer_;
+  core::Engine* engine_;
+  const Clock& clock_;
+  bool stopped_ = false;
+};
+
+// SIGTERM and SIGINT, the signals that stop the broker.
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+// Masks the stop signals in the calling thread (and in every thread it starts
+// from now on), or unmasks them. Only the loop thread takes them: a signal
+// that no thread takes stays pending instead of running its disposition.
+void MaskStopSignals(bool masked) {
+  const sigset_t set = StopSignals();
+  pthread_sigmask(masked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+
+}  // namespace
+
+// Members in start-up order: each is destroyed before what it uses (the
+// io_context last, after everything that posts to it; the pid-file lock after
+// the store is closed).
+struct Broker::State {
+  BrokerConfig config;
+  asio::io_context io{1};
+  SystemClock clock;
+  net::IoBackendInfo backend;
+  OpenFilesLimit files;
+  uint64_t max_connections = 0;
+  std::string address;
+  uint16_t port = 0;
+
+  std::optional<PidFile> pid_file;
+  std::unique_ptr<store::RocksStore> store;
+  std::optional<core::RecordCacheStore> cached_store;
+  std::unique_ptr<core::Engine> engine;
+  std::optional<Dispatcher> dispatcher;
+  std::optional<net::Server> server;
+  std::optional<Ticker> ticker;
+  std::optional<asio::steady_timer> drain_timer;
+  std::optional<asio::signal_set> signals;
+
+  // Loop thread only, from Run on.
+  bool serving = false;
+  bool shutting_down = false;
+  // Set by Shutdown() from any thread; Run honours one that came before it.
+  std::atomic<bool> shutdown_requested{false};
+
+  int OpenSteps();
+  [[nodiscard]] Status ApplyConfigLimits();
+  void OnSignal(const boost::system::error_code& ec, int signo);
+  void BeginShutdown(std::string_view why);
+};
+
+Broker::Broker() : state_(std::make_unique<State>()) {}
+Broker::~Broker() = default;
+
+int Broker::Open(const BrokerConfig& config) {
+  state_->config = config;
+  return state_->OpenSteps();
+}
+
+int Broker::State::OpenSteps() {
+  backend = net::ProbeIoBackend();
+  if (!backend.usable) {
+    spdlog::critical("io backend {} unusable: {}", backend.name, backend.detail);
+    return kExitStartupFailed;
+  }
+
+  files = RaiseOpenFilesLimit();
+  if (!files.error.empty()) spdlog::warn("open-files limit not raised: {}", files.error);
+  max_connections = ConnectionsThatFit(config.max_connections, files.soft);
+  if (max_connections < config.max_connections) {
+    spdlog::warn("the open-files limit {} (hard {}) holds {} connections beside the store's "
+                 "files: limits.max_connections lowered from {} to {}; raise the limit (ulimit "
+                 "-n, systemd LimitNOFILE=) to serve {}",
+                 files.soft, files.hard, max_connections, config.max_connections,
+                 max_connections, config.max_connections);
+  }
+
+  // The storage thread and RocksDB's pool threads, started below, inherit
+  // the mask and never take a stop signal; Run unmasks them on the loop
+  // thread once its signal_set is registered. See the teardown in Run.
+  MaskStopSignals(true);
+
+  // Bound before the data directory is touched: a taken port changes nothing
+  // there. Connections wait in the backlog until server->Start() below.
+  auto acceptor = net::Listen(io, config.listen_host, config.listen_port);
+  if (!acceptor.ok()) {
+    spdlog::critical("{}; the data directory {} was not touched", acceptor.status().ToString(),
+                     config.data_dir);
+    return kExitStartupFailed;
+  }
+  boost::system::error_code endpoint_error;
+  const auto bound = acceptor->local_endpoint(endpoint_error);
+  if (endpoint_error) {
+    spdlog::critical("cannot read the bound address: {}", endpoint_error.message());
+    return kExitStartupFailed;
+  }
+  port = bound.port();
+  address = bound.address().to_string() + ":" + std::to_string(port);
+
+  auto pid = PidFile::Acquire(config.data_dir);
+  if (!pid.ok()) {
+    spdlog::critical("{}", pid.status().message());
+    return pid.status().code() == Code::kAlreadyExists ? kExitDataDirInUse : kExitStartupFailed;
+  }
+  pid_file.emplace(std::move(*pid));
+  if (!pid_file->write_error().empty()) {
+    spdlog::warn("{}; the lock on it still keeps other brokers out", pid_file->write_error());
+  }
+
+  store::StoreOptions store_options;
+  store_options.dir = config.data_dir;
+  store_options.durability = config.durability;
+  store_options.max_group_bytes = config.max_group_bytes;
+  store_options.max_group_sets = config.max_group_sets;
+  store_options.wal_spare_bytes = config.wal_spare_bytes;
+  store_options.min_free_bytes = config.min_free_bytes;
+  store_options.post = [this](std::function<void()> fn) { asio::post(io, std::move(fn)); };
+  auto opened_store = store::RocksStore::Open(std::move(store_options));
+  if (!opened_store.ok()) {
+    spdlog::critical("cannot open the store in {}: {}", config.data_dir,
+                     opened_store.status().ToString());
+    return opened_store.status().code() == Code::kNoSpace ? kExitNoSpace : kExitStartupFailed;
+  }
+  store = std::move(*opened_store);
+  if (std::string spare_error = store->wal_spare_error(); !spare_error.empty()) {
+    spdlog::warn("{}; WAL files are plain appends (slower synced writes) until a spare can be "
+                 "written, retried in the background",
+                 spare_error);
+  }
+  cached_store.emplace(*store, config.record_cache_bytes);
+  auto opened_engine = core::Engine::Open(*cached_store, clock, config.ToEngineOptions());
+  if (!opened_engine.ok()) {
+    spdlog::critical("cannot open the engine on {}: {}", config.data_dir,
+                     opened_engine.status().ToString());
+    return kExitStartupFailed;
+  }
+  engine = std::move(*opened_engine);
+
+  if (Status st = ApplyConfigLimits(); !st.ok()) {
+    spdlog::critical("cannot apply the tenant and queue limits of the config: {}", st.ToString());
+    return kExitStartupFailed;
+  }
+
+  dispatcher.emplace(engine.get(), [this](std::function<void()> fn) {
+    asio::post(io, std::move(fn));
+  });
+  net::ServerOptions server_options;
+  server_options.max_connections = max_connections;
+  server_options.max_pending_hello = config.PendingHelloCap(max_connections);
+  server_options.session.hello_timeout_ms = config.hello_timeout_ms;
+  server_options.session.max_frame_bytes = config.max_frame_bytes;
+  server_options.session.max_pending_responses = config.max_pending_responses;
+  server_options.session.idle_timeout_ms = config.idle_timeout_ms;
+  server_options.session.max_write_queue_bytes = config.max_write_queue_bytes;
+  server_options.session.auth_token = config.auth_token;
+  server_options.session.server_name = "sluiced " SLUICE_VERSION;
+  server.emplace(io, std::move(*acceptor), server_options, &*dispatcher);
+
+  spdlog::info(
+      "sluiced {} starting: listen={} data_dir={} durability={} backend={} ({}) epoch={} "
+      "max_connections={} max_pending_hello={} hello_timeout_ms={} open_files_limit={} "
+      "max_frame_bytes={} idle_timeout_ms={} record_cache_bytes={} auth={}",
+      SLUICE_VERSION, address, config.data_dir,
+      config.durability == core::Durability::kSync ? "sync" : "async", backend.name,
+      backend.detail, engine->epoch(), max_connections, server_options.max_pending_hello,
+      config.hello_timeout_ms, files.soft, config.max_frame_bytes, config.idle_timeout_ms,
+      config.record_cache_bytes, config.auth_token.empty() ? "off" : "on");
+
+  ticker.emplace(io, engine.get(), clock);
+  ticker->Start();
+  server->Start();
+  return kExitOk;
+}
+
+// Tenant and queue limits from the config file, applied and persisted before
+// the first client is served. The store posts each completion to `io`, which
+// is run here until all of them have arrived.
+Status Broker::State::ApplyConfigLimits() {
+  size_t pending = 0;
+  Status failed;
+  auto done = [&](Status st) {
+    --pending;
+    if (!st.ok() && failed.ok()) failed = st;
+  };
+  for (const auto& [name, limits] : config.tenants) {
+    ++pending;
+    engine->SetTenantLimits(name, limits, done);
+  }
+  for (const auto& [name, limits] : config.queues) {
+    ++pending;
+    engine->SetQueueLimits(name, limits, done);
+  }
+  if (pending > 0) {
+    // The guard keeps run_one() blocking until the store's completion is
+    // posted (without it an idle io_context returns at once and stops).
+    // Releasing the last work stops the io_context: restart() undoes that.
+    auto guard = asio::make_work_guard(io);
+    while (pending > 0) io.run_one();
+    guard.reset();
+    io.restart();
+  }
+  if (!failed.ok()) return failed;
+  if (!config.tenants.empty() || !config.queues.empty()) {
+    spdlog::info("applied limits from the config: {} tenants, {} queues", config.tenants.size(),
+                 config.queues.size());
+  }
+  return Status();
+}
+
+int Broker::Run() {
+  State& s = *state_;
+  assert(s.server && !s.signals && "Run needs a successful Open and runs once");
+  s.drain_timer.emplace(s.io);
+  s.signals.emplace(s.io, SIGTERM, SIGINT);
+  s.signals->async_wait(
+      [&s](const boost::system::error_code& ec, int signo) { s.OnSignal(ec, signo); });
+  MaskStopSignals(false);
+  s.serving = true;
+  if (s.shutdown_requested.load()) {
+    asio::post(s.io, [&s] { s.BeginShutdown("Shutdown()"); });
+  }
+
+  std::printf("sluiced listening on %s\n", s.address.c_str());
+  std::fflush(stdout);
+
+  RunLoop(s.io, s.config.busy_poll_us);
+  // Teardown (engine, then the store's final flush and close) must finish: a
+  // repeated SIGTERM/SIGINT from here on is ignored rather than fatal. Removing
+  // the signals from the set restores SIG_DFL, so they are masked first (no
+  // thread takes them then: they stay pending) and set to SIG_IGN after, which
+  // discards any that arrived in between.
+  MaskStopSignals(true);
+  boost::system::error_code ignored;
+  s.signals->clear(ignored);
+  s.signals->cancel(ignored);
+  std::signal(SIGTERM, SIG_IGN);
+  std::signal(SIGINT, SIG_IGN);
+  // io.stop() left the closed sessions' aborted operations unrun; each holds
+  // its session. Run them now, while every Asio service is alive: otherwise
+  // the io_context destructor frees them after the timer service is gone and
+  // a session's timer is destroyed against freed memory (found by ASan).
+  s.io.restart();
+  s.io.run_for(std::chrono::seconds(1));
+  return kExitOk;
+}
+
+void Broker::Shutdown() {
+  State& s = *state_;
+  s.shutdown_requested.store(true);
+  // Before Run, the handler may run inside Open's limits loop: it does
+  // nothing then, and Run sees shutdown_requested instead.
+  asio::post(s.io, [&s] {
+    if (s.serving) s.BeginShutdown("Shutdown()");
+  });
+}
+
+void Broker::State::OnSignal(const boost::system::error_code& ec, int signo) {
+  if (ec) return;
+  signals->async_wait(
+      [this](const boost::system::error_code& next_ec, int next) { OnSignal(next_ec, next); });
+  if (shutting_down) {
+    spdlog::info("signal {}: already shutting down", signo);
+    return;
+  }
+  BeginShutdown("signal " + std::to_string(signo));
+}
+
+// The drain, on the loop thread: stop accepting, answer long polls, flush,
+// close the sessions gracefully (hard after kDrainBound), then stop the loop.
+void Broker::State::BeginShutdown(std::string_view why) {
+  if (shutting_down) return;
+  shutting_down = true;
+  spdlog::info("{}: shutting down (stop accepting, answer long polls, drain, flush)", why);
+  server->StopAccepting();
+  dispatcher->AnswerLongPollsEmpty();
+  // Every queued write is made durable; its completions are posted to the
+  // loop ahead of the close below, so their responses are sent first.
+  store->Flush();
+  asio::post(io, [this] {
+    drain_timer->expires_after(kDrainBound);
+    drain_timer->async_wait([this](const boost::system::error_code& tec) {
+      if (tec) return;
+      spdlog::warn("shutdown: sessions did not drain in {} s; closing them", kDrainBound.count());
+      server->CloseAll("broker shutting down (drain timed out)");
+    });
+    server->CloseAllGracefully([this] {
+      drain_timer->cancel();
+      ticker->Stop();
+      store->Flush();
+      spdlog::info("record cache: {} hits, {} misses, {} evictions, {} records ({} bytes) held",
+                   cached_store->hits(), cached_store->misses(), cached_store->evictions(),
+                   cached_store->cached_records(), cached_store->cached_bytes());
+      spdlog::info("shutdown complete");
+      io.stop();
+    });
+  });
+}
+
+const std::string& Broker::address() const { return state_->address; }
+uint16_t Broker::port() const { return state_->port; }
+
+}  // namespace sluice::broker

@@ -1,0 +1,284 @@
+// Engine: leases. Handing out ready tasks (at once or to long-poll
+// waiters), heartbeats and acks.
+#include <algorithm>
+
+#include "common/text.h"
+#include "core/engine.h"
+
+namespace sluice::core {
+
+namespace {
+
+// Bytes a leased task adds to a lease answer, near enough to bound a frame.
+size_t ReplyBytes(const LeasedTask& t) {
+  size_t bytes = 128 + t.queue.size() + t.tenant.size() + t.payload.size() +
+                 t.checkpoint.size() + t.batch_key.size();
+  for (const Header& h : t.headers) bytes += 16 + h.key.size() + h.value.size();
+  for (const auto& [step, effect] : t.journal) bytes += 16 + step.size() + effect.size();
+  return bytes;
+}
+
+}  // namespace
+
+std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& request) {
+  Meta& m = slots_[slot];
+  auto rec = LoadRecord(m.id);
+  if (!rec.ok()) {
+    scheduler_.Release(m.queue, m.tenant);
+    LeaveState(slot);
+    if (rec.status().code() == Code::kNotFound) {
+      FreeSlot(slot);  // see ForgetVanished
+    } else {
+      // Unreadable (I/O error): try again later rather than hand out a task
+      // without its payload.
+      m.state = Slot::kWriting;
+      Place(slot, clock_.NowMs() + kRecheckMs);
+    }
+    return std::nullopt;
+  }
+  const TimeMs now = clock_.NowMs();
+  if (rec->expires_ms != 0 && rec->expires_ms <= now) {
+    scheduler_.Release(m.queue, m.tenant);
+    LeaveState(slot);
+    KillTask(slot, std::move(*rec), DeadReason::kTtl, nullptr);
+    return std::nullopt;
+  }
+  LeaveState(slot);
+  uint32_t lease_ms = request.lease_ms ? request.lease_ms : rec->lease_ms;
+  lease_ms = std::clamp(lease_ms, options_.min_lease_ms, options_.max_lease_ms);
+  m.state = Slot::kLeased;
+  m.lease_no = std::max<uint32_t>(m.lease_no, static_cast<uint32_t>(rec->history.size())) + 1;
+  ++Queue(m.queue).leased;
+  LeaseInfo& info = LeaseOf(slot);
+  info.worker = request.worker;
+  info.started_ms = now;
+  info.deadline_ms = now + lease_ms;
+  info.lease_ms = lease_ms;
+  info.timer = wheel_.Schedule(TaskTimer(slot), info.deadline_ms);
+
+  LeasedTask t;
+  t.id = m.id;
+  t.queue = std::move(rec->queue);
+  t.tenant = std::move(rec->tenant);
+  t.priority = rec->priority;
+  t.attempt = m.attempts + 1;
+  t.max_attempts = rec->max_attempts;
+  t.token = LeaseToken{m.id, m.lease_no, epoch_};
+  t.deadline_ms = info.deadline_ms;
+  t.payload = std::move(rec->payload);
+  t.headers = std::move(rec->headers);
+  t.checkpoint = std::move(rec->checkpoint);
+  t.enqueued_ms = rec->enqueued_ms;
+  t.batch_key = std::move(rec->batch_key);
+  t.cost = rec->cost;
+  if (m.has_journal) {
+    auto journal = JournalGet(m.id);
+    if (journal.ok()) t.journal = std::move(*journal);
+  }
+  return t;
+}
+
+std::vector<LeasedTask> Engine::TakeReady(uint32_t queue, const LeaseRequest& request) {
+  std::vector<LeasedTask> out;
+  if (Queue(queue).paused) return out;
+  auto alive = [this](ReadyRef ref) {
+    return ref.slot < slots_.size() && slots_[ref.slot].gen == ref.gen &&
+           slots_[ref.slot].state == Slot::kReady;
+  };
+  const size_t max_bytes = options_.max_lease_reply_bytes;
+  size_t bytes = 0;
+  while (out.size() < request.max_tasks && (max_bytes == 0 || bytes < max_bytes)) {
+    auto pick = scheduler_.Pop(queue, alive);
+    if (!pick) break;
+    if (auto t = LeaseSlot(pick->ref.slot, request)) {
+      bytes += ReplyBytes(*t);
+      out.push_back(std::move(*t));
+    }
+  }
+  return out;
+}
+
+uint64_t Engine::Lease(const LeaseRequest& original, LeaseCallback done) {
+  // The worker name is kept in the history: a long one is cut (copied only then).
+  std::optional<LeaseRequest> bounded;
+  if (original.worker.size() > options_.max_name_bytes) {
+    bounded = original;
+    bounded->worker = TruncateText(original.worker, options_.max_name_bytes);
+  }
+  const LeaseRequest& request = bounded ? *bounded : original;
+  if (Status st = CheckQueueName(request.queue); !st.ok()) {
+    done(st);
+    return 0;
+  }
+  if (request.max_tasks == 0 || request.max_tasks > options_.max_lease_batch) {
+    done(Status::InvalidArgument("max_tasks must be between 1 and " +
+                                 std::to_string(options_.max_lease_batch)));
+    return 0;
+  }
+  if (Status st = CheckLeaseMs("lease_ms", request.lease_ms); !st.ok()) {
+    done(st);
+    return 0;
+  }
+  uint32_t q = InternQueue(request.queue);
+  // Earlier waiters of this queue go first.
+  std::vector<LeasedTask> got;
+  if (Queue(q).waiters.empty()) got = TakeReady(q, request);
+  if (!got.empty() || request.wait_ms <= 0) {
+    done(std::move(got));
+    return 0;
+  }
+  uint64_t id = next_waiter_id_++;
+  Waiter& w = waiters_[id];
+  w.queue = q;
+  w.request = request;
+  w.request.wait_ms = std::min(request.wait_ms, options_.max_wait_ms);
+  w.done = std::move(done);
+  w.timer = wheel_.Schedule(TimerPayload(TimerKind::kWaiter, id),
+                            clock_.NowMs() + w.request.wait_ms);
+  Queue(q).waiters.push_back(id);
+  ArmQueueWake(q);
+  return id;
+}
+
+void Engine::CancelWait(uint64_t waiter_id) {
+  auto it = waiters_.find(waiter_id);
+  if (it == waiters_.end()) return;
+  wheel_.Cancel(it->second.timer);
+  waiters_.erase(it);  // its id stays in the queue's deque and is skipped
+}
+
+void Engine::ServeWaiters(uint32_t queue) {
+  QueueState& q = Queue(queue);
+  while (!q.waiters.empty()) {
+    auto it = waiters_.find(q.waiters.front());
+    if (it == waiters_.end()) {
+      q.waiters.pop_front();
+      continue;
+    }
+    std::vector<LeasedTask> got = TakeReady(queue, it->second.request);
+    if (got.empty()) {
+      ArmQueueWake(queue);
+      return;
+    }
+    Waiter w = std::move(it->second);
+    waiters_.erase(it);
+    q.waiters.pop_front();
+    wheel_.Cancel(w.timer);
+    w.done(std::move(got));
+  }
+}
+
+void Engine::ArmQueueWake(uint32_t queue) {
+  QueueState& q = Queue(queue);
+  if (q.wake_armed || q.waiters.empty()) return;
+  if (auto when = scheduler_.NextEligible(queue)) {
+    q.wake_armed = true;
+    wheel_.Schedule(TimerPayload(TimerKind::kQueueWake, queue), *when);
+  }
+}
+
+void Engine::Heartbeat(const LeaseToken& token, uint32_t extend_ms,
+                       std::optional<std::string> checkpoint,
+                       std::function<void(Result<TimeMs>)> done) {
+  auto meta = CheckToken(token);
+  if (!meta.ok()) {
+    done(meta.status());
+    return;
+  }
+  if (checkpoint && checkpoint->size() > options_.max_checkpoint_bytes) {
+    done(Status::InvalidArgument("checkpoint of " + std::to_string(checkpoint->size()) +
+                                 " bytes exceeds the limit of " +
+                                 std::to_string(options_.max_checkpoint_bytes)));
+    return;
+  }
+  if (Status st = CheckLeaseMs("extend_ms", extend_ms); !st.ok()) {
+    done(st);
+    return;
+  }
+  Meta& m = **meta;
+  uint32_t slot = *ids_.Find(m.id);
+  LeaseInfo& info = LeaseOf(slot);
+  if (extend_ms == 0) extend_ms = info.lease_ms;
+  info.deadline_ms = clock_.NowMs() + extend_ms;
+  wheel_.Cancel(info.timer);
+  info.timer = wheel_.Schedule(TaskTimer(slot), info.deadline_ms);
+  TimeMs deadline = info.deadline_ms;
+  if (!checkpoint) {
+    done(deadline);
+    return;
+  }
+  auto rec = LoadRecord(m.id);
+  if (!rec.ok()) {
+    done(rec.status().code() == Code::kNotFound ? ForgetVanished(slot) : rec.status());
+    return;
+  }
+  rec->checkpoint = std::move(*checkpoint);
+  auto shared = std::make_shared<const TaskRecord>(std::move(*rec));
+  NoteWriting(shared);
+  WriteSet set;
+  set.push_back(Mutation::PutTask(shared));
+  store_.Write(std::move(set), [this, id = m.id, deadline, done = std::move(done)](
+                                   const Status& st) {
+    DoneWriting(id);
+    if (!st.ok()) {
+      done(st);
+      return;
+    }
+    done(deadline);
+  });
+}
+
+void Engine::Ack(const std::vector<LeaseToken>& tokens,
+                 std::function<void(std::vector<Status>)> done) {
+  std::vector<Status> results(tokens.size());
+  std::vector<std::pair<size_t, uint32_t>> acked;  // (result index, slot)
+  WriteSet set;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    auto meta = CheckToken(tokens[i]);
+    if (!meta.ok()) {
+      results[i] = meta.status();
+      continue;
+    }
+    Meta& m = **meta;
+    uint32_t slot = *ids_.Find(m.id);
+    // WRITING while the delete is in flight: the lease timer is cancelled and
+    // the token stops matching, so a racing second ack gets STALE_LEASE.
+    wheel_.Cancel(LeaseOf(slot).timer);
+    m.state = Slot::kWriting;
+    set.push_back(Mutation::DeleteTask(m.id));
+    if (m.has_journal) set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteJournal, {}, {}, m.id));
+    acked.emplace_back(i, slot);
+  }
+  if (acked.empty()) {
+    done(std::move(results));
+    return;
+  }
+  store_.Write(std::move(set), [this, acked = std::move(acked), results = std::move(results),
+                                done = std::move(done)](const Status& st) mutable {
+    std::vector<uint32_t> queues_touched;
+    for (auto [i, slot] : acked) {
+      Meta& m = slots_[slot];
+      if (!st.ok()) {
+        // Nothing was deleted: the lease stands as it was.
+        results[i] = st;
+        m.state = Slot::kLeased;
+        LeaseInfo& lease = LeaseOf(slot);
+        lease.timer = wheel_.Schedule(TaskTimer(slot), lease.deadline_ms);
+        continue;
+      }
+      --Queue(m.queue).leased;
+      scheduler_.Release(m.queue, m.tenant);
+      queues_touched.push_back(m.queue);
+      DropLease(slot);
+      FreeSlot(slot);
+    }
+    done(std::move(results));
+    // A freed in-flight slot may let a capped tenant run again.
+    std::sort(queues_touched.begin(), queues_touched.end());
+    queues_touched.erase(std::unique(queues_touched.begin(), queues_touched.end()),
+                         queues_touched.end());
+    for (uint32_t q : queues_touched) ServeWaiters(q);
+  });
+}
+
+}  // namespace sluice::core
