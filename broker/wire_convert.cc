@@ -72,7 +72,7 @@ core::LeaseToken FromWire(const fb::LeaseToken& t) {
 }
 
 fb::LeaseToken ToWire(const core::LeaseToken& t) {
-  return fb::LeaseToken(t.task_id, t.attempt, t.epoch);
+  return fb::LeaseToken(t.task_id, t.lease_seq, t.epoch);
 }
 
 core::DeadFilter FromWire(const fb::DlqFilter* f) {
@@ -92,10 +92,11 @@ bool FilterIsEmpty(const core::DeadFilter& f) {
 
 fb::DeadReason ToWire(core::DeadReason r) {
   switch (r) {
-    case core::DeadReason::kMaxAttempts: return fb::DeadReason::ATTEMPTS_EXHAUSTED;
-    case core::DeadReason::kFatal: return fb::DeadReason::FATAL_ERROR;
-    case core::DeadReason::kTtl: return fb::DeadReason::TTL_EXPIRED;
-    case core::DeadReason::kPurgedQueue: return fb::DeadReason::NONE;
+#define SLUICE_WIRE_CASE(e, value, wire, name) \
+  case core::DeadReason::e:                    \
+    return fb::DeadReason::wire;
+    SLUICE_DEAD_REASONS(SLUICE_WIRE_CASE)
+#undef SLUICE_WIRE_CASE
   }
   return fb::DeadReason::NONE;
 }
@@ -112,10 +113,11 @@ fb::TaskState ToWire(core::TaskState s) {
 
 fb::AttemptOutcome ToWire(core::AttemptOutcome o) {
   switch (o) {
-    case core::AttemptOutcome::kNack: return fb::AttemptOutcome::NACKED;
-    case core::AttemptOutcome::kFatal: return fb::AttemptOutcome::NACKED_FATAL;
-    case core::AttemptOutcome::kExpired: return fb::AttemptOutcome::LEASE_EXPIRED;
-    case core::AttemptOutcome::kLost: return fb::AttemptOutcome::ABANDONED;
+#define SLUICE_WIRE_CASE(e, value, wire, name) \
+  case core::AttemptOutcome::e:                \
+    return fb::AttemptOutcome::wire;
+    SLUICE_ATTEMPT_OUTCOMES(SLUICE_WIRE_CASE)
+#undef SLUICE_WIRE_CASE
   }
   return fb::AttemptOutcome::RUNNING;
 }
@@ -176,7 +178,7 @@ flatbuffers::Offset<fb::TaskInfo> BuildTaskInfo(
   }
   const bool leased = view.state == core::TaskState::kLeased;
   if (leased && view.token) {
-    attempts.push_back(fb::CreateAttemptInfo(fbb, view.token->attempt,
+    attempts.push_back(fb::CreateAttemptInfo(fbb, view.token->lease_seq,
                                              fbb.CreateString(view.worker),
                                              U64(view.lease_started_ms), 0,
                                              fb::AttemptOutcome::RUNNING));

@@ -1,7 +1,13 @@
 #include "client/types.h"
 
+#include <array>
+#include <cctype>
 #include <charconv>
 #include <limits>
+#include <string>
+#include <utility>
+
+#include <sluice/wire/sluice_generated.h>
 
 namespace sluice::client {
 
@@ -35,62 +41,47 @@ Result<LeaseToken> LeaseToken::Parse(std::string_view text) {
   return token;
 }
 
-std::string_view Name(TaskState state) {
-  switch (state) {
-    case TaskState::kDelayed:
-      return "delayed";
-    case TaskState::kReady:
-      return "ready";
-    case TaskState::kLeased:
-      return "leased";
-    case TaskState::kDead:
-      return "dead";
-    case TaskState::kUnknown:
-      break;
+namespace {
+
+// The schema's enumerator names, lower-cased ("ATTEMPTS_EXHAUSTED" ->
+// "attempts_exhausted"): the client's enums carry the schema's values, so
+// their names come from the schema too. Built once per enum (thread-safe
+// static initialization); a value the schema does not name reads "unknown".
+template <typename E, size_t N>
+std::array<std::string, 256> LowerNames(const E (&values)[N], const char* (*name_of)(E)) {
+  std::array<std::string, 256> out;
+  out.fill("unknown");
+  for (const E v : values) {
+    std::string n = name_of(v);
+    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out[static_cast<uint8_t>(v)] = std::move(n);
   }
-  return "unknown";
+  return out;
+}
+
+}  // namespace
+
+std::string_view Name(TaskState state) {
+  static const auto names =
+      LowerNames(wire::fb::EnumValuesTaskState(), &wire::fb::EnumNameTaskState);
+  return names[static_cast<uint8_t>(state)];
 }
 
 std::string_view Name(DeadReason reason) {
-  switch (reason) {
-    case DeadReason::kAttemptsExhausted:
-      return "attempts_exhausted";
-    case DeadReason::kFatalError:
-      return "fatal_error";
-    case DeadReason::kTtlExpired:
-      return "ttl_expired";
-    case DeadReason::kNone:
-      break;
-  }
-  return "none";
+  static const auto names =
+      LowerNames(wire::fb::EnumValuesDeadReason(), &wire::fb::EnumNameDeadReason);
+  return names[static_cast<uint8_t>(reason)];
 }
 
 std::string_view Name(AttemptOutcome outcome) {
-  switch (outcome) {
-    case AttemptOutcome::kRunning:
-      return "running";
-    case AttemptOutcome::kAcked:
-      return "acked";
-    case AttemptOutcome::kNacked:
-      return "nacked";
-    case AttemptOutcome::kNackedFatal:
-      return "nacked_fatal";
-    case AttemptOutcome::kLeaseExpired:
-      return "lease_expired";
-    case AttemptOutcome::kAbandoned:
-      return "abandoned";
-  }
-  return "unknown";
+  static const auto names =
+      LowerNames(wire::fb::EnumValuesAttemptOutcome(), &wire::fb::EnumNameAttemptOutcome);
+  return names[static_cast<uint8_t>(outcome)];
 }
 
 std::string_view Name(RateUnit unit) {
-  switch (unit) {
-    case RateUnit::kTasks:
-      return "tasks";
-    case RateUnit::kCost:
-      return "cost";
-  }
-  return "unknown";
+  static const auto names = LowerNames(wire::fb::EnumValuesRateUnit(), &wire::fb::EnumNameRateUnit);
+  return names[static_cast<uint8_t>(unit)];
 }
 
 std::optional<RateUnit> ParseRateUnit(std::string_view name) {

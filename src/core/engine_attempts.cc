@@ -26,12 +26,12 @@ void Engine::Nack(const LeaseToken& token, NackSpec spec, std::function<void(Sta
     spec.error = TruncateText(spec.error, options_.max_error_bytes);
   }
   uint32_t slot = *ids_.Find((*meta)->id);
-  EndAttempt(slot, spec.fatal ? AttemptOutcome::kFatal : AttemptOutcome::kNack,
+  EndAttempt(slot, spec.fatal ? AttemptOutcome::kNackedFatal : AttemptOutcome::kNacked,
              std::move(spec.error), spec.delay_ms, std::move(done));
 }
 
 void Engine::OnLeaseExpired(uint32_t slot) {
-  EndAttempt(slot, AttemptOutcome::kExpired, "lease expired without heartbeat", std::nullopt,
+  EndAttempt(slot, AttemptOutcome::kLeaseExpired, "lease expired without heartbeat", std::nullopt,
              nullptr);
 }
 
@@ -78,12 +78,12 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
   m.attempts = rec.attempts;
 
   std::optional<DeadReason> reason;
-  if (outcome == AttemptOutcome::kFatal) {
-    reason = DeadReason::kFatal;
+  if (outcome == AttemptOutcome::kNackedFatal) {
+    reason = DeadReason::kFatalError;
   } else if (AttemptsExhausted(PolicyOf(rec), rec.attempts)) {
-    reason = DeadReason::kMaxAttempts;
+    reason = DeadReason::kAttemptsExhausted;
   } else if (rec.expires_ms != 0 && rec.expires_ms <= now) {
-    reason = DeadReason::kTtl;
+    reason = DeadReason::kTtlExpired;
   }
 
   WriteSet set;
@@ -110,7 +110,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
     if (noted) DoneWriting(id);
     Meta& mm = slots_[slot];
     const uint32_t queue = mm.queue;
-    if (!st.ok() && outcome != AttemptOutcome::kExpired) {
+    if (!st.ok() && outcome != AttemptOutcome::kLeaseExpired) {
       // Nothing was written: restore the lease exactly as it was, so the
       // worker may retry its nack (or ack) with the same token.
       mm.attempts -= 1;
@@ -193,7 +193,7 @@ void Engine::OnTtl(TaskId id) {
     return;
   }
   LeaveState(slot);
-  KillTask(slot, std::move(*rec), DeadReason::kTtl, [this, id](const Status& st) {
+  KillTask(slot, std::move(*rec), DeadReason::kTtlExpired, [this, id](const Status& st) {
     if (!st.ok() && FindLive(id) != nullptr) ArmTtl(id, clock_.NowMs() + kRecheckMs);
   });
 }

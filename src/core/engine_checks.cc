@@ -91,7 +91,7 @@ Status Engine::Validate(const EnqueueSpec& s) const {
 Result<Engine::Meta*> Engine::CheckToken(const LeaseToken& token) {
   Meta* m = FindLive(token.task_id);
   if (m == nullptr || m->state != Slot::kLeased || token.epoch != epoch_ ||
-      token.attempt != m->lease_no) {
+      token.lease_seq != m->lease_no) {
     return Status::StaleLease("lease " + token.ToString() +
                               " is no longer current (expired, finished, or superseded): "
                               "drop this attempt's work");

@@ -40,7 +40,7 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   if (rec->expires_ms != 0 && rec->expires_ms <= now) {
     scheduler_.Release(m.queue, m.tenant);
     LeaveState(slot);
-    KillTask(slot, std::move(*rec), DeadReason::kTtl, nullptr);
+    KillTask(slot, std::move(*rec), DeadReason::kTtlExpired, nullptr);
     return std::nullopt;
   }
   LeaveState(slot);

@@ -1,13 +1,15 @@
 // LeaseToken: the fencing token of one lease.
 //
 //   task_id  the task
-//   attempt  the task's lease number: strictly increasing over the task's
-//            whole life (it keeps counting across redrive), so no two leases
-//            of a task in one broker epoch share it
+//   lease_seq  the task's lease sequence number: strictly increasing over
+//            the task's whole life (it keeps counting across redrive), so no
+//            two leases of a task in one broker epoch share it. Not the
+//            attempt number (LeasedTask::attempt): a lease that the broker's
+//            restart interrupted, or one before a redrive, also used one.
 //   epoch    the broker's start counter, persisted and bumped at every open,
 //            so a token from before a crash never matches a lease after it
 //
-// Text form (CLI, logs): "<task_id>.<attempt>.<epoch>".
+// Text form (CLI, logs): "<task_id>.<lease_seq>.<epoch>".
 #pragma once
 
 #include <cstdint>
@@ -21,7 +23,7 @@ namespace sluice::core {
 
 struct LeaseToken {
   TaskId task_id = 0;
-  uint32_t attempt = 0;
+  uint32_t lease_seq = 0;
   uint32_t epoch = 0;
 
   std::string ToString() const;

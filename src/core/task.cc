@@ -8,16 +8,28 @@ namespace sluice::core {
 
 const char* DeadReasonName(DeadReason r) {
   switch (r) {
-    case DeadReason::kMaxAttempts: return "max_attempts";
-    case DeadReason::kFatal: return "fatal";
-    case DeadReason::kTtl: return "ttl";
-    case DeadReason::kPurgedQueue: return "purged_queue";
+#define SLUICE_NAME_CASE(e, value, wire, name) \
+  case DeadReason::e:                          \
+    return name;
+    SLUICE_DEAD_REASONS(SLUICE_NAME_CASE)
+#undef SLUICE_NAME_CASE
+  }
+  return "unknown";
+}
+
+const char* AttemptOutcomeName(AttemptOutcome o) {
+  switch (o) {
+#define SLUICE_NAME_CASE(e, value, wire, name) \
+  case AttemptOutcome::e:                      \
+    return name;
+    SLUICE_ATTEMPT_OUTCOMES(SLUICE_NAME_CASE)
+#undef SLUICE_NAME_CASE
   }
   return "unknown";
 }
 
 std::string LeaseToken::ToString() const {
-  return std::to_string(task_id) + "." + std::to_string(attempt) + "." + std::to_string(epoch);
+  return std::to_string(task_id) + "." + std::to_string(lease_seq) + "." + std::to_string(epoch);
 }
 
 namespace {
@@ -36,7 +48,7 @@ bool ParseField(std::string_view& text, T* out, bool last) {
 Result<LeaseToken> LeaseToken::Parse(std::string_view text) {
   LeaseToken t;
   std::string_view rest = text;
-  if (!ParseField(rest, &t.task_id, false) || !ParseField(rest, &t.attempt, false) ||
+  if (!ParseField(rest, &t.task_id, false) || !ParseField(rest, &t.lease_seq, false) ||
       !ParseField(rest, &t.epoch, true)) {
     return Status::InvalidArgument("bad lease token '" + std::string(text) +
                                    "': expected <task_id>.<attempt>.<epoch>");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "core/task_enums.h"
 
 namespace sluice::core {
 
@@ -25,32 +26,22 @@ struct Header {
   friend bool operator==(const Header&, const Header&) = default;
 };
 
-// How one attempt ended. Successful attempts are not recorded: an acked task
-// is deleted with its history.
-enum class AttemptOutcome : uint8_t {
-  kNack = 1,     // worker nacked, retryable
-  kFatal = 2,    // worker nacked as non-retryable
-  kExpired = 3,  // lease deadline passed without heartbeat
-  kLost = 4,     // broker restarted while the task was leased (not counted as an attempt)
-};
+// How one attempt ended (core/task_enums.h: stored values and names).
+enum class AttemptOutcome : uint8_t { SLUICE_ATTEMPT_OUTCOMES(SLUICE_ENUMERATOR) };
+const char* AttemptOutcomeName(AttemptOutcome o);
 
 struct AttemptRecord {
   uint32_t attempt = 0;  // 1-based
   std::string worker;
   TimeMs started_ms = 0;
   TimeMs ended_ms = 0;
-  AttemptOutcome outcome = AttemptOutcome::kNack;
+  AttemptOutcome outcome = AttemptOutcome::kNacked;
   std::string error;
   friend bool operator==(const AttemptRecord&, const AttemptRecord&) = default;
 };
 
-// Why a task went to the dead-letter column family.
-enum class DeadReason : uint8_t {
-  kMaxAttempts = 1,  // attempts reached max_attempts
-  kFatal = 2,        // a non-retryable nack
-  kTtl = 3,          // the task's time to live passed before it completed
-  kPurgedQueue = 4,  // reserved
-};
+// Why a task went to the dead-letter column family (core/task_enums.h).
+enum class DeadReason : uint8_t { SLUICE_DEAD_REASONS(SLUICE_ENUMERATOR) };
 const char* DeadReasonName(DeadReason r);
 
 struct TaskRecord {
@@ -85,7 +76,7 @@ struct TaskRecord {
 // Value of the `dead` column family.
 struct DeadRecord {
   TaskRecord task;  // with its full history
-  DeadReason reason = DeadReason::kMaxAttempts;
+  DeadReason reason = DeadReason::kAttemptsExhausted;
   TimeMs died_ms = 0;
   friend bool operator==(const DeadRecord&, const DeadRecord&) = default;
 };

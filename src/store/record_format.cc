@@ -106,15 +106,26 @@ Status Corrupt(std::string_view what) {
   return Status::Corruption("store record format: " + std::string(what));
 }
 
+// The stored values the enum lists define (core/task_enums.h).
+#define SLUICE_VALUE_CASE(e, value, wire, name) case value:
 bool ValidOutcome(uint8_t v) {
-  return v >= static_cast<uint8_t>(AttemptOutcome::kNack) &&
-         v <= static_cast<uint8_t>(AttemptOutcome::kLost);
+  switch (v) {
+    SLUICE_ATTEMPT_OUTCOMES(SLUICE_VALUE_CASE)
+    return true;
+    default:
+      return false;
+  }
 }
 
 bool ValidReason(uint8_t v) {
-  return v >= static_cast<uint8_t>(DeadReason::kMaxAttempts) &&
-         v <= static_cast<uint8_t>(DeadReason::kPurgedQueue);
+  switch (v) {
+    SLUICE_DEAD_REASONS(SLUICE_VALUE_CASE)
+    return true;
+    default:
+      return false;
+  }
 }
+#undef SLUICE_VALUE_CASE
 
 // Version byte + summary part. Shared by the full and the summary decoder.
 struct SummaryFields {

@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <system_error>
 #include <map>
+#include <system_error>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <sluice/wire/sluice_generated.h>
 
 #include "client/types.h"
 #include "core/settings_format.h"
@@ -34,22 +36,25 @@ int Fail(const CommandLine& cl, const Status& status, std::ostream& err) {
   return kExitRequestError;
 }
 
+// The client's enums carry the schema's values (client/types.h).
 client::DeadReason ToClient(core::DeadReason r) {
   switch (r) {
-    case core::DeadReason::kMaxAttempts: return client::DeadReason::kAttemptsExhausted;
-    case core::DeadReason::kFatal: return client::DeadReason::kFatalError;
-    case core::DeadReason::kTtl: return client::DeadReason::kTtlExpired;
-    case core::DeadReason::kPurgedQueue: break;
+#define SLUICE_CLIENT_CASE(e, value, w, name) \
+  case core::DeadReason::e:                      \
+    return static_cast<client::DeadReason>(wire::fb::DeadReason::w);
+    SLUICE_DEAD_REASONS(SLUICE_CLIENT_CASE)
+#undef SLUICE_CLIENT_CASE
   }
   return client::DeadReason::kNone;
 }
 
 client::AttemptOutcome ToClient(core::AttemptOutcome o) {
   switch (o) {
-    case core::AttemptOutcome::kNack: return client::AttemptOutcome::kNacked;
-    case core::AttemptOutcome::kFatal: return client::AttemptOutcome::kNackedFatal;
-    case core::AttemptOutcome::kExpired: return client::AttemptOutcome::kLeaseExpired;
-    case core::AttemptOutcome::kLost: return client::AttemptOutcome::kAbandoned;
+#define SLUICE_CLIENT_CASE(e, value, w, name) \
+  case core::AttemptOutcome::e:                  \
+    return static_cast<client::AttemptOutcome>(wire::fb::AttemptOutcome::w);
+    SLUICE_ATTEMPT_OUTCOMES(SLUICE_CLIENT_CASE)
+#undef SLUICE_CLIENT_CASE
   }
   return client::AttemptOutcome::kRunning;
 }

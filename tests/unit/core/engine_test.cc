@@ -168,7 +168,7 @@ TEST_F(EngineTest, RetriesFollowBackoffThenDeadWithHistory) {
   }
   ASSERT_EQ(store_.dead().count(id), 1u);
   const DeadRecord& d = store_.dead().at(id);
-  EXPECT_EQ(d.reason, DeadReason::kMaxAttempts);
+  EXPECT_EQ(d.reason, DeadReason::kAttemptsExhausted);
   ASSERT_EQ(d.task.history.size(), 3u);
   for (uint32_t i = 0; i < 3; ++i) {
     EXPECT_EQ(d.task.history[i].attempt, i + 1);
@@ -198,10 +198,10 @@ TEST_F(EngineTest, FatalNackGoesStraightToDeadAndRedriveResetsAttempts) {
   auto got = Lease();
   ASSERT_TRUE(NackOne(got[0].token, /*fatal=*/true).ok());
   ASSERT_EQ(store_.dead().count(id), 1u);
-  EXPECT_EQ(store_.dead().at(id).reason, DeadReason::kFatal);
+  EXPECT_EQ(store_.dead().at(id).reason, DeadReason::kFatalError);
 
   DeadFilter f;
-  f.reason = DeadReason::kFatal;
+  f.reason = DeadReason::kFatalError;
   auto page = engine_->ListDead(f, 0, 10);
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->entries.size(), 1u);
@@ -436,7 +436,7 @@ TEST_F(EngineTest, TtlExpiredTaskGoesToDeadInsteadOfBeingLeased) {
   EXPECT_TRUE(Lease().empty());
   store_.Complete();
   ASSERT_EQ(store_.dead().count(id), 1u);
-  EXPECT_EQ(store_.dead().at(id).reason, DeadReason::kTtl);
+  EXPECT_EQ(store_.dead().at(id).reason, DeadReason::kTtlExpired);
 }
 
 TEST_F(EngineTest, PausedQueueHoldsTasksUntilResumed) {

@@ -174,7 +174,7 @@ TEST_F(EngineValidationTest, ReadyTaskDiesOnItsTtlTimer) {
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->state, TaskState::kDead);
   ASSERT_TRUE(view->dead_reason.has_value());
-  EXPECT_EQ(*view->dead_reason, DeadReason::kTtl);
+  EXPECT_EQ(*view->dead_reason, DeadReason::kTtlExpired);
   EXPECT_TRUE(view->record.history.empty()) << "no lease in between";
   EXPECT_EQ(store_.tasks().count(id), 0u);
   EXPECT_EQ(store_.dead().count(id), 1u);
@@ -215,7 +215,7 @@ TEST_F(EngineValidationTest, LeasedTaskOutlivesItsTtlUntilTheAttemptEnds) {
   auto view = engine_->ShowTask(id);
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->state, TaskState::kDead);
-  EXPECT_EQ(view->dead_reason.value_or(DeadReason::kFatal), DeadReason::kTtl);
+  EXPECT_EQ(view->dead_reason.value_or(DeadReason::kFatalError), DeadReason::kTtlExpired);
 }
 
 TEST_F(EngineValidationTest, TtlTimerSurvivesARestart) {

@@ -27,9 +27,9 @@ core::TaskRecord FullTask() {
   t.idempotency_key = "idem-1";
   t.attempts = 2;
   t.history = {
-      {1, "worker-a", 10, 20, core::AttemptOutcome::kNack, "timeout talking to tool"},
-      {2, "worker-b", 30, 40, core::AttemptOutcome::kExpired, ""},
-      {3, "", 50, 60, core::AttemptOutcome::kLost, "broker restart"},
+      {1, "worker-a", 10, 20, core::AttemptOutcome::kNacked, "timeout talking to tool"},
+      {2, "worker-b", 30, 40, core::AttemptOutcome::kLeaseExpired, ""},
+      {3, "", 50, 60, core::AttemptOutcome::kAbandoned, "broker restart"},
   };
   t.checkpoint = std::string(300, 'c');  // multi-byte varint length
   return t;
@@ -110,7 +110,7 @@ TEST(RecordFormatTest, SummaryDecodesLeadingFields) {
 TEST(RecordFormatTest, DeadRoundTrips) {
   core::DeadRecord d;
   d.task = FullTask();
-  d.reason = core::DeadReason::kFatal;
+  d.reason = core::DeadReason::kFatalError;
   d.died_ms = 1'700'000'999'999;
   std::string v;
   EncodeDead(d, &v);

@@ -98,7 +98,7 @@ std::shared_ptr<const core::TaskRecord> MakeTask(core::TaskId id, std::string pa
   t->priority = static_cast<uint8_t>(id % core::kPriorityLevels);
   t->payload = std::move(payload);
   t->headers = {{"traceparent", "00-1-2-01"}};
-  t->history = {{1, "w", 1, 2, core::AttemptOutcome::kNack, "boom"}};
+  t->history = {{1, "w", 1, 2, core::AttemptOutcome::kNacked, "boom"}};
   t->checkpoint = "step 12";
   t->enqueued_ms = 1000 + static_cast<TimeMs>(id);
   return t;
@@ -165,7 +165,7 @@ TEST_F(RocksStoreTest, WritesAndReadsEveryColumnFamily) {
   Open();
   auto dead = std::make_shared<core::DeadRecord>();
   dead->task = *MakeTask(7);
-  dead->reason = core::DeadReason::kFatal;
+  dead->reason = core::DeadReason::kFatalError;
   dead->died_ms = 99;
   WriteSet set{Mutation::PutTask(MakeTask(3)),
                Mutation::PutTask(MakeTask(1)),
