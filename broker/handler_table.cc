@@ -1,4 +1,5 @@
-// The table from body type to handler. HandlerOf names every member of the
+// The table from body type to handler, and the one place a handler is
+// declared and registered. HandlerOf names every member of the
 // schema's Body union, with no default: a body added to schema/sluice.fbs
 // without a line here fails to compile (-Wswitch, warnings are errors), so a
 // new request cannot be left without a handler by accident.
@@ -8,6 +9,26 @@
 #include "broker/handlers.h"
 
 namespace sluice::broker {
+
+// The handlers (definitions in handlers_<who sends it>.cc).
+void HandleEnqueue(const Request& r);
+void HandleLease(const Request& r);
+void HandleHeartbeat(const Request& r);
+void HandleAck(const Request& r);
+void HandleNack(const Request& r);
+void HandleJournalPut(const Request& r);
+void HandleJournalGet(const Request& r);
+void HandleTaskShow(const Request& r);
+void HandleDlqShow(const Request& r);
+void HandleDlqList(const Request& r);
+void HandleDlqRedrive(const Request& r);
+void HandleDlqPurge(const Request& r);
+void HandleStats(const Request& r);
+void HandleTenantSet(const Request& r);
+void HandleTenantList(const Request& r);
+void HandleQueuePause(const Request& r);
+void HandleQueueResume(const Request& r);
+
 namespace {
 
 constexpr Handler HandlerOf(fb::Body type) {
