@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <flatbuffers/flatbuffers.h>
@@ -40,6 +41,13 @@ struct BrokerOptions {
   // The data directory; empty = <work dir>/data (removed with the work dir).
   std::string data_dir;
 };
+
+// Options whose config file is `toml`.
+inline BrokerOptions WithConfig(std::string toml) {
+  BrokerOptions options;
+  options.config_toml = std::move(toml);
+  return options;
+}
 
 class BrokerProcess {
  public:

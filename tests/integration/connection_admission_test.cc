@@ -29,12 +29,6 @@ int64_t MsSince(SteadyClock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count();
 }
 
-BrokerOptions WithConfig(std::string toml) {
-  BrokerOptions options;
-  options.config_toml = std::move(toml);
-  return options;
-}
-
 // An Enqueue and a Stats on `conn`, both answered.
 AssertionResult RoundTrip(RawConnection& conn, uint64_t* rid) {
   const uint64_t enq = ++*rid;

@@ -31,12 +31,6 @@ int64_t MsSince(SteadyClock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count();
 }
 
-BrokerOptions WithConfig(std::string toml) {
-  BrokerOptions options;
-  options.config_toml = std::move(toml);
-  return options;
-}
-
 // A blocking client socket with a tiny receive buffer (set before connect,
 // so the advertised window is small too) that only ever sends.
 class NonReader {

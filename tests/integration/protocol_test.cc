@@ -25,12 +25,6 @@ using ::testing::AssertionFailure;
 using ::testing::AssertionResult;
 using ::testing::AssertionSuccess;
 
-BrokerOptions WithConfig(std::string toml) {
-  BrokerOptions options;
-  options.config_toml = std::move(toml);
-  return options;
-}
-
 // The frame is an Error with `code` (and echoes `rid`).
 AssertionResult IsError(const std::optional<ReceivedFrame>& f, fb::ErrorCode code,
                         uint64_t rid) {
