@@ -22,7 +22,8 @@ class Dispatcher;
 struct Request {
   const fb::Frame& frame;           // valid during the handler call only
   Reply reply;
-  std::shared_ptr<net::Peer> peer;  // the connection (for its id and address)
+  // The connection (its id and address); the caller's, valid during the call.
+  const std::shared_ptr<net::Peer>& peer;
   core::Engine& engine;
   Dispatcher& dispatcher;           // long polls (Lease) live there
 };

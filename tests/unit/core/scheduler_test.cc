@@ -729,6 +729,27 @@ TEST_F(SchedulerTest, OneHugeCostDoesNotWidenOtherTenantsTurns) {
   EXPECT_LE(longest, 2);
 }
 
+TEST_F(SchedulerAgingTest, ThousandTenantsWithHourOldBacklogsGetTheirWeightsEachRound) {
+  // 1,000 tenants of weights 1..3, each with an hour-old backlog at
+  // priority 4 (climbed to 0): every DRR round gives each exactly its weight.
+  constexpr uint32_t kTenants = 1000;
+  uint32_t round = 0;
+  for (uint32_t t = 0; t < kTenants; ++t) {
+    sched_.SetTenantLimits(t, Limits{.weight = 1 + t % 3});
+    round += 1 + t % 3;
+    for (int i = 0; i < 40; ++i) sched_.Push(0, t, 4, clock_.NowMs() - kHourMs, refs_.Make());
+  }
+  std::vector<uint32_t> got(kTenants, 0);
+  for (uint32_t i = 0; i < 10 * round; ++i) {
+    auto pick = sched_.Pop(0, refs_.Alive());
+    ASSERT_TRUE(pick);
+    sched_.Release(0, pick->tenant);
+    ++got[pick->tenant];
+  }
+  for (uint32_t t = 0; t < kTenants; ++t) ASSERT_EQ(got[t], 10 * (1 + t % 3)) << "tenant " << t;
+  EXPECT_EQ(sched_.Totals().dispatched_aged, 10u * round);
+}
+
 TEST_F(SchedulerAgingTest, NewTenantServedWithinOneRoundBesideAMillionOldTasks) {
   for (int i = 0; i < 1'000'000; ++i) PushOne(0, 1, 4);
   clock_.Advance(kHourMs);  // every one of them far past every aging bound
