@@ -1,7 +1,8 @@
 // The request handlers: one function per request body of the protocol,
 // grouped by who sends it (handlers_producer.cc, handlers_worker.cc,
-// handlers_admin.cc), declared and registered in one place, the table
-// indexed by body type (handler_table.cc). Adding a request:
+// handlers_admin.cc). `void HandleFoo(const Request&)` is declared and
+// registered for every request Foo of the schema by handler_table.cc, from
+// the list generated from schema/sluice.fbs. Adding a request:
 // docs/architecture.md, "Adding a request".
 //
 // Contract of a handler: it answers exactly once through request.reply, now

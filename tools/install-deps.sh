@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config python3
   libboost1.81-dev librocksdb-dev libflatbuffers-dev flatbuffers-compiler
   liburing-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
