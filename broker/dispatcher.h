@@ -52,7 +52,9 @@ class Dispatcher final : public net::RequestHandler {
   void Close(uint64_t peer_id);
 
   // The Lease handler: answers at once, or waits (long poll) until tasks
-  // come, the wait ends, or the peer closes.
+  // come, the wait ends, or the peer closes. Tasks go out once their lease
+  // markers are durable (Engine::AfterWrites), so the attempt a crash
+  // interrupts is recorded (docs/durability.md).
   void Lease(const Request& request);
 
   // Shutdown: answers every pending long poll with an empty LeaseResult, and

@@ -24,7 +24,10 @@ core::DeadFilter SelectionOf(const flatbuffers::Vector<uint64_t>* ids, const fb:
   return filter;
 }
 
-void ShowTask(const Request& r, core::TaskId id, bool dead_only) {
+// TaskShow and DlqShow. The journal goes with it when `with_journal`
+// (TaskShow.include_journal; DlqShow always): an operator's read, without a
+// lease, that says so in its request.
+void ShowTask(const Request& r, core::TaskId id, bool dead_only, bool with_journal) {
   auto view = r.engine.ShowTask(id);
   if (!view.ok()) {
     r.reply.Error(view.status());
@@ -36,8 +39,16 @@ void ShowTask(const Request& r, core::TaskId id, bool dead_only) {
                                    core::TaskStateName(view->state) + "); use task show"));
     return;
   }
-  std::vector<std::pair<std::string, std::string>> journal;
-  if (auto j = r.engine.JournalGet(id); j.ok()) journal = std::move(*j);
+  std::optional<std::vector<std::pair<std::string, std::string>>> journal;
+  if (with_journal) {
+    auto j = r.engine.ReadJournal(id);
+    if (!j.ok()) {
+      LogIfStorage(j.status(), "task show");
+      r.reply.Error(j.status());
+      return;
+    }
+    journal = std::move(*j);
+  }
   FbBuilder fbb(512 + view->record.payload.size());
   r.reply.Send(fbb, BuildTaskInfo(fbb, *view, journal));
 }
@@ -66,12 +77,12 @@ void ActOnDead(const Request& r, const Req& req, const char* what, Act act) {
 }
 
 template <typename Result>
-void SetPaused(const Request& r, const std::string& name, bool pause) {
+void SetPaused(const Request& r, const std::string& name, bool pause, bool create) {
   if (name.empty()) {
     r.reply.Error(Status::InvalidArgument("queue pause/resume needs a queue name"));
     return;
   }
-  r.engine.SetQueuePaused(name, pause, [reply = r.reply, pause, name](Status s) {
+  r.engine.SetQueuePaused(name, pause, create, [reply = r.reply, pause, name](Status s) {
     LogIfStorage(s, "queue pause/resume");
     if (s.ok()) spdlog::info("queue {} {}", name, pause ? "paused" : "resumed");
     reply.OkOrError<Result>(s);
@@ -80,9 +91,12 @@ void SetPaused(const Request& r, const std::string& name, bool pause) {
 
 }  // namespace
 
-void HandleTaskShow(const Request& r) { ShowTask(r, r.frame.body_as_TaskShow()->id(), false); }
+void HandleTaskShow(const Request& r) {
+  const auto* req = r.frame.body_as_TaskShow();
+  ShowTask(r, req->id(), false, req->include_journal());
+}
 
-void HandleDlqShow(const Request& r) { ShowTask(r, r.frame.body_as_DlqShow()->id(), true); }
+void HandleDlqShow(const Request& r) { ShowTask(r, r.frame.body_as_DlqShow()->id(), true, true); }
 
 void HandleDlqList(const Request& r) {
   const auto* req = r.frame.body_as_DlqList();
@@ -151,13 +165,12 @@ void HandleTenantSet(const Request& r) {
   if (req->has_burst()) update.burst = req->burst();
   if (req->has_max_inflight()) update.max_inflight = req->max_inflight();
   if (req->has_rate_unit()) {
-    update.rate_unit = FromWire(req->rate_unit());
-    if (!update.rate_unit) {
-      r.reply.Error(Status::InvalidArgument(
-          "tenant rate_unit " + std::to_string(static_cast<int>(req->rate_unit())) +
-          " is unknown to this broker; use Tasks (0) or Cost (1)"));
+    auto unit = KnownRateUnit(req->rate_unit(), "tenant");
+    if (!unit.ok()) {
+      r.reply.Error(unit.status());
       return;
     }
+    update.rate_unit = *unit;
   }
   r.engine.UpdateTenantLimits(name, update,
                               [reply = r.reply, name](::sluice::Result<core::Limits> res) {
@@ -182,11 +195,13 @@ void HandleTenantList(const Request& r) {
 }
 
 void HandleQueuePause(const Request& r) {
-  SetPaused<fb::QueuePauseResult>(r, Str(r.frame.body_as_QueuePause()->name()), true);
+  const auto* req = r.frame.body_as_QueuePause();
+  SetPaused<fb::QueuePauseResult>(r, Str(req->name()), true, req->create());
 }
 
 void HandleQueueResume(const Request& r) {
-  SetPaused<fb::QueueResumeResult>(r, Str(r.frame.body_as_QueueResume()->name()), false);
+  const auto* req = r.frame.body_as_QueueResume();
+  SetPaused<fb::QueueResumeResult>(r, Str(req->name()), false, req->create());
 }
 
 }  // namespace sluice::broker

@@ -95,8 +95,9 @@ void HandleJournalGet(const Request& r) {
     r.reply.Error(Status::InvalidArgument("journal get needs a lease token"));
     return;
   }
-  auto entries = r.engine.JournalGet(req->token()->task_id());
+  auto entries = r.engine.JournalGet(FromWire(*req->token()));
   if (!entries.ok()) {
+    LogIfStorage(entries.status(), "journal get");
     r.reply.Error(entries.status());
     return;
   }

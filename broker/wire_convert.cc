@@ -138,6 +138,13 @@ std::optional<core::RateUnit> FromWire(fb::RateUnit u) {
   return std::nullopt;
 }
 
+Result<core::RateUnit> KnownRateUnit(fb::RateUnit unit, const char* whose) {
+  if (auto known = FromWire(unit)) return *known;
+  return Status::InvalidArgument(std::string(whose) + " rate_unit " +
+                                 std::to_string(static_cast<int>(unit)) +
+                                 " is unknown to this broker; use Tasks (0) or Cost (1)");
+}
+
 flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::LeasedTask& t) {
   const auto queue = fbb.CreateString(t.queue);
   const auto tenant = fbb.CreateString(t.tenant);
@@ -163,27 +170,33 @@ flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::
   b.add_cost(t.cost);
   b.add_deadline_ms(U64(t.deadline_ms));
   b.add_max_attempts(t.max_attempts);
+  b.add_run_attempt(t.run_attempt);
   return b.Finish();
 }
 
 flatbuffers::Offset<fb::TaskInfo> BuildTaskInfo(
     FbBuilder& fbb, const core::TaskView& view,
-    const std::vector<std::pair<std::string, std::string>>& journal) {
+    const std::optional<std::vector<std::pair<std::string, std::string>>>& journal) {
   const core::TaskRecord& r = view.record;
   std::vector<flatbuffers::Offset<fb::AttemptInfo>> attempts;
   for (const auto& a : r.history) {
-    attempts.push_back(fb::CreateAttemptInfo(fbb, a.attempt, fbb.CreateString(a.worker),
-                                             U64(a.started_ms), U64(a.ended_ms),
-                                             ToWire(a.outcome), fbb.CreateString(a.error)));
+    attempts.push_back(fb::CreateAttemptInfo(
+        fbb, a.attempt, fbb.CreateString(a.worker), U64(a.started_ms), U64(a.ended_ms),
+        ToWire(a.outcome), fbb.CreateString(a.error), core::RunOf(r, a.attempt)));
   }
   const bool leased = view.state == core::TaskState::kLeased;
-  if (leased && view.token) {
-    attempts.push_back(fb::CreateAttemptInfo(fbb, view.token->lease_seq,
-                                             fbb.CreateString(view.worker),
-                                             U64(view.lease_started_ms), 0,
-                                             fb::AttemptOutcome::RUNNING));
+  const bool running = leased && view.token.has_value();
+  if (running) {
+    attempts.push_back(fb::CreateAttemptInfo(
+        fbb, view.token->lease_seq, fbb.CreateString(view.worker), U64(view.lease_started_ms), 0,
+        fb::AttemptOutcome::RUNNING, 0, core::RunOf(r, view.token->lease_seq)));
   }
   const auto attempts_vec = fbb.CreateVector(attempts);
+  std::vector<flatbuffers::Offset<fb::RedriveInfo>> redrives;
+  for (const core::RedriveRecord& d : r.redrives) {
+    redrives.push_back(fb::CreateRedriveInfo(fbb, d.attempts, U64(d.at_ms)));
+  }
+  const auto redrives_vec = fbb.CreateVector(redrives);
   const auto queue = fbb.CreateString(r.queue);
   const auto tenant = fbb.CreateString(r.tenant);
   const auto payload = BuildBytes(fbb, r.payload);
@@ -191,7 +204,7 @@ flatbuffers::Offset<fb::TaskInfo> BuildTaskInfo(
   const auto batch_key = fbb.CreateString(r.batch_key);
   const auto idem = fbb.CreateString(r.idempotency_key);
   const auto checkpoint = BuildBytes(fbb, r.checkpoint);
-  const auto journal_vec = BuildJournal(fbb, journal);
+  const auto journal_vec = journal ? BuildJournal(fbb, *journal) : 0;
   fb::TaskInfoBuilder b(fbb);
   b.add_id(r.id);
   b.add_state(ToWire(view.state));
@@ -201,7 +214,11 @@ flatbuffers::Offset<fb::TaskInfo> BuildTaskInfo(
   b.add_payload(payload);
   b.add_headers(headers);
   b.add_max_attempts(r.max_attempts);
-  b.add_attempt(static_cast<uint32_t>(r.history.size() + (leased ? 1 : 0)));
+  // Life-wide, the running attempt included (core/task.h).
+  b.add_attempt(r.attempts + (leased ? 1 : 0));
+  b.add_run(core::CurrentRun(r));
+  b.add_run_attempts(core::RunAttempts(r) + (leased ? 1 : 0));
+  b.add_redrives(redrives_vec);
   b.add_backoff_initial_ms(r.backoff_initial_ms);
   b.add_backoff_max_ms(r.backoff_max_ms);
   b.add_lease_ms(r.lease_ms);
@@ -218,7 +235,8 @@ flatbuffers::Offset<fb::TaskInfo> BuildTaskInfo(
     b.add_dead_ms(U64(view.died_ms));
   }
   b.add_attempts(attempts_vec);
-  b.add_journal(journal_vec);
+  if (journal) b.add_journal(journal_vec);
+  b.add_journal_included(journal.has_value());
   return b.Finish();
 }
 
@@ -246,7 +264,9 @@ flatbuffers::Offset<fb::TenantStats> BuildTenantStats(FbBuilder& fbb, const core
 
 flatbuffers::Offset<fb::QueueStats> BuildQueueStats(FbBuilder& fbb, const core::QueueStats& q) {
   return fb::CreateQueueStats(fbb, fbb.CreateString(q.name), q.ready, q.delayed, q.leased,
-                              q.dead, q.paused);
+                              q.dead, q.paused, q.limits.rate_per_s,
+                              static_cast<uint32_t>(q.limits.burst), q.limits.max_inflight,
+                              ToWire(q.limits.rate_unit));
 }
 
 }  // namespace sluice::broker

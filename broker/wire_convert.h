@@ -36,11 +36,15 @@ fb::AttemptOutcome ToWire(core::AttemptOutcome outcome);
 fb::RateUnit ToWire(core::RateUnit unit);
 // nullopt for a value this broker does not know (a newer peer's unit).
 std::optional<core::RateUnit> FromWire(fb::RateUnit unit);
+// FromWire, or kInvalidArgument naming `whose` ("tenant", "queue") rate_unit.
+Result<core::RateUnit> KnownRateUnit(fb::RateUnit unit, const char* whose);
 
 flatbuffers::Offset<fb::LeasedTask> BuildLeasedTask(FbBuilder& fbb, const core::LeasedTask& t);
+// `journal`: the task's journal when the request asked for it (TaskInfo's
+// journal_included), nullopt when not.
 flatbuffers::Offset<fb::TaskInfo> BuildTaskInfo(
     FbBuilder& fbb, const core::TaskView& view,
-    const std::vector<std::pair<std::string, std::string>>& journal);
+    const std::optional<std::vector<std::pair<std::string, std::string>>>& journal);
 flatbuffers::Offset<fb::DlqEntry> BuildDlqEntry(FbBuilder& fbb, const core::DeadRecord& dead);
 flatbuffers::Offset<fb::TenantConfig> BuildTenantConfig(FbBuilder& fbb, const std::string& name,
                                                         const core::Limits& limits);

@@ -235,8 +235,12 @@ void Client::AckAsync(std::span<const LeaseToken> tokens, Callback<std::vector<S
             out.emplace_back();
           } else if (c == Code::kStaleLease) {
             out.emplace_back(c,
-                             "lease is no longer current (expired or already acked); the"
-                             " task may run elsewhere: drop this work");
+                             "lease is no longer current (expired, superseded, or the task is a"
+                             " dead letter); the task may run elsewhere: drop this work");
+          } else if (c == Code::kNotFound) {
+            out.emplace_back(c,
+                             "the task is gone (acked already, purged, or never enqueued):"
+                             " drop this work");
           } else {
             out.emplace_back(c, std::string("ack refused: ") + std::string(CodeName(c)));
           }
@@ -315,11 +319,11 @@ Result<TaskInfo> ParseTaskInfo(const fb::TaskInfo& t) { return convert::ReadTask
 
 }  // namespace
 
-Result<TaskInfo> Client::TaskShow(TaskId task_id) {
+Result<TaskInfo> Client::TaskShow(TaskId task_id, bool include_journal) {
   return Await<TaskInfo>([&](auto cb) {
     const uint64_t id = impl_->NextRequestId();
     Builder fbb(64);
-    auto body = fb::CreateTaskShow(fbb, task_id);
+    auto body = fb::CreateTaskShow(fbb, task_id, include_journal);
     Call<fb::TaskInfo, TaskInfo>(*impl_, id, Finish(fbb, id, body), kNoExtra, ParseTaskInfo,
                                  std::move(cb));
   });
@@ -449,26 +453,132 @@ Result<std::vector<TenantConfig>> Client::TenantList() {
   });
 }
 
-Status Client::QueuePause(std::string_view queue) {
+Status Client::QueuePause(std::string_view queue, bool create) {
   return ToStatus(Await<Empty>([&](auto cb) {
     const uint64_t id = impl_->NextRequestId();
     Builder fbb(128);
-    auto body = fb::CreateQueuePause(fbb, fbb.CreateString(queue.data(), queue.size()));
+    auto body = fb::CreateQueuePause(fbb, fbb.CreateString(queue.data(), queue.size()), create);
     Call<fb::QueuePauseResult, Empty>(
         *impl_, id, Finish(fbb, id, body), kNoExtra,
         [](const fb::QueuePauseResult&) -> Result<Empty> { return Empty{}; }, std::move(cb));
   }));
 }
 
-Status Client::QueueResume(std::string_view queue) {
+Status Client::QueueResume(std::string_view queue, bool create) {
   return ToStatus(Await<Empty>([&](auto cb) {
     const uint64_t id = impl_->NextRequestId();
     Builder fbb(128);
-    auto body = fb::CreateQueueResume(fbb, fbb.CreateString(queue.data(), queue.size()));
+    auto body = fb::CreateQueueResume(fbb, fbb.CreateString(queue.data(), queue.size()), create);
     Call<fb::QueueResumeResult, Empty>(
         *impl_, id, Finish(fbb, id, body), kNoExtra,
         [](const fb::QueueResumeResult&) -> Result<Empty> { return Empty{}; }, std::move(cb));
   }));
+}
+
+// ------------------------------------------------------ operator control
+
+Result<CancelOutcome> Client::TaskCancel(TaskId id) {
+  return Await<CancelOutcome>([&](auto cb) {
+    const uint64_t rid = impl_->NextRequestId();
+    Builder fbb(64);
+    auto body = fb::CreateTaskCancel(fbb, id);
+    Call<fb::TaskCancelResult, CancelOutcome>(
+        *impl_, rid, Finish(fbb, rid, body), kNoExtra,
+        [](const fb::TaskCancelResult& r) -> Result<CancelOutcome> {
+          return static_cast<CancelOutcome>(r.outcome());
+        },
+        std::move(cb));
+  });
+}
+
+Status Client::TaskSetPriority(TaskId id, uint8_t priority) {
+  return ToStatus(Await<Empty>([&](auto cb) {
+    const uint64_t rid = impl_->NextRequestId();
+    Builder fbb(64);
+    auto body = fb::CreateTaskSetPriority(fbb, id, priority);
+    Call<fb::TaskSetPriorityResult, Empty>(
+        *impl_, rid, Finish(fbb, rid, body), kNoExtra,
+        [](const fb::TaskSetPriorityResult&) -> Result<Empty> { return Empty{}; }, std::move(cb));
+  }));
+}
+
+Result<TaskListPage> Client::TaskList(const TaskListQuery& q) {
+  return Await<TaskListPage>([&](auto cb) {
+    const uint64_t rid = impl_->NextRequestId();
+    Builder fbb(256);
+    auto body = fb::CreateTaskList(
+        fbb, fbb.CreateString(q.queue),
+        static_cast<fb::TaskState>(q.state.value_or(TaskState::kUnknown)),
+        fbb.CreateString(q.tenant), q.after_id, q.after_priority.value_or(0),
+        q.after_priority.has_value(), q.limit);
+    Call<fb::TaskListResult, TaskListPage>(
+        *impl_, rid, Finish(fbb, rid, body), kNoExtra,
+        [](const fb::TaskListResult& r) -> Result<TaskListPage> {
+          TaskListPage page;
+          page.has_more = r.has_more();
+          page.next_after_id = r.next_after_id();
+          page.next_after_priority = r.next_after_priority();
+          if (r.tasks() != nullptr) {
+            for (const fb::TaskListEntry* t : *r.tasks()) {
+              page.tasks.push_back(TaskListEntry{
+                  t->id(), static_cast<TaskState>(t->state()), ReadString(t->tenant()),
+                  t->priority(), t->attempts(), t->cost(), ReadString(t->batch_key()),
+                  t->payload_bytes(), t->enqueued_ms(), t->not_before_ms(),
+                  ReadString(t->worker()), t->lease_deadline_ms()});
+            }
+          }
+          return page;
+        },
+        std::move(cb));
+  });
+}
+
+Result<uint64_t> Client::QueuePurge(std::string_view queue, std::string_view tenant) {
+  return Await<uint64_t>([&](auto cb) {
+    const uint64_t rid = impl_->NextRequestId();
+    Builder fbb(128);
+    auto body = fb::CreateQueuePurge(fbb, fbb.CreateString(queue.data(), queue.size()),
+                                     fbb.CreateString(tenant.data(), tenant.size()));
+    Call<fb::QueuePurgeResult, uint64_t>(
+        *impl_, rid, Finish(fbb, rid, body), kNoExtra,
+        [](const fb::QueuePurgeResult& r) -> Result<uint64_t> { return r.purged(); },
+        std::move(cb));
+  });
+}
+
+Result<QueueDeleteResult> Client::QueueDelete(std::string_view queue, bool force) {
+  return Await<QueueDeleteResult>([&](auto cb) {
+    const uint64_t rid = impl_->NextRequestId();
+    Builder fbb(128);
+    auto body = fb::CreateQueueDelete(fbb, fbb.CreateString(queue.data(), queue.size()), force);
+    Call<fb::QueueDeleteResult, QueueDeleteResult>(
+        *impl_, rid, Finish(fbb, rid, body), kNoExtra,
+        [](const fb::QueueDeleteResult& r) -> Result<QueueDeleteResult> {
+          return QueueDeleteResult{r.tasks(), r.dead_letters()};
+        },
+        std::move(cb));
+  });
+}
+
+Result<QueueConfig> Client::QueueSet(const QueueUpdate& u) {
+  return Await<QueueConfig>([&](auto cb) {
+    const uint64_t rid = impl_->NextRequestId();
+    Builder fbb(128);
+    auto body = fb::CreateQueueSet(
+        fbb, fbb.CreateString(u.name), u.rate.value_or(0), u.rate.has_value(),
+        u.burst.value_or(0), u.burst.has_value(), u.max_inflight.value_or(0),
+        u.max_inflight.has_value(), static_cast<fb::RateUnit>(u.rate_unit.value_or(RateUnit::kTasks)),
+        u.rate_unit.has_value(), u.create);
+    Call<fb::QueueSetResult, QueueConfig>(
+        *impl_, rid, Finish(fbb, rid, body), kNoExtra,
+        [](const fb::QueueSetResult& r) -> Result<QueueConfig> {
+          if (r.queue() == nullptr) return Status::Protocol("QueueSetResult without its queue");
+          const fb::QueueConfig& q = *r.queue();
+          return QueueConfig{ReadString(q.name()), q.rate(), q.burst(), q.max_inflight(),
+                             static_cast<RateUnit>(q.rate_unit())};
+        },
+        std::move(cb));
+  });
 }
 
 }  // namespace sluice::client

@@ -159,7 +159,10 @@ class Client {
 
   // Acks tasks as done (durable before the reply). The outer Result fails when
   // the request failed; otherwise one Status per token, same order (kStaleLease
-  // for a token that is no longer current: that ack changed nothing).
+  // for a token that is no longer current: that ack changed nothing;
+  // kNotFound when the task is gone: acked, purged or never enqueued).
+  // Every request that carries a token answers these two the same way: drop
+  // the attempt's work in both cases.
   Result<std::vector<Status>> Ack(std::span<const LeaseToken> tokens);
   // One token: the per-token status folded into one.
   Status Ack(const LeaseToken& token);
@@ -176,13 +179,18 @@ class Client {
   // the reply); every later attempt sees it in LeasedTask::journal.
   Status JournalPut(const LeaseToken& token, std::string_view step, std::string_view value);
   // The task's journal entries; only `step` when given (empty vector if absent).
+  // Needs the current lease, as JournalPut (kStaleLease / kNotFound);
+  // operators read a journal with TaskShow(id, /*include_journal=*/true).
   Result<std::vector<JournalEntry>> JournalGet(const LeaseToken& token,
                                                std::optional<std::string_view> step = std::nullopt);
 
   // ------------------------------------------------------------- admin
 
   // A task's detail and history, alive or dead. kNotFound if unknown.
-  Result<TaskInfo> TaskShow(TaskId id);
+  // include_journal: the reply carries the task's effect journal too
+  // (TaskInfo::journal, journal_included); a broker older than the option
+  // always sends it.
+  Result<TaskInfo> TaskShow(TaskId id, bool include_journal = false);
 
   // Dead letters with id > after_id matching `filter`; limit 0 = broker default.
   Result<DlqPage> DlqList(const DlqFilter& filter, uint64_t after_id = 0, uint32_t limit = 0);
@@ -200,9 +208,33 @@ class Client {
   Result<TenantConfig> TenantSet(const TenantUpdate& update);
   Result<std::vector<TenantConfig>> TenantList();
 
-  // A paused queue accepts enqueues but leases nothing until resumed.
-  Status QueuePause(std::string_view queue);
-  Status QueueResume(std::string_view queue);
+  // A paused queue accepts enqueues but leases nothing until resumed. A queue
+  // the broker does not know (no tasks, no stored settings) is kNotFound
+  // unless `create`, which stores the setting for a queue with no tasks yet.
+  // A broker older than `create` ignores it (and pauses any name).
+  Status QueuePause(std::string_view queue, bool create = false);
+  Status QueueResume(std::string_view queue, bool create = false);
+
+  // --------------------------------------------------- operator control
+  // (docs/protocol.md: TaskCancel, TaskSetPriority, TaskList, QueuePurge,
+  // QueueDelete, QueueSet). Each change is durable before the reply.
+
+  // Cancels a task: a ready or delayed one is a dead letter (reason
+  // cancelled) at once; a leased one's holder learns at its next heartbeat
+  // (kCancelled). kNotFound for an unknown id.
+  Result<CancelOutcome> TaskCancel(TaskId id);
+  // New priority 0..7 of a live task (a ready one moves at once).
+  Status TaskSetPriority(TaskId id, uint8_t priority);
+  // One page of a queue's ready, delayed and leased tasks.
+  Result<TaskListPage> TaskList(const TaskListQuery& query);
+  // Deletes the queue's ready and delayed tasks (only `tenant`'s when not
+  // empty); returns how many.
+  Result<uint64_t> QueuePurge(std::string_view queue, std::string_view tenant = {});
+  // Deletes the queue, its dead letters and settings; kFailedPrecondition
+  // while it has leased tasks unless `force`.
+  Result<QueueDeleteResult> QueueDelete(std::string_view queue, bool force = false);
+  // Changes a queue's limits (only the set fields); returns what is in force.
+  Result<QueueConfig> QueueSet(const QueueUpdate& update);
 
   class Impl;  // client/connection.cc; public only so helpers there can name it
 

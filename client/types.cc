@@ -91,9 +91,18 @@ std::optional<RateUnit> ParseRateUnit(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view Name(CancelOutcome outcome) {
+  switch (outcome) {
+    case CancelOutcome::kCancelled: return "cancelled";
+    case CancelOutcome::kCancelling: return "cancelling";
+    case CancelOutcome::kAlreadyDead: return "already_dead";
+  }
+  return "unknown";
+}
+
 std::optional<DeadReason> ParseDeadReason(std::string_view name) {
   for (DeadReason r : {DeadReason::kNone, DeadReason::kAttemptsExhausted, DeadReason::kFatalError,
-                       DeadReason::kTtlExpired}) {
+                       DeadReason::kTtlExpired, DeadReason::kCancelled}) {
     if (Name(r) == name) return r;
   }
   return std::nullopt;

@@ -88,7 +88,9 @@ struct LeasedTask {
   std::string queue;
   std::string tenant;
   uint8_t priority = 0;
-  uint32_t attempt = 0;  // 1 for the first attempt
+  // 1 for the first; counts over the task's whole life and is never reused
+  // (a redrive goes on counting): the same number as token.attempt.
+  uint32_t attempt = 0;
   LeaseToken token;
   std::string payload;
   std::vector<Header> headers;
@@ -98,7 +100,10 @@ struct LeasedTask {
   std::string batch_key;
   uint32_t cost = 0;
   uint64_t deadline_ms = 0;  // epoch; lease expires then unless heartbeated
-  uint32_t max_attempts = 0;
+  uint32_t max_attempts = 0;  // attempts per run (a redrive starts a new run)
+  // This attempt's place in its run, 1 .. max_attempts (== max_attempts: the
+  // run's last). A broker older than runs reports `attempt`.
+  uint32_t run_attempt = 0;
 };
 
 enum class TaskState : uint8_t { kUnknown = 0, kDelayed = 1, kReady = 2, kLeased = 3, kDead = 4 };
@@ -107,6 +112,7 @@ enum class DeadReason : uint8_t {
   kAttemptsExhausted = 1,
   kFatalError = 2,
   kTtlExpired = 3,
+  kCancelled = 4,  // an operator cancelled it (Client::TaskCancel)
 };
 enum class AttemptOutcome : uint8_t {
   kRunning = 0,
@@ -114,7 +120,8 @@ enum class AttemptOutcome : uint8_t {
   kNacked = 2,
   kNackedFatal = 3,
   kLeaseExpired = 4,
-  kAbandoned = 5,  // the broker restarted while the attempt was leased
+  kLost = 5,       // the broker stopped while the attempt was leased (was kAbandoned)
+  kCancelled = 6,  // an operator cancelled the task while it was leased
 };
 
 // Lower-case names for tables and JSON: "ready", "attempts_exhausted", "lease_expired".
@@ -125,12 +132,19 @@ std::string_view Name(AttemptOutcome outcome);
 std::optional<DeadReason> ParseDeadReason(std::string_view name);
 
 struct AttemptInfo {
-  uint32_t attempt = 0;
+  uint32_t attempt = 0;  // life-wide number
   std::string worker;
   uint64_t started_ms = 0;  // epoch
   uint64_t ended_ms = 0;    // epoch; 0 while running
   AttemptOutcome outcome = AttemptOutcome::kRunning;
   std::string error;
+  uint32_t run = 0;  // the run it belongs to: 1, +1 per redrive before it; 0 = old broker
+};
+
+// One redrive of a dead letter: a new run of max_attempts attempts starts.
+struct RedriveInfo {
+  uint32_t attempts = 0;         // attempts that had ended then (the new run starts after)
+  uint64_t redriven_ms = 0;      // epoch; 0 = unknown
 };
 
 // A task's full detail and history (TaskShow, DlqShow).
@@ -142,8 +156,8 @@ struct TaskInfo {
   uint8_t priority = 0;
   std::string payload;
   std::vector<Header> headers;
-  uint32_t max_attempts = 0;
-  uint32_t attempt = 0;  // attempts started so far
+  uint32_t max_attempts = 0;  // attempts per run
+  uint32_t attempt = 0;       // attempts started so far, over the task's whole life
   Backoff backoff;
   uint32_t lease_ms = 0;
   uint64_t enqueued_ms = 0;    // epoch
@@ -157,7 +171,12 @@ struct TaskInfo {
   DeadReason dead_reason = DeadReason::kNone;  // DEAD only
   uint64_t dead_ms = 0;                        // epoch; DEAD only
   std::vector<AttemptInfo> attempts;
-  std::vector<JournalEntry> journal;
+  std::vector<JournalEntry> journal;  // when journal_included
+  // The reply carries the journal: TaskShow with include_journal, or DlqShow.
+  bool journal_included = false;
+  uint32_t run = 0;           // the current run: 1 + redrives; 0 = old broker
+  uint32_t run_attempts = 0;  // attempts started in the current run (of max_attempts)
+  std::vector<RedriveInfo> redrives;  // oldest first
 };
 
 // Selects dead letters; empty / unset fields match everything.
@@ -173,7 +192,7 @@ struct DlqEntry {
   std::string queue;
   std::string tenant;
   DeadReason reason = DeadReason::kNone;
-  uint32_t attempts = 0;
+  uint32_t attempts = 0;  // over the task's whole life (DlqShow has the run's)
   std::string last_error;
   uint64_t enqueued_ms = 0;  // epoch
   uint64_t dead_ms = 0;      // epoch
@@ -196,15 +215,6 @@ struct DlqSelection {
   bool all = false;
 };
 
-struct QueueStats {
-  std::string name;
-  uint64_t ready = 0;
-  uint64_t delayed = 0;
-  uint64_t leased = 0;
-  uint64_t dead = 0;
-  bool paused = false;
-};
-
 // What a tenant's token bucket (rate and burst) counts: one token per
 // dispatched task, or one per unit of the dispatched task's TaskSpec::cost
 // (e.g. LLM tokens: "tokens per minute" metering). A broker older than the
@@ -217,6 +227,20 @@ enum class RateUnit : uint8_t { kTasks = 0, kCost = 1 };
 std::string_view Name(RateUnit unit);
 // Inverse of Name(RateUnit); nullopt for any other text (case-sensitive).
 std::optional<RateUnit> ParseRateUnit(std::string_view name);
+
+struct QueueStats {
+  std::string name;
+  uint64_t ready = 0;
+  uint64_t delayed = 0;
+  uint64_t leased = 0;
+  uint64_t dead = 0;
+  bool paused = false;
+  // The queue's limits (QueueSet, config [queues.X]); 0 = unlimited.
+  double rate = 0;
+  uint32_t burst = 0;
+  uint32_t max_inflight = 0;
+  RateUnit rate_unit = RateUnit::kTasks;
+};
 
 struct TenantStats {
   std::string name;
@@ -257,6 +281,71 @@ struct TenantUpdate {
   // A broker older than rate units ignores this field and keeps counting
   // tasks; the returned TenantConfig then says kTasks.
   std::optional<RateUnit> rate_unit;
+};
+
+// ---------------------------------------------------------- operator control
+
+// What Client::TaskCancel did (values are the wire's CancelOutcome).
+enum class CancelOutcome : uint8_t {
+  kCancelled = 0,    // was ready or delayed: a dead letter (reason cancelled) now
+  kCancelling = 1,   // is leased: its holder learns at its next heartbeat
+  kAlreadyDead = 2,  // was a dead letter already; unchanged
+};
+// "cancelled", "cancelling", "already_dead".
+std::string_view Name(CancelOutcome outcome);
+
+// Client::TaskList: one page of a queue's live tasks, by priority then id.
+struct TaskListQuery {
+  std::string queue;
+  std::optional<TaskState> state;  // kReady, kDelayed or kLeased; unset = all
+  std::string tenant;              // empty = any
+  uint64_t after_id = 0;           // the previous page's next_after_id
+  std::optional<uint8_t> after_priority;  // its next_after_priority
+  uint32_t limit = 0;              // 0 = 100; at most 1000
+};
+struct TaskListEntry {
+  TaskId id = 0;
+  TaskState state = TaskState::kUnknown;
+  std::string tenant;
+  uint8_t priority = 0;
+  uint32_t attempts = 0;  // attempts ended so far
+  uint32_t cost = 0;
+  std::string batch_key;
+  uint64_t payload_bytes = 0;
+  uint64_t enqueued_ms = 0;
+  uint64_t not_before_ms = 0;      // DELAYED: leasable then
+  std::string worker;              // LEASED: the holder
+  uint64_t lease_deadline_ms = 0;  // LEASED
+};
+struct TaskListPage {
+  std::vector<TaskListEntry> tasks;
+  bool has_more = false;
+  uint64_t next_after_id = 0;
+  uint8_t next_after_priority = 0;
+};
+
+struct QueueDeleteResult {
+  uint64_t tasks = 0;         // ready, delayed and (forced) leased tasks deleted
+  uint64_t dead_letters = 0;  // the queue's dead letters deleted
+};
+
+// A queue's limits as in force on the broker.
+struct QueueConfig {
+  std::string name;
+  double rate = 0;  // rate_unit per second; 0 = unlimited
+  uint32_t burst = 0;
+  uint32_t max_inflight = 0;  // 0 = unlimited
+  RateUnit rate_unit = RateUnit::kTasks;
+};
+// QueueSet request: only the set fields change. `create`: allowed for a
+// queue the broker does not know yet (else kNotFound).
+struct QueueUpdate {
+  std::string name;
+  std::optional<double> rate;
+  std::optional<uint32_t> burst;
+  std::optional<uint32_t> max_inflight;
+  std::optional<RateUnit> rate_unit;
+  bool create = false;
 };
 
 struct NackResult {

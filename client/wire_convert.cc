@@ -93,6 +93,7 @@ LeasedTask ReadLeasedTask(const fb::LeasedTask& t) {
   out.cost = t.cost();
   out.deadline_ms = t.deadline_ms();
   out.max_attempts = t.max_attempts();
+  out.run_attempt = t.run_attempt() != 0 ? t.run_attempt() : t.attempt();
   return out;
 }
 
@@ -122,10 +123,19 @@ TaskInfo ReadTaskInfo(const fb::TaskInfo& t) {
   if (t.attempts() != nullptr) {
     for (const fb::AttemptInfo* a : *t.attempts()) {
       out.attempts.push_back({a->attempt(), ReadString(a->worker()), a->started_ms(), a->ended_ms(),
-                              static_cast<AttemptOutcome>(a->outcome()), ReadString(a->error())});
+                              static_cast<AttemptOutcome>(a->outcome()), ReadString(a->error()),
+                              a->run()});
     }
   }
   out.journal = ReadJournal(t.journal());
+  out.journal_included = t.journal_included();
+  out.run = t.run();
+  out.run_attempts = t.run_attempts();
+  if (t.redrives() != nullptr) {
+    for (const fb::RedriveInfo* d : *t.redrives()) {
+      out.redrives.push_back({d->attempts(), d->redriven_ms()});
+    }
+  }
   return out;
 }
 
@@ -141,7 +151,9 @@ DlqEntry ReadDlqEntry(const fb::DlqEntry& e) {
 }
 
 QueueStats ReadQueueStats(const fb::QueueStats& q) {
-  return {ReadString(q.name()), q.ready(), q.delayed(), q.leased(), q.dead(), q.paused()};
+  return {ReadString(q.name()), q.ready(),  q.delayed(),      q.leased(),
+          q.dead(),             q.paused(), q.rate(),         q.burst(),
+          q.max_inflight(),     static_cast<RateUnit>(q.rate_unit())};
 }
 
 TenantStats ReadTenantStats(const fb::TenantStats& t) {

@@ -26,6 +26,13 @@ std::string DefaultWorkerName() {
   return std::string(host[0] ? host : "worker") + ":" + std::to_string(getpid());
 }
 
+// The broker no longer counts this attempt: the lease is superseded
+// (kStaleLease) or the task is gone (kNotFound: acked elsewhere, purged).
+// Either way the work is dropped, and neither is an error to report.
+bool LeaseGone(const Status& s) {
+  return s.code() == Code::kStaleLease || s.code() == Code::kNotFound;
+}
+
 }  // namespace
 
 // Shared state of the worker. Threads: the lease thread, `concurrency` handler
@@ -40,6 +47,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     std::optional<std::string> checkpoint;  // saved, not yet sent
     bool heartbeat_in_flight = false;
     bool lost = false;
+    bool cancelled = false;  // a heartbeat answered kCancelled (lost is set too)
   };
 
   Impl(Client& client, WorkerOptions options, Handler handler)
@@ -225,7 +233,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
         const Status& s = r.ok() ? (*r)[i] : r.status();
         if (s.ok()) {
           ++stats_.succeeded;
-        } else if (s.code() == Code::kStaleLease) {
+        } else if (LeaseGone(s)) {
           ++stats_.lease_lost;
         } else {
           errors.push_back(s);
@@ -278,8 +286,11 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
                                running->next_heartbeat =
                                    Clock::now() + self->options_.heartbeat_interval;
                                if (!r.ok()) {
-                                 if (r.status().code() == Code::kStaleLease) {
+                                 if (LeaseGone(r.status())) {
                                    running->lost = true;
+                                 } else if (r.status().code() == Code::kCancelled) {
+                                   running->lost = true;
+                                   running->cancelled = true;
                                  } else {
                                    error = r.status();
                                    // Keep the checkpoint for the next try unless a newer one came.
@@ -340,7 +351,8 @@ class Worker::Impl::Context final : public WorkerContext {
     auto r = impl_.client_.Heartbeat(task_.token, impl_.options_.lease_ms, *checkpoint);
     if (!r.ok()) {
       std::lock_guard lock(impl_.mu_);
-      if (r.status().code() == Code::kStaleLease) running_->lost = true;
+      if (LeaseGone(r.status())) running_->lost = true;
+      if (r.status().code() == Code::kCancelled) running_->lost = running_->cancelled = true;
       if (!running_->checkpoint) running_->checkpoint = std::move(checkpoint);
     }
     return r.status();
@@ -350,7 +362,7 @@ class Worker::Impl::Context final : public WorkerContext {
     Status s = impl_.client_.JournalPut(task_.token, step, value);
     if (s.ok()) {
       recorded_[std::string(step)] = std::string(value);
-    } else if (s.code() == Code::kStaleLease) {
+    } else if (LeaseGone(s)) {
       std::lock_guard lock(impl_.mu_);
       running_->lost = true;
     }
@@ -368,6 +380,11 @@ class Worker::Impl::Context final : public WorkerContext {
   bool lease_lost() const override {
     std::lock_guard lock(impl_.mu_);
     return running_->lost;
+  }
+
+  bool cancelled() const override {
+    std::lock_guard lock(impl_.mu_);
+    return running_->cancelled;
   }
 
   bool stopping() const override {
@@ -423,6 +440,12 @@ void Worker::Impl::Finish(const LeasedTask& task, const std::shared_ptr<Running>
   std::optional<std::string> checkpoint;
   {
     std::lock_guard lock(mu_);
+    if (running->cancelled) {
+      // The broker dead-lettered the task when it answered the heartbeat:
+      // there is nothing left to ack or nack.
+      ++stats_.cancelled;
+      return;
+    }
     checkpoint = std::exchange(running->checkpoint, std::nullopt);
   }
   if (outcome.kind == Outcome::Kind::kSuccess) {
@@ -444,11 +467,11 @@ void Worker::Impl::Finish(const LeasedTask& task, const std::shared_ptr<Running>
     } else {
       ++stats_.failed;
     }
-  } else if (status.code() == Code::kStaleLease) {
+  } else if (LeaseGone(status)) {
     ++stats_.lease_lost;
   }
   lock.unlock();
-  if (!status.ok() && status.code() != Code::kStaleLease) ReportError(status);
+  if (!status.ok() && !LeaseGone(status)) ReportError(status);
 }
 
 Worker::Worker(Client& client, WorkerOptions options, Handler handler)

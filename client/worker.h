@@ -74,9 +74,15 @@ class WorkerContext {
   // The value recorded under `step` by an earlier attempt or by this one.
   virtual std::optional<std::string> FindEffect(std::string_view step) const = 0;
 
-  // True once a heartbeat was answered kStaleLease: another worker may own the
-  // task now; the handler should give up quickly (its ack/nack will be refused).
+  // True once a heartbeat was answered kStaleLease (another worker may own
+  // the task now) or kNotFound (the task is gone): the handler should give up
+  // quickly (its ack/nack will be refused).
   virtual bool lease_lost() const = 0;
+  // True once a heartbeat was answered kCancelled: an operator cancelled the
+  // task (sluicectl task cancel) and the broker made it a dead letter. The
+  // handler should stop at once; whatever it returns is dropped (no ack or
+  // nack is sent). lease_lost() is true too.
+  virtual bool cancelled() const = 0;
   // True once Worker::Stop() was called; long handlers may wind down.
   virtual bool stopping() const = 0;
 };
@@ -102,7 +108,8 @@ struct WorkerStats {
   uint64_t succeeded = 0;   // acked
   uint64_t retried = 0;     // nacked retryable
   uint64_t failed = 0;      // nacked fatal
-  uint64_t lease_lost = 0;  // ack/nack/heartbeat answered kStaleLease
+  uint64_t lease_lost = 0;  // ack/nack/heartbeat answered kStaleLease or kNotFound
+  uint64_t cancelled = 0;   // handlers whose task an operator cancelled
 };
 
 class Worker {

@@ -18,6 +18,8 @@ std::string_view CodeName(Code code) {
     case Code::kUnauthenticated: return "UNAUTHENTICATED";
     case Code::kProtocol: return "PROTOCOL";
     case Code::kPaused: return "PAUSED";
+    case Code::kFailedPrecondition: return "FAILED_PRECONDITION";
+    case Code::kCancelled: return "CANCELLED";
   }
   return "UNKNOWN";
 }

@@ -31,6 +31,8 @@ enum class Code : uint8_t {
   kUnauthenticated = 11,  // hello missing or token wrong
   kProtocol = 12,         // malformed frame or wrong protocol version
   kPaused = 13,           // the queue is paused by an operator
+  kFailedPrecondition = 14,  // valid, but the state refuses it (a queue with leased tasks)
+  kCancelled = 15,        // an operator cancelled the task; stop working on it
 };
 
 std::string_view CodeName(Code code);
@@ -53,6 +55,10 @@ class [[nodiscard]] Status {
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status Protocol(std::string m) { return {Code::kProtocol, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) {
+    return {Code::kFailedPrecondition, std::move(m)};
+  }
+  static Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -29,7 +29,19 @@
 // Durability: a callback that reports success for enqueue, ack, nack,
 // heartbeat-with-checkpoint, journal put, redrive, purge or tenant/queue
 // admin runs only after the Store made the write durable. A failed write
-// changes nothing visible: the task stays where it was.
+// changes nothing visible: the task stays where it was. A lease is answered
+// from memory; it submits a lease marker (core/meta_format.h) before its
+// callback runs, and a caller that must not hand the task out before the
+// marker is durable waits for AfterWrites (the broker does).
+//
+// Attempts (core/task.h): numbered 1.. over the task's whole life, the
+// token's lease_seq included; max_attempts limits each run (a redrive starts
+// a new run). An attempt leased when the process died is recorded as lost
+// by the next Open, and counts toward its run like a lease expiry.
+//
+// Tokens: a request with a token that is not the task's current lease
+// answers kStaleLease when the task exists (live or dead) and kNotFound when
+// it does not (acked, purged, never enqueued).
 #pragma once
 
 #include <deque>
@@ -46,6 +58,7 @@
 #include "core/id_map.h"
 #include "core/interner.h"
 #include "core/lease_table.h"
+#include "core/meta_format.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 #include "core/timer_wheel.h"
@@ -55,7 +68,8 @@ namespace sluice::core {
 class Engine {
  public:
   // Rebuilds the in-memory index from `store` (tasks that were leased when
-  // the previous process died become ready) and persists a new epoch.
+  // the previous process died become ready at once, their attempt recorded
+  // as lost, or dead when that was the run's last) and persists a new epoch.
   // `store` and `clock` must outlive the engine.
   static Result<std::unique_ptr<Engine>> Open(Store& store, const Clock& clock,
                                               EngineOptions options);
@@ -93,13 +107,24 @@ class Engine {
   // holding the lease. Every later attempt receives the journal with its lease.
   void JournalPut(const LeaseToken& token, std::string step, std::string value,
                   std::function<void(Status)> done);
-  Result<std::vector<std::pair<std::string, std::string>>> JournalGet(TaskId id);
+  // The journal of the task `token` holds the current lease of, in step
+  // order; kStaleLease / kNotFound as JournalPut.
+  Result<std::vector<std::pair<std::string, std::string>>> JournalGet(const LeaseToken& token);
+  // Every journal record of task `id`, without a lease: for operators
+  // (TaskShow with include_journal) and the engine itself. An unknown id has
+  // an empty journal.
+  Result<std::vector<std::pair<std::string, std::string>>> ReadJournal(TaskId id);
+
+  // Runs `done` once every write submitted before this call has completed
+  // (durable, or failed): e.g. the lease markers of a lease just answered.
+  void AfterWrites(std::function<void()> done);
 
   // --- operators -------------------------------------------------------
   Result<TaskView> ShowTask(TaskId id);
   Result<DeadPage> ListDead(const DeadFilter& filter, TaskId after, size_t limit);
-  // Moves up to `limit` matching dead tasks back to READY with attempts reset
-  // (history kept). Reports how many moved.
+  // Moves up to `limit` matching dead tasks back to READY, each starting a
+  // new run with a fresh budget of max_attempts (attempt numbers and history
+  // go on; the redrive is recorded). Reports how many moved.
   void Redrive(const DeadFilter& filter, size_t limit, std::function<void(Result<uint64_t>)> done);
   void Purge(const DeadFilter& filter, size_t limit, std::function<void(Result<uint64_t>)> done);
 
@@ -111,14 +136,53 @@ class Engine {
   // in force (durable), or the error (nothing changed).
   void UpdateTenantLimits(const std::string& tenant, const TenantLimitsUpdate& update,
                           std::function<void(Result<Limits>)> done);
+  // Read-modify-write of a queue's limits, as UpdateTenantLimits (the
+  // weight is not a queue's). kNotFound for a queue the broker does not
+  // know unless update.create.
+  void UpdateQueueLimits(const std::string& queue, const QueueLimitsUpdate& update,
+                         std::function<void(Result<Limits>)> done);
   // Nack, then what it did to the task: dead, or when its retry is visible.
   void NackReporting(const LeaseToken& token, NackSpec spec,
                      std::function<void(Result<NackOutcome>)> done);
   void SetQueueLimits(const std::string& queue, const Limits& limits,
                       std::function<void(Status)> done);
-  void SetQueuePaused(const std::string& queue, bool paused, std::function<void(Status)> done);
+  // Pauses or resumes `queue` (durable). A queue that does not exist (no
+  // live or dead task, no stored settings: a config's queues are stored at
+  // start-up) is kNotFound unless `create`, which stores the setting anyway.
+  void SetQueuePaused(const std::string& queue, bool paused, bool create,
+                      std::function<void(Status)> done);
   std::vector<TenantView> ListTenants();
   EngineStats Stats();
+
+  // --- operator control (engine_control.cc) -----------------------------
+  // Every change below is durable before its callback reports success.
+  //
+  // Cancel: a ready or delayed task becomes a dead letter with reason
+  // kCancelled (so it can be inspected and redriven). A leased one is marked
+  // (durably); its next heartbeat answers kCancelled and dead-letters it, as
+  // does any end of its attempt other than an ack (nack, lease expiry, a
+  // restart). An ack still completes it: the work was done. kNotFound for an
+  // unknown id; kUnavailable while another write of the task is in flight.
+  void Cancel(TaskId id, std::function<void(Result<CancelOutcome>)> done);
+  // New priority (0..7) of a live task. A ready task moves to its new level
+  // at once, keeping its age; a delayed or leased one uses it when next
+  // ready. kFailedPrecondition for a dead letter.
+  void SetPriority(TaskId id, uint8_t priority, std::function<void(Status)> done);
+  // A page of the queue's ready, delayed and leased tasks (engine_types.h
+  // BrowsePage for the order). O(tasks in the broker) per page, plus one
+  // record read per task returned. kNotFound for a queue the broker does not
+  // know; limit is clamped to 1..1000.
+  Result<BrowsePage> Browse(const BrowseFilter& filter, const BrowseCursor& after, size_t limit);
+  // Deletes the queue's ready and delayed tasks (and their journals), in
+  // writes of up to kControlChunk tasks; reports how many. Leased tasks are
+  // untouched. A failed write stops it: the error says how many went before.
+  void PurgeQueue(const QueuePurgeSpec& spec, std::function<void(Result<uint64_t>)> done);
+  // Deletes the queue: its ready, delayed and dead tasks, its stored
+  // settings (pause, limits); it leaves `Stats` until a task or a setting
+  // names it again. kFailedPrecondition while it has leased tasks, unless
+  // `force` (their tokens then answer kNotFound).
+  void DeleteQueue(const std::string& queue, bool force,
+                   std::function<void(Result<QueueDeleteOutcome>)> done);
 
   // --- time --------------------------------------------------------------
   void Tick();
@@ -137,12 +201,16 @@ class Engine {
     uint32_t queue = 0;       // interned
     uint32_t tenant = 0;      // interned
     uint32_t gen = 0;         // bumped whenever the slot leaves READY (ReadyRef check)
-    uint32_t lease_no = 0;    // token attempt of the last lease
-    uint32_t attempts = 0;    // ended attempts counted toward max_attempts
+    // Attempts ended over the task's life: the lease in force (if any) is
+    // attempt attempts + 1, its token's lease_seq. Never behind the record's
+    // (a lease takes the larger); ahead of it after an expiry whose write
+    // failed, which still used up its number.
+    uint32_t attempts = 0;
     uint32_t cost = 1;        // the task's cost (fair share and cost-unit rate limits)
     uint8_t priority = 0;
     Slot state = Slot::kFree;
     bool has_journal = false;
+    bool cancel_requested = false;  // leased when cancelled: meta CancelMarkKey(id) is stored
     LeaseTable::Handle lease = LeaseTable::kNone;  // while LEASED (or an ack/nack is in flight)
   };
   static_assert(sizeof(Meta) <= 40, "the per-task index entry is budgeted at 40 bytes");
@@ -154,6 +222,8 @@ class Engine {
   };
   struct QueueState {
     bool paused = false;
+    bool stored = false;      // has settings in the store (queue/<name>)
+    uint64_t indexed = 0;     // live tasks in the index, in any slot state
     Limits limits;
     uint64_t ready = 0;
     uint64_t delayed = 0;
@@ -161,6 +231,7 @@ class Engine {
     uint64_t dead = 0;
     std::deque<uint64_t> waiters;  // FIFO of waiter ids (cancelled ones skipped)
     bool wake_armed = false;
+    bool deleted = false;          // DeleteQueue: out of Stats until named again
   };
 
   // Ids are reserved in blocks so that the high-water mark costs one meta
@@ -180,10 +251,14 @@ class Engine {
   // mid-write) is looked at again this much later.
   static constexpr TimeMs kRecheckMs = 1000;
 
+  // Operator actions over many tasks write at most this many per batch.
+  static constexpr size_t kControlChunk = 10'000;
+
   Engine(Store& store, const Clock& clock, EngineOptions options);
   // engine_recovery.cc. Refuses (kInvalidArgument) a store written in a newer
   // format (core/meta_format.h), and marks one without a format as current.
   Status Recover();
+  Status RecoverCancelMarks(WriteSet* set);
 
   // Table.
   uint32_t AllocSlot(TaskId id);
@@ -208,9 +283,15 @@ class Engine {
   void DoneWriting(TaskId id);
 
   // Checks of request fields (engine_checks.cc): kInvalidArgument with a
-  // message that names the field and its bounds; CheckToken: kStaleLease.
+  // message that names the field and its bounds; CheckToken: kStaleLease, or
+  // kNotFound when the token's task does not exist (TokenOfAbsentTask).
   Status Validate(const EnqueueSpec& spec) const;
   Result<Meta*> CheckToken(const LeaseToken& token);
+  // The answer to a token of task `id`, which the index does not hold:
+  // kStaleLease when the task exists anyway (a dead letter, a redrive in
+  // flight), else kNotFound. `why` ends either message.
+  Status TokenOfAbsentTask(TaskId id, const std::string& why);
+  bool QueueExists(std::string_view name) const;
   Status CheckQueueName(std::string_view name) const;
   Status CheckTenantName(std::string_view name) const;
   // `ms`, the request field `field` ("lease_ms", "extend_ms"): 0 (= the
@@ -221,7 +302,9 @@ class Engine {
 
   // Leasing.
   std::vector<LeasedTask> TakeReady(uint32_t queue, const LeaseRequest& request);
-  std::optional<LeasedTask> LeaseSlot(uint32_t slot, const LeaseRequest& request);
+  // Leases the task in `slot`; adds its lease marker to `markers`.
+  std::optional<LeasedTask> LeaseSlot(uint32_t slot, const LeaseRequest& request,
+                                      WriteSet* markers);
   void ServeWaiters(uint32_t queue);
   void ArmQueueWake(uint32_t queue);
 
@@ -231,6 +314,16 @@ class Engine {
   void KillTask(uint32_t slot, TaskRecord rec, DeadReason reason, std::function<void(Status)> done);
 
   Status ForgetVanished(uint32_t slot);
+  // Recovery: the attempt `marker` names was leased when the process died.
+  // Records it as lost in the task's record, then places the task (ready at
+  // once) or, when it was its run's last attempt or the TTL passed, moves it
+  // to dead; the writes go to `set` (recovery's synced write).
+  Status RecoverLostAttempt(uint32_t slot, const LeaseMarker& marker, TimeMs now, WriteSet* set,
+                            std::vector<std::pair<TimeMs, uint32_t>>* ready);
+  // Recovery: delayed until not_before_ms, or into `ready` as (ready since,
+  // slot) to be queued in that order once the scan is done.
+  void PlaceRecovered(uint32_t slot, TimeMs not_before_ms, TimeMs enqueued_ms, TimeMs now,
+                      std::vector<std::pair<TimeMs, uint32_t>>* ready);
   // The lease of `slot`: created on first use, dropped when the lease ends.
   LeaseInfo& LeaseOf(uint32_t slot);
   uint64_t TaskTimer(uint32_t slot) const;
@@ -242,6 +335,15 @@ class Engine {
   void ArmTtl(TaskId id, TimeMs when);
   void OnTtl(TaskId id);
   void SweepDedup();
+
+  // engine_control.cc: deletes `slots` (live tasks of `queue`, taken out of
+  // their state by the caller) chunk by chunk, then calls done(total).
+  void DeleteSlots(std::shared_ptr<std::vector<uint32_t>> slots, size_t from, uint64_t total,
+                   std::function<void(Result<uint64_t>)> done);
+  void DeleteDeadOf(const std::string& queue, uint64_t total,
+                    std::function<void(Result<uint64_t>)> done);
+  // The queue `name` names, if the broker knows it and it is not deleted.
+  std::optional<uint32_t> KnownQueue(std::string_view name) const;
 
   bool Matches(const DeadRecord& d, const DeadFilter& f) const;
   Result<std::vector<DeadRecord>> SelectDead(const DeadFilter& filter, size_t limit);

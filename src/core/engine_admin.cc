@@ -27,12 +27,14 @@ Result<TaskView> Engine::ShowTask(TaskId id) {
         break;
     }
     if (lease != nullptr && m->state == Slot::kLeased) {
-      view.token = LeaseToken{id, m->lease_no, epoch_};
+      view.token = LeaseToken{id, m->attempts + 1, epoch_};
       view.worker = lease->worker;
       view.lease_started_ms = lease->started_ms;
       view.lease_deadline_ms = lease->deadline_ms;
     }
-    view.record.attempts = m->attempts;
+    // The index is ahead of the record after an expiry whose write failed,
+    // behind it for a version-1 record not leased since the restart.
+    view.record.attempts = std::max(m->attempts, view.record.attempts);
     return view;
   }
   auto dead = store_.GetDead(id);
@@ -109,10 +111,12 @@ void Engine::Redrive(const DeadFilter& filter, size_t limit,
   // Skip ids that are somehow live (a redrive already in flight).
   std::vector<std::shared_ptr<const TaskRecord>> records;
   WriteSet set;
+  const TimeMs now = clock_.NowMs();
   for (DeadRecord& d : *selected) {
     if (FindLive(d.task.id) != nullptr || writing_.count(d.task.id)) continue;
     auto rec = std::make_shared<TaskRecord>(std::move(d.task));
-    rec->attempts = 0;
+    // A new run: attempt numbers go on, the budget counts from here.
+    rec->redrives.push_back(RedriveRecord{rec->attempts, now});
     rec->not_before_ms = 0;
     rec->expires_ms = 0;  // an operator's redrive outranks the original TTL
     set.push_back(Mutation::DeleteDead(rec->id));
@@ -135,7 +139,7 @@ void Engine::Redrive(const DeadFilter& filter, size_t limit,
       const uint32_t slot =
           IndexTask(rec->id, rec->queue, rec->tenant, rec->priority, rec->cost);
       Meta& m = slots_[slot];
-      m.lease_no = static_cast<uint32_t>(rec->history.size());
+      m.attempts = rec->attempts;
       m.has_journal = true;
       --Queue(m.queue).dead;
       Place(slot, 0);
@@ -212,6 +216,8 @@ void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
                                    EncodeSettings(limits, Queue(q).paused)));
   store_.Write(std::move(set), [this, q, limits, done = std::move(done)](const Status& st) {
     if (st.ok()) {
+      Queue(q).deleted = false;
+      Queue(q).stored = true;
       Queue(q).limits = limits;
       scheduler_.SetQueueLimits(q, limits);
       ServeWaiters(q);
@@ -220,10 +226,18 @@ void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
   });
 }
 
-void Engine::SetQueuePaused(const std::string& queue, bool paused,
+void Engine::SetQueuePaused(const std::string& queue, bool paused, bool create,
                             std::function<void(Status)> done) {
   if (Status st = CheckQueueName(queue); !st.ok()) {
     done(st);
+    return;
+  }
+  if (!create && !QueueExists(queue)) {
+    done(Status::NotFound(
+        "queue " + queue + " does not exist (it has no tasks and no stored settings): check the "
+        "name; to store the setting for a queue that has no tasks yet, " +
+        (paused ? "pause" : "resume") + " it with create set (QueuePause/QueueResume " +
+        "create=true, sluicectl queue " + (paused ? "pause" : "resume") + " --create)"));
     return;
   }
   uint32_t q = InternQueue(queue);
@@ -232,6 +246,8 @@ void Engine::SetQueuePaused(const std::string& queue, bool paused,
                                    EncodeSettings(Queue(q).limits, paused)));
   store_.Write(std::move(set), [this, q, paused, done = std::move(done)](const Status& st) {
     if (st.ok()) {
+      Queue(q).deleted = false;
+      Queue(q).stored = true;
       Queue(q).paused = paused;
       if (!paused) ServeWaiters(q);
     }
@@ -267,6 +283,7 @@ EngineStats Engine::Stats() {
   EngineStats s;
   for (uint32_t q = 0; q < queues_.size(); ++q) {
     const QueueState& qs = queues_[q];
+    if (qs.deleted) continue;
     QueueStats out;
     out.name = queue_names_.Name(q);
     out.ready = qs.ready;

@@ -2,6 +2,7 @@
 // TTL expiry, the move to DEAD, and the effect journal an attempt keeps.
 #include "common/text.h"
 #include "core/engine.h"
+#include "core/meta_format.h"
 #include "core/retry_policy.h"
 
 namespace sluice::core {
@@ -78,15 +79,18 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
   m.attempts = rec.attempts;
 
   std::optional<DeadReason> reason;
-  if (outcome == AttemptOutcome::kNackedFatal) {
+  if (m.cancel_requested) {
+    reason = DeadReason::kCancelled;  // whatever ended the attempt, it does not run again
+  } else if (outcome == AttemptOutcome::kNackedFatal) {
     reason = DeadReason::kFatalError;
-  } else if (AttemptsExhausted(PolicyOf(rec), rec.attempts)) {
+  } else if (AttemptsExhausted(PolicyOf(rec), RunAttempts(rec))) {
     reason = DeadReason::kAttemptsExhausted;
   } else if (rec.expires_ms != 0 && rec.expires_ms <= now) {
     reason = DeadReason::kTtlExpired;
   }
 
   WriteSet set;
+  set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, EncodeLeaseMarkerKey(m.id)));
   TimeMs not_before = 0;
   std::shared_ptr<const TaskRecord> shared;
   if (reason) {
@@ -96,8 +100,12 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
     dead->task = std::move(rec);
     set.push_back(Mutation::DeleteTask(m.id));
     set.push_back(Mutation::PutDead(std::move(dead)));
+    if (m.cancel_requested) {
+      set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, CancelMarkKey(m.id)));
+    }
   } else {
-    TimeMs wait = delay ? *delay : BackoffDelayMs(PolicyOf(rec), rec.attempts + 1, rng_);
+    // The backoff grows with the run's attempts: a redriven task retries fast again.
+    TimeMs wait = delay ? *delay : BackoffDelayMs(PolicyOf(rec), RunAttempts(rec) + 1, rng_);
     rec.not_before_ms = now + wait;
     not_before = rec.not_before_ms;
     shared = std::make_shared<const TaskRecord>(std::move(rec));
@@ -152,6 +160,9 @@ void Engine::KillTask(uint32_t slot, TaskRecord rec, DeadReason reason,
   WriteSet set;
   set.push_back(Mutation::DeleteTask(id));
   set.push_back(Mutation::PutDead(dead));
+  // Not leased, so no marker of its own; one a failed write left behind
+  // would otherwise wait for the next restart.
+  set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, EncodeLeaseMarkerKey(id)));
   store_.Write(std::move(set), [this, slot, id, done = std::move(done)](const Status& st) {
     Meta& mm = slots_[slot];
     if (!st.ok()) {
@@ -201,7 +212,8 @@ void Engine::OnTtl(TaskId id) {
 // A task the index holds is gone from `tasks` on disk. That happens when a
 // write refused with a storage error reached the WAL after all (its fsync
 // failed) and the store's reopen replayed it: an ack or a move to DEAD that
-// the engine had undone in memory. Disk is the truth: forget the task.
+// the engine had undone in memory. Disk is the truth: forget the task, and
+// answer as for any token of a task the index does not hold.
 Status Engine::ForgetVanished(uint32_t slot) {
   Meta& m = slots_[slot];
   TaskId id = m.id;
@@ -209,9 +221,9 @@ Status Engine::ForgetVanished(uint32_t slot) {
   LeaveState(slot);
   DropLease(slot);
   FreeSlot(slot);
-  return Status::StaleLease("task " + std::to_string(id) +
-                            " is no longer stored: an earlier request that reported a storage "
-                            "error was applied after all; drop this attempt's work");
+  return TokenOfAbsentTask(id,
+                           "it is no longer stored: an earlier request that reported a storage "
+                           "error was applied after all; drop this attempt's work");
 }
 
 void Engine::JournalPut(const LeaseToken& token, std::string step, std::string value,
@@ -237,7 +249,14 @@ void Engine::JournalPut(const LeaseToken& token, std::string step, std::string v
       std::move(set), [done = std::move(done)](const Status& st) { done(st); }, WriteKind::kNew);
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> Engine::JournalGet(TaskId id) {
+Result<std::vector<std::pair<std::string, std::string>>> Engine::JournalGet(
+    const LeaseToken& token) {
+  auto meta = CheckToken(token);
+  if (!meta.ok()) return meta.status();
+  return ReadJournal(token.task_id);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Engine::ReadJournal(TaskId id) {
   std::vector<std::pair<std::string, std::string>> out;
   Status st = store_.ScanJournal(id, [&](std::string_view step, std::string_view value) {
     out.emplace_back(std::string(step), std::string(value));

@@ -90,13 +90,40 @@ Status Engine::Validate(const EnqueueSpec& s) const {
 
 Result<Engine::Meta*> Engine::CheckToken(const LeaseToken& token) {
   Meta* m = FindLive(token.task_id);
-  if (m == nullptr || m->state != Slot::kLeased || token.epoch != epoch_ ||
-      token.lease_seq != m->lease_no) {
+  if (m == nullptr) {
+    return TokenOfAbsentTask(
+        token.task_id, "lease " + token.ToString() + " is not current; drop this attempt's work");
+  }
+  if (m->state != Slot::kLeased || token.epoch != epoch_ || token.lease_seq != m->attempts + 1) {
     return Status::StaleLease("lease " + token.ToString() +
                               " is no longer current (expired, finished, or superseded): "
                               "drop this attempt's work");
   }
   return m;
+}
+
+Status Engine::TokenOfAbsentTask(TaskId id, const std::string& why) {
+  // A redrive in flight holds the record in writing_ before it is indexed;
+  // a dead letter is in the dead column family. Either way the task exists.
+  bool exists = writing_.count(id) != 0;
+  if (!exists) {
+    auto dead = store_.GetDead(id);
+    // A read error cannot tell: the token is not current either way.
+    exists = dead.ok() || dead.status().code() != Code::kNotFound;
+  }
+  const std::string task = "task " + std::to_string(id);
+  if (exists) {
+    return Status::StaleLease(
+        task + " is no longer leased (a dead letter now, or being redriven): " + why);
+  }
+  return Status::NotFound(task + " does not exist (acked, purged, or never enqueued): " + why);
+}
+
+bool Engine::QueueExists(std::string_view name) const {
+  const std::optional<uint32_t> q = queue_names_.Find(name);
+  if (!q) return false;
+  const QueueState& s = queues_[*q];
+  return !s.deleted && (s.stored || s.indexed > 0 || s.dead > 0);
 }
 
 }  // namespace sluice::core

@@ -4,6 +4,7 @@
 
 #include "common/text.h"
 #include "core/engine.h"
+#include "core/meta_format.h"
 
 namespace sluice::core {
 
@@ -20,7 +21,8 @@ size_t ReplyBytes(const LeasedTask& t) {
 
 }  // namespace
 
-std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& request) {
+std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& request,
+                                            WriteSet* markers) {
   Meta& m = slots_[slot];
   auto rec = LoadRecord(m.id);
   if (!rec.ok()) {
@@ -47,7 +49,10 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   uint32_t lease_ms = request.lease_ms ? request.lease_ms : rec->lease_ms;
   lease_ms = std::clamp(lease_ms, options_.min_lease_ms, options_.max_lease_ms);
   m.state = Slot::kLeased;
-  m.lease_no = std::max<uint32_t>(m.lease_no, static_cast<uint32_t>(rec->history.size())) + 1;
+  // The record is ahead of the index only for a version-1 value (recovery
+  // read its run's count); the index is ahead after a failed expiry write.
+  m.attempts = std::max(m.attempts, rec->attempts);
+  const uint32_t attempt = m.attempts + 1;
   ++Queue(m.queue).leased;
   LeaseInfo& info = LeaseOf(slot);
   info.worker = request.worker;
@@ -61,9 +66,13 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   t.queue = std::move(rec->queue);
   t.tenant = std::move(rec->tenant);
   t.priority = rec->priority;
-  t.attempt = m.attempts + 1;
+  t.attempt = attempt;
+  t.run_attempt = attempt - std::min(RunStart(*rec), attempt - 1);
   t.max_attempts = rec->max_attempts;
-  t.token = LeaseToken{m.id, m.lease_no, epoch_};
+  t.token = LeaseToken{m.id, attempt, epoch_};
+  // Recovery turns a marker whose attempt never ended into a lost attempt.
+  markers->push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, EncodeLeaseMarkerKey(m.id),
+                                        EncodeLeaseMarker({attempt, now, request.worker})));
   t.deadline_ms = info.deadline_ms;
   t.payload = std::move(rec->payload);
   t.headers = std::move(rec->headers);
@@ -72,7 +81,7 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   t.batch_key = std::move(rec->batch_key);
   t.cost = rec->cost;
   if (m.has_journal) {
-    auto journal = JournalGet(m.id);
+    auto journal = ReadJournal(m.id);
     if (journal.ok()) t.journal = std::move(*journal);
   }
   return t;
@@ -87,14 +96,19 @@ std::vector<LeasedTask> Engine::TakeReady(uint32_t queue, const LeaseRequest& re
   };
   const size_t max_bytes = options_.max_lease_reply_bytes;
   size_t bytes = 0;
+  WriteSet markers;
   while (out.size() < request.max_tasks && (max_bytes == 0 || bytes < max_bytes)) {
     auto pick = scheduler_.Pop(queue, alive);
     if (!pick) break;
-    if (auto t = LeaseSlot(pick->ref.slot, request)) {
+    if (auto t = LeaseSlot(pick->ref.slot, request, &markers)) {
       bytes += ReplyBytes(*t);
       out.push_back(std::move(*t));
     }
   }
+  // One set for the batch. A failed marker write leaves the leases as they
+  // are (leases go on while writes fail, docs/durability.md): such an
+  // attempt is recorded when it ends, but not if the process dies first.
+  if (!markers.empty()) store_.Write(std::move(markers), [](const Status&) {});
   return out;
 }
 
@@ -147,6 +161,12 @@ void Engine::CancelWait(uint64_t waiter_id) {
   waiters_.erase(it);  // its id stays in the queue's deque and is skipped
 }
 
+void Engine::AfterWrites(std::function<void()> done) {
+  // Sets complete in submission order: an empty one completes after every
+  // set submitted before it (and writes nothing).
+  store_.Write(WriteSet{}, [done = std::move(done)](const Status&) { done(); });
+}
+
 void Engine::ServeWaiters(uint32_t queue) {
   QueueState& q = Queue(queue);
   while (!q.waiters.empty()) {
@@ -197,6 +217,21 @@ void Engine::Heartbeat(const LeaseToken& token, uint32_t extend_ms,
   }
   Meta& m = **meta;
   uint32_t slot = *ids_.Find(m.id);
+  if (m.cancel_requested) {
+    // The holder learns of the cancel here; the attempt ends, and the task
+    // is a dead letter (reason cancelled) once that is durable.
+    EndAttempt(slot, AttemptOutcome::kCancelled, "cancelled by an operator", std::nullopt,
+               [id = m.id, done = std::move(done)](const Status& st) {
+                 if (!st.ok()) {
+                   done(st);
+                   return;
+                 }
+                 done(Status::Cancelled("task " + std::to_string(id) +
+                                        " was cancelled by an operator: stop working on it "
+                                        "and drop its result; it is a dead letter now"));
+               });
+    return;
+  }
   LeaseInfo& info = LeaseOf(slot);
   if (extend_ms == 0) extend_ms = info.lease_ms;
   info.deadline_ms = clock_.NowMs() + extend_ms;
@@ -246,7 +281,11 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
     wheel_.Cancel(LeaseOf(slot).timer);
     m.state = Slot::kWriting;
     set.push_back(Mutation::DeleteTask(m.id));
+    set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, EncodeLeaseMarkerKey(m.id)));
     if (m.has_journal) set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteJournal, {}, {}, m.id));
+    if (m.cancel_requested) {
+      set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, CancelMarkKey(m.id)));
+    }
     acked.emplace_back(i, slot);
   }
   if (acked.empty()) {

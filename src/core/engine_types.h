@@ -88,9 +88,10 @@ struct LeasedTask {
   std::string queue;
   std::string tenant;
   uint8_t priority = 0;
-  uint32_t attempt = 0;       // 1 for the first attempt (counts toward max_attempts)
-  uint32_t max_attempts = 0;  // deliveries allowed in all (the task's or the default)
-  LeaseToken token;
+  uint32_t attempt = 0;       // 1 for the first; life-wide, never reused (core/task.h)
+  uint32_t run_attempt = 0;   // this attempt's place in its run: 1 .. max_attempts
+  uint32_t max_attempts = 0;  // deliveries allowed per run (the task's or the default)
+  LeaseToken token;           // token.lease_seq == attempt
   TimeMs deadline_ms = 0;
   std::string payload;
   std::vector<Header> headers;
@@ -121,6 +122,16 @@ struct TenantLimitsUpdate {
   std::optional<double> burst;
   std::optional<uint32_t> max_inflight;
   std::optional<RateUnit> rate_unit;
+};
+
+// QueueSet: the fields set change; `create` allows a queue the broker does
+// not know yet (else kNotFound: a typo would make a new queue).
+struct QueueLimitsUpdate {
+  std::optional<double> rate_per_s;
+  std::optional<double> burst;
+  std::optional<uint32_t> max_inflight;
+  std::optional<RateUnit> rate_unit;
+  bool create = false;
 };
 
 enum class TaskState : uint8_t { kDelayed = 1, kReady = 2, kLeased = 3, kDead = 4 };
@@ -173,6 +184,59 @@ struct TenantView {
   uint64_t throttled_ms = 0;
   uint64_t dispatched_last_minute = 0;
   double share_last_minute = 0;  // of all dispatches in the last minute
+};
+
+// ------------------------------------------------ operator control
+// (engine_control.cc)
+
+// What a cancel did.
+enum class CancelOutcome : uint8_t {
+  kCancelled,    // was ready or delayed: a dead letter (reason cancelled) now
+  kCancelling,   // is leased: its holder learns at its next heartbeat (CANCELLED);
+                 // the attempt's end, whatever it is but an ack, makes it a dead letter
+  kAlreadyDead,  // was a dead letter already: unchanged
+};
+
+// A page of a queue's live tasks. Order: priority, then id (enqueue order),
+// the order the scheduler dispatches one tenant's ready tasks in; fair share
+// interleaves tenants, which a listing cannot show.
+struct BrowseFilter {
+  std::string queue;                // required
+  std::optional<TaskState> state;   // ready, delayed or leased; unset = all three
+  std::string tenant;               // empty = any
+};
+struct BrowseCursor {
+  TaskId after_id = 0;              // 0 = from the start
+  std::optional<uint8_t> priority;  // the after_id task's priority; unset = look it up
+};
+struct BrowseEntry {
+  TaskId id = 0;
+  TaskState state = TaskState::kReady;
+  std::string tenant;
+  uint8_t priority = 0;
+  uint32_t attempts = 0;            // attempts ended so far
+  uint32_t cost = 1;
+  std::string batch_key;
+  uint64_t payload_bytes = 0;
+  TimeMs enqueued_ms = 0;
+  TimeMs not_before_ms = 0;         // DELAYED: leasable then
+  std::string worker;               // LEASED: the holder, its lease deadline
+  TimeMs lease_deadline_ms = 0;
+};
+struct BrowsePage {
+  std::vector<BrowseEntry> tasks;
+  bool has_more = false;
+  BrowseCursor next;                // pass back for the next page (when has_more)
+};
+
+// Removes a queue's ready and delayed tasks (all, or one tenant's).
+struct QueuePurgeSpec {
+  std::string queue;
+  std::string tenant;  // empty = every tenant
+};
+struct QueueDeleteOutcome {
+  uint64_t tasks = 0;         // ready, delayed and (forced) leased tasks deleted
+  uint64_t dead_letters = 0;  // dead letters of the queue deleted
 };
 
 struct EngineStats {

@@ -1,11 +1,11 @@
 // LeaseToken: the fencing token of one lease.
 //
 //   task_id  the task
-//   lease_seq  the task's lease sequence number: strictly increasing over
-//            the task's whole life (it keeps counting across redrive), so no
-//            two leases of a task in one broker epoch share it. Not the
-//            attempt number (LeasedTask::attempt): a lease that the broker's
-//            restart interrupted, or one before a redrive, also used one.
+//   lease_seq  the leased attempt's number (LeasedTask::attempt, core/task.h):
+//            1-based over the task's whole life, never reused (a redrive
+//            goes on counting; an attempt a restart interrupted is recorded
+//            as lost and keeps its number), so no two leases of a task
+//            share it
 //   epoch    the broker's start counter, persisted and bumped at every open,
 //            so a token from before a crash never matches a lease after it
 //

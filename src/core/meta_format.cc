@@ -29,11 +29,42 @@ Result<uint64_t> DecodeMetaNumber(std::string_view key, std::string_view text) {
   return *v;
 }
 
+std::string CancelMarkKey(TaskId id) { return std::string(kCancelMarkPrefix) + std::to_string(id); }
+
+std::optional<TaskId> DecodeCancelMarkId(std::string_view suffix) {
+  return ParseWhole<TaskId>(suffix);
+}
+
 Status CheckStoreFormat(uint64_t stored) {
   if (stored <= kStoreFormat) return Status::Ok();
   return Status::InvalidArgument("the store was written by a newer sluice (format " +
                                  std::to_string(stored) + ", this build reads up to " +
                                  std::to_string(kStoreFormat) + "); use a newer sluiced");
+}
+
+std::string EncodeLeaseMarkerKey(TaskId id) {
+  return std::string(kLeaseMarkerPrefix) + std::to_string(id);
+}
+
+std::optional<TaskId> DecodeLeaseMarkerKey(std::string_view key) {
+  if (key.substr(0, kLeaseMarkerPrefix.size()) != kLeaseMarkerPrefix) return std::nullopt;
+  return ParseWhole<TaskId>(key.substr(kLeaseMarkerPrefix.size()));
+}
+
+std::string EncodeLeaseMarker(const LeaseMarker& marker) {
+  return std::to_string(marker.attempt) + " " + std::to_string(marker.started_ms) + " " +
+         marker.worker;
+}
+
+std::optional<LeaseMarker> DecodeLeaseMarker(std::string_view text) {
+  const size_t first = text.find(' ');
+  if (first == std::string_view::npos) return std::nullopt;
+  const size_t second = text.find(' ', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  auto attempt = ParseWhole<uint32_t>(text.substr(0, first));
+  auto started = ParseWhole<TimeMs>(text.substr(first + 1, second - first - 1));
+  if (!attempt || !started) return std::nullopt;
+  return LeaseMarker{*attempt, *started, std::string(text.substr(second + 1))};
 }
 
 std::string EncodeDedupKey(std::string_view tenant, std::string_view idempotency_key) {

@@ -30,14 +30,29 @@ struct Header {
 enum class AttemptOutcome : uint8_t { SLUICE_ATTEMPT_OUTCOMES(SLUICE_ENUMERATOR) };
 const char* AttemptOutcomeName(AttemptOutcome o);
 
+// Attempts and runs. An attempt number is 1-based over the task's whole
+// life and never reused: the lease, its token, the worker and the history
+// all use it. max_attempts is a budget per *run*: the first run starts at
+// enqueue, and every redrive starts a new one with a fresh budget.
+//
+//   attempts:  1   2 | 3   4 | 5        (| = redrive; run_start 0, 2, 4)
+//   run:       1   1 | 2   2 | 3        attempts used in run 3: 5 - 4 = 1
 struct AttemptRecord {
-  uint32_t attempt = 0;  // 1-based
+  uint32_t attempt = 0;  // 1-based, life-wide
   std::string worker;
   TimeMs started_ms = 0;
   TimeMs ended_ms = 0;
   AttemptOutcome outcome = AttemptOutcome::kNacked;
   std::string error;
   friend bool operator==(const AttemptRecord&, const AttemptRecord&) = default;
+};
+
+// One redrive of a dead task: how many attempts had ended when it happened
+// (the life-wide count at which the new run starts) and when.
+struct RedriveRecord {
+  uint32_t attempts = 0;
+  TimeMs at_ms = 0;  // 0 = unknown (recorded before redrives were kept)
+  friend bool operator==(const RedriveRecord&, const RedriveRecord&) = default;
 };
 
 // Why a task went to the dead-letter column family (core/task_enums.h).
@@ -66,12 +81,39 @@ struct TaskRecord {
 
   std::string idempotency_key;     // empty = none
 
-  uint32_t attempts = 0;           // attempts that have ended (counted toward max_attempts)
+  // Attempts that have ended over the task's whole life (ended, or lost to
+  // a restart): the next attempt is attempts + 1. The current run's share,
+  // counted against max_attempts, is RunAttempts().
+  uint32_t attempts = 0;
   std::vector<AttemptRecord> history;
   std::string checkpoint;          // last checkpoint a worker saved via heartbeat
+  std::vector<RedriveRecord> redrives;  // oldest first; empty = still the first run
 
   friend bool operator==(const TaskRecord&, const TaskRecord&) = default;
 };
+
+// The life-wide attempt count at which the current run started (the last
+// redrive's, 0 before any).
+inline uint32_t RunStart(const TaskRecord& t) {
+  return t.redrives.empty() ? 0 : t.redrives.back().attempts;
+}
+// Attempts ended in the current run: the count max_attempts limits.
+inline uint32_t RunAttempts(const TaskRecord& t) {
+  const uint32_t start = RunStart(t);
+  return t.attempts > start ? t.attempts - start : 0;
+}
+// The current run's number: 1 until the first redrive.
+inline uint32_t CurrentRun(const TaskRecord& t) {
+  return static_cast<uint32_t>(t.redrives.size()) + 1;
+}
+// The run attempt number `attempt` belongs (or will belong) to.
+inline uint32_t RunOf(const TaskRecord& t, uint32_t attempt) {
+  uint32_t run = 1;
+  for (const RedriveRecord& r : t.redrives) {
+    if (r.attempts < attempt) ++run;
+  }
+  return run;
+}
 
 // Value of the `dead` column family.
 struct DeadRecord {
@@ -90,7 +132,7 @@ struct TaskSummary {
   std::string_view tenant;
   std::string_view batch_key;
   uint8_t priority = 0;
-  uint32_t attempts = 0;
+  uint32_t attempts = 0;  // TaskRecord::attempts (a version 1 value: the current run's)
   uint32_t max_attempts = 0;
   TimeMs enqueued_ms = 0;
   TimeMs not_before_ms = 0;

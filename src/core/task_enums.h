@@ -14,14 +14,19 @@
 #define SLUICE_DEAD_REASONS(X)                                          \
   X(kAttemptsExhausted, 1, ATTEMPTS_EXHAUSTED, "attempts_exhausted")    \
   X(kFatalError, 2, FATAL_ERROR, "fatal_error")                         \
-  X(kTtlExpired, 3, TTL_EXPIRED, "ttl_expired")
+  X(kTtlExpired, 3, TTL_EXPIRED, "ttl_expired")                         \
+  X(kCancelled, 4, CANCELLED, "cancelled")
 
-// Successful attempts are not recorded (an acked task is deleted).
+// Successful attempts are not recorded (an acked task is deleted). kLost:
+// the broker stopped while the attempt was leased; the restart records it
+// (core/engine_recovery.cc). Its stored value 4 and schema value 5 were
+// reserved as "abandoned", a name nothing ever wrote.
 #define SLUICE_ATTEMPT_OUTCOMES(X)                      \
   X(kNacked, 1, NACKED, "nacked")                       \
   X(kNackedFatal, 2, NACKED_FATAL, "nacked_fatal")      \
   X(kLeaseExpired, 3, LEASE_EXPIRED, "lease_expired")   \
-  X(kAbandoned, 4, ABANDONED, "abandoned")
+  X(kLost, 4, LOST, "lost")                             \
+  X(kCancelled, 5, CANCELLED, "cancelled")
 
 // Helpers for the lists above.
 #define SLUICE_ENUMERATOR(e, value, wire, name) e = value,

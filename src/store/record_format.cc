@@ -1,5 +1,6 @@
 #include "store/record_format.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -129,6 +130,7 @@ bool ValidReason(uint8_t v) {
 
 // Version byte + summary part. Shared by the full and the summary decoder.
 struct SummaryFields {
+  uint8_t version = 0;
   uint64_t id = 0;
   uint8_t priority = 0;
   uint32_t attempts = 0;
@@ -143,7 +145,7 @@ struct SummaryFields {
 };
 
 Status ReadSummary(Reader* r, SummaryFields* f) {
-  uint8_t version = 0;
+  uint8_t& version = f->version;
   if (!r->Fixed(&version)) return Corrupt("empty task value");
   if (version == 0 || version > kTaskFormatVersion) {
     return Corrupt("task value has unknown format version " + std::to_string(version) +
@@ -192,6 +194,11 @@ void AppendTask(const core::TaskRecord& t, std::string* out) {
     PutFixed<uint8_t>(out, static_cast<uint8_t>(a.outcome));
     PutStr(out, a.error);
   }
+  PutVarint32(out, static_cast<uint32_t>(t.redrives.size()));
+  for (const core::RedriveRecord& d : t.redrives) {
+    PutFixed<uint32_t>(out, d.attempts);
+    PutFixed<int64_t>(out, d.at_ms);
+  }
 }
 
 }  // namespace
@@ -201,6 +208,7 @@ size_t EstimateEncodedTaskSize(const core::TaskRecord& t) {
              t.payload.size() + t.checkpoint.size();
   for (const core::Header& h : t.headers) n += 10 + h.key.size() + h.value.size();
   for (const core::AttemptRecord& a : t.history) n += 32 + a.worker.size() + a.error.size();
+  n += 12 * t.redrives.size();
   return n;
 }
 
@@ -300,6 +308,24 @@ Status DecodeTask(std::string_view value, core::TaskRecord* t) {
     if (!ValidOutcome(outcome)) return Corrupt("unknown attempt outcome");
     a.outcome = static_cast<AttemptOutcome>(outcome);
     t->history.push_back(std::move(a));
+  }
+  t->redrives.clear();
+  if (f.version >= 2) {
+    // Smallest redrive record: 4 + 8 bytes.
+    if (!r.Count(&n, 12)) return Corrupt("bad task redrive count");
+    t->redrives.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      core::RedriveRecord d;
+      if (!r.Fixed(&d.attempts) || !r.Fixed(&d.at_ms)) return Corrupt("truncated task redrives");
+      t->redrives.push_back(d);
+    }
+  } else {
+    // Version 1 counted the current run only and kept no redrives: the
+    // history's length is the life-wide count, and whatever it holds beyond
+    // the run's count came before one redrive (time unknown).
+    const uint32_t run = t->attempts;
+    t->attempts = std::max(run, static_cast<uint32_t>(t->history.size()));
+    if (t->attempts > run) t->redrives.push_back({t->attempts - run, 0});
   }
   if (!r.empty()) return Corrupt("trailing bytes after task value");
   return Status::Ok();

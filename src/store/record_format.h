@@ -16,11 +16,11 @@
 // VALUES (all integers below are fixed-width little-endian; "str" is a
 // varint32 byte length followed by that many bytes)
 //
-//   Task value, version 1. The fields a TaskSummary needs come first, so that
+//   Task value, version 2. The fields a TaskSummary needs come first, so that
 //   recovery decodes them without walking the payload or the history.
 //   +--------+---------+----------+----------+--------------+------+
 //   | ver u8 | id u64  | prio u8  | attempts | max_attempts | cost |   summary
-//   |  = 1   |         |          |   u32    |     u32      | u32  |   part
+//   |  = 2   |         |          |   u32    |     u32      | u32  |   part
 //   +--------+---------+----------+----------+--------------+------+
 //   | enqueued_ms i64 | not_before_ms i64 | expires_ms i64 |
 //   +-----------------+-------------------+----------------+
@@ -35,6 +35,19 @@
 //   | history count varint32 | { attempt u32, worker str, started_ms i64,
 //   |                        |   ended_ms i64, outcome u8, error str } * count
 //   +------------------------+-------------------------------------------------
+//   | redrive count varint32 | { attempts u32, at_ms i64 } * count |  (v2)
+//   +------------------------+-------------------------------------+
+//
+//   attempts is life-wide (core/task.h): attempts ended over the task's
+//   whole life, the history's numbering. Each redrive entry holds the
+//   attempts ended when it happened, where its run starts.
+//
+//   Version 1 is version 2 without the redrive list, and its attempts counted
+//   the current run only (a redrive reset it to 0). DecodeTask reads it as:
+//   attempts = max(attempts, history length); if that is more than the
+//   stored count, one redrive {attempts - stored count, at_ms 0 (unknown)}.
+//   DecodeTaskSummary returns the stored count as it is (the engine takes
+//   the larger of it and the full record's when it reads the record).
 //
 //   Dead value, version 1:
 //   +--------+-----------+-------------+------------------------------+
@@ -68,7 +81,7 @@
 
 namespace sluice::store {
 
-inline constexpr uint8_t kTaskFormatVersion = 1;
+inline constexpr uint8_t kTaskFormatVersion = 2;
 inline constexpr uint8_t kDeadFormatVersion = 1;
 inline constexpr size_t kTaskKeySize = 8;
 

@@ -136,8 +136,8 @@ TEST_F(ClientTest, EnqueueLeaseAck) {
   EXPECT_EQ(info->state, TaskState::kLeased);
 
   EXPECT_TRUE(client_->Ack(t.token).ok());
-  // A second ack of the same token changes nothing.
-  EXPECT_EQ(client_->Ack(t.token).code(), Code::kStaleLease);
+  // A second ack of the same token changes nothing: the task is gone.
+  EXPECT_EQ(client_->Ack(t.token).code(), Code::kNotFound);
   auto stats = client_->Stats("q");
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   ASSERT_EQ(stats->queues.size(), 1u);

@@ -105,11 +105,11 @@ TEST(ProtocolTest, EnqueueLeaseAckRoundTrip) {
   ASSERT_EQ(codes->size(), 3u);
   for (const auto c : *codes) EXPECT_EQ(c, fb::ErrorCode::OK);
 
-  // A second ack of the same tokens is stale.
+  // A second ack of the same tokens: the task is gone.
   ASSERT_TRUE(conn->SendFrame(AckFrame(5, {tokens[0]})));
   ack = conn->ReadFrame();
   ASSERT_TRUE(ack);
-  EXPECT_EQ(ack->frame()->body_as_AckResult()->codes()->Get(0), fb::ErrorCode::STALE_LEASE);
+  EXPECT_EQ(ack->frame()->body_as_AckResult()->codes()->Get(0), fb::ErrorCode::NOT_FOUND);
 
   ASSERT_TRUE(conn->SendFrame(StatsFrame(6, "rt")));
   auto stats = conn->ReadFrame();

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "client/client.h"
 #include "integration/broker_process.h"
 #include "integration/sluicectl_runner.h"
 
@@ -270,10 +271,10 @@ TEST_F(SluicectlTest, EnqueueQueuesLeaseAck) {
   EXPECT_EQ(q["ready"].u64(), 0u);
   EXPECT_EQ(q["leased"].u64(), 0u);
 
-  // The same token again is stale: exit 1 and a message.
+  // The same token again: the task is gone (NOT_FOUND), exit 1 and a message.
   const CtlJsonResult again = Run({"ack", token});
   EXPECT_EQ(again.exit_code, 1) << Describe(again);
-  EXPECT_NE(again.err.find("STALE_LEASE"), std::string::npos) << Describe(again);
+  EXPECT_NE(again.err.find("NOT_FOUND"), std::string::npos) << Describe(again);
 }
 
 TEST_F(SluicectlTest, IdempotentEnqueueSaysDuplicate) {
@@ -318,7 +319,8 @@ TEST_F(SluicectlTest, FatalNackDeadLetterThenRedrive) {
 
   const Json again = LeaseOne("jobs");
   EXPECT_EQ(again["id"].u64(), id);
-  EXPECT_EQ(again["attempt"].u64(), 1u) << "redrive gives a fresh attempt budget";
+  EXPECT_EQ(again["attempt"].u64(), 2u)
+      << "a redrive starts a new run; attempt numbers go on over the task's life";
   EXPECT_EQ(again["payload"].text, "payload-1");
 }
 
@@ -451,6 +453,143 @@ TEST_F(SluicectlTest, PausedQueueLeasesNothingUntilResumed) {
   Ok({"queue", "resume", "gpu"});
   EXPECT_FALSE(QueueEntry(Ok({"queues"}), "gpu")["paused"].boolean);
   EXPECT_EQ(LeaseOne("gpu")["id"].u64(), id);
+}
+
+// ------------------------------------------------------ operator control
+
+TEST_F(SluicectlTest, TaskCancelReadyAndLeased) {
+  const uint64_t ready = Enqueue("jobs", "a");
+  Json c = Ok({"task", "cancel", std::to_string(ready)});
+  EXPECT_EQ(c["outcome"].text, "cancelled");
+  Json shown = Ok({"task", "show", std::to_string(ready)});
+  EXPECT_EQ(shown["state"].text, "dead");
+  EXPECT_EQ(shown["dead_reason"].text, "cancelled");
+  EXPECT_EQ(Ok({"task", "cancel", std::to_string(ready)})["outcome"].text, "already_dead");
+  // Dead letters can be filtered by the new reason.
+  const Json dead = Ok({"dlq", "list", "--reason", "cancelled"});
+  ASSERT_EQ(dead["entries"].array.size(), 1u);
+  EXPECT_EQ(dead["entries"][0]["id"].u64(), ready);
+
+  const uint64_t leased = Enqueue("jobs", "b");
+  const Json t = LeaseOne("jobs");
+  ASSERT_EQ(t["id"].u64(), leased);
+  EXPECT_EQ(Ok({"task", "cancel", std::to_string(leased)})["outcome"].text, "cancelling");
+  EXPECT_EQ(Ok({"task", "show", std::to_string(leased)})["state"].text, "leased");
+  // Its holder learns on its next heartbeat (the worker loop's path; here the
+  // raw nack, which ends the attempt the same way: dead, cancelled).
+  Ok({"nack", t["token"].text, "--error", "stopping"});
+  shown = Ok({"task", "show", std::to_string(leased)});
+  EXPECT_EQ(shown["state"].text, "dead");
+  EXPECT_EQ(shown["dead_reason"].text, "cancelled");
+
+  const CtlJsonResult missing = Run({"task", "cancel", "999999"});
+  EXPECT_EQ(missing.exit_code, 1) << Describe(missing);
+  EXPECT_NE(missing.err.find("NOT_FOUND"), std::string::npos) << Describe(missing);
+}
+
+TEST_F(SluicectlTest, TaskSetPriorityAndTasksListInDispatchOrder) {
+  const uint64_t a = Enqueue("jobs", "a", {"--priority", "6"});
+  const uint64_t b = Enqueue("jobs", "b", {"--priority", "6"});
+  const uint64_t c = Enqueue("jobs", "c", {"--priority", "6", "--tenant", "acme"});
+  const Json set = Ok({"task", "set-priority", std::to_string(c), "1"});
+  EXPECT_EQ(set["priority"].u64(), 1u);
+
+  // Two per page, then the next page from the cursor the first one named.
+  Json page = Ok({"tasks", "--queue", "jobs", "--limit", "2"});
+  ASSERT_EQ(page["tasks"].array.size(), 2u);
+  EXPECT_EQ(page["tasks"][0]["id"].u64(), c);
+  EXPECT_EQ(page["tasks"][0]["priority"].u64(), 1u);
+  EXPECT_EQ(page["tasks"][0]["tenant"].text, "acme");
+  EXPECT_EQ(page["tasks"][0]["state"].text, "ready");
+  EXPECT_EQ(page["tasks"][1]["id"].u64(), a);
+  ASSERT_TRUE(page["has_more"].boolean);
+  page = Ok({"tasks", "--queue", "jobs", "--limit", "2", "--after",
+             page["next_after"].text, "--after-priority", page["next_after_priority"].text});
+  ASSERT_EQ(page["tasks"].array.size(), 1u);
+  EXPECT_EQ(page["tasks"][0]["id"].u64(), b);
+  EXPECT_FALSE(page["has_more"].boolean);
+
+  // The lease goes to the reprioritized task; the list shows its holder.
+  const Json t = LeaseOne("jobs");
+  EXPECT_EQ(t["id"].u64(), c);
+  page = Ok({"tasks", "--queue", "jobs", "--state", "leased"});
+  ASSERT_EQ(page["tasks"].array.size(), 1u);
+  EXPECT_FALSE(page["tasks"][0]["worker"].text.empty());
+  EXPECT_GT(page["tasks"][0]["lease_deadline_ms"].u64(), 0u);
+  EXPECT_EQ(Ok({"tasks", "--queue", "jobs", "--all"})["tasks"].array.size(), 3u);
+
+  EXPECT_EQ(Run({"task", "set-priority", std::to_string(a), "8"}).exit_code, 2);
+  EXPECT_EQ(Run({"tasks", "--queue", "jobs", "--state", "dead"}).exit_code, 2);
+  EXPECT_EQ(Run({"tasks", "--queue", "nope"}).exit_code, 1);
+}
+
+TEST_F(SluicectlTest, QueuePurgeDeleteAndSet) {
+  for (int i = 0; i < 4; ++i) Enqueue("jobs", "x", {"--tenant", i % 2 ? "acme" : "beta"});
+  // People must confirm (scripts with --json are trusted, as for dlq purge).
+  const CtlResult unconfirmed =
+      RunCtl({"--broker", broker_.address(), "queue", "purge", "jobs"});
+  EXPECT_EQ(unconfirmed.exit_code, 2) << Describe(unconfirmed);
+  EXPECT_NE(unconfirmed.err.find("--yes"), std::string::npos) << Describe(unconfirmed);
+  EXPECT_EQ(Ok({"queue", "purge", "jobs", "--tenant", "acme", "--yes"})["purged"].u64(), 2u);
+  EXPECT_EQ(QueueEntry(Ok({"queues"}), "jobs")["ready"].u64(), 2u);
+  EXPECT_EQ(Ok({"queue", "purge", "jobs", "--yes"})["purged"].u64(), 2u);
+
+  // queue set: a typo is refused unless --create; the limits show in queues.
+  const CtlJsonResult typo = Run({"queue", "set", "jbos", "--rate", "5"});
+  EXPECT_EQ(typo.exit_code, 1) << Describe(typo);
+  EXPECT_NE(typo.err.find("--create"), std::string::npos) << Describe(typo);
+  const Json set = Ok({"queue", "set", "jobs", "--rate", "5", "--max-inflight", "3"});
+  EXPECT_EQ(set["queue"]["max_inflight"].u64(), 3u);
+  Json q = QueueEntry(Ok({"queues"}), "jobs");
+  EXPECT_EQ(q["rate"].num(), 5.0);
+  EXPECT_EQ(q["max_inflight"].u64(), 3u);
+  EXPECT_EQ(Run({"queue", "set", "jobs"}).exit_code, 2);  // nothing to change
+  const CtlResult table = RunCtl({"--broker", broker_.address(), "queues"});
+  EXPECT_NE(table.out.find("MAX_INFLIGHT"), std::string::npos) << Describe(table);
+
+  // queue delete: refused while leased unless --force.
+  Enqueue("jobs", "y");
+  LeaseOne("jobs");
+  const CtlJsonResult refused = Run({"queue", "delete", "jobs", "--yes"});
+  EXPECT_EQ(refused.exit_code, 1) << Describe(refused);
+  EXPECT_NE(refused.err.find("FAILED_PRECONDITION"), std::string::npos) << Describe(refused);
+  const Json del = Ok({"queue", "delete", "jobs", "--yes", "--force"});
+  EXPECT_EQ(del["deleted_tasks"].u64(), 1u);
+  EXPECT_EQ(QueueEntry(Ok({"queues"}), "jobs").type, Json::Type::kNull);
+}
+
+TEST_F(SluicectlTest, AckOfAnUnknownTaskSaysNotFound) {
+  const CtlJsonResult r = Run({"ack", "999999.1.1"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << Describe(r);
+}
+
+TEST_F(SluicectlTest, PausingAnUnknownQueueNeedsCreate) {
+  const CtlJsonResult typo = Run({"queue", "pause", "typo-q"});
+  EXPECT_EQ(typo.exit_code, 1) << Describe(typo);
+  EXPECT_NE(typo.err.find("NOT_FOUND"), std::string::npos) << Describe(typo);
+  EXPECT_NE(typo.err.find("create"), std::string::npos) << Describe(typo);
+  EXPECT_EQ(QueueEntry(Ok({"queues"}), "typo-q").type, Json::Type::kNull);
+  EXPECT_TRUE(Ok({"queue", "pause", "fresh-q", "--create"})["paused"].boolean);
+  EXPECT_TRUE(QueueEntry(Ok({"queues"}), "fresh-q")["paused"].boolean);
+}
+
+TEST_F(SluicectlTest, TaskShowJournalIsAnOperatorsRead) {
+  const uint64_t id = Enqueue("jobs", "a");
+  const Json t = LeaseOne("jobs");
+  ASSERT_EQ(t["id"].u64(), id);
+  sluice::client::ClientOptions o;
+  o.host = broker_.host();
+  o.port = broker_.port();
+  auto c = sluice::client::Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  auto token = sluice::client::LeaseToken::Parse(t["token"].text);
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  ASSERT_TRUE((*c)->JournalPut(*token, "charge", "receipt-7").ok());
+  EXPECT_TRUE(Ok({"task", "show", std::to_string(id)})["journal"].array.empty());
+  const Json shown = Ok({"task", "show", std::to_string(id), "--journal"});
+  ASSERT_EQ(shown["journal"].array.size(), 1u);
+  EXPECT_EQ(shown["journal"][0]["step"].text, "charge");
 }
 
 TEST_F(SluicectlTest, StatsHasTotals) {

@@ -40,21 +40,25 @@ class MemStore final : public core::Store {
   // Returns how many sets completed.
   size_t Complete() {
     size_t n = 0;
-    while (!pending_.empty()) {
-      auto [set, done] = std::move(pending_.front());
-      pending_.pop_front();
-      Status st;
-      if (fail_next_ > 0) {
-        --fail_next_;
-        st = fail_status_;
-      } else {
-        Apply(set);
-      }
-      ++n;
-      ++writes_;
-      done(st);
-    }
+    while (CompleteOne()) ++n;
     return n;
+  }
+  // Applies the oldest pending set only (its callback may submit more, which
+  // stay pending). False when nothing was pending.
+  bool CompleteOne() {
+    if (pending_.empty()) return false;
+    auto [set, done] = std::move(pending_.front());
+    pending_.pop_front();
+    Status st;
+    if (fail_next_ > 0) {
+      --fail_next_;
+      st = fail_status_;
+    } else {
+      Apply(set);
+    }
+    ++writes_;
+    done(st);
+    return true;
   }
 
   void FailNext(int n, Status st = Status::NoSpace("injected: disk full")) {

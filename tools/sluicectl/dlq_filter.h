@@ -6,12 +6,20 @@
 #include <string>
 
 #include "client/types.h"
-#include "command_line.h"
 
 namespace sluice::ctl {
 
+// The filter flags of `dlq list|redrive|purge` (--queue, --tenant,
+// --reason, --error-contains); an empty field matches everything.
+struct DlqFilterArgs {
+  std::string queue;
+  std::string tenant;
+  std::string reason;  // a DeadReason name ("fatal_error", ...); empty = any
+  std::string error_contains;
+};
+
 // Converts the command-line filter. `args.reason` must be empty or a name
-// accepted by client::ParseDeadReason (main.cc checks that at parse time).
+// accepted by client::ParseDeadReason (CLI11 checks that at parse time).
 client::DlqFilter ToClientFilter(const DlqFilterArgs& args);
 
 // True if no field of `filter` is set (it matches every dead letter).

@@ -1,29 +1,22 @@
-// Rendering of sluicectl results: a table or field list for people, or one
-// JSON object (one line, JsonWriter) for scripts. The network and the offline
-// (--data-dir) commands both produce client library types and print them
-// here, so both modes print the same shapes.
+// Rendering shared by several sluicectl commands: time and duration formats,
+// payloads and headers in JSON, the tenants table (stats, queues, tenant
+// list) and a task's detail (task show, dlq show). A command's own table or
+// JSON form lives with the command, in its group file (commands_*.cc).
 //
-// Stable JSON forms (scripts depend on them; add fields, never rename):
-//   enqueue     {"id": N, "duplicate": B}
-//   lease       {"tasks": [{"id", "queue", "tenant", "priority", "attempt",
-//                "token", "payload", ...}, ...]}
-//   queues      {"queues": [{"name", "ready", "delayed", "leased", "dead",
-//                "paused"}, ...], "tenants": [...]}
-//   stats       queues' form plus "totals": {...}, "server": {...}
-//   tenant list {"tenants": [{"name", "weight", "rate", "rate_unit", "burst",
-//                "max_inflight", "ready", "inflight", "throttled_ms",
-//                "dispatched_last_minute", "share_last_minute"}, ...]}
-//                rate_unit: "tasks" or "cost", what rate and burst count
-//   tenant set  {"tenant": {"name", "weight", "rate", "rate_unit", "burst",
-//                "max_inflight"}}
-//   dlq list    {"entries": [...], "next_after": N, "has_more": B}
-// Payloads that are not valid UTF-8 also carry "payload_base64" (exact bytes).
-// Times are epoch milliseconds (*_ms) in JSON and UTC ISO-8601 in tables.
+// Output is a table or field list for people, or one JSON object (one line,
+// JsonWriter) for scripts. The network and the offline (--data-dir) commands
+// both produce client library types and print them with the same code, so
+// both modes print the same shapes. JSON forms are a contract: fields are
+// added, never renamed. Payloads that are not valid UTF-8 also carry
+// "payload_base64" (exact bytes). Times are epoch milliseconds (*_ms) in JSON
+// and UTC ISO-8601 in tables.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/types.h"
@@ -32,31 +25,34 @@ namespace sluice::ctl {
 
 class JsonWriter;
 
+// Table cells are cut to these many bytes (OneLine, table.h).
+inline constexpr size_t kPayloadCellChars = 40;
+inline constexpr size_t kErrorCellChars = 60;
+
 // "2024-05-01T12:00:00.123Z"; "-" for 0.
 std::string FormatTime(uint64_t epoch_ms);
 // "850ms", "12.5s", "3m20s", "2h05m".
 std::string FormatDuration(uint64_t ms);
+// "100/s" when the rate counts tasks, "100 cost/s" when it counts cost units.
+std::string RatePerSecond(double rate, client::RateUnit unit);
 
 // Prints a finished JsonWriter's text and a newline.
 void PrintJson(std::ostream& out, const JsonWriter& writer);
 
-void RenderEnqueue(const client::EnqueueResult& result, bool json, std::ostream& out);
-void RenderLeased(const std::vector<client::LeasedTask>& tasks, bool json, std::ostream& out);
+// Writes "payload" (and "payload_base64" for bytes that are not UTF-8).
+void WritePayload(JsonWriter& w, std::string_view key, const std::string& payload);
+// Writes "headers": {"key": "value", ...}.
+void WriteHeaders(JsonWriter& w, const std::vector<client::Header>& headers);
 
-// `tenants` may be empty (offline mode has no runtime tenant statistics);
-// `offline` adds a note that leases are not stored, so "leased" is 0 there.
-void RenderQueues(const std::vector<client::QueueStats>& queues,
-                  const std::vector<client::TenantStats>& tenants, bool offline, bool json,
-                  std::ostream& out);
-// `stats`: the queues' shape plus "totals" and "server" objects in JSON, and a
-// summary line above the tables for people.
-void RenderStats(const client::StatsSnapshot& stats, const client::ServerInfo& server,
-                 const std::string& broker, bool json, std::ostream& out);
-void RenderTenants(const std::vector<client::TenantStats>& tenants, bool json,
-                   std::ostream& out);
-void RenderTenantConfig(const client::TenantConfig& tenant, bool json, std::ostream& out);
+// Tenants, JSON form: "tenants": [{"name", "weight", "rate", "rate_unit",
+// "burst", "max_inflight", "ready", "inflight", "throttled_ms",
+// "dispatched_last_minute", "share_last_minute"}, ...]; rate_unit is "tasks"
+// or "cost", what rate and burst count.
+void WriteTenantsJson(JsonWriter& w, const std::vector<client::TenantStats>& tenants);
+// Tenants, table form, with each one's share of the last minute's dispatches.
+void PrintTenantsTable(const std::vector<client::TenantStats>& tenants, std::ostream& out);
 
+// A task's fields, headers, attempts and journal (task show, dlq show).
 void RenderTask(const client::TaskInfo& task, bool json, std::ostream& out);
-void RenderDlqPage(const client::DlqPage& page, bool json, std::ostream& out);
 
 }  // namespace sluice::ctl

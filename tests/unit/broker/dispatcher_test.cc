@@ -48,9 +48,10 @@ class DispatcherTest : public ::testing::Test {
   }
 
   // Finishes `body` as request `rid`, verifies it as the session would, and
-  // hands it to the dispatcher.
+  // hands it to the dispatcher; then completes the store's writes unless
+  // `complete` is false.
   template <typename Body>
-  void Send(FbBuilder& fbb, uint64_t rid, flatbuffers::Offset<Body> body) {
+  void Send(FbBuilder& fbb, uint64_t rid, flatbuffers::Offset<Body> body, bool complete = true) {
     wire::FinishFrame(fbb, fb::CreateFrame(fbb, rid, fb::BodyTraits<Body>::enum_value,
                                            body.Union()));
     const auto bytes = wire::FrameBytes(fbb);
@@ -59,7 +60,7 @@ class DispatcherTest : public ::testing::Test {
     auto frame = decoder.Next();
     ASSERT_TRUE(frame.ok() && frame->has_value()) << frame.status().ToString();
     dispatcher_->Handle(peer_, **frame);
-    store_.Complete();
+    if (complete) store_.Complete();
   }
 
   void Enqueue(uint64_t rid, const std::vector<std::string>& payloads) {
@@ -90,6 +91,41 @@ class DispatcherTest : public ::testing::Test {
       b.add_has_rate(true);
     }
     Send(fbb, rid, b.Finish());
+  }
+
+  // Leases one task of queue "q" as request `rid`; its token.
+  fb::LeaseToken LeaseOneToken(uint64_t rid) {
+    FbBuilder fbb;
+    const auto queue = fbb.CreateString("q");
+    fb::LeaseBuilder lb(fbb);
+    lb.add_queue(queue);
+    lb.add_max_tasks(1);
+    Send(fbb, rid, lb.Finish());
+    const fb::Frame* f = peer_->Answer(rid);
+    EXPECT_NE(f, nullptr);
+    if (f == nullptr || f->body_type() != fb::Body::LeaseResult ||
+        f->body_as_LeaseResult()->tasks()->size() != 1) {
+      ADD_FAILURE() << "no task leased";
+      return fb::LeaseToken();
+    }
+    return *f->body_as_LeaseResult()->tasks()->Get(0)->token();
+  }
+
+  // The code of a JournalGet with `token` sent as request `rid`.
+  fb::ErrorCode JournalGetCode(uint64_t rid, const fb::LeaseToken& token) {
+    FbBuilder fbb;
+    Send(fbb, rid, fb::CreateJournalGet(fbb, &token));
+    const fb::Frame* f = peer_->Answer(rid);
+    if (f == nullptr) {
+      ADD_FAILURE() << "no answer to " << rid;
+      return fb::ErrorCode::INTERNAL;
+    }
+    if (f->body_type() == fb::Body::JournalGetResult) return fb::ErrorCode::OK;
+    if (f->body_type() != fb::Body::Error) {
+      ADD_FAILURE() << "answered " << fb::EnumNameBody(f->body_type());
+      return fb::ErrorCode::INTERNAL;
+    }
+    return f->body_as_Error()->code();
   }
 
   ManualClock clock_;
@@ -176,6 +212,135 @@ TEST_F(DispatcherTest, ALongPollWaitsAndIsCancelledWhenItsPeerCloses) {
   EXPECT_EQ(dispatcher_->long_polls(), 1u);
   dispatcher_->Close(peer_->id());
   EXPECT_EQ(dispatcher_->long_polls(), 0u);
+}
+
+// Issue 15, defect 1: JournalGet reads the journal only for the current
+// lease, with JournalPut's codes: STALE_LEASE for a superseded token,
+// NOT_FOUND once the task is gone.
+TEST_F(DispatcherTest, JournalGetNeedsTheCurrentLease) {
+  Enqueue(1, {"a"});
+  const fb::LeaseToken token = LeaseOneToken(2);
+  {
+    FbBuilder fbb;
+    Send(fbb, 3, fb::CreateJournalPutDirect(fbb, &token, "charge", nullptr));
+    const fb::Frame* put = peer_->Answer(3);
+    ASSERT_NE(put, nullptr);
+    ASSERT_EQ(put->body_type(), fb::Body::JournalPutResult);
+  }
+  EXPECT_EQ(JournalGetCode(4, token), fb::ErrorCode::OK);
+  const fb::LeaseToken forged(token.task_id(), token.attempt() + 7, token.epoch());
+  EXPECT_EQ(JournalGetCode(5, forged), fb::ErrorCode::STALE_LEASE) << "someone who knows the id";
+  const fb::LeaseToken other_epoch(token.task_id(), token.attempt(), token.epoch() + 1);
+  EXPECT_EQ(JournalGetCode(6, other_epoch), fb::ErrorCode::STALE_LEASE);
+
+  FbBuilder ack;
+  std::vector<fb::LeaseToken> tokens = {token};
+  Send(ack, 7, fb::CreateAck(ack, ack.CreateVectorOfStructs(tokens)));
+  EXPECT_EQ(JournalGetCode(8, token), fb::ErrorCode::NOT_FOUND) << "the task is gone";
+}
+
+// The operator's read of a journal says it is one: TaskShow carries the
+// journal only with include_journal (DlqShow always).
+TEST_F(DispatcherTest, TaskShowIncludesTheJournalOnlyWhenAsked) {
+  Enqueue(1, {"a"});
+  const fb::LeaseToken token = LeaseOneToken(2);
+  {
+    FbBuilder fbb;
+    Send(fbb, 3, fb::CreateJournalPutDirect(fbb, &token, "charge", nullptr));
+  }
+  for (const bool include : {false, true}) {
+    FbBuilder fbb;
+    const uint64_t rid = include ? 5 : 4;
+    Send(fbb, rid, fb::CreateTaskShow(fbb, token.task_id(), include));
+    const fb::Frame* f = peer_->Answer(rid);
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(f->body_type(), fb::Body::TaskInfo);
+    const fb::TaskInfo* info = f->body_as_TaskInfo();
+    EXPECT_EQ(info->journal_included(), include);
+    if (include) {
+      ASSERT_NE(info->journal(), nullptr);
+      ASSERT_EQ(info->journal()->size(), 1u);
+      EXPECT_EQ(info->journal()->Get(0)->step()->str(), "charge");
+    } else {
+      EXPECT_TRUE(info->journal() == nullptr || info->journal()->size() == 0);
+    }
+    EXPECT_EQ(info->attempt(), 1u);
+    EXPECT_EQ(info->run(), 1u);
+    EXPECT_EQ(info->run_attempts(), 1u);
+    ASSERT_EQ(info->attempts()->size(), 1u);
+    EXPECT_EQ(info->attempts()->Get(0)->outcome(), fb::AttemptOutcome::RUNNING);
+    EXPECT_EQ(info->attempts()->Get(0)->run(), 1u);
+  }
+}
+
+// A lease is answered once its lease marker is durable: a restart after the
+// answer records the attempt (as lost) instead of forgetting it.
+TEST_F(DispatcherTest, ALeaseIsAnsweredOnceItsLeaseMarkerIsDurable) {
+  Enqueue(1, {"a"});
+  FbBuilder fbb;
+  const auto queue = fbb.CreateString("q");
+  fb::LeaseBuilder lb(fbb);
+  lb.add_queue(queue);
+  lb.add_max_tasks(1);
+  Send(fbb, 2, lb.Finish(), /*complete=*/false);
+  EXPECT_EQ(peer_->Answer(2), nullptr) << "not before the marker's write completed";
+  ASSERT_GE(store_.pending(), 1u);
+  store_.Complete();
+  const fb::Frame* f = peer_->Answer(2);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(f->body_type(), fb::Body::LeaseResult);
+  ASSERT_EQ(f->body_as_LeaseResult()->tasks()->size(), 1u);
+  const auto* task = f->body_as_LeaseResult()->tasks()->Get(0);
+  EXPECT_EQ(task->attempt(), 1u);
+  EXPECT_EQ(task->run_attempt(), 1u);
+  EXPECT_TRUE(store_.GetMeta("lease/" + std::to_string(task->id())).ok());
+}
+
+// Issue 15, defect 5: pausing a queue the broker has never seen is NOT_FOUND
+// with a message that says so and how to store the setting anyway.
+TEST_F(DispatcherTest, QueuePauseOfAnUnknownQueueIsNotFound) {
+  {
+    FbBuilder fbb;
+    Send(fbb, 1, fb::CreateQueuePauseDirect(fbb, "ghost"));
+    const fb::Frame* f = peer_->Answer(1);
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(f->body_type(), fb::Body::Error);
+    EXPECT_EQ(f->body_as_Error()->code(), fb::ErrorCode::NOT_FOUND);
+    const std::string message = f->body_as_Error()->message()->str();
+    EXPECT_NE(message.find("does not exist"), std::string::npos) << message;
+    EXPECT_NE(message.find("create"), std::string::npos) << message;
+  }
+  {
+    FbBuilder fbb;
+    Send(fbb, 2, fb::CreateQueueResumeDirect(fbb, "ghost"));
+    const fb::Frame* f = peer_->Answer(2);
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(f->body_type(), fb::Body::Error);
+    EXPECT_EQ(f->body_as_Error()->code(), fb::ErrorCode::NOT_FOUND);
+  }
+  Enqueue(3, {"a"});
+  {
+    FbBuilder fbb;
+    Send(fbb, 4, fb::CreateQueuePauseDirect(fbb, "q"));
+    const fb::Frame* f = peer_->Answer(4);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->body_type(), fb::Body::QueuePauseResult) << "a queue with tasks exists";
+  }
+  // create: the setting is stored for a queue with no tasks yet.
+  {
+    FbBuilder fbb;
+    Send(fbb, 5, fb::CreateQueuePauseDirect(fbb, "ghost", /*create=*/true));
+    const fb::Frame* f = peer_->Answer(5);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->body_type(), fb::Body::QueuePauseResult);
+  }
+  {
+    FbBuilder fbb;
+    Send(fbb, 6, fb::CreateQueueResumeDirect(fbb, "ghost"));
+    const fb::Frame* f = peer_->Answer(6);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->body_type(), fb::Body::QueueResumeResult) << "it exists now";
+  }
 }
 
 }  // namespace

@@ -58,7 +58,9 @@ class EngineFixture : public ::testing::Test {
   }
 
   // Leases are served from memory: the callback runs before Lease returns.
-  // `max_tasks` empty: LeaseRequest's default.
+  // A lease that took tasks wrote their lease markers: they are completed
+  // here, as every other step's writes. `max_tasks` empty: LeaseRequest's
+  // default.
   Result<std::vector<LeasedTask>> LeaseFrom(std::string queue, std::string worker = "w1",
                                             std::optional<uint32_t> max_tasks = {}) {
     LeaseRequest req;
@@ -68,6 +70,7 @@ class EngineFixture : public ::testing::Test {
     std::optional<Result<std::vector<LeasedTask>>> out;
     engine_->Lease(req, [&](auto r) { out = std::move(r); });
     EXPECT_TRUE(out.has_value());
+    if (out && out->ok() && !(*out)->empty()) store_.Complete();
     return out ? std::move(*out) : Result<std::vector<LeasedTask>>(Status::Internal("no callback"));
   }
 

@@ -37,7 +37,9 @@ constexpr size_t kMaxLive = 300;
 const std::array<std::string, kQueues> kQueueNames = {"qa", "qb"};
 const std::array<std::string, kTenants> kTenantNames = {"ta", "tb", "tc", "td"};
 
-enum class St { kAvailable, kLeased, kAcking, kEnding, kDead, kGone };
+// kRemoving: an operator's cancel (of a ready or delayed task) or purge is
+// being written; the task is out of every count, then dead or gone.
+enum class St { kAvailable, kLeased, kAcking, kEnding, kRemoving, kDead, kGone };
 
 struct ModelTask {
   St st = St::kAvailable;
@@ -51,6 +53,8 @@ struct ModelTask {
   TimeMs deadline = 0;
   uint32_t lease_ms = 0;
   bool ending_dead = false;  // predicted outcome of the attempt ending in flight
+  bool cancelled = false;    // cancelled while leased: its attempt's end makes it dead
+  St removing_to = St::kGone;  // kRemoving: where it goes once written
   std::string payload;
 };
 
@@ -119,8 +123,14 @@ class EngineModel {
       DoHeartbeat();
     } else if (r < 80) {
       DoTick();
-    } else if (r < 96) {
+    } else if (r < 92) {
       Complete();
+    } else if (r < 94) {
+      DoCancel();
+    } else if (r < 95) {
+      DoSetPriority();
+    } else if (r < 96) {
+      if (Chance(30)) DoPurge();
     } else if (r < 98) {
       DoStaleCalls();
     } else {
@@ -243,6 +253,12 @@ class EngineModel {
     return out;
   }
 
+  // The answer to a token that is not current: NOT_FOUND once its task is
+  // gone (acked), STALE_LEASE while it exists (live, or a dead letter).
+  Code StaleCode(const LeaseToken& tok) const {
+    return gone_.count(tok.task_id) ? Code::kNotFound : Code::kStaleLease;
+  }
+
   void RememberStale(const LeaseToken& tok) {
     if (stale_.size() >= 64) stale_.erase(stale_.begin() + Rand(64));
     stale_.push_back(tok);
@@ -270,7 +286,10 @@ class EngineModel {
       }
     }
     auto got = std::make_shared<bool>(false);
-    engine_->Ack(tokens, [this, who, got](std::vector<Status> res) {
+    // Decided when the ack is submitted (the engine checks tokens then).
+    std::vector<Code> expect;
+    for (const LeaseToken& t : tokens) expect.push_back(StaleCode(t));
+    engine_->Ack(tokens, [this, who, got, expect](std::vector<Status> res) {
       *got = true;
       ASSERT_EQ(res.size(), who.size());
       for (size_t i = 0; i < res.size(); ++i) {
@@ -278,7 +297,7 @@ class EngineModel {
           EXPECT_TRUE(res[i].ok()) << "ack of task " << *who[i] << ": " << res[i].ToString();
           Retire(*who[i], St::kGone);
         } else {
-          EXPECT_EQ(res[i].code(), Code::kStaleLease) << "stale ack: " << res[i].ToString();
+          EXPECT_EQ(res[i].code(), expect[i]) << "stale ack: " << res[i].ToString();
         }
       }
     });
@@ -301,7 +320,7 @@ class EngineModel {
     RememberStale(t.token);
     t.st = St::kEnding;
     t.ended += 1;
-    t.ending_dead = spec.fatal || t.ended >= t.max_attempts;
+    t.ending_dead = spec.fatal || t.ended >= t.max_attempts || t.cancelled;
     t.visible_at = spec.delay_ms ? now + *spec.delay_ms : now;
     engine_->Nack(t.token, spec, [id](Status st) {
       EXPECT_TRUE(st.ok()) << "nack of task " << id << ": " << st.ToString();
@@ -318,6 +337,18 @@ class EngineModel {
     if (Chance(20)) checkpoint = "cp" + std::to_string(op_);
     const TimeMs now = clock_.NowMs();
     TimeMs expect = now + (extend ? extend : t.lease_ms);
+    if (t.cancelled) {
+      // The holder learns of the cancel: the attempt ends, the task is dead.
+      RememberStale(t.token);
+      t.st = St::kEnding;
+      t.ended += 1;
+      t.ending_dead = true;
+      engine_->Heartbeat(t.token, extend, checkpoint, [id](Result<TimeMs> r) {
+        EXPECT_EQ(r.status().code(), Code::kCancelled)
+            << "heartbeat of cancelled task " << id << ": " << r.status().ToString();
+      });
+      return;
+    }
     // The new deadline applies at once (the checkpoint write only delays the answer).
     t.deadline = expect;
     engine_->Heartbeat(t.token, extend, checkpoint, [id, expect](Result<TimeMs> r) {
@@ -338,7 +369,7 @@ class EngineModel {
         RememberStale(t.token);
         t.st = St::kEnding;
         t.ended += 1;
-        t.ending_dead = t.ended >= t.max_attempts;
+        t.ending_dead = t.ended >= t.max_attempts || t.cancelled;
         t.visible_at = now;
         ++expiries_;
       }
@@ -350,7 +381,9 @@ class EngineModel {
     store_.Complete();
     // Every attempt ending was written: resolve to DEAD or back in circulation.
     std::vector<TaskId> died;
+    std::vector<std::pair<TaskId, St>> removed;
     for (auto& [id, t] : tasks_) {
+      if (t.st == St::kRemoving) removed.emplace_back(id, t.removing_to);
       if (t.st != St::kEnding) continue;
       if (t.ending_dead) {
         died.push_back(id);
@@ -359,6 +392,7 @@ class EngineModel {
       }
     }
     for (TaskId id : died) Retire(id, St::kDead);
+    for (auto [id, to] : removed) Retire(id, to);
     EXPECT_EQ(pending_enqueue_, 0u);
   }
 
@@ -375,11 +409,92 @@ class EngineModel {
       recent_dead_.push_back(id);
       if (recent_dead_.size() > 64) recent_dead_.erase(recent_dead_.begin());
     } else {
+      gone_.insert(id);
       recent_gone_.push_back(id);
       if (recent_gone_.size() > 64) recent_gone_.erase(recent_gone_.begin());
     }
     retired_.insert(id);
     tasks_.erase(it);
+  }
+
+  // Cancel a random known task: ready or delayed -> dead (cancelled) once
+  // written; leased -> marked at once; any write in flight -> UNAVAILABLE;
+  // a dead one -> already dead.
+  void DoCancel() {
+    if (!recent_dead_.empty() && Chance(10)) {
+      const TaskId id = recent_dead_[Rand(recent_dead_.size())];
+      std::optional<Result<CancelOutcome>> out;
+      engine_->Cancel(id, [&](Result<CancelOutcome> r) { out = std::move(r); });
+      ASSERT_TRUE(out.has_value() && out->ok()) << "cancel of dead task " << id;
+      EXPECT_EQ(**out, CancelOutcome::kAlreadyDead);
+      return;
+    }
+    if (tasks_.empty()) return;
+    auto it = tasks_.begin();
+    std::advance(it, Rand(tasks_.size()));
+    const TaskId id = it->first;
+    ModelTask& t = it->second;
+    switch (t.st) {
+      case St::kAvailable:
+        t.st = St::kRemoving;
+        t.removing_to = St::kDead;
+        engine_->Cancel(id, [id](Result<CancelOutcome> r) {
+          ASSERT_TRUE(r.ok()) << "cancel of task " << id << ": " << r.status().ToString();
+          EXPECT_EQ(*r, CancelOutcome::kCancelled) << "task " << id;
+        });
+        return;
+      case St::kLeased:
+        t.cancelled = true;
+        engine_->Cancel(id, [id](Result<CancelOutcome> r) {
+          ASSERT_TRUE(r.ok()) << "cancel of leased task " << id << ": " << r.status().ToString();
+          EXPECT_EQ(*r, CancelOutcome::kCancelling) << "task " << id;
+        });
+        return;
+      case St::kAcking:
+      case St::kEnding:
+      case St::kRemoving: {
+        std::optional<Result<CancelOutcome>> out;
+        engine_->Cancel(id, [&](Result<CancelOutcome> r) { out = std::move(r); });
+        ASSERT_TRUE(out.has_value()) << "a busy task's cancel answers at once";
+        EXPECT_EQ(out->status().code(), Code::kUnavailable) << "task " << id;
+        return;
+      }
+      case St::kDead:
+      case St::kGone:
+        return;
+    }
+  }
+
+  // A new priority for a random ready, delayed or leased task: OK once
+  // written (the lease order checks elsewhere hold with it).
+  void DoSetPriority() {
+    std::vector<TaskId> live = WithState(St::kAvailable);
+    for (TaskId id : WithState(St::kLeased)) live.push_back(id);
+    if (live.empty()) return;
+    const TaskId id = live[Rand(live.size())];
+    engine_->SetPriority(id, static_cast<uint8_t>(Rand(8)), [id](Status s) {
+      EXPECT_TRUE(s.ok()) << "set priority of task " << id << ": " << s.ToString();
+    });
+  }
+
+  // Purges a queue (one tenant's tasks, or all): exactly its ready and
+  // delayed tasks go; leased ones stay.
+  void DoPurge() {
+    const int q = static_cast<int>(Rand(kQueues));
+    const int tn = Chance(50) ? static_cast<int>(Rand(kTenants)) : -1;
+    uint64_t want = 0;
+    for (auto& [id, t] : tasks_) {
+      if (t.st != St::kAvailable || t.queue != q || (tn >= 0 && t.tenant != tn)) continue;
+      t.st = St::kRemoving;
+      t.removing_to = St::kGone;
+      ++want;
+    }
+    QueuePurgeSpec spec{kQueueNames[q], tn >= 0 ? kTenantNames[tn] : ""};
+    engine_->PurgeQueue(spec, [want, q](Result<uint64_t> r) {
+      if (!r.ok() && r.status().code() == Code::kNotFound) return;  // queue not named yet
+      ASSERT_TRUE(r.ok()) << "purge of " << kQueueNames[q] << ": " << r.status().ToString();
+      EXPECT_EQ(*r, want) << "purged from " << kQueueNames[q];
+    });
   }
 
   void DoStaleCalls() {
@@ -388,11 +503,11 @@ class EngineModel {
     std::optional<Status> nack;
     engine_->Nack(tok, NackSpec{"stale", false, std::nullopt}, [&](Status s) { nack = s; });
     ASSERT_TRUE(nack.has_value());
-    EXPECT_EQ(nack->code(), Code::kStaleLease) << "stale nack: " << nack->ToString();
+    EXPECT_EQ(nack->code(), StaleCode(tok)) << "stale nack: " << nack->ToString();
     std::optional<Result<TimeMs>> hb;
     engine_->Heartbeat(tok, 0, std::nullopt, [&](Result<TimeMs> r) { hb = std::move(r); });
     ASSERT_TRUE(hb.has_value());
-    EXPECT_EQ(hb->status().code(), Code::kStaleLease) << "stale heartbeat";
+    EXPECT_EQ(hb->status().code(), StaleCode(tok)) << "stale heartbeat";
   }
 
   void DoSetLimits() {
@@ -443,6 +558,7 @@ class EngineModel {
           ++want[t.queue].dead;
           break;
         case St::kEnding:
+        case St::kRemoving:
         case St::kGone:
           break;
       }
@@ -499,6 +615,7 @@ class EngineModel {
           break;
         case St::kAcking:
         case St::kEnding:
+        case St::kRemoving:
           break;
       }
       if (::testing::Test::HasFailure()) return;
@@ -530,6 +647,7 @@ class EngineModel {
   std::map<TaskId, ModelTask> tasks_;
   std::vector<LeaseToken> stale_;
   std::set<TaskId> retired_;
+  std::set<TaskId> gone_;  // retired as acked
   std::array<uint64_t, kQueues> dead_{};
   std::vector<TaskId> recent_dead_;
   std::vector<TaskId> recent_gone_;

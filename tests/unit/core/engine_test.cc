@@ -69,7 +69,7 @@ TEST_F(EngineTest, FullLifecycleLeaseAckDeletes) {
   EXPECT_TRUE(store_.tasks().empty());
   EXPECT_EQ(QStats().leased, 0u);
   EXPECT_EQ(engine_->ShowTask(id).status().code(), Code::kNotFound);
-  EXPECT_EQ(AckOne(got[0].token).code(), Code::kStaleLease) << "double ack";
+  EXPECT_EQ(AckOne(got[0].token).code(), Code::kNotFound) << "double ack: the task is gone";
 }
 
 // A batch lease stops once its answer holds max_lease_reply_bytes (so it fits
@@ -193,7 +193,7 @@ TEST_F(EngineTest, NackWithExplicitDelay) {
   EXPECT_EQ(Lease().size(), 1u);
 }
 
-TEST_F(EngineTest, FatalNackGoesStraightToDeadAndRedriveResetsAttempts) {
+TEST_F(EngineTest, FatalNackGoesStraightToDeadAndRedriveStartsANewRun) {
   TaskId id = Put("x");
   auto got = Lease();
   ASSERT_TRUE(NackOne(got[0].token, /*fatal=*/true).ok());
@@ -216,12 +216,15 @@ TEST_F(EngineTest, FatalNackGoesStraightToDeadAndRedriveResetsAttempts) {
   auto again = Lease();
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].id, id);
-  EXPECT_EQ(again[0].attempt, 1u) << "attempts reset";
+  EXPECT_EQ(again[0].attempt, 2u) << "attempt numbers go on over the task's life";
+  EXPECT_EQ(again[0].run_attempt, 1u) << "the first attempt of the new run";
   EXPECT_NE(again[0].token, got[0].token) << "the token never repeats";
   EXPECT_EQ(AckOne(got[0].token).code(), Code::kStaleLease);
   auto view = engine_->ShowTask(id);
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->record.history.size(), 1u) << "history kept";
+  ASSERT_EQ(view->record.redrives.size(), 1u);
+  EXPECT_EQ(view->record.redrives[0].attempts, 1u);
 }
 
 TEST_F(EngineTest, PurgeDeletesDeadLetters) {
@@ -381,7 +384,7 @@ TEST_F(EngineTest, CheckpointAndJournalReachTheNextAttempt) {
   EXPECT_EQ(next[0].journal[0].first, "step-3/charge");
   EXPECT_EQ(next[0].journal[0].second, "receipt-991");
   EXPECT_TRUE(AckOne(next[0].token).ok());
-  EXPECT_TRUE(engine_->JournalGet(id)->empty()) << "journal deleted with the task";
+  EXPECT_TRUE(engine_->ReadJournal(id)->empty()) << "journal deleted with the task";
 }
 
 TEST_F(EngineTest, RecoveryRebuildsStateAndFencesOldTokens) {
@@ -441,12 +444,13 @@ TEST_F(EngineTest, TtlExpiredTaskGoesToDeadInsteadOfBeingLeased) {
 
 TEST_F(EngineTest, PausedQueueHoldsTasksUntilResumed) {
   std::optional<Status> st;
-  engine_->SetQueuePaused("q", true, [&](Status s) { st = std::move(s); });
+  // Before any task: only with create (core_engine_attempts_test).
+  engine_->SetQueuePaused("q", true, /*create=*/true, [&](Status s) { st = std::move(s); });
   store_.Complete();
   ASSERT_TRUE(st.has_value() && st->ok());
   Put("x");
   EXPECT_TRUE(Lease().empty());
-  engine_->SetQueuePaused("q", false, [&](Status s) { st = std::move(s); });
+  engine_->SetQueuePaused("q", false, false, [&](Status s) { st = std::move(s); });
   store_.Complete();
   EXPECT_EQ(Lease().size(), 1u);
   Reopen();  // the pause state is persisted
@@ -479,7 +483,7 @@ TEST_F(EngineTest, TenantLimitsPersistAcrossRestart) {
 
 TEST_F(EngineTest, QueueSettingsSurviveRestartAndUnreadableOnesAreRefused) {
   std::optional<Status> st;
-  engine_->SetQueuePaused("q", true, [&](Status s) { st = std::move(s); });
+  engine_->SetQueuePaused("q", true, /*create=*/true, [&](Status s) { st = std::move(s); });
   store_.Complete();
   ASSERT_TRUE(st.has_value() && st->ok());
   Reopen();

@@ -85,8 +85,10 @@ TEST_F(EngineValidationTest, EveryRequestTakingANameChecksIt) {
                   "tenant");
   ExpectNameError(Admin([&](auto done) { engine_->SetQueueLimits("q\n", Limits{}, done); }),
                   "queue");
-  ExpectNameError(Admin([&](auto done) { engine_->SetQueuePaused("q\n", true, done); }), "queue");
-  ExpectNameError(Admin([&](auto done) { engine_->SetQueuePaused("q\n", false, done); }), "queue");
+  ExpectNameError(Admin([&](auto done) { engine_->SetQueuePaused("q\n", true, true, done); }),
+                  "queue");
+  ExpectNameError(Admin([&](auto done) { engine_->SetQueuePaused("q\n", false, true, done); }),
+                  "queue");
 
   DeadFilter bad_queue;
   bad_queue.queue = "q\xff";

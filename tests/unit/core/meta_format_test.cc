@@ -38,6 +38,21 @@ TEST(MetaFormatTest, StoreFormatCheckRefusesOnlyNewerFormats) {
   EXPECT_NE(st.message().find("use a newer sluiced"), std::string::npos) << st.ToString();
 }
 
+TEST(MetaFormatTest, LeaseMarkerRoundTripsAndKeepsTheWorkerAsGiven) {
+  EXPECT_EQ(EncodeLeaseMarkerKey(42), "lease/42");
+  EXPECT_EQ(DecodeLeaseMarkerKey("lease/42"), TaskId{42});
+  for (const char* bad : {"lease/", "lease/x", "lease/-1", "lease/4 2", "queue/42", "42"}) {
+    EXPECT_FALSE(DecodeLeaseMarkerKey(bad).has_value()) << "'" << bad << "'";
+  }
+  const LeaseMarker m{3, 1'767'225'600'000, "gpu 7 \xff"};
+  EXPECT_EQ(EncodeLeaseMarker(m), "3 1767225600000 gpu 7 \xff");
+  EXPECT_EQ(DecodeLeaseMarker(EncodeLeaseMarker(m)), m);
+  EXPECT_EQ(DecodeLeaseMarker("1 -5 "), (LeaseMarker{1, -5, ""}));
+  for (const char* bad : {"", "1", "1 5", "x 5 w", "1 y w", "-1 5 w", "1  5 w", "4294967296 5 w"}) {
+    EXPECT_FALSE(DecodeLeaseMarker(bad).has_value()) << "'" << bad << "'";
+  }
+}
+
 TEST(MetaFormatTest, DedupKeyIsTenantNulKey) {
   EXPECT_EQ(EncodeDedupKey("acme", "k1"), "acme\0k1"s);
   EXPECT_EQ(EncodeDedupKey("", ""), "\0"s);

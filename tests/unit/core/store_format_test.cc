@@ -34,7 +34,7 @@ TEST_F(StoreFormatTest, AFreshStoreGetsTheCurrentFormat) {
   auto format = store_.GetMeta(kFormatKey);
   ASSERT_TRUE(format.ok()) << format.status().ToString();
   EXPECT_EQ(*format, std::to_string(kStoreFormat));
-  EXPECT_EQ(*format, "1");
+  EXPECT_EQ(*format, "2");
 }
 
 // A store an earlier build wrote: an epoch and a high-water mark, no marker.
@@ -50,6 +50,17 @@ TEST_F(StoreFormatTest, AStoreWithoutTheMarkerOpensAndGetsIt) {
   auto again = Open();
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ((*again)->epoch(), 8u);
+}
+
+// Format 1 (before lease markers and version-2 task values) opens and is
+// marked 2 in the same write as the new epoch; nothing else is rewritten.
+TEST_F(StoreFormatTest, AFormatOneStoreIsMarkedTwoAtOpen) {
+  PutMeta(kFormatKey, "1");
+  PutMeta(kEpochKey, "6");
+  auto engine = Open();
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EXPECT_EQ(*store_.GetMeta(kFormatKey), "2");
+  EXPECT_EQ(*store_.GetMeta(kEpochKey), "7");
 }
 
 TEST_F(StoreFormatTest, AStoreOfANewerFormatIsRefusedAndLeftAlone) {

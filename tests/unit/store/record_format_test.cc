@@ -29,10 +29,23 @@ core::TaskRecord FullTask() {
   t.history = {
       {1, "worker-a", 10, 20, core::AttemptOutcome::kNacked, "timeout talking to tool"},
       {2, "worker-b", 30, 40, core::AttemptOutcome::kLeaseExpired, ""},
-      {3, "", 50, 60, core::AttemptOutcome::kAbandoned, "broker restart"},
+      {3, "", 50, 60, core::AttemptOutcome::kLost, "broker restart"},
   };
   t.checkpoint = std::string(300, 'c');  // multi-byte varint length
+  t.redrives = {{1, 1'700'000'000'500}, {2, -7}};
   return t;
+}
+
+// The version-1 value of `t` (no redrive list): version 2 is version 1 and
+// then the redrive list, which is one 0 byte when there are no redrives.
+std::string EncodeV1(core::TaskRecord t) {
+  t.redrives.clear();
+  std::string v;
+  EncodeTask(t, &v);
+  EXPECT_EQ(v.back(), '\0');
+  v.pop_back();
+  v[0] = 1;
+  return v;
 }
 
 TEST(RecordFormatTest, TaskKeyIsBigEndianAndRoundTrips) {
@@ -71,6 +84,53 @@ TEST(RecordFormatTest, TaskRoundTripsAllFields) {
   core::TaskRecord back;
   ASSERT_TRUE(DecodeTask(v, &back).ok());
   EXPECT_EQ(back, t);
+}
+
+// Version 1 counted the current run only (a redrive reset it to 0) and kept
+// no redrives: decoded, the history's length is the life-wide count and one
+// redrive of unknown time marks where the current run started.
+TEST(RecordFormatTest, VersionOneTaskDecodesWithLifeWideAttempts) {
+  core::TaskRecord t = FullTask();  // 3 attempts in the history
+  t.attempts = 1;                   // version 1: one attempt since a redrive
+  core::TaskRecord back;
+  ASSERT_TRUE(DecodeTask(EncodeV1(t), &back).ok());
+  EXPECT_EQ(back.attempts, 3u);
+  ASSERT_EQ(back.redrives.size(), 1u);
+  EXPECT_EQ(back.redrives[0], (core::RedriveRecord{2, 0}));
+  EXPECT_EQ(core::RunAttempts(back), 1u);
+  EXPECT_EQ(core::CurrentRun(back), 2u);
+  EXPECT_EQ(core::RunOf(back, 2), 1u);
+  EXPECT_EQ(core::RunOf(back, 3), 2u);
+  back.attempts = t.attempts;
+  back.redrives.clear();
+  t.redrives.clear();
+  EXPECT_EQ(back, t) << "every other field as stored";
+
+  t.attempts = 3;  // never redriven: as stored
+  ASSERT_TRUE(DecodeTask(EncodeV1(t), &back).ok());
+  EXPECT_EQ(back.attempts, 3u);
+  EXPECT_TRUE(back.redrives.empty());
+  t.attempts = 5;  // more than the history holds (an expiry whose write failed)
+  ASSERT_TRUE(DecodeTask(EncodeV1(t), &back).ok());
+  EXPECT_EQ(back.attempts, 5u);
+  EXPECT_TRUE(back.redrives.empty());
+
+  core::TaskSummary s;  // the summary returns the stored count
+  ASSERT_TRUE(DecodeTaskSummary(EncodeV1(t), &s).ok());
+  EXPECT_EQ(s.attempts, 5u);
+
+  core::DeadRecord d;  // inside a dead value too
+  d.task = FullTask();
+  d.task.attempts = 0;
+  d.task.redrives.clear();
+  std::string dead;
+  EncodeDead(d, &dead);
+  dead.pop_back();
+  dead[1 + 1 + 8] = 1;  // the task value's version byte
+  core::DeadRecord dback;
+  ASSERT_TRUE(DecodeDead(dead, &dback).ok());
+  EXPECT_EQ(dback.task.attempts, 3u);
+  EXPECT_EQ(core::RunAttempts(dback.task), 0u);
 }
 
 TEST(RecordFormatTest, DefaultTaskRoundTrips) {
@@ -193,12 +253,12 @@ TEST(RecordFormatTest, BadEnumsAndHugeCountsAreCorruption) {
   core::DeadRecord out;
   EXPECT_EQ(DecodeDead(dead, &out).code(), Code::kCorruption);
 
-  core::TaskRecord t;  // no headers, no history: value ends with two zero counts
+  core::TaskRecord t;  // no headers, history, redrives: value ends with three zero counts
   std::string v;
   EncodeTask(t, &v);
   ASSERT_EQ(v.back(), '\0');
   v.pop_back();
-  v += std::string("\xff\xff\xff\xff\x0f", 5);  // history count 2^32-1, no items
+  v += std::string("\xff\xff\xff\xff\x0f", 5);  // redrive count 2^32-1, no items
   EXPECT_EQ(DecodeTask(v, &t).code(), Code::kCorruption);
   v.resize(v.size() - 5);
   v += std::string("\xff\xff\xff\xff\xff", 5);  // varint overflowing 32 bits

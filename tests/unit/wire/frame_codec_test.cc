@@ -164,6 +164,39 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
       return f::CreateQueueResumeDirect(b, "q").Union();
     case f::Body::QueueResumeResult:
       return f::CreateQueueResumeResult(b).Union();
+    case f::Body::TaskCancel:
+      return f::CreateTaskCancel(b, 77).Union();
+    case f::Body::TaskCancelResult:
+      return f::CreateTaskCancelResult(b, f::CancelOutcome::Cancelling).Union();
+    case f::Body::TaskSetPriority:
+      return f::CreateTaskSetPriority(b, 77, 1).Union();
+    case f::Body::TaskSetPriorityResult:
+      return f::CreateTaskSetPriorityResult(b).Union();
+    case f::Body::TaskList:
+      return f::CreateTaskListDirect(b, "q", f::TaskState::LEASED, "acme", 9, 2, true, 50)
+          .Union();
+    case f::Body::TaskListResult: {
+      std::vector<Offset<f::TaskListEntry>> tasks;
+      tasks.push_back(f::CreateTaskListEntryDirect(b, 9, f::TaskState::LEASED, "acme", 2, 1, 30,
+                                                   "llama", 512, 1000, 0, "w1", 5000));
+      return f::CreateTaskListResultDirect(b, &tasks, true, 9, 2).Union();
+    }
+    case f::Body::QueuePurge:
+      return f::CreateQueuePurgeDirect(b, "q", "acme").Union();
+    case f::Body::QueuePurgeResult:
+      return f::CreateQueuePurgeResult(b, 12).Union();
+    case f::Body::QueueDelete:
+      return f::CreateQueueDeleteDirect(b, "q", true).Union();
+    case f::Body::QueueDeleteResult:
+      return f::CreateQueueDeleteResult(b, 3, 4).Union();
+    case f::Body::QueueSet:
+      return f::CreateQueueSetDirect(b, "q", 5.5, true, 9, true, 3, true, f::RateUnit::Cost,
+                                     true, true)
+          .Union();
+    case f::Body::QueueSetResult:
+      return f::CreateQueueSetResult(
+                 b, f::CreateQueueConfigDirect(b, "q", 5.5, 9, 3, f::RateUnit::Cost))
+          .Union();
     case f::Body::NONE:
       break;
   }
@@ -253,7 +286,7 @@ uint64_t TestSeed() {
 TEST(FrameCodecTest, ConstantsAgreeWithSchema) {
   EXPECT_STREQ(kFileIdentifier, f::FrameIdentifier());
   EXPECT_EQ(std::strlen(kFileIdentifier), flatbuffers::kFileIdentifierLength);
-  for (int c = 0; c <= static_cast<int>(Code::kPaused); ++c) {
+  for (int c = 0; c <= static_cast<int>(Code::kCancelled); ++c) {
     const auto code = static_cast<Code>(c);
     EXPECT_EQ(static_cast<int>(ToWire(code)), c);
     EXPECT_EQ(FromWire(ToWire(code)), code);

@@ -1,0 +1,113 @@
+#include "offline_store.h"
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <system_error>
+#include <utility>
+
+#include <sluice/wire/sluice_generated.h>
+
+namespace sluice::ctl {
+
+std::unique_ptr<store::RocksStore> OpenStoreReadOnly(const std::string& dir, std::ostream& err) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
+    err << "sluicectl: no sluice store in " << dir
+        << " (no RocksDB CURRENT file there) - pass the broker's data directory (data_dir in "
+           "sluiced.toml or its --data-dir)\n";
+    return nullptr;
+  }
+  store::StoreOptions options;
+  options.dir = dir;
+  options.read_only = true;
+  options.post = [](std::function<void()> fn) { fn(); };
+  auto opened = store::RocksStore::Open(std::move(options));
+  if (!opened.ok()) {
+    err << "sluicectl: cannot open the store in " << dir
+        << " read-only: " << opened.status().ToString()
+        << " - pass the broker's data directory (data_dir in sluiced.toml)\n";
+    return nullptr;
+  }
+  return std::move(*opened);
+}
+
+uint64_t NowEpochMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// The client's enums carry the schema's values (client/types.h).
+client::DeadReason ToClient(core::DeadReason r) {
+  switch (r) {
+#define SLUICE_CLIENT_CASE(e, value, w, name) \
+  case core::DeadReason::e:                      \
+    return static_cast<client::DeadReason>(wire::fb::DeadReason::w);
+    SLUICE_DEAD_REASONS(SLUICE_CLIENT_CASE)
+#undef SLUICE_CLIENT_CASE
+  }
+  return client::DeadReason::kNone;
+}
+
+namespace {
+
+client::AttemptOutcome ToClient(core::AttemptOutcome o) {
+  switch (o) {
+#define SLUICE_CLIENT_CASE(e, value, w, name) \
+  case core::AttemptOutcome::e:                  \
+    return static_cast<client::AttemptOutcome>(wire::fb::AttemptOutcome::w);
+    SLUICE_ATTEMPT_OUTCOMES(SLUICE_CLIENT_CASE)
+#undef SLUICE_CLIENT_CASE
+  }
+  return client::AttemptOutcome::kRunning;
+}
+
+}  // namespace
+
+client::TaskInfo ToClient(const core::TaskRecord& r, uint64_t now_ms) {
+  client::TaskInfo t;
+  t.id = r.id;
+  t.state = static_cast<uint64_t>(r.not_before_ms) > now_ms ? client::TaskState::kDelayed
+                                                             : client::TaskState::kReady;
+  t.queue = r.queue;
+  t.tenant = r.tenant;
+  t.priority = r.priority;
+  t.payload = r.payload;
+  for (const auto& h : r.headers) t.headers.push_back({h.key, h.value});
+  t.max_attempts = r.max_attempts;
+  t.attempt = r.attempts;
+  t.backoff = {.initial_ms = r.backoff_initial_ms, .max_ms = r.backoff_max_ms};
+  t.lease_ms = r.lease_ms;
+  t.enqueued_ms = static_cast<uint64_t>(r.enqueued_ms);
+  t.not_before_ms = static_cast<uint64_t>(r.not_before_ms);
+  t.expires_ms = static_cast<uint64_t>(r.expires_ms);
+  t.batch_key = r.batch_key;
+  t.cost = r.cost;
+  t.idempotency_key = r.idempotency_key;
+  if (!r.checkpoint.empty()) t.checkpoint = r.checkpoint;
+  for (const auto& a : r.history) {
+    t.attempts.push_back({.attempt = a.attempt,
+                          .worker = a.worker,
+                          .started_ms = static_cast<uint64_t>(a.started_ms),
+                          .ended_ms = static_cast<uint64_t>(a.ended_ms),
+                          .outcome = ToClient(a.outcome),
+                          .error = a.error});
+  }
+  return t;
+}
+
+client::DlqEntry ToEntry(const core::DeadRecord& d) {
+  client::DlqEntry e;
+  e.id = d.task.id;
+  e.queue = d.task.queue;
+  e.tenant = d.task.tenant;
+  e.reason = ToClient(d.reason);
+  e.attempts = d.task.attempts;
+  if (!d.task.history.empty()) e.last_error = d.task.history.back().error;
+  e.enqueued_ms = static_cast<uint64_t>(d.task.enqueued_ms);
+  e.dead_ms = static_cast<uint64_t>(d.died_ms);
+  return e;
+}
+
+}  // namespace sluice::ctl
