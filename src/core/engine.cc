@@ -69,19 +69,17 @@ uint32_t Engine::IndexTask(TaskId id, std::string_view queue, std::string_view t
   const uint32_t slot = AllocSlot(id);
   Meta& m = slots_[slot];
   m.queue = InternQueue(queue);
-  Queue(m.queue).deleted = false;
+  Queue(m.queue).named = true;
   m.tenant = tenant_names_.Intern(tenant);
   m.priority = priority;
   m.cost = cost;
   m.state = Slot::kWriting;
-  ++Queue(m.queue).indexed;
   return slot;
 }
 
 void Engine::FreeSlot(uint32_t slot) {
   DropLease(slot);
   Meta& m = slots_[slot];
-  --Queue(m.queue).indexed;
   if (auto ttl = ttl_timers_.find(m.id); ttl != ttl_timers_.end()) {
     wheel_.Cancel(ttl->second);
     ttl_timers_.erase(ttl);

@@ -146,9 +146,10 @@ class Engine {
                      std::function<void(Result<NackOutcome>)> done);
   void SetQueueLimits(const std::string& queue, const Limits& limits,
                       std::function<void(Status)> done);
-  // Pauses or resumes `queue` (durable). A queue that does not exist (no
-  // live or dead task, no stored settings: a config's queues are stored at
-  // start-up) is kNotFound unless `create`, which stores the setting anyway.
+  // Pauses or resumes `queue` (durable). A queue that does not exist
+  // (QueueExists: not named by a task, setting or lease since the start, nor
+  // held in the store; a config's queues are stored at start-up) is
+  // kNotFound unless `create`, which stores the setting anyway.
   void SetQueuePaused(const std::string& queue, bool paused, bool create,
                       std::function<void(Status)> done);
   std::vector<TenantView> ListTenants();
@@ -222,8 +223,6 @@ class Engine {
   };
   struct QueueState {
     bool paused = false;
-    bool stored = false;      // has settings in the store (queue/<name>)
-    uint64_t indexed = 0;     // live tasks in the index, in any slot state
     Limits limits;
     uint64_t ready = 0;
     uint64_t delayed = 0;
@@ -231,7 +230,7 @@ class Engine {
     uint64_t dead = 0;
     std::deque<uint64_t> waiters;  // FIFO of waiter ids (cancelled ones skipped)
     bool wake_armed = false;
-    bool deleted = false;          // DeleteQueue: out of Stats until named again
+    bool named = false;  // a task, dead letter or setting named it (QueueExists); DeleteQueue clears
   };
 
   // Ids are reserved in blocks so that the high-water mark costs one meta
@@ -342,7 +341,8 @@ class Engine {
                    std::function<void(Result<uint64_t>)> done);
   void DeleteDeadOf(const std::string& queue, uint64_t total,
                     std::function<void(Result<uint64_t>)> done);
-  // The queue `name` names, if the broker knows it and it is not deleted.
+  // The queue `name` names, if it exists (QueueExists: tasks, dead letters
+  // or stored settings, since the start; not deleted).
   std::optional<uint32_t> KnownQueue(std::string_view name) const;
 
   bool Matches(const DeadRecord& d, const DeadFilter& f) const;

@@ -216,8 +216,7 @@ void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
                                    EncodeSettings(limits, Queue(q).paused)));
   store_.Write(std::move(set), [this, q, limits, done = std::move(done)](const Status& st) {
     if (st.ok()) {
-      Queue(q).deleted = false;
-      Queue(q).stored = true;
+      Queue(q).named = true;
       Queue(q).limits = limits;
       scheduler_.SetQueueLimits(q, limits);
       ServeWaiters(q);
@@ -246,8 +245,7 @@ void Engine::SetQueuePaused(const std::string& queue, bool paused, bool create,
                                    EncodeSettings(Queue(q).limits, paused)));
   store_.Write(std::move(set), [this, q, paused, done = std::move(done)](const Status& st) {
     if (st.ok()) {
-      Queue(q).deleted = false;
-      Queue(q).stored = true;
+      Queue(q).named = true;
       Queue(q).paused = paused;
       if (!paused) ServeWaiters(q);
     }
@@ -283,7 +281,7 @@ EngineStats Engine::Stats() {
   EngineStats s;
   for (uint32_t q = 0; q < queues_.size(); ++q) {
     const QueueState& qs = queues_[q];
-    if (qs.deleted) continue;
+    if (!qs.named) continue;
     QueueStats out;
     out.name = queue_names_.Name(q);
     out.ready = qs.ready;

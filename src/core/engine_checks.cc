@@ -122,8 +122,11 @@ Status Engine::TokenOfAbsentTask(TaskId id, const std::string& why) {
 bool Engine::QueueExists(std::string_view name) const {
   const std::optional<uint32_t> q = queue_names_.Find(name);
   if (!q) return false;
-  const QueueState& s = queues_[*q];
-  return !s.deleted && (s.stored || s.indexed > 0 || s.dead > 0);
+  // What `Stats` lists: every queue a task or a setting named since the
+  // start (or that the store holds), until deleted. A drained queue stays
+  // known, so an operator can pause it while producers are still coming; a
+  // lease alone (a worker polling a typo) does not make one.
+  return *q < queues_.size() && queues_[*q].named;
 }
 
 }  // namespace sluice::core

@@ -24,9 +24,8 @@ Status Busy(TaskId id) {
 }  // namespace
 
 std::optional<uint32_t> Engine::KnownQueue(std::string_view name) const {
-  const std::optional<uint32_t> q = queue_names_.Find(name);
-  if (!q || *q >= queues_.size() || queues_[*q].deleted) return std::nullopt;
-  return q;
+  if (!QueueExists(name)) return std::nullopt;  // one meaning of "exists" for every request
+  return queue_names_.Find(name);
 }
 
 // ---------------------------------------------------------------- cancel ---
@@ -395,12 +394,11 @@ void Engine::DeleteQueue(const std::string& queue, bool force,
           return;
         }
         QueueState& qs = Queue(q);
-        qs.stored = false;  // its settings key is deleted
         qs.paused = false;
         qs.limits = Limits{};
         scheduler_.SetQueueLimits(q, qs.limits);
         // Hidden until named again, unless something raced into it.
-        qs.deleted = qs.ready + qs.delayed + qs.leased + qs.dead == 0;
+        qs.named = qs.ready + qs.delayed + qs.leased + qs.dead != 0;
         done(QueueDeleteOutcome{n_tasks, n_dead});
       });
     });

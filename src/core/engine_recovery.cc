@@ -66,8 +66,8 @@ Status Engine::Recover() {
   SLUICE_RETURN_IF_ERROR(ScanSettings(
       store_, kQueueSettingsPrefix, "queue", [&](std::string_view name, const StoredSettings& st) {
         const uint32_t q = InternQueue(name);
-        Queue(q).stored = true;
         Queue(q).paused = st.paused;
+        Queue(q).named = true;
         Queue(q).limits = st.limits;
         scheduler_.SetQueueLimits(q, st.limits);
       }));
@@ -122,7 +122,9 @@ Status Engine::Recover() {
   for (const auto& [since, slot] : ready) MakeReady(slot, since);
   std::vector<std::pair<TimeMs, uint32_t>>().swap(ready);
   SLUICE_RETURN_IF_ERROR(store_.ScanDead(0, [&](const DeadRecord& d) {
-    ++Queue(InternQueue(d.task.queue)).dead;
+    QueueState& dq = Queue(InternQueue(d.task.queue));
+    ++dq.dead;
+    dq.named = true;
     max_id = std::max(max_id, d.task.id);
     return true;
   }));
