@@ -121,6 +121,7 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
         {"backoff_max_ms", Int(&BrokerConfig::backoff_max_ms, 0, kDay)},
         {"default_priority", Int(&BrokerConfig::default_priority, 0, 7)},
         {"max_wait_ms", Int(&BrokerConfig::max_wait_ms, 0, kDay)},
+        {"lease_marker_delay_ms", Int(&BrokerConfig::lease_marker_delay_ms, 0, 60'000)},
         {"dedup_window_ms", Int(&BrokerConfig::dedup_window_ms, 0, 30 * kDay)}}},
       {"scheduler",
        {{"aging_ms", {[](const toml::node& n, const std::string& where, BrokerConfig* c) {
@@ -219,6 +220,7 @@ core::EngineOptions BrokerConfig::ToEngineOptions() const {
   // broker itself would accept.
   o.max_lease_reply_bytes = max_frame_bytes / 2;
   o.max_wait_ms = max_wait_ms;
+  o.lease_marker_delay_ms = lease_marker_delay_ms;
   o.dedup_window_ms = static_cast<TimeMs>(dedup_window_ms);
   for (size_t i = 0; i < aging_ms.size(); ++i) o.scheduler.aging_ms[i] = aging_ms[i];
   return o;

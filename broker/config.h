@@ -64,6 +64,7 @@ struct BrokerConfig {
   uint32_t backoff_max_ms = 60'000;
   uint32_t default_priority = 4;
   uint32_t max_wait_ms = 5 * 60 * 1000;
+  uint32_t lease_marker_delay_ms = 250;  // EngineOptions::lease_marker_delay_ms
   uint64_t dedup_window_ms = 24ull * 3600 * 1000;
 
   // [scheduler]

@@ -54,25 +54,16 @@ void Dispatcher::Lease(const Request& r) {
   const uint64_t id = engine_->Lease(
       request, [this, reply = r.reply, key](Result<std::vector<core::LeasedTask>> res) {
         const bool waited = ForgetWaiter(key);
+        if (waited && res.ok() && !res->empty()) {
+          defer_([reply, tasks = std::move(*res)] { SendLeased(reply, tasks); });
+          return;
+        }
         if (!res.ok()) {
           LogIfStorage(res.status(), "lease");
           reply.Error(res.status());
           return;
         }
-        if (res->empty()) {
-          SendLeased(reply, *res);
-          return;
-        }
-        // Not before the lease markers are durable: a task is in a worker's
-        // hands only once a restart would record its attempt (lost).
-        auto send = [this, reply, tasks = std::move(*res)]() mutable {
-          engine_->AfterWrites([reply, tasks = std::move(tasks)] { SendLeased(reply, tasks); });
-        };
-        if (waited) {
-          defer_(std::move(send));
-        } else {
-          send();
-        }
+        SendLeased(reply, *res);
       });
   if (id != 0) {
     waiters_[key] = Waiter{r.peer, r.peer->id(), r.reply.request_id(), id};

@@ -52,9 +52,8 @@ class Dispatcher final : public net::RequestHandler {
   void Close(uint64_t peer_id);
 
   // The Lease handler: answers at once, or waits (long poll) until tasks
-  // come, the wait ends, or the peer closes. Tasks go out once their lease
-  // markers are durable (Engine::AfterWrites), so the attempt a crash
-  // interrupts is recorded (docs/durability.md).
+  // come, the wait ends, or the peer closes. The answer does not wait for
+  // lease markers (EngineOptions::lease_marker_delay_ms).
   void Lease(const Request& request);
 
   // Shutdown: answers every pending long poll with an empty LeaseResult, and

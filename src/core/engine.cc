@@ -245,6 +245,9 @@ void Engine::OnTimer(uint64_t payload) {
     case TimerKind::kSweep:
       SweepDedup();
       break;
+    case TimerKind::kLeaseMarkers:
+      FlushLeaseMarkers();
+      break;
     case TimerKind::kTtl:
       ttl_timers_.erase(value);  // the handle went stale as it fired
       OnTtl(value);

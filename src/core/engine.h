@@ -30,9 +30,9 @@
 // heartbeat-with-checkpoint, journal put, redrive, purge or tenant/queue
 // admin runs only after the Store made the write durable. A failed write
 // changes nothing visible: the task stays where it was. A lease is answered
-// from memory; it submits a lease marker (core/meta_format.h) before its
-// callback runs, and a caller that must not hand the task out before the
-// marker is durable waits for AfterWrites (the broker does).
+// from memory, at once; a lease still held EngineOptions::lease_marker_delay_ms
+// later gets a lease marker (core/meta_format.h), written in the background,
+// so that a restart records its attempt as lost.
 //
 // Attempts (core/task.h): numbered 1.. over the task's whole life, the
 // token's lease_seq included; max_attempts limits each run (a redrive starts
@@ -114,10 +114,6 @@ class Engine {
   // (TaskShow with include_journal) and the engine itself. An unknown id has
   // an empty journal.
   Result<std::vector<std::pair<std::string, std::string>>> ReadJournal(TaskId id);
-
-  // Runs `done` once every write submitted before this call has completed
-  // (durable, or failed): e.g. the lease markers of a lease just answered.
-  void AfterWrites(std::function<void()> done);
 
   // --- operators -------------------------------------------------------
   Result<TaskView> ShowTask(TaskId id);
@@ -212,6 +208,7 @@ class Engine {
     Slot state = Slot::kFree;
     bool has_journal = false;
     bool cancel_requested = false;  // leased when cancelled: meta CancelMarkKey(id) is stored
+    bool marked = false;  // a lease marker of this task was written (and not deleted yet)
     LeaseTable::Handle lease = LeaseTable::kNone;  // while LEASED (or an ack/nack is in flight)
   };
   static_assert(sizeof(Meta) <= 40, "the per-task index entry is budgeted at 40 bytes");
@@ -244,6 +241,7 @@ class Engine {
     kQueueWake = 3,
     kSweep = 4,
     kTtl = 5,
+    kLeaseMarkers = 6,
   };
 
   // A task whose record could not be read (or that a TTL timer finds
@@ -334,6 +332,18 @@ class Engine {
   void ArmTtl(TaskId id, TimeMs when);
   void OnTtl(TaskId id);
   void SweepDedup();
+  // Lease markers (EngineOptions::lease_marker_delay_ms): a lease is queued
+  // here and gets its marker once held that long; the timer flushes them.
+  struct PendingMarker {
+    TimeMs started_ms;
+    uint32_t slot;
+    TaskId id;
+    uint32_t attempt;
+  };
+  void QueueLeaseMarker(uint32_t slot, TimeMs now, uint32_t attempt, WriteSet* now_set);
+  void FlushLeaseMarkers();
+  // The delete of `m`'s marker, when one was written.
+  void DeleteLeaseMarker(Meta& m, WriteSet* set);
 
   // engine_control.cc: deletes `slots` (live tasks of `queue`, taken out of
   // their state by the caller) chunk by chunk, then calls done(total).
@@ -382,6 +392,8 @@ class Engine {
   // The pending TTL timer of each live task that has a TTL (kept out of Meta,
   // which is budgeted at 40 bytes; only tasks with a TTL pay for an entry).
   std::unordered_map<TaskId, TimerHandle> ttl_timers_;
+  std::deque<PendingMarker> pending_markers_;  // in lease order (the clock is monotonic)
+  bool markers_timer_armed_ = false;
 };
 
 }  // namespace sluice::core

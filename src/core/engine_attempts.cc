@@ -90,7 +90,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
   }
 
   WriteSet set;
-  set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, EncodeLeaseMarkerKey(m.id)));
+  DeleteLeaseMarker(m, &set);
   TimeMs not_before = 0;
   std::shared_ptr<const TaskRecord> shared;
   if (reason) {
@@ -139,6 +139,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
       ++Queue(mm.queue).dead;
       FreeSlot(slot);
     } else {
+      mm.marked = false;  // deleted with this write
       Place(slot, not_before);
     }
     ServeWaiters(queue);
@@ -162,7 +163,7 @@ void Engine::KillTask(uint32_t slot, TaskRecord rec, DeadReason reason,
   set.push_back(Mutation::PutDead(dead));
   // Not leased, so no marker of its own; one a failed write left behind
   // would otherwise wait for the next restart.
-  set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, EncodeLeaseMarkerKey(id)));
+  DeleteLeaseMarker(m, &set);
   store_.Write(std::move(set), [this, slot, id, done = std::move(done)](const Status& st) {
     Meta& mm = slots_[slot];
     if (!st.ok()) {

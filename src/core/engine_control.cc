@@ -251,6 +251,7 @@ void Engine::DeleteSlots(std::shared_ptr<std::vector<uint32_t>> slots, size_t fr
     if (m.cancel_requested) {
       set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, CancelMarkKey(m.id)));
     }
+    DeleteLeaseMarker(slots_[slot], &set);
     chunk.emplace_back(slot, m.id);
   }
   store_.Write(std::move(set), [this, slots = std::move(slots), to, total,

@@ -71,8 +71,7 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   t.max_attempts = rec->max_attempts;
   t.token = LeaseToken{m.id, attempt, epoch_};
   // Recovery turns a marker whose attempt never ended into a lost attempt.
-  markers->push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, EncodeLeaseMarkerKey(m.id),
-                                        EncodeLeaseMarker({attempt, now, request.worker})));
+  QueueLeaseMarker(slot, now, attempt, markers);
   t.deadline_ms = info.deadline_ms;
   t.payload = std::move(rec->payload);
   t.headers = std::move(rec->headers);
@@ -105,9 +104,10 @@ std::vector<LeasedTask> Engine::TakeReady(uint32_t queue, const LeaseRequest& re
       out.push_back(std::move(*t));
     }
   }
-  // One set for the batch. A failed marker write leaves the leases as they
-  // are (leases go on while writes fail, docs/durability.md): such an
-  // attempt is recorded when it ends, but not if the process dies first.
+  // lease_marker_delay_ms 0: one set for the batch, not waited for. A failed
+  // marker write leaves the leases as they are (leases go on while writes
+  // fail, docs/durability.md): such an attempt is recorded when it ends, but
+  // not if the process dies first.
   if (!markers.empty()) store_.Write(std::move(markers), [](const Status&) {});
   return out;
 }
@@ -161,10 +161,51 @@ void Engine::CancelWait(uint64_t waiter_id) {
   waiters_.erase(it);  // its id stays in the queue's deque and is skipped
 }
 
-void Engine::AfterWrites(std::function<void()> done) {
-  // Sets complete in submission order: an empty one completes after every
-  // set submitted before it (and writes nothing).
-  store_.Write(WriteSet{}, [done = std::move(done)](const Status&) { done(); });
+void Engine::QueueLeaseMarker(uint32_t slot, TimeMs now, uint32_t attempt, WriteSet* now_set) {
+  Meta& m = slots_[slot];
+  if (options_.lease_marker_delay_ms == 0) {
+    const LeaseInfo& info = LeaseOf(slot);
+    now_set->push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, EncodeLeaseMarkerKey(m.id),
+                                          EncodeLeaseMarker({attempt, now, info.worker})));
+    m.marked = true;
+    return;
+  }
+  pending_markers_.push_back(PendingMarker{now, slot, m.id, attempt});
+  if (!markers_timer_armed_) {
+    markers_timer_armed_ = true;
+    wheel_.Schedule(TimerPayload(TimerKind::kLeaseMarkers, 0),
+                    now + options_.lease_marker_delay_ms);
+  }
+}
+
+void Engine::FlushLeaseMarkers() {
+  markers_timer_armed_ = false;
+  const TimeMs now = clock_.NowMs();
+  WriteSet set;
+  while (!pending_markers_.empty() &&
+         pending_markers_.front().started_ms + options_.lease_marker_delay_ms <= now) {
+    const PendingMarker p = pending_markers_.front();
+    pending_markers_.pop_front();
+    Meta& m = slots_[p.slot];
+    // Still the same lease: the task, leased, on the attempt it was leased for.
+    if (m.id != p.id || m.state != Slot::kLeased || m.attempts + 1 != p.attempt || m.marked) {
+      continue;
+    }
+    const LeaseInfo& info = LeaseOf(p.slot);
+    set.push_back(Mutation::KeyValue(Mutation::Op::kPutMeta, EncodeLeaseMarkerKey(m.id),
+                                     EncodeLeaseMarker({p.attempt, info.started_ms, info.worker})));
+    m.marked = true;
+  }
+  if (!set.empty()) store_.Write(std::move(set), [](const Status&) {});
+  if (!pending_markers_.empty()) {
+    markers_timer_armed_ = true;
+    wheel_.Schedule(TimerPayload(TimerKind::kLeaseMarkers, 0),
+                    pending_markers_.front().started_ms + options_.lease_marker_delay_ms);
+  }
+}
+
+void Engine::DeleteLeaseMarker(Meta& m, WriteSet* set) {
+  if (m.marked) set->push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, EncodeLeaseMarkerKey(m.id)));
 }
 
 void Engine::ServeWaiters(uint32_t queue) {
@@ -281,7 +322,7 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
     wheel_.Cancel(LeaseOf(slot).timer);
     m.state = Slot::kWriting;
     set.push_back(Mutation::DeleteTask(m.id));
-    set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, EncodeLeaseMarkerKey(m.id)));
+    DeleteLeaseMarker(m, &set);
     if (m.has_journal) set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteJournal, {}, {}, m.id));
     if (m.cancel_requested) {
       set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteMeta, CancelMarkKey(m.id)));

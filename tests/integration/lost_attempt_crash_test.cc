@@ -53,7 +53,9 @@ LeasedTask LeaseOne(Client& c, const std::string& queue, const std::string& work
 }
 
 TEST(LostAttemptCrashTest, AttemptLeasedAtSigkillIsRecordedAsLostAndNotReused) {
-  BrokerProcess broker;
+  // Every lease is marked as it is answered; the durable Put of d below, a
+  // later set, makes the markers of a and b durable before the kill.
+  BrokerProcess broker(testing::WithConfig("[tasks]\nlease_marker_delay_ms = 0\n"));
   ASSERT_TRUE(broker.Start());
   auto c = ConnectTo(broker);
   ASSERT_NE(c, nullptr);

@@ -187,6 +187,59 @@ TEST_F(EngineAttemptsTest, AttemptLeasedWhenTheProcessDiesIsRecordedAsLost) {
   EXPECT_STREQ(AttemptOutcomeName(ov->record.history[0].outcome), "nacked");
 }
 
+// With a marker delay (the broker's default), a short lease writes nothing;
+// one held past the delay is marked by the timer and recorded as lost by a
+// restart; one the restart interrupts sooner leaves no trace.
+TEST_F(EngineAttemptsTest, LeaseMarkersAreWrittenOnlyForLeasesHeldPastTheDelay) {
+  options_.lease_marker_delay_ms = 200;
+  Reopen();
+  const size_t writes_at_open = store_.writes();
+  const TaskId quick = PutTask();
+  LeasedTask q = LeaseOne();
+  clock_.Advance(150);
+  engine_->Tick();
+  store_.Complete();
+  ASSERT_TRUE(AckOne(q.token).ok());
+  EXPECT_EQ(store_.writes() - writes_at_open, 2u) << "the enqueue and the ack, nothing else";
+  clock_.Advance(500);
+  engine_->Tick();
+  store_.Complete();
+  EXPECT_EQ(store_.GetMeta(EncodeLeaseMarkerKey(quick)).status().code(), Code::kNotFound);
+  EXPECT_EQ(store_.writes() - writes_at_open, 2u) << "no marker for a lease that ended";
+
+  const TaskId held = PutTask();
+  LeasedTask h = LeaseOne("w-held");
+  clock_.Advance(199);
+  engine_->Tick();
+  store_.Complete();
+  EXPECT_FALSE(store_.GetMeta(EncodeLeaseMarkerKey(held)).ok()) << "not yet";
+  clock_.Advance(1);
+  engine_->Tick();
+  store_.Complete();
+  EXPECT_TRUE(store_.GetMeta(EncodeLeaseMarkerKey(held)).ok()) << "held 200 ms: marked";
+  Reopen();
+  auto view = engine_->ShowTask(held);
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(view->record.history.size(), 1u);
+  EXPECT_STREQ(AttemptOutcomeName(view->record.history[0].outcome), "lost");
+  EXPECT_EQ(view->record.history[0].worker, "w-held");
+  EXPECT_EQ(LeaseOne().attempt, 2u);
+  (void)h;
+
+  // Interrupted within the delay: no marker, so no trace, and the number is
+  // used again (under the new epoch, so the old token stays stale).
+  const TaskId brief = PutTask(0, "q2");
+  LeasedTask b = LeaseFrom("q2")->front();
+  clock_.Advance(50);
+  Reopen();
+  auto bv = engine_->ShowTask(brief);
+  ASSERT_TRUE(bv.ok());
+  EXPECT_TRUE(bv->record.history.empty());
+  LeasedTask again = LeaseFrom("q2")->front();
+  EXPECT_EQ(again.attempt, b.attempt);
+  EXPECT_NE(again.token, b.token);
+}
+
 // A lost attempt counts toward the run's max_attempts, as a lease expiry does.
 TEST_F(EngineAttemptsTest, LostAttemptsCountTowardTheRunBudget) {
   const TaskId id = PutTask(/*max_attempts=*/2);

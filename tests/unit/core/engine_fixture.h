@@ -29,6 +29,9 @@ class EngineFixture : public ::testing::Test {
     options_.default_backoff_max_ms = 1000;
     options_.default_lease_ms = 1000;
     options_.default_max_attempts = 3;
+    // Every lease is marked at once, so a Reopen() right after a lease
+    // finds its marker (engine_attempts_test); engine_test covers the delay.
+    options_.lease_marker_delay_ms = 0;
   }
 
   void SetUp() override { Reopen(); }
