@@ -77,6 +77,13 @@ Status SetLogLevel(const std::string& v, const std::string& where, BrokerConfig*
   return Bad(where, "expected one of trace|debug|info|warn|error|critical|off, got \"" + v + "\"");
 }
 
+// The engine's lease and backoff bounds are the protocol's, which clients
+// such as sluicectl check before sending (src/core may not include wire).
+static_assert(core::EngineOptions{}.min_lease_ms == wire::kMinLeaseMs &&
+                  core::EngineOptions{}.max_lease_ms == wire::kMaxLeaseMs &&
+                  core::EngineOptions{}.max_backoff_ms == wire::kMaxBackoffMs,
+              "EngineOptions (src/core/engine_types.h) and wire/protocol_defaults.h disagree");
+
 constexpr int64_t kU32 = std::numeric_limits<uint32_t>::max();
 constexpr int64_t kDay = 24ll * 3600 * 1000;
 

@@ -22,7 +22,10 @@ struct EngineOptions {
   uint32_t default_backoff_max_ms = 60'000;
   uint8_t default_priority = 4;
 
-  // Bounds checked on every request.
+  // Bounds checked on every request. The lease and backoff bounds are the
+  // protocol's (wire/protocol_defaults.h kMinLeaseMs, kMaxLeaseMs,
+  // kMaxBackoffMs; core may not include wire): broker/config.cc asserts that
+  // these defaults agree.
   uint32_t min_lease_ms = 10;
   uint32_t max_lease_ms = 12 * 3600 * 1000;
   size_t max_payload_bytes = 1 << 20;

@@ -30,4 +30,15 @@ inline constexpr uint32_t kDefaultCost = 1;
 inline constexpr uint8_t kLowestPriority = 7;
 inline constexpr uint8_t kDefaultPriority = 4;
 
+// A task's own lease (TaskSpec.lease_ms, a lease's or heartbeat's lease_ms)
+// is 0 (= the default) or kMinLeaseMs .. kMaxLeaseMs (12 hours); its retry
+// backoff delays (initial and max) are at most kMaxBackoffMs (one day). The
+// broker refuses a value out of range; clients may check first. The engine's
+// defaults in src/core/engine_types.h (EngineOptions min_lease_ms,
+// max_lease_ms, max_backoff_ms) must agree: src/core may not include wire,
+// so broker/config.cc static_asserts that they do.
+inline constexpr uint32_t kMinLeaseMs = 10;
+inline constexpr uint32_t kMaxLeaseMs = 12 * 3600 * 1000;    // 43,200,000
+inline constexpr uint32_t kMaxBackoffMs = 24 * 3600 * 1000;  // 86,400,000
+
 }  // namespace sluice::wire

@@ -12,10 +12,10 @@
 namespace sluice::ctl {
 
 void RegisterStatsCommands(Registry& registry);   // stats, queues
-void RegisterWorkerCommands(Registry& registry);  // enqueue, lease, ack, nack
-void RegisterTaskCommands(Registry& registry);    // task show
+void RegisterWorkerCommands(Registry& registry);  // enqueue, lease, heartbeat, ack, nack
+void RegisterTaskCommands(Registry& registry);    // task show|cancel|set-priority, tasks
 void RegisterDlqCommands(Registry& registry);     // dlq list|show|redrive|purge
 void RegisterTenantCommands(Registry& registry);  // tenant set|list
-void RegisterQueueCommands(Registry& registry);   // queue pause|resume
+void RegisterQueueCommands(Registry& registry);   // queue pause|resume|set|purge|delete
 
 }  // namespace sluice::ctl

@@ -12,31 +12,25 @@
 //   heartbeat  {"token", "deadline_ms"}
 //   ack        {"acked": N, "results": [{"token", "ok", "code", "error"}, ...]}
 //   nack       {"token", "dead", "next_attempt_ms"}
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cstdint>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "batch_file.h"
 #include "client/client.h"
 #include "commands.h"
-#include "common/text.h"
-#include "json_reader.h"
 #include "json_writer.h"
 #include "render.h"
 #include "table.h"
+#include "wire/protocol_defaults.h"
 
 namespace sluice::ctl {
 
@@ -46,13 +40,21 @@ namespace {
 // overflowing value says the range instead of "could not convert".
 const CLI::Range kU32Range(uint32_t{0}, UINT32_MAX);
 
-// The broker's bounds on a task's lease and retry backoff (EngineOptions in
-// src/core/engine_types.h; docs/protocol.md section 8). sluicectl checks them
-// first, so a value out of range is a usage error before anything is sent;
-// the broker remains the authority.
-constexpr uint32_t kMinLeaseMs = 10;
-constexpr uint32_t kMaxLeaseMs = 12 * 3600 * 1000;    // 43,200,000: 12 hours
-constexpr uint32_t kMaxBackoffMs = 24 * 3600 * 1000;  // 86,400,000: one day
+// The broker's bounds on a task's lease and retry backoff
+// (wire/protocol_defaults.h). sluicectl checks them first, so a value out of
+// range is a usage error before anything is sent; the broker remains the
+// authority.
+using wire::kMaxBackoffMs;
+using wire::kMaxLeaseMs;
+using wire::kMinLeaseMs;
+// The doc texts below (kEnqueueDoc, kLeaseDoc, kHeartbeatDoc) quote them.
+static_assert(kMinLeaseMs == 10 && kMaxLeaseMs == 43'200'000 && kMaxBackoffMs == 86'400'000,
+              "update the lease and backoff ranges in this file's doc texts");
+
+// "10 .. 43200000": the --lease range as the flags' help gives it.
+std::string LeaseRangeText() {
+  return std::to_string(kMinLeaseMs) + " .. " + std::to_string(kMaxLeaseMs);
+}
 
 // "" when `text` is a decimal `ms` that is 0 or within [min, max], else the
 // message (CLI11's wording for ranges, plus what 0 means).
@@ -82,12 +84,6 @@ CLI::Validator BackoffMsCheck() {
 
 // ------------------------------------------------------------------ enqueue
 
-// --batch-file sends at most this many tasks, and about this many bytes, per
-// request (a quarter of the broker's default 16 MiB frame; at most half of
-// the frame the broker announces). A task bigger than that goes alone.
-constexpr size_t kBatchMaxTasks = 1000;
-constexpr size_t kBatchMaxBytes = 4u << 20;
-
 struct EnqueueArgs {
   std::string queue;
   std::string tenant;
@@ -106,10 +102,8 @@ struct EnqueueArgs {
   uint32_t backoff_initial_ms = 0;
   uint32_t backoff_max_ms = 0;
   std::optional<std::string> batch_file;  // "-" = stdin
-  // --batch-file, after before_connect: every task of the file, in order, and
-  // the line each came from.
-  std::vector<client::TaskSpec> batch;
-  std::vector<size_t> batch_lines;
+  // --batch-file, after before_connect: every task of the file, in order.
+  BatchFile batch;
 };
 
 void DefineEnqueue(CLI::App& cmd, EnqueueArgs& e) {
@@ -142,16 +136,18 @@ void DefineEnqueue(CLI::App& cmd, EnqueueArgs& e) {
                  "opaque key (at most 200 bytes) leased with the task, e.g. to group inference"
                  " requests into batches");
   cmd.add_option("--lease", e.lease_ms,
-                 "the task's own lease in ms, 10 .. 43200000: what lease and heartbeat use"
-                 " without --lease; 0 or absent = the broker's [tasks] lease_ms")
+                 "the task's own lease in ms, " + LeaseRangeText() +
+                     ": what lease and heartbeat use without --lease; 0 or absent = the"
+                     " broker's [tasks] lease_ms")
       ->check(LeaseMsCheck());
   cmd.add_option("--backoff-initial", e.backoff_initial_ms,
                  "first retry delay in ms after a nack, doubling per retry up to --backoff-max;"
-                 " at most 86400000 (1 day); 0 or absent = the broker's default")
+                 " at most " +
+                     std::to_string(kMaxBackoffMs) + " (1 day); 0 or absent = the broker's default")
       ->check(BackoffMsCheck());
   cmd.add_option("--backoff-max", e.backoff_max_ms,
-                 "longest retry delay in ms, at most 86400000 (1 day); 0 or absent = the"
-                 " broker's default")
+                 "longest retry delay in ms, at most " + std::to_string(kMaxBackoffMs) +
+                     " (1 day); 0 or absent = the broker's default")
       ->check(BackoffMsCheck());
   cmd.add_option("--batch-file", e.batch_file,
                  "enqueue every task of a JSON-lines file (- = stdin); the flags give the"
@@ -170,16 +166,6 @@ std::string ParseHeaderFlags(const std::vector<std::string>& flags,
     out->push_back({h.substr(0, eq), h.substr(eq + 1)});
   }
   return {};
-}
-
-// "" when a task's backoff delays are in order (0 = the broker's default, not
-// compared), else why not. Precondition: each is in range.
-std::string BackoffOrderProblem(uint32_t initial_ms, uint32_t max_ms, std::string_view initial,
-                                std::string_view max) {
-  if (initial_ms == 0 || max_ms == 0 || initial_ms <= max_ms) return {};
-  return std::string(initial) + " " + std::to_string(initial_ms) + " is above " +
-         std::string(max) + " " + std::to_string(max_ms) +
-         ": the retry delay starts at the first and grows up to the second";
 }
 
 std::string ValidateEnqueue(const EnqueueArgs& a, const CheckContext& check) {
@@ -210,44 +196,6 @@ std::string ValidateEnqueue(const EnqueueArgs& a, const CheckContext& check) {
                                     {"tenant", a.tenant, /*optional=*/true}});
 }
 
-// The bytes of the file `path` ("-" = stdin). An error names `what` (the
-// flag or field), the path and why (missing, unreadable, a directory).
-Result<std::string> ReadInputFile(std::string_view what, const std::string& path) {
-  if (path == "-") {
-    std::ostringstream bytes;
-    bytes << std::cin.rdbuf();
-    return std::move(bytes).str();
-  }
-  const auto fail = [what, &path](const std::string& why) {
-    return Status::InvalidArgument("cannot read " + std::string(what) + " " + path + ": " + why);
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    // A flag may read stdin; a --batch-file line's payload_file may not.
-    return fail(what.starts_with("--") ? "it is a directory; give a file, or - for stdin"
-                                       : "it is a directory; give a file");
-  }
-  std::string bytes;
-  char buf[64 << 10];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n > 0) {
-      bytes.append(buf, static_cast<size_t>(n));
-    } else if (n == 0) {
-      break;
-    } else if (errno != EINTR) {
-      const int error = errno;
-      ::close(fd);
-      return fail(std::strerror(error));
-    }
-  }
-  ::close(fd);
-  return bytes;
-}
-
 // The task the flags describe: a single enqueue's, and what every line of
 // --batch-file starts from. Precondition: ValidateEnqueue passed.
 client::TaskSpec SpecFromFlags(const EnqueueArgs& a) {
@@ -269,217 +217,6 @@ client::TaskSpec SpecFromFlags(const EnqueueArgs& a) {
   return spec;
 }
 
-// ---- --batch-file lines: one JSON object per line; a field per flag.
-
-// One line's task while its fields are read.
-struct LineTask {
-  client::TaskSpec spec;                    // starts as the flags' task
-  bool has_payload = false;                 // the flags or the line gave one
-  bool line_payload = false;                // the line has "payload"
-  std::optional<std::string> payload_file;  // the line's "payload_file"
-};
-
-// How a field's value shows in a message: a number as written, else its type.
-std::string Shown(const JsonValue& v) {
-  if (v.type() == JsonValue::Type::kNumber) return v.text();
-  return std::string(DescribeJsonType(v));
-}
-
-// Sets `*out` from a string field; "" or why not.
-std::string StringField(std::string_view name, const JsonValue& v, std::string* out) {
-  if (v.type() != JsonValue::Type::kString) {
-    return "\"" + std::string(name) + "\" must be a string, not " + Shown(v);
-  }
-  *out = v.text();
-  return {};
-}
-
-// Sets `*out` from an integer field in [min, max] (or 0 when zero_ok, which
-// means the default); "" or why not.
-std::string UintField(std::string_view name, const JsonValue& v, uint32_t min, uint32_t max,
-                      bool zero_ok, uint32_t* out) {
-  const std::optional<int64_t> n = v.AsInt64();
-  if (n && ((zero_ok && *n == 0) || (*n >= min && *n <= max))) {
-    *out = static_cast<uint32_t>(*n);
-    return {};
-  }
-  std::string range = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-  if (zero_ok) range = "0 (the default) or " + range;
-  return "\"" + std::string(name) + "\" must be " + range + ", not " + Shown(v);
-}
-
-std::string HeadersField(const JsonValue& v, std::vector<client::Header>* out) {
-  if (v.type() != JsonValue::Type::kObject) {
-    return "\"headers\" must be an object of strings ({\"key\": \"value\"}), not " + Shown(v);
-  }
-  out->clear();  // the line's headers replace the --header flags
-  for (const JsonMember& m : v.members()) {
-    if (m.key.empty()) return "\"headers\" has an empty key";
-    if (m.value.type() != JsonValue::Type::kString) {
-      return "header " + QuoteBytes(m.key) + " must be a string, not " + Shown(m.value);
-    }
-    out->push_back({m.key, m.value.text()});
-  }
-  return {};
-}
-
-// The fields of a line, each a flag's name with '_' for '-' ("headers" is
-// --header's). A field the line leaves out (or sets to null) keeps the
-// flag's value.
-struct LineField {
-  const char* name;
-  std::string (*apply)(const JsonValue& v, LineTask& t);
-};
-
-constexpr uint32_t kU32Max = UINT32_MAX;
-
-const LineField kLineFields[] = {
-    {"queue",
-     [](const JsonValue& v, LineTask& t) { return StringField("queue", v, &t.spec.queue); }},
-    {"payload",
-     [](const JsonValue& v, LineTask& t) {
-       t.has_payload = t.line_payload = true;
-       return StringField("payload", v, &t.spec.payload);
-     }},
-    {"payload_file",
-     [](const JsonValue& v, LineTask& t) {
-       std::string path;
-       std::string problem = StringField("payload_file", v, &path);
-       t.payload_file = std::move(path);
-       return problem;
-     }},
-    {"tenant",
-     [](const JsonValue& v, LineTask& t) { return StringField("tenant", v, &t.spec.tenant); }},
-    {"priority",
-     [](const JsonValue& v, LineTask& t) {
-       uint32_t p = 0;
-       std::string problem = UintField("priority", v, 0, 7, false, &p);
-       if (problem.empty()) t.spec.priority = static_cast<uint8_t>(p);
-       return problem;
-     }},
-    {"delay",
-     [](const JsonValue& v, LineTask& t) {
-       return UintField("delay", v, 0, kU32Max, false, &t.spec.delay_ms);
-     }},
-    {"idempotency_key",
-     [](const JsonValue& v, LineTask& t) {
-       return StringField("idempotency_key", v, &t.spec.idempotency_key);
-     }},
-    {"max_attempts",
-     [](const JsonValue& v, LineTask& t) {
-       return UintField("max_attempts", v, 0, kU32Max, false, &t.spec.max_attempts);
-     }},
-    {"headers", [](const JsonValue& v, LineTask& t) { return HeadersField(v, &t.spec.headers); }},
-    {"ttl", [](const JsonValue& v,
-               LineTask& t) { return UintField("ttl", v, 0, kU32Max, false, &t.spec.ttl_ms); }},
-    {"cost", [](const JsonValue& v,
-                LineTask& t) { return UintField("cost", v, 0, kU32Max, false, &t.spec.cost); }},
-    {"batch_key", [](const JsonValue& v,
-                     LineTask& t) { return StringField("batch_key", v, &t.spec.batch_key); }},
-    {"lease",
-     [](const JsonValue& v, LineTask& t) {
-       return UintField("lease", v, kMinLeaseMs, kMaxLeaseMs, true, &t.spec.lease_ms);
-     }},
-    {"backoff_initial",
-     [](const JsonValue& v, LineTask& t) {
-       return UintField("backoff_initial", v, 0, kMaxBackoffMs, false,
-                        &t.spec.backoff.initial_ms);
-     }},
-    {"backoff_max",
-     [](const JsonValue& v, LineTask& t) {
-       return UintField("backoff_max", v, 0, kMaxBackoffMs, false, &t.spec.backoff.max_ms);
-     }},
-};
-
-std::string KnownFields() {
-  std::string names;
-  for (const LineField& f : kLineFields) names += (names.empty() ? "" : ", ") + std::string(f.name);
-  return names;
-}
-
-// Reads one line's object over `t` (the flags' task). "" when the line is a
-// complete, valid task, else why not.
-std::string ApplyLine(const JsonValue& line, LineTask& t) {
-  if (line.type() != JsonValue::Type::kObject) {
-    return "a line must be one JSON object ({\"payload\": ...}), not " + Shown(line);
-  }
-  for (const JsonMember& m : line.members()) {
-    const LineField* field = nullptr;
-    for (const LineField& f : kLineFields) {
-      if (m.key == f.name) field = &f;
-    }
-    if (field == nullptr) {
-      return "unknown field " + QuoteBytes(m.key) + " (the fields: " + KnownFields() + ")";
-    }
-    if (m.value.is_null()) continue;  // as if left out: the flag's value
-    if (std::string problem = field->apply(m.value, t); !problem.empty()) return problem;
-  }
-  if (t.payload_file) {
-    if (t.line_payload) return "give \"payload\" or \"payload_file\", not both";
-    if (*t.payload_file == "-") return "\"payload_file\" cannot be - (stdin): name a file";
-    auto bytes = ReadInputFile("payload_file", *t.payload_file);
-    if (!bytes.ok()) return bytes.status().message();
-    t.spec.payload = std::move(*bytes);
-    t.has_payload = true;
-  }
-  if (t.spec.queue.empty()) return "no queue: give \"queue\" in the line, or --queue";
-  if (!t.has_payload) {
-    return "no payload: give \"payload\" or \"payload_file\" in the line, or --payload or"
-           " --payload-file";
-  }
-  if (Status st = CheckName("queue", t.spec.queue); !st.ok()) return st.message();
-  if (!t.spec.tenant.empty()) {
-    if (Status st = CheckName("tenant", t.spec.tenant); !st.ok()) return st.message();
-  }
-  return BackoffOrderProblem(t.spec.backoff.initial_ms, t.spec.backoff.max_ms,
-                             "\"backoff_initial\"", "\"backoff_max\"");
-}
-
-// How messages name the batch file.
-std::string BatchFileName(const EnqueueArgs& a) {
-  return *a.batch_file == "-" ? std::string("stdin") : *a.batch_file;
-}
-
-// Reads and checks the whole --batch-file into a.batch, before anything is
-// sent: a line that is not a valid task fails the command (exit 2) naming
-// the file and the line, and nothing is enqueued.
-int ReadBatchFile(EnqueueArgs& a, std::ostream& err) {
-  auto text = ReadInputFile("--batch-file", *a.batch_file);
-  if (!text.ok()) {
-    err << "sluicectl: enqueue: " << text.status().message() << "; nothing was enqueued\n";
-    return kExitUsageError;
-  }
-  const client::TaskSpec flags = SpecFromFlags(a);
-  const std::string name = BatchFileName(a);
-  const std::string_view all = *text;
-  size_t line_no = 0;
-  for (size_t begin = 0; begin < all.size();) {
-    size_t end = all.find('\n', begin);
-    if (end == std::string_view::npos) end = all.size();
-    const std::string_view line = all.substr(begin, end - begin);
-    begin = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank
-    std::string problem;
-    LineTask task;
-    task.spec = flags;
-    task.has_payload = a.payload.has_value();
-    if (auto json = ParseJson(line); !json.ok()) {
-      problem = "not JSON: " + json.status().message();
-    } else {
-      problem = ApplyLine(*json, task);
-    }
-    if (!problem.empty()) {
-      err << "sluicectl: enqueue: " << name << " line " << line_no << ": " << problem
-          << "; nothing was enqueued\n";
-      return kExitUsageError;
-    }
-    a.batch.push_back(std::move(task.spec));
-    a.batch_lines.push_back(line_no);
-  }
-  return kExitOk;
-}
-
 // Before connecting: the payload file, then the batch file. A file that
 // cannot be read, or a bad line, fails the command, and nothing is enqueued.
 int ReadEnqueueInputs(EnqueueArgs& a, std::ostream& err) {
@@ -491,7 +228,14 @@ int ReadEnqueueInputs(EnqueueArgs& a, std::ostream& err) {
     }
     a.payload = std::move(*bytes);
   }
-  return a.batch_file ? ReadBatchFile(a, err) : kExitOk;
+  if (!a.batch_file) return kExitOk;
+  auto batch = ReadBatchFile(*a.batch_file, SpecFromFlags(a), a.payload.has_value());
+  if (!batch.ok()) {
+    err << "sluicectl: enqueue: " << batch.status().message() << "; nothing was enqueued\n";
+    return kExitUsageError;
+  }
+  a.batch = std::move(*batch);
+  return kExitOk;
 }
 
 void RenderEnqueue(const client::EnqueueResult& result, bool json, std::ostream& out) {
@@ -535,48 +279,30 @@ void RenderBatchIds(const std::vector<std::optional<uint64_t>>& ids, bool json,
   }
 }
 
-// What a task adds to an Enqueue frame, roughly (bytes).
-size_t EstimatedBytes(const client::TaskSpec& t) {
-  size_t bytes = 128 + t.queue.size() + t.tenant.size() + t.payload.size() + t.batch_key.size() +
-                 t.idempotency_key.size();
-  for (const auto& h : t.headers) bytes += 16 + h.key.size() + h.value.size();
-  return bytes;
-}
-
-// Sends a.batch in requests of at most kBatchMaxTasks tasks and about
-// kBatchMaxBytes, in file order. Stops after the first request that failed
-// or in which the broker refused a task: that request's other tasks may have
-// been enqueued, later ones were not sent.
+// Sends a.batch in the requests of SplitBatch, in file order. Stops after
+// the first request that failed or in which the broker refused a task: that
+// request's other tasks may have been enqueued, later ones were not sent.
 int RunEnqueueBatch(Context& ctx, const EnqueueArgs& a) {
-  const std::vector<client::TaskSpec>& tasks = a.batch;
-  const std::string name = BatchFileName(a);
+  const std::vector<client::TaskSpec>& tasks = a.batch.tasks;
+  const std::vector<size_t>& lines = a.batch.lines;
+  const std::string& name = a.batch.name;
   std::vector<std::optional<uint64_t>> ids(tasks.size());
   if (tasks.empty()) ctx.err << "sluicectl: enqueue: no tasks in " << name << '\n';
-  size_t max_bytes = kBatchMaxBytes;
-  if (const uint32_t frame = ctx.client.server_info().max_frame_bytes; frame != 0) {
-    max_bytes = std::min<size_t>(max_bytes, frame / 2);
-  }
   size_t enqueued = 0;
-  for (size_t begin = 0; begin < tasks.size();) {
-    size_t end = begin;
-    size_t bytes = 0;
-    while (end < tasks.size() && end - begin < kBatchMaxTasks) {
-      const size_t more = EstimatedBytes(tasks[end]);
-      if (end > begin && bytes + more > max_bytes) break;
-      bytes += more;
-      ++end;
-    }
+  for (const BatchRange& request : SplitBatch(tasks, ctx.client.server_info().max_frame_bytes)) {
+    const size_t begin = request.begin;
+    const size_t end = request.end;
     const auto not_sent = [&] {
       if (end == tasks.size()) return std::string();
-      return "; the tasks from line " + std::to_string(a.batch_lines[end]) + " on were not sent";
+      return "; the tasks from line " + std::to_string(lines[end]) + " on were not sent";
     };
     auto results = ctx.client.EnqueueMany(
         std::span<const client::TaskSpec>(tasks).subspan(begin, end - begin));
     if (!results.ok()) {
       ctx.Fail(results.status());
       ctx.err << "sluicectl: enqueue: " << enqueued << " of " << tasks.size()
-              << " tasks were enqueued; the request with lines " << a.batch_lines[begin] << " to "
-              << a.batch_lines[end - 1] << " of " << name << " failed (some of them may have been"
+              << " tasks were enqueued; the request with lines " << lines[begin] << " to "
+              << lines[end - 1] << " of " << name << " failed (some of them may have been"
               << " enqueued)" << not_sent() << '\n';
       RenderBatchIds(ids, ctx.global.json, ctx.out);
       return kExitRequestError;
@@ -589,7 +315,7 @@ int RunEnqueueBatch(Context& ctx, const EnqueueArgs& a) {
         ++enqueued;
       } else {
         ++refused;
-        ctx.err << "sluicectl: enqueue: " << name << " line " << a.batch_lines[begin + i] << ": "
+        ctx.err << "sluicectl: enqueue: " << name << " line " << lines[begin + i] << ": "
                 << r.status().ToString() << '\n';
       }
     }
@@ -599,7 +325,6 @@ int RunEnqueueBatch(Context& ctx, const EnqueueArgs& a) {
       RenderBatchIds(ids, ctx.global.json, ctx.out);
       return kExitRequestError;
     }
-    begin = end;
   }
   RenderBatchIds(ids, ctx.global.json, ctx.out);
   return kExitOk;
@@ -699,8 +424,9 @@ void DefineLease(CLI::App& cmd, LeaseArgs& a) {
                  " wait to its [tasks] max_wait_ms (default 300000)")
       ->check(kU32Range);
   cmd.add_option("--lease", a.lease_ms,
-                 "lease duration in ms, 10 .. 43200000; 0 or absent = each task's own"
-                 " lease_ms (set at enqueue, else the broker's [tasks] lease_ms)")
+                 "lease duration in ms, " + LeaseRangeText() +
+                     "; 0 or absent = each task's own lease_ms (set at enqueue, else the"
+                     " broker's [tasks] lease_ms)")
       ->check(kU32Range);
   cmd.add_option("--worker", a.worker, "worker name in the task history");
 }
@@ -783,8 +509,9 @@ struct HeartbeatArgs {
 void DefineHeartbeat(CLI::App& cmd, HeartbeatArgs& a) {
   cmd.add_option("token", a.token, "lease token <task_id>.<attempt>.<epoch>")->required();
   cmd.add_option("--lease", a.lease_ms,
-                 "the lease ends this many ms from now, 10 .. 43200000; 0 or absent = the"
-                 " task's own lease_ms (set at enqueue, else the broker's [tasks] lease_ms)")
+                 "the lease ends this many ms from now, " + LeaseRangeText() +
+                     "; 0 or absent = the task's own lease_ms (set at enqueue, else the"
+                     " broker's [tasks] lease_ms)")
       ->check(LeaseMsCheck());
 }
 
