@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "store/rocks_store.h"
 #include "integration/broker_process.h"
 #include "integration/sluicectl_runner.h"
 
@@ -645,6 +646,33 @@ TEST(SluicectlNoBrokerTest, UnreachableBrokerExitsOneWithHint) {
   EXPECT_TRUE(r.out.empty()) << Describe(r);
   EXPECT_NE(r.err.find("cannot connect to " + broker), std::string::npos) << Describe(r);
   EXPECT_NE(r.err.find("--broker HOST:PORT"), std::string::npos) << Describe(r);
+}
+
+TEST_F(SluicectlTest, OfflineDataDirNotesALiveBrokerAndRefusesANewerFormat) {
+  Enqueue("jobs", "x");
+  const std::string dir = broker_.data_dir();
+  // While the broker runs: the view works, with a note that it may be behind.
+  const CtlJsonResult live = RunCtlJson({"--data-dir", dir, "--json", "queues"});
+  EXPECT_EQ(live.exit_code, 0) << Describe(live);
+  EXPECT_NE(live.err.find("is running on"), std::string::npos) << Describe(live);
+  ASSERT_EQ(broker_.Stop(), 0);
+  const CtlJsonResult stopped = RunCtlJson({"--data-dir", dir, "--json", "queues"});
+  EXPECT_EQ(stopped.exit_code, 0) << Describe(stopped);
+  EXPECT_EQ(stopped.err.find("is running on"), std::string::npos) << Describe(stopped);
+  // A store a newer sluiced wrote: refused, saying so, not misread.
+  {
+    store::StoreOptions o;
+    o.dir = dir;
+    o.post = [](std::function<void()> fn) { fn(); };
+    auto s = store::RocksStore::Open(std::move(o));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    core::WriteSet set;
+    set.push_back(core::Mutation::KeyValue(core::Mutation::Op::kPutMeta, "format", "99"));
+    ASSERT_TRUE((*s)->WriteNow(std::move(set)).ok());
+  }
+  const CtlJsonResult newer = RunCtlJson({"--data-dir", dir, "--json", "queues"});
+  EXPECT_EQ(newer.exit_code, 1) << Describe(newer);
+  EXPECT_NE(newer.err.find("newer sluice"), std::string::npos) << Describe(newer);
 }
 
 TEST_F(SluicectlTest, OfflineDataDirAfterStop) {

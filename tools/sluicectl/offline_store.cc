@@ -1,14 +1,56 @@
 #include "offline_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <system_error>
 #include <utility>
 
 #include <sluice/wire/sluice_generated.h>
 
+#include "core/meta_format.h"
+
 namespace sluice::ctl {
+
+namespace {
+
+// The pid of a sluiced that holds DIR/sluiced.pid's lock (broker/pid_file.h),
+// or 0 when none does. Takes a shared lock for a moment: it fails only while
+// the broker's exclusive one is held.
+long LiveBrokerPid(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / "sluiced.pid").string();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+  ::close(fd);
+  if (!locked) return 0;
+  long pid = -1;
+  std::ifstream(path) >> pid;
+  return pid;
+}
+
+// OK when this build reads the store's format (core/meta_format.h); the
+// reason, naming what to do, when a newer sluiced wrote it.
+Status CheckFormat(store::RocksStore& store) {
+  auto text = store.GetMeta(core::kFormatKey);
+  if (!text.ok()) {
+    return text.status().code() == Code::kNotFound ? Status::Ok() : text.status();
+  }
+  auto format = core::DecodeMetaNumber(core::kFormatKey, *text);
+  if (!format.ok()) return format.status();
+  Status st = core::CheckStoreFormat(*format);
+  if (!st.ok()) {
+    return Status(st.code(), st.message() + " (and a sluicectl as new as it for --data-dir)");
+  }
+  return st;
+}
+
+}  // namespace
 
 std::unique_ptr<store::RocksStore> OpenStoreReadOnly(const std::string& dir, std::ostream& err) {
   std::error_code ec;
@@ -28,6 +70,15 @@ std::unique_ptr<store::RocksStore> OpenStoreReadOnly(const std::string& dir, std
         << " read-only: " << opened.status().ToString()
         << " - pass the broker's data directory (data_dir in sluiced.toml)\n";
     return nullptr;
+  }
+  if (Status st = CheckFormat(**opened); !st.ok()) {
+    err << "sluicectl: cannot read the store in " << dir << ": " << st.ToString() << "\n";
+    return nullptr;
+  }
+  if (const long pid = LiveBrokerPid(dir); pid != 0) {
+    err << "sluicectl: note: a sluiced (pid " << pid << ") is running on " << dir
+        << ": this read-only view may be behind it, and its leased tasks show as ready; "
+           "use the network commands (--broker HOST:PORT) for the live state\n";
   }
   return std::move(*opened);
 }

@@ -23,7 +23,10 @@
 namespace sluice::ctl {
 
 // Opens the store in `dir` read-only. On failure prints why and what to
-// pass instead to `err` and returns null (the caller exits 1).
+// pass instead to `err` and returns null (the caller exits 1): no store
+// there, or one written in a newer format (core/meta_format.h) than this
+// build reads. A sluiced running on `dir` (its pid file locked) is no error,
+// but a note on `err` says the view may be behind it.
 std::unique_ptr<store::RocksStore> OpenStoreReadOnly(const std::string& dir, std::ostream& err);
 
 // Wall-clock now, epoch milliseconds (to tell delayed from ready).
