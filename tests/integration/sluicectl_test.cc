@@ -613,6 +613,7 @@ TEST_F(SluicectlTest, BadUsageExitsTwo) {
       {"ack", "not-a-token"},                              // malformed token
       {"nack", "1.2"},                                     // malformed token
       {"lease", "--queue", "q", "--count", "many"},        // not a number
+      {"lease", "--queue", "q", "--lease", "5"},           // below the broker's 10 ms
       {"dlq", "redrive"},                                  // no selection
       {"dlq", "list", "--reason", "because"},              // unknown reason
       {"task", "show"},                                    // no id

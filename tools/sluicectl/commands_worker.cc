@@ -427,7 +427,7 @@ void DefineLease(CLI::App& cmd, LeaseArgs& a) {
                  "lease duration in ms, " + LeaseRangeText() +
                      "; 0 or absent = each task's own lease_ms (set at enqueue, else the"
                      " broker's [tasks] lease_ms)")
-      ->check(kU32Range);
+      ->check(LeaseMsCheck());
   cmd.add_option("--worker", a.worker, "worker name in the task history");
 }
 
