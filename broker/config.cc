@@ -84,6 +84,7 @@ static_assert(core::EngineOptions{}.min_lease_ms == wire::kMinLeaseMs &&
                   core::EngineOptions{}.max_backoff_ms == wire::kMaxBackoffMs,
               "EngineOptions (src/core/engine_types.h) and wire/protocol_defaults.h disagree");
 
+
 constexpr int64_t kU32 = std::numeric_limits<uint32_t>::max();
 constexpr int64_t kDay = 24ll * 3600 * 1000;
 

@@ -15,6 +15,10 @@
 namespace sluice::broker {
 namespace {
 
+static_assert(core::Engine::kMaxDeadPage == wire::kMaxDlqPage &&
+                  core::Engine::kMaxDeadPage == wire::kMaxDlqBatch,
+              "the engine's dead-letter page (core/engine.h) and the protocol's disagree");
+
 core::DeadFilter SelectionOf(const flatbuffers::Vector<uint64_t>* ids, const fb::DlqFilter* f) {
   core::DeadFilter filter = FromWire(f);
   if (ids != nullptr && ids->size() > 0) {

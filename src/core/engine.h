@@ -251,6 +251,14 @@ class Engine {
   // Operator actions over many tasks write at most this many per batch.
   static constexpr size_t kControlChunk = 10'000;
 
+ public:
+  // One ListDead page (and so one Redrive / Purge) holds at most this many
+  // dead letters (wire/protocol_defaults.h kMaxDlqPage agrees, checked in
+  // broker/handlers_admin.cc).
+  static constexpr size_t kMaxDeadPage = 10'000;
+
+ private:
+
   Engine(Store& store, const Clock& clock, EngineOptions options);
   // engine_recovery.cc. Refuses (kInvalidArgument) a store written in a newer
   // format (core/meta_format.h), and marks one without a format as current.

@@ -66,7 +66,7 @@ bool Engine::Matches(const DeadRecord& d, const DeadFilter& f) const {
 Result<DeadPage> Engine::ListDead(const DeadFilter& filter, TaskId after, size_t limit) {
   SLUICE_RETURN_IF_ERROR(CheckDeadFilter(filter));
   DeadPage page;
-  limit = std::clamp<size_t>(limit, 1, 10'000);
+  limit = std::clamp<size_t>(limit, 1, kMaxDeadPage);
   if (!filter.ids.empty()) {
     for (TaskId id : filter.ids) {
       if (id <= after) continue;
@@ -296,12 +296,17 @@ EngineStats Engine::Stats() {
             [](const QueueStats& a, const QueueStats& b) { return a.name < b.name; });
   s.tasks_in_memory = ids_.size();
   // Slab + id map + free list + the scheduler lane entry and aging stamp of
-  // each ready task (bench/engine_bench BM_IndexBytesPerTask measures the heap).
+  // each ready task (bench/engine_bench BM_IndexBytesPerTask measures the heap)
+  // + a TTL timer's map node per task with a TTL (key, handle, bucket link and
+  // pointer: about 48 bytes in libstdc++) + the lease markers waiting.
   constexpr uint64_t kSchedulerBytesPerReady = 24;
+  constexpr uint64_t kTtlEntryBytes = 48;
   uint64_t ready = 0;
   for (const auto& qs : queues_) ready += qs.ready;
   s.index_bytes = slots_.capacity() * sizeof(Meta) + ids_.MemoryBytes() +
-                  free_slots_.capacity() * sizeof(uint32_t) + ready * kSchedulerBytesPerReady;
+                  free_slots_.capacity() * sizeof(uint32_t) + ready * kSchedulerBytesPerReady +
+                  ttl_timers_.size() * kTtlEntryBytes +
+                  pending_markers_.size() * sizeof(PendingMarker);
   s.epoch = epoch_;
   s.waiting_leases = waiters_.size();
   return s;

@@ -548,5 +548,32 @@ TEST_F(EngineTest, IndexHoldsNoPayload) {
   EXPECT_LT(s.index_bytes / s.tasks_in_memory, 200u) << "4 KiB payloads must not be in memory";
 }
 
+TEST_F(EngineTest, IndexBytesCountTtlTimers) {
+  // The same hundred tasks twice, on a table whose capacity no longer grows;
+  // only the second hundred has TTLs.
+  const auto hundred = [&](uint32_t ttl_ms) {
+    for (int i = 0; i < 100; ++i) {
+      EnqueueSpec s = Spec("x");
+      s.ttl_ms = ttl_ms;
+      ASSERT_TRUE(EnqueueOne(std::move(s)).ok());
+    }
+  };
+  const auto purge = [&] {
+    std::optional<Result<uint64_t>> out;
+    engine_->PurgeQueue({"q", ""}, [&](Result<uint64_t> r) { out = std::move(r); });
+    store_.Complete();
+    ASSERT_TRUE(out.has_value() && out->ok());
+  };
+  hundred(0);
+  hundred(0);
+  purge();
+  hundred(0);
+  const uint64_t without = engine_->Stats().index_bytes;
+  purge();
+  hundred(60'000);
+  const uint64_t with = engine_->Stats().index_bytes;
+  EXPECT_GE(with, without + 100 * 40) << "a TTL timer entry per task is counted";
+}
+
 }  // namespace
 }  // namespace sluice::core
