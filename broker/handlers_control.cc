@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "broker/handlers.h"
+#include "wire/protocol_defaults.h"
 
 namespace sluice::broker {
 namespace {
 
-constexpr uint32_t kDefaultTaskPage = 100;
+static_assert(core::Engine::kMaxBrowsePage == wire::kMaxTaskPage,
+              "the engine's task page (core/engine.h) and the protocol's disagree");
 
 // nullopt = every live state; kInvalidArgument for DEAD or an unknown value.
 Result<std::optional<core::TaskState>> BrowseStateOf(fb::TaskState s) {
@@ -72,7 +74,7 @@ void HandleTaskList(const Request& r) {
   core::BrowseCursor after;
   after.after_id = req->after_id();
   if (req->has_after_priority()) after.priority = req->after_priority();
-  auto page = r.engine.Browse(filter, after, req->limit() == 0 ? kDefaultTaskPage : req->limit());
+  auto page = r.engine.Browse(filter, after, req->limit() == 0 ? wire::kDefaultTaskPage : req->limit());
   if (!page.ok()) {
     LogIfStorage(page.status(), "task list");
     r.reply.Error(page.status());

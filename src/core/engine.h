@@ -256,6 +256,8 @@ class Engine {
   // dead letters (wire/protocol_defaults.h kMaxDlqPage agrees, checked in
   // broker/handlers_admin.cc).
   static constexpr size_t kMaxDeadPage = 10'000;
+  // One Browse page holds at most this many tasks (wire kMaxTaskPage agrees).
+  static constexpr size_t kMaxBrowsePage = 1'000;
 
  private:
 
@@ -357,7 +359,8 @@ class Engine {
   // their state by the caller) chunk by chunk, then calls done(total).
   void DeleteSlots(std::shared_ptr<std::vector<uint32_t>> slots, size_t from, uint64_t total,
                    std::function<void(Result<uint64_t>)> done);
-  void DeleteDeadOf(const std::string& queue, uint64_t total,
+  // The queue's dead letters with id > after, chunk by chunk.
+  void DeleteDeadOf(const std::string& queue, TaskId after, uint64_t total,
                     std::function<void(Result<uint64_t>)> done);
   // The queue `name` names, if it exists (QueueExists: tasks, dead letters
   // or stored settings, since the start; not deleted).

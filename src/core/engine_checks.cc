@@ -119,14 +119,6 @@ Status Engine::TokenOfAbsentTask(TaskId id, const std::string& why) {
   return Status::NotFound(task + " does not exist (acked, purged, or never enqueued): " + why);
 }
 
-bool Engine::QueueExists(std::string_view name) const {
-  const std::optional<uint32_t> q = queue_names_.Find(name);
-  if (!q) return false;
-  // What `Stats` lists: every queue a task or a setting named since the
-  // start (or that the store holds), until deleted. A drained queue stays
-  // known, so an operator can pause it while producers are still coming; a
-  // lease alone (a worker polling a typo) does not make one.
-  return *q < queues_.size() && queues_[*q].named;
-}
+bool Engine::QueueExists(std::string_view name) const { return KnownQueue(name).has_value(); }
 
 }  // namespace sluice::core

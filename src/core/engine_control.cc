@@ -24,8 +24,13 @@ Status Busy(TaskId id) {
 }  // namespace
 
 std::optional<uint32_t> Engine::KnownQueue(std::string_view name) const {
-  if (!QueueExists(name)) return std::nullopt;  // one meaning of "exists" for every request
-  return queue_names_.Find(name);
+  // What `Stats` lists: every queue a task, a dead letter or a setting named
+  // since the start (or that the store holds), until deleted. A drained
+  // queue stays known, so an operator can pause it while producers are still
+  // coming; a lease alone (a worker polling a typo) does not make one.
+  const std::optional<uint32_t> q = queue_names_.Find(name);
+  if (!q || *q >= queues_.size() || !queues_[*q].named) return std::nullopt;
+  return q;
 }
 
 // ---------------------------------------------------------------- cancel ---
@@ -164,7 +169,7 @@ Result<BrowsePage> Engine::Browse(const BrowseFilter& filter, const BrowseCursor
   if (filter.state && *filter.state == TaskState::kDead) {
     return Status::InvalidArgument("state must be ready, delayed or leased (dead letters: DlqList)");
   }
-  limit = std::clamp<size_t>(limit, 1, 1000);
+  limit = std::clamp<size_t>(limit, 1, kMaxBrowsePage);
 
   // The cursor's key: (priority, id). A cursor task that left meanwhile
   // without a priority given restarts its id at priority 0.
@@ -307,32 +312,40 @@ void Engine::PurgeQueue(const QueuePurgeSpec& spec, std::function<void(Result<ui
   DeleteSlots(std::move(slots), 0, 0, std::move(done));
 }
 
-void Engine::DeleteDeadOf(const std::string& queue, uint64_t total,
+void Engine::DeleteDeadOf(const std::string& queue, TaskId after, uint64_t total,
                           std::function<void(Result<uint64_t>)> done) {
   DeadFilter filter;
   filter.queue = queue;
-  auto selected = SelectDead(filter, kControlChunk);
-  if (!selected.ok()) {
-    done(selected.status());
+  // From the last chunk's cursor: each chunk scans on from where the one
+  // before stopped, not over the deleted ones and other queues' again.
+  auto page = ListDead(filter, after, kControlChunk);
+  if (!page.ok()) {
+    done(page.status());
     return;
   }
-  if (selected->empty()) {
+  if (page->entries.empty()) {
     done(total);
     return;
   }
   WriteSet set;
-  for (const DeadRecord& d : *selected) {
+  for (const DeadRecord& d : page->entries) {
     set.push_back(Mutation::DeleteDead(d.task.id));
     set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteJournal, {}, {}, d.task.id));
   }
-  const uint64_t n = selected->size();
-  store_.Write(std::move(set), [this, queue, n, total, done = std::move(done)](const Status& st) {
+  const uint64_t n = page->entries.size();
+  const TaskId next = page->next_after;  // 0: that was the last page
+  store_.Write(std::move(set), [this, queue, n, next, total,
+                                done = std::move(done)](const Status& st) {
     if (!st.ok()) {
       done(st);
       return;
     }
     Queue(InternQueue(queue)).dead -= n;
-    DeleteDeadOf(queue, total + n, std::move(done));
+    if (next == 0) {
+      done(total + n);
+      return;
+    }
+    DeleteDeadOf(queue, next, total + n, std::move(done));
   });
 }
 
@@ -377,7 +390,7 @@ void Engine::DeleteQueue(const std::string& queue, bool force,
       done(tasks.status());
       return;
     }
-    DeleteDeadOf(queue, 0, [this, queue, q, n_tasks = *tasks,
+    DeleteDeadOf(queue, 0, 0, [this, queue, q, n_tasks = *tasks,
                             done = std::move(done)](Result<uint64_t> dead) mutable {
       if (!dead.ok()) {
         done(Status(dead.status().code(), "deleted " + std::to_string(n_tasks) +

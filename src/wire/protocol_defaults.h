@@ -21,6 +21,11 @@ inline constexpr uint32_t kDefaultDlqPage = 100;
 inline constexpr uint32_t kMaxDlqPage = 10'000;
 inline constexpr uint32_t kMaxDlqBatch = 10'000;
 
+// TaskList with limit 0 returns this many tasks; a larger limit is cut to
+// kMaxTaskPage (core::Engine::kMaxBrowsePage agrees).
+inline constexpr uint32_t kDefaultTaskPage = 100;
+inline constexpr uint32_t kMaxTaskPage = 1'000;
+
 // A task that sets no cost (0 on the wire) costs this much.
 inline constexpr uint32_t kDefaultCost = 1;
 

@@ -302,8 +302,10 @@ void RegisterTaskCommands(Registry& r) {
              cmd.add_option("--state", a.state, "only tasks in this state")
                  ->check(CLI::IsMember({"ready", "delayed", "leased"}));
              cmd.add_option("--tenant", a.tenant, "only this tenant's tasks");
-             cmd.add_option("--limit", a.limit, "tasks per page (0 = 100; at most 1000)")
-                 ->check(CLI::Range(0, 1000));
+             cmd.add_option("--limit", a.limit,
+                            "tasks per page (0 = " + std::to_string(wire::kDefaultTaskPage) +
+                                "; at most " + std::to_string(wire::kMaxTaskPage) + ")")
+                 ->check(CLI::Range(uint32_t{0}, wire::kMaxTaskPage));
              cmd.add_option("--after", a.after, "the previous page's next id");
              cmd.add_option("--after-priority", a.after_priority,
                             "the previous page's next priority (default: the --after task's)")

@@ -321,6 +321,37 @@ TEST_F(EngineControlTest, DeleteQueueRefusesLeasedTasksUnlessForced) {
   EXPECT_EQ(QStats().ready, 1u);
 }
 
+// More dead letters than one write holds, interleaved with another queue's:
+// every one of the queue's goes, chunk by chunk; none of the other's does.
+TEST_F(EngineControlTest, DeleteQueueDeletesAnOldBacklogOfDeadLetters) {
+  std::vector<EnqueueSpec> specs;
+  for (int i = 0; i < 24'000; ++i) {
+    EnqueueSpec s;
+    s.queue = i % 12 == 0 ? "other" : "big";
+    s.payload = "x";
+    specs.push_back(std::move(s));
+  }
+  std::vector<TaskId> ids;
+  engine_->Enqueue(std::move(specs), [&](auto out) {
+    for (auto& r : out) ids.push_back(r->id);
+  });
+  store_.Complete();
+  ASSERT_EQ(ids.size(), 24'000u);
+  for (TaskId id : ids) engine_->Cancel(id, [](Result<CancelOutcome>) {});
+  store_.Complete();
+  ASSERT_EQ(QStats("big").dead, 22'000u);
+  ASSERT_EQ(QStats("other").dead, 2'000u);
+  const size_t writes_before = store_.writes();
+  auto out = Delete("big", false);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->dead_letters, 22'000u);
+  EXPECT_EQ(store_.writes() - writes_before, 4u) << "three chunks of dead letters, the settings";
+  EXPECT_EQ(QStats("other").dead, 2'000u);
+  Reopen();
+  EXPECT_EQ(QStats("other").dead, 2'000u);
+  for (const auto& q : engine_->Stats().queues) EXPECT_NE(q.name, "big");
+}
+
 TEST_F(EngineControlTest, DeleteQueueDropsItsStoredSettings) {
   PutIn("q");
   std::optional<Status> paused;
