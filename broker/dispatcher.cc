@@ -1,5 +1,6 @@
 #include "broker/dispatcher.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,22 @@ void SendLeased(const Reply& reply, const std::vector<core::LeasedTask>& tasks) 
   out.reserve(tasks.size());
   for (const auto& t : tasks) out.push_back(BuildLeasedTask(fbb, t));
   reply.Send(fbb, fb::CreateLeaseResult(fbb, fbb.CreateVector(out)));
+}
+
+// `batch.id` 0 (the poll ended with no batch): an empty BatchLeaseResult.
+void SendLeasedBatch(const Reply& reply, const core::LeasedBatch& batch) {
+  size_t bytes = 256 + batch.queue.size() + batch.batch_key.size();
+  for (const auto& t : batch.tasks) bytes += 128 + t.payload.size();
+  FbBuilder fbb(bytes);
+  std::vector<flatbuffers::Offset<fb::LeasedTask>> out;
+  out.reserve(batch.tasks.size());
+  for (const auto& t : batch.tasks) out.push_back(BuildLeasedTask(fbb, t));
+  const auto tasks = fbb.CreateVector(out);
+  const auto queue = batch.id == 0 ? 0 : fbb.CreateString(batch.queue);
+  const auto key = batch.id == 0 ? 0 : fbb.CreateString(batch.batch_key);
+  reply.Send(fbb, fb::CreateBatchLeaseResult(fbb, batch.id, queue, key,
+                                             static_cast<uint64_t>(batch.deadline_ms),
+                                             batch.cost, tasks));
 }
 
 }  // namespace
@@ -71,6 +88,92 @@ void Dispatcher::Lease(const Request& r) {
   }
 }
 
+void Dispatcher::BatchRegister(const Request& r) {
+  const auto& req = *r.frame.body_as_BatchRegister();
+  core::BatchWorkerSpec spec;
+  spec.queue = Str(req.queue());
+  if (req.batch_keys() != nullptr) {
+    spec.batch_keys.reserve(req.batch_keys()->size());
+    for (const auto* k : *req.batch_keys()) spec.batch_keys.push_back(Str(k));
+  }
+  spec.slots = req.slots();
+  spec.max_tasks = req.max_tasks();
+  spec.max_cost = req.max_cost();
+  spec.max_wait_ms = req.max_wait_ms();
+  spec.lease_ms = req.lease_ms();
+  spec.worker = Str(req.worker());
+  if (spec.worker.empty()) spec.worker = r.peer->peer();
+  if (const auto it = batch_workers_.find(r.peer->id());
+      it != batch_workers_.end() && it->second.size() >= kMaxBatchWorkersPerPeer) {
+    r.reply.Error(Status::ResourceExhausted(
+        "this connection holds " + std::to_string(it->second.size()) +
+        " batch worker registrations, the most one connection may: register the others on"
+        " another connection"));
+    return;
+  }
+  auto id = engine_->RegisterBatchWorker(spec);
+  if (!id.ok()) {
+    r.reply.Error(id.status());
+    return;
+  }
+  batch_workers_[r.peer->id()].push_back(*id);
+  FbBuilder fbb(64);
+  r.reply.Send(fbb, fb::CreateBatchRegisterResult(fbb, *id));
+}
+
+bool Dispatcher::OwnsBatchWorker(uint64_t peer_id, uint64_t worker_id) const {
+  const auto it = batch_workers_.find(peer_id);
+  if (it == batch_workers_.end()) return false;
+  return std::find(it->second.begin(), it->second.end(), worker_id) != it->second.end();
+}
+
+void Dispatcher::BatchLease(const Request& r) {
+  const auto& req = *r.frame.body_as_BatchLease();
+  const uint64_t worker_id = req.worker_id();
+  if (!OwnsBatchWorker(r.peer->id(), worker_id)) {
+    r.reply.Error(Status::NotFound(
+        "batch worker " + std::to_string(worker_id) +
+        " is not registered on this connection (a registration ends with its connection, and"
+        " with a broker restart): send BatchRegister again and poll with the new id"));
+    return;
+  }
+  // As Lease: registered under `key` once LeaseBatch() returns with a poll id.
+  const uint64_t key = next_key_++;
+  const uint64_t id = engine_->LeaseBatch(
+      worker_id, draining_ ? 0 : req.wait_ms(),
+      [this, reply = r.reply, key](Result<core::LeasedBatch> res) {
+        const bool waited = ForgetWaiter(key);
+        if (!res.ok()) {
+          LogIfStorage(res.status(), "batch lease");
+          reply.Error(res.status());
+          return;
+        }
+        if (waited && res->id != 0) {
+          defer_([reply, batch = std::move(*res)] { SendLeasedBatch(reply, batch); });
+          return;
+        }
+        SendLeasedBatch(reply, *res);
+      });
+  if (id != 0) {
+    waiters_[key] = Waiter{r.peer, r.peer->id(), r.reply.request_id(), id, /*batch=*/true};
+    by_peer_[r.peer->id()].insert(key);
+  }
+}
+
+size_t Dispatcher::batch_workers() const {
+  size_t n = 0;
+  for (const auto& [peer, ids] : batch_workers_) n += ids.size();
+  return n;
+}
+
+void Dispatcher::CancelInEngine(const Waiter& waiter) {
+  if (waiter.batch) {
+    engine_->CancelBatchWait(waiter.engine_id);
+  } else {
+    engine_->CancelWait(waiter.engine_id);
+  }
+}
+
 bool Dispatcher::ForgetWaiter(uint64_t key) {
   const auto it = waiters_.find(key);
   if (it == waiters_.end()) return false;
@@ -84,15 +187,21 @@ bool Dispatcher::ForgetWaiter(uint64_t key) {
 }
 
 void Dispatcher::Close(uint64_t peer_id) {
-  const auto it = by_peer_.find(peer_id);
-  if (it == by_peer_.end()) return;
-  for (const uint64_t key : it->second) {
-    const auto w = waiters_.find(key);
-    if (w == waiters_.end()) continue;
-    engine_->CancelWait(w->second.engine_id);
-    waiters_.erase(w);
+  if (const auto it = by_peer_.find(peer_id); it != by_peer_.end()) {
+    for (const uint64_t key : it->second) {
+      const auto w = waiters_.find(key);
+      if (w == waiters_.end()) continue;
+      CancelInEngine(w->second);
+      waiters_.erase(w);
+    }
+    by_peer_.erase(it);
   }
-  by_peer_.erase(it);
+  // After its polls: unregistering drops a worker's polls without their
+  // callbacks, and the dispatcher has just forgotten them itself.
+  if (const auto it = batch_workers_.find(peer_id); it != batch_workers_.end()) {
+    for (const uint64_t worker_id : it->second) engine_->UnregisterBatchWorker(worker_id);
+    batch_workers_.erase(it);
+  }
 }
 
 void Dispatcher::AnswerLongPollsEmpty() {
@@ -101,8 +210,12 @@ void Dispatcher::AnswerLongPollsEmpty() {
   waiters_.clear();
   by_peer_.clear();
   for (const auto& [key, w] : waiters) {
-    engine_->CancelWait(w.engine_id);
-    SendLeased(Reply(w.peer, w.request_id), {});
+    CancelInEngine(w);
+    if (w.batch) {
+      SendLeasedBatch(Reply(w.peer, w.request_id), core::LeasedBatch{});
+    } else {
+      SendLeased(Reply(w.peer, w.request_id), {});
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // Dispatcher: hands each request of the wire protocol to its handler
 // (broker/handlers.h: one function per request body, found through a table
-// indexed by body type) and keeps the long polls (Lease) of each session.
+// indexed by body type) and keeps what lives as long as a session: its long
+// polls (Lease, BatchLease) and its batch worker registrations.
 //
 // Responses echo the request id and go out as soon as each is ready, so they
 // may leave in another order than the requests came (a long-polled Lease
@@ -8,7 +9,10 @@
 //
 // Lifetime: engine callbacks can fire after their session closed; they hold a
 // weak_ptr to the session and drop the answer if it is gone. Long polls are
-// tracked per session and cancelled (Engine::CancelWait) when it closes.
+// tracked per session and cancelled (Engine::CancelWait, CancelBatchWait)
+// when it closes; the batch workers it registered are unregistered then
+// (Engine::UnregisterBatchWorker: their batches in flight stay leased until
+// acked, nacked or expired).
 //
 // Threading: the loop thread only (as the Engine).
 #pragma once
@@ -18,6 +22,7 @@
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "core/engine.h"
 #include "net/peer.h"
@@ -48,7 +53,8 @@ class Dispatcher final : public net::RequestHandler {
   // (broker/handlers.h). Tests drive the dispatcher through this and Close
   // without sockets.
   void Handle(const std::shared_ptr<net::Peer>& peer, const wire::FrameView& frame);
-  // The peer with this id closed: its long polls are cancelled.
+  // The peer with this id closed: its long polls are cancelled and its batch
+  // workers unregistered.
   void Close(uint64_t peer_id);
 
   // The Lease handler: answers at once, or waits (long poll) until tasks
@@ -56,25 +62,50 @@ class Dispatcher final : public net::RequestHandler {
   // lease markers (EngineOptions::lease_marker_delay_ms).
   void Lease(const Request& request);
 
-  // Shutdown: answers every pending long poll with an empty LeaseResult, and
-  // from now on answers Lease at once (no waiting).
+  // Batch workers one connection may hold at once (a process registers one
+  // per model or GPU, not more); one more is kResourceExhausted, so a client
+  // cannot grow the broker's memory without bound over one connection.
+  static constexpr size_t kMaxBatchWorkersPerPeer = 256;
+
+  // The BatchRegister handler: registers a batch worker with the engine and
+  // ties it to the peer: it is unregistered when the peer closes.
+  void BatchRegister(const Request& request);
+
+  // The BatchLease handler: a long poll like Lease, answered with one batch
+  // or, after the wait, an empty one (batch_id 0). Only for a worker this
+  // peer registered: any other id (another connection's, one of a
+  // connection that closed, one from before a restart) is kNotFound, which
+  // tells the client to register again. (A poll parked on another peer's
+  // worker would be dropped silently when that peer closed.)
+  void BatchLease(const Request& request);
+
+  // Shutdown: answers every pending long poll with an empty LeaseResult or
+  // BatchLeaseResult, and from now on answers Lease and BatchLease at once
+  // (no waiting).
   void AnswerLongPollsEmpty();
 
   size_t long_polls() const { return waiters_.size(); }
+  // Batch workers registered by peers that are still open.
+  size_t batch_workers() const;
 
  private:
-  // A waiting Lease, under the dispatcher's own key (next_key_): its callback
-  // knows the key before the engine assigns the waiter id.
+  // A waiting Lease or BatchLease, under the dispatcher's own key
+  // (next_key_): its callback knows the key before the engine assigns the
+  // waiter id.
   struct Waiter {
     std::weak_ptr<net::Peer> peer;
     uint64_t peer_id = 0;
     uint64_t request_id = 0;
-    uint64_t engine_id = 0;  // the engine's waiter id, for CancelWait
+    uint64_t engine_id = 0;  // the engine's waiter id (CancelWait) or poll id (CancelBatchWait)
+    bool batch = false;      // a BatchLease
   };
 
   // Drops the waiter with this key; false when there is none (the Lease was
   // answered at once, or its peer closed).
   bool ForgetWaiter(uint64_t key);
+  // Cancels the engine side of a waiter (CancelWait or CancelBatchWait).
+  void CancelInEngine(const Waiter& waiter);
+  bool OwnsBatchWorker(uint64_t peer_id, uint64_t worker_id) const;
 
   core::Engine* engine_;
   Defer defer_;
@@ -83,6 +114,8 @@ class Dispatcher final : public net::RequestHandler {
   std::unordered_map<uint64_t, Waiter> waiters_;  // key -> who waits
   // peer -> the keys of its waiters; an entry lives until the peer closes
   std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_peer_;
+  // peer -> the batch workers it registered (few: one per GPU process)
+  std::unordered_map<uint64_t, std::vector<uint64_t>> batch_workers_;
 };
 
 }  // namespace sluice::broker

@@ -311,6 +311,78 @@ Result<std::vector<JournalEntry>> Client::JournalGet(const LeaseToken& token,
   });
 }
 
+// ---------------------------------------------------------------- batches
+
+Result<uint64_t> Client::BatchRegister(const BatchRegistration& reg) {
+  return Await<uint64_t>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(256 + reg.batch_keys.size() * 32);
+    const auto keys = fbb.CreateVectorOfStrings(reg.batch_keys);
+    auto body = fb::CreateBatchRegister(fbb, fbb.CreateString(reg.queue), keys, reg.slots,
+                                        reg.max_tasks, reg.max_cost, reg.max_wait_ms,
+                                        reg.lease_ms,
+                                        reg.worker.empty() ? 0 : fbb.CreateString(reg.worker));
+    Call<fb::BatchRegisterResult, uint64_t>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::BatchRegisterResult& r) -> Result<uint64_t> {
+          if (r.worker_id() == 0) {
+            return Status::Protocol("BatchRegisterResult without a worker id");
+          }
+          return r.worker_id();
+        },
+        std::move(cb));
+  });
+}
+
+void Client::BatchLeaseAsync(uint64_t worker_id, uint32_t wait_ms, Callback<LeasedBatch> done) {
+  const uint64_t id = impl_->NextRequestId();
+  Builder fbb(64);
+  auto body = fb::CreateBatchLease(fbb, worker_id, wait_ms);
+  Call<fb::BatchLeaseResult, LeasedBatch>(
+      *impl_, id, Finish(fbb, id, body), std::chrono::milliseconds(wait_ms),
+      [](const fb::BatchLeaseResult& r) -> Result<LeasedBatch> {
+        return convert::ReadLeasedBatch(r);
+      },
+      std::move(done));
+}
+
+Result<LeasedBatch> Client::BatchLease(uint64_t worker_id, uint32_t wait_ms) {
+  return Await<LeasedBatch>([&](auto cb) { BatchLeaseAsync(worker_id, wait_ms, std::move(cb)); });
+}
+
+void Client::BatchHeartbeatAsync(uint64_t worker_id, uint64_t batch_id, uint32_t extend_ms,
+                                 Callback<BatchHeartbeatResult> done) {
+  const uint64_t id = impl_->NextRequestId();
+  Builder fbb(64);
+  auto body = fb::CreateBatchHeartbeat(fbb, worker_id, batch_id, extend_ms);
+  Call<fb::BatchHeartbeatResult, BatchHeartbeatResult>(
+      *impl_, id, Finish(fbb, id, body), kNoExtra,
+      [](const fb::BatchHeartbeatResult& r) -> Result<BatchHeartbeatResult> {
+        return BatchHeartbeatResult{r.deadline_ms(), r.tasks_held()};
+      },
+      std::move(done));
+}
+
+Result<BatchHeartbeatResult> Client::BatchHeartbeat(uint64_t worker_id, uint64_t batch_id,
+                                                    uint32_t extend_ms) {
+  return Await<BatchHeartbeatResult>(
+      [&](auto cb) { BatchHeartbeatAsync(worker_id, batch_id, extend_ms, std::move(cb)); });
+}
+
+Result<BatchList> Client::ListBatches() {
+  return Await<BatchList>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(64);
+    auto body = fb::CreateBatchList(fbb);
+    Call<fb::BatchListResult, BatchList>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::BatchListResult& r) -> Result<BatchList> {
+          return convert::ReadBatchList(r);
+        },
+        std::move(cb));
+  });
+}
+
 // ---------------------------------------------------------------- admin
 
 namespace {

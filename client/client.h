@@ -184,6 +184,36 @@ class Client {
   Result<std::vector<JournalEntry>> JournalGet(const LeaseToken& token,
                                                std::optional<std::string_view> step = std::nullopt);
 
+  // ------------------------------------------------------ batch workers
+  // (docs/batching.md; client/batch_worker.h runs the whole loop)
+
+  // Registers a batch worker on this connection; returns its worker id. The
+  // registration lasts as long as the connection: after a reconnect (or a
+  // broker restart) BatchLease answers kNotFound and the worker registers
+  // again. kInvalidArgument for a bad registration (the message names the
+  // field and its bounds).
+  Result<uint64_t> BatchRegister(const BatchRegistration& registration);
+
+  // Long poll for one batch for `worker_id` (one poll per free slot):
+  // answered when a batch forms for it, or with an empty one (id 0) after
+  // wait_ms (cut to the broker's max_wait_ms). The request timeout is
+  // request_timeout plus wait_ms. kNotFound: the id is not registered on this
+  // connection (register again).
+  Result<LeasedBatch> BatchLease(uint64_t worker_id, uint32_t wait_ms);
+  void BatchLeaseAsync(uint64_t worker_id, uint32_t wait_ms, Callback<LeasedBatch> done);
+
+  // Extends the lease of every task of the batch still held to now +
+  // extend_ms (0 = the batch's lease). kStaleLease: the batch is over (every
+  // task acked, nacked or expired) or is not `worker_id`'s.
+  Result<BatchHeartbeatResult> BatchHeartbeat(uint64_t worker_id, uint64_t batch_id,
+                                              uint32_t extend_ms = 0);
+  void BatchHeartbeatAsync(uint64_t worker_id, uint64_t batch_id, uint32_t extend_ms,
+                           Callback<BatchHeartbeatResult> done);
+
+  // The batch workers, the batches in flight, and each (queue, batch key)
+  // with ready or held tasks.
+  Result<BatchList> ListBatches();
+
   // ------------------------------------------------------------- admin
 
   // A task's detail and history, alive or dead. kNotFound if unknown.

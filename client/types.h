@@ -353,6 +353,91 @@ struct NackResult {
   uint64_t next_attempt_ms = 0;  // epoch; when it becomes READY again (if !dead)
 };
 
+// ---------------------------------------------------------- batch workers
+// (docs/batching.md; Client::BatchRegister, BatchLease, BatchHeartbeat,
+// ListBatches; client/batch_worker.h runs the loop)
+
+// What a batch worker serves and the batch shape it wants. The broker sends
+// it batches of tasks of `queue` enqueued with one of `batch_keys` (one key
+// per batch), at most `slots` batches at once; a batch goes when it holds
+// max_tasks tasks or max_cost cost, or when its oldest task has waited
+// max_wait_ms.
+struct BatchRegistration {
+  std::string queue;
+  std::vector<std::string> batch_keys;  // 1..64 distinct, non-empty
+  uint32_t slots = 1;                   // batches run at once, 1..1024
+  uint32_t max_tasks = 64;              // tasks per batch, 1..the broker's max_lease_batch
+  uint64_t max_cost = 0;                // total TaskSpec::cost per batch; 0 = unlimited
+  uint32_t max_wait_ms = 5;             // longest a ready task waits for its batch to fill
+  uint32_t lease_ms = 0;                // the batch's lease; 0 = the broker's default
+  std::string worker;                   // name in the task history; empty = peer address
+};
+
+// One batch handed to a registered worker (Client::BatchLease). Every task
+// has its own token: ack or nack each (Client::Ack takes many at once).
+struct LeasedBatch {
+  uint64_t id = 0;  // 0: the long poll ended with no batch
+  std::string queue;
+  std::string batch_key;
+  uint64_t deadline_ms = 0;  // epoch; every task's lease ends then unless heartbeated
+  uint64_t cost = 0;         // sum of the tasks' costs
+  std::vector<LeasedTask> tasks;
+};
+
+struct BatchHeartbeatResult {
+  uint64_t deadline_ms = 0;  // epoch; the new deadline of the tasks still held
+  uint32_t tasks_held = 0;   // tasks of the batch not acked, nacked or expired yet
+};
+
+// A registered batch worker (ListBatches).
+struct BatchWorkerInfo {
+  uint64_t id = 0;
+  std::string worker;
+  std::string queue;
+  std::vector<std::string> batch_keys;
+  uint32_t slots = 0;
+  uint32_t busy = 0;     // slots holding a batch
+  uint32_t polling = 0;  // BatchLease polls waiting for a batch
+  uint32_t max_tasks = 0;
+  uint64_t max_cost = 0;  // 0 = unlimited
+  uint32_t max_wait_ms = 0;
+  uint64_t registered_ms = 0;  // epoch
+  uint64_t batches_total = 0;  // batches served since it registered
+  uint64_t tasks_total = 0;
+};
+
+// A batch in flight (ListBatches).
+struct BatchInfo {
+  uint64_t id = 0;
+  uint64_t worker_id = 0;
+  std::string queue;
+  std::string batch_key;
+  uint32_t tasks = 0;       // leased when it formed
+  uint32_t tasks_held = 0;  // still leased
+  uint64_t cost = 0;
+  uint64_t started_ms = 0;   // epoch
+  uint64_t deadline_ms = 0;  // epoch
+};
+
+// A (queue, batch key) with ready tasks or registered workers (ListBatches).
+struct BatchStreamInfo {
+  std::string queue;
+  std::string batch_key;
+  uint64_t ready = 0;       // ready tasks waiting to form a batch
+  uint64_t ready_cost = 0;
+  // Costlier than every registered worker's max_cost: waiting for a worker that fits.
+  uint64_t held = 0;
+  uint64_t max_held_cost = 0;
+  uint64_t oldest_ready_ms = 0;  // epoch ready time of its oldest ready task; 0 = none
+  uint32_t workers = 0;          // workers registered for it
+};
+
+struct BatchList {
+  std::vector<BatchWorkerInfo> workers;
+  std::vector<BatchInfo> batches;
+  std::vector<BatchStreamInfo> streams;
+};
+
 // What the broker said in its HelloOk.
 struct ServerInfo {
   uint16_t protocol_version = 0;

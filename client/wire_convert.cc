@@ -167,4 +167,66 @@ TenantConfig ReadTenantConfig(const fb::TenantConfig& t) {
           t.burst(),            t.max_inflight(), static_cast<RateUnit>(t.rate_unit())};
 }
 
+std::vector<std::string> ReadStrings(
+    const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
+  std::vector<std::string> out;
+  if (v == nullptr) return out;
+  out.reserve(v->size());
+  for (const flatbuffers::String* s : *v) out.push_back(ReadString(s));
+  return out;
+}
+
+LeasedBatch ReadLeasedBatch(const fb::BatchLeaseResult& r) {
+  LeasedBatch out;
+  out.id = r.batch_id();
+  out.queue = ReadString(r.queue());
+  out.batch_key = ReadString(r.batch_key());
+  out.deadline_ms = r.deadline_ms();
+  out.cost = r.cost();
+  if (r.tasks() != nullptr) {
+    out.tasks.reserve(r.tasks()->size());
+    for (const fb::LeasedTask* t : *r.tasks()) out.tasks.push_back(ReadLeasedTask(*t));
+  }
+  return out;
+}
+
+BatchList ReadBatchList(const fb::BatchListResult& r) {
+  BatchList out;
+  if (r.workers() != nullptr) {
+    for (const fb::BatchWorkerInfo* w : *r.workers()) {
+      BatchWorkerInfo i;
+      i.id = w->id();
+      i.worker = ReadString(w->worker());
+      i.queue = ReadString(w->queue());
+      i.batch_keys = ReadStrings(w->batch_keys());
+      i.slots = w->slots();
+      i.busy = w->busy();
+      i.polling = w->polling();
+      i.max_tasks = w->max_tasks();
+      i.max_cost = w->max_cost();
+      i.max_wait_ms = w->max_wait_ms();
+      i.registered_ms = w->registered_ms();
+      i.batches_total = w->batches_total();
+      i.tasks_total = w->tasks_total();
+      out.workers.push_back(std::move(i));
+    }
+  }
+  if (r.batches() != nullptr) {
+    for (const fb::BatchInfo* b : *r.batches()) {
+      out.batches.push_back(BatchInfo{b->id(), b->worker_id(), ReadString(b->queue()),
+                                      ReadString(b->batch_key()), b->tasks(), b->tasks_held(),
+                                      b->cost(), b->started_ms(), b->deadline_ms()});
+    }
+  }
+  if (r.streams() != nullptr) {
+    for (const fb::BatchStreamInfo* s : *r.streams()) {
+      out.streams.push_back(BatchStreamInfo{ReadString(s->queue()), ReadString(s->batch_key()),
+                                            s->ready(), s->ready_cost(), s->held(),
+                                            s->max_held_cost(), s->oldest_ready_ms(),
+                                            s->workers()});
+    }
+  }
+  return out;
+}
+
 }  // namespace sluice::client::convert

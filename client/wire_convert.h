@@ -39,5 +39,9 @@ DlqEntry ReadDlqEntry(const fb::DlqEntry& e);
 QueueStats ReadQueueStats(const fb::QueueStats& q);
 TenantStats ReadTenantStats(const fb::TenantStats& t);
 TenantConfig ReadTenantConfig(const fb::TenantConfig& t);
+std::vector<std::string> ReadStrings(
+    const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v);
+LeasedBatch ReadLeasedBatch(const fb::BatchLeaseResult& r);
+BatchList ReadBatchList(const fb::BatchListResult& r);
 
 }  // namespace sluice::client::convert

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace sluice::client {
 
@@ -260,22 +261,26 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
       cv_.wait_for(lock, tick, [&] { return heartbeat_exit_; });
       if (heartbeat_exit_) return;
       const auto now = Clock::now();
+      std::vector<std::pair<std::shared_ptr<Running>, std::optional<std::string>>> due;
       for (auto& [slot, running] : running_) {
         if (running->heartbeat_in_flight || running->lost || now < running->next_heartbeat) {
           continue;
         }
-        SendHeartbeat(running, lock);
+        running->heartbeat_in_flight = true;
+        due.emplace_back(running, std::exchange(running->checkpoint, std::nullopt));
       }
+      // Sent without mu_: a client that is closed answers inline, and the
+      // callback takes mu_.
+      lock.unlock();
+      for (auto& [running, checkpoint] : due) SendHeartbeat(running, std::move(checkpoint));
+      lock.lock();
     }
   }
 
-  // Called with mu_ held; sends without it.
-  void SendHeartbeat(const std::shared_ptr<Running>& running, std::unique_lock<std::mutex>&) {
-    running->heartbeat_in_flight = true;
-    auto checkpoint = std::exchange(running->checkpoint, std::nullopt);
+  // Called without mu_ (the callback takes it, maybe inline).
+  void SendHeartbeat(const std::shared_ptr<Running>& running,
+                     std::optional<std::string> checkpoint) {
     auto self = shared_from_this();
-    // HeartbeatAsync only encodes and queues: safe under mu_ (callbacks take
-    // mu_ on the I/O thread, never the other way round).
     client_.HeartbeatAsync(running->token, options_.lease_ms,
                            checkpoint ? std::optional<std::string_view>(*checkpoint) : std::nullopt,
                            [self, running, checkpoint](Result<uint64_t> r) {

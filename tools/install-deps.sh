@@ -9,6 +9,10 @@ PKGS=(
   liburing-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
 )
+# The Python client (client/python) and its tests: Debian's interpreter sees
+# these, another python3 ahead of it on PATH may not (tests name /usr/bin/python3).
+# python3-torch (CPU) runs the torch batch worker's test.
+PKGS+=(python3-flatbuffers python3-pytest python3-torch)
 # Peers for the comparison benchmark (bench/peers); small, so always installed.
 PKGS+=(beanstalkd redis-server)
 

@@ -31,7 +31,9 @@ Engine::Engine(Store& store, const Clock& clock, EngineOptions options)
       options_(std::move(options)),
       rng_(options_.seed ? options_.seed : static_cast<uint64_t>(clock.NowMs()) | 1),
       scheduler_(clock, options_.scheduler),
-      wheel_(clock.NowMs()) {}
+      wheel_(clock.NowMs()) {
+  batch_key_names_.Intern("");  // id 0: no batch key
+}
 
 Engine::~Engine() = default;
 
@@ -65,7 +67,7 @@ uint32_t Engine::AllocSlot(TaskId id) {
 // A new slot for task `id`, indexed under its queue and tenant, in state
 // WRITING (out of every count) until the caller places it.
 uint32_t Engine::IndexTask(TaskId id, std::string_view queue, std::string_view tenant,
-                           uint8_t priority, uint32_t cost) {
+                           uint8_t priority, uint32_t cost, std::string_view batch_key) {
   const uint32_t slot = AllocSlot(id);
   Meta& m = slots_[slot];
   m.queue = InternQueue(queue);
@@ -73,6 +75,12 @@ uint32_t Engine::IndexTask(TaskId id, std::string_view queue, std::string_view t
   m.tenant = tenant_names_.Intern(tenant);
   m.priority = priority;
   m.cost = cost;
+  if (!batch_key.empty()) {
+    // Validate refuses a key past kMaxBatchKeys; one that still got here (a
+    // group of new keys racing the bound) is leased as a plain task.
+    const uint32_t key = batch_key_names_.Intern(batch_key);
+    if (key <= kMaxBatchKeys) m.batch_key = static_cast<uint16_t>(key);
+  }
   m.state = Slot::kWriting;
   return slot;
 }
@@ -142,6 +150,16 @@ void Engine::LeaveState(uint32_t slot) {
       --q.ready;
       --tenant_ready_[m.tenant];
       ++m.gen;  // invalidates the scheduler's ReadyRef
+      if (m.batch_key != 0) {
+        BatchStream& s = batch_streams_[BatchStreamFor(m.queue, m.batch_key)];
+        if (m.held) {
+          --s.held_count;
+          m.held = false;
+        } else {
+          --s.ready;
+          s.ready_cost -= m.cost;
+        }
+      }
       break;
     case Slot::kLeased:
       --q.leased;
@@ -160,7 +178,13 @@ void Engine::MakeReady(uint32_t slot, TimeMs ready_since) {
   ++Queue(m.queue).ready;
   if (m.tenant >= tenant_ready_.size()) tenant_ready_.resize(m.tenant + 1);
   ++tenant_ready_[m.tenant];
-  scheduler_.Push(m.queue, m.tenant, m.priority, ready_since, ReadyRef{slot, m.gen}, m.cost);
+  if (m.batch_key == 0) {
+    scheduler_.Push(m.queue, m.tenant, m.priority, ready_since, ReadyRef{slot, m.gen}, m.cost);
+    return;
+  }
+  scheduler_.PushKeyed(m.queue, m.batch_key, m.tenant, m.priority, ready_since,
+                       ReadyRef{slot, m.gen}, m.cost);
+  NoteBatchReady(slot, ready_since);
 }
 
 void Engine::MakeDelayed(uint32_t slot, TimeMs not_before) {
@@ -248,6 +272,17 @@ void Engine::OnTimer(uint64_t payload) {
     case TimerKind::kLeaseMarkers:
       FlushLeaseMarkers();
       break;
+    case TimerKind::kBatchPoll:
+      OnBatchPollTimeout(value);
+      break;
+    case TimerKind::kBatchForm: {
+      const auto stream = static_cast<uint32_t>(value);
+      if (stream < batch_streams_.size()) {
+        batch_streams_[stream].form_at = 0;
+        FormBatches(stream);
+      }
+      break;
+    }
     case TimerKind::kTtl:
       ttl_timers_.erase(value);  // the handle went stale as it fired
       OnTtl(value);

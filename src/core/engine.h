@@ -181,6 +181,41 @@ class Engine {
   void DeleteQueue(const std::string& queue, bool force,
                    std::function<void(Result<QueueDeleteOutcome>)> done);
 
+  // --- batches for GPU inference slots (engine_batch.cc) -----------------
+  // A task with a batch key waits for a batch worker of its queue and key:
+  // Lease never hands it out. A registered worker long-polls LeaseBatch once
+  // per free slot; the engine never holds more of its batches than it has
+  // slots. A batch holds tasks of one (queue, batch key), taken in the
+  // scheduler's order (priority, aging, fair share by cost, limits and caps),
+  // up to max_tasks and max_cost; it is sent when it is full, or when its
+  // oldest ready task has waited max_wait_ms, to a worker with a free slot
+  // and a waiting poll. Every task of a batch has its own token (Ack/Nack per
+  // task as usual) and one deadline; the slot frees when every task of it
+  // was acked, nacked or expired. A task costlier than the max_cost of every
+  // worker registered for its key is held (out of formation, still ready)
+  // until a worker that fits registers; ListBatches shows it.
+  static constexpr uint32_t kMaxBatchSlots = 1024;
+  static constexpr uint32_t kMaxBatchKeysPerWorker = 64;
+  // Distinct batch keys the engine tracks (interned in 16 bits of Meta).
+  static constexpr uint32_t kMaxBatchKeys = 65'535;
+  // kInvalidArgument for a bad spec (field and bounds named).
+  Result<uint64_t> RegisterBatchWorker(const BatchWorkerSpec& spec);
+  // Drops the registration and its pending polls (callbacks not called).
+  // Its batches in flight stay leased until acked, nacked or expired.
+  void UnregisterBatchWorker(uint64_t worker_id);
+  // Long poll for one batch: answered with a batch when one forms for this
+  // worker, or with an empty one (id 0) after wait_ms (at most max_wait_ms).
+  // kNotFound for an unknown worker id. Returns a poll id for CancelBatchWait
+  // (0 when answered at once).
+  using BatchCallback = std::function<void(Result<LeasedBatch>)>;
+  uint64_t LeaseBatch(uint64_t worker_id, TimeMs wait_ms, BatchCallback done);
+  void CancelBatchWait(uint64_t poll_id);
+  // Extends every task of the batch still leased to now + extend_ms (0 = the
+  // batch's lease). kStaleLease when the batch is over or is another worker's.
+  void HeartbeatBatch(uint64_t worker_id, uint64_t batch_id, uint32_t extend_ms,
+                      std::function<void(Result<BatchHeartbeatOutcome>)> done);
+  BatchesSnapshot ListBatches() const;
+
   // --- time --------------------------------------------------------------
   void Tick();
   std::optional<TimeMs> NextWakeup() const;
@@ -209,6 +244,10 @@ class Engine {
     bool has_journal = false;
     bool cancel_requested = false;  // leased when cancelled: meta CancelMarkKey(id) is stored
     bool marked = false;  // a lease marker of this task was written (and not deleted yet)
+    // READY but out of formation: costlier than the worker that met it could
+    // take (engine_batch.cc); served first by the next worker that fits.
+    bool held = false;
+    uint16_t batch_key = 0;  // interned in batch_key_names_; 0 = none (plain lease)
     LeaseTable::Handle lease = LeaseTable::kNone;  // while LEASED (or an ack/nack is in flight)
   };
   static_assert(sizeof(Meta) <= 40, "the per-task index entry is budgeted at 40 bytes");
@@ -228,6 +267,7 @@ class Engine {
     std::deque<uint64_t> waiters;  // FIFO of waiter ids (cancelled ones skipped)
     bool wake_armed = false;
     bool named = false;  // a task, dead letter or setting named it (QueueExists); DeleteQueue clears
+    std::vector<uint32_t> batch_streams;  // its BatchStreams (engine_batch.cc)
   };
 
   // Ids are reserved in blocks so that the high-water mark costs one meta
@@ -242,6 +282,8 @@ class Engine {
     kSweep = 4,
     kTtl = 5,
     kLeaseMarkers = 6,
+    kBatchPoll = 7,  // a LeaseBatch long poll's wait ended (poll id)
+    kBatchForm = 8,  // a batch stream's max wait or rate limit is due (stream index)
   };
 
   // A task whose record could not be read (or that a TTL timer finds
@@ -270,7 +312,7 @@ class Engine {
   // Table.
   uint32_t AllocSlot(TaskId id);
   uint32_t IndexTask(TaskId id, std::string_view queue, std::string_view tenant, uint8_t priority,
-                     uint32_t cost);
+                     uint32_t cost, std::string_view batch_key);
   void FreeSlot(uint32_t slot);
   Meta* FindLive(TaskId id);
   QueueState& Queue(uint32_t q);
@@ -311,8 +353,13 @@ class Engine {
   std::vector<LeasedTask> TakeReady(uint32_t queue, const LeaseRequest& request);
   // Leases the task in `slot`; adds its lease marker to `markers`.
   std::optional<LeasedTask> LeaseSlot(uint32_t slot, const LeaseRequest& request,
-                                      WriteSet* markers);
+                                      WriteSet* markers, TimeMs now);
+  // Serves the queue's long polls: Lease waiters, then batch workers.
   void ServeWaiters(uint32_t queue);
+  void ServeLeaseWaiters(uint32_t queue);
+  // A dispatched task left flight (acked, nacked, expired, deleted): its
+  // scheduler in-flight counts, and its batch (a slot frees with the last).
+  void LeftFlight(uint32_t slot);
   void ArmQueueWake(uint32_t queue);
 
   // Attempt endings shared by nack and lease expiry.
@@ -342,6 +389,85 @@ class Engine {
   void ArmTtl(TaskId id, TimeMs when);
   void OnTtl(TaskId id);
   void SweepDedup();
+
+  // ---- batches (engine_batch.cc) ----
+  struct BatchWorker {
+    BatchWorkerSpec spec;  // keys deduplicated, worker name cut to max_name_bytes
+    uint32_t queue = 0;
+    std::vector<uint32_t> streams;  // one per batch key
+    uint32_t busy = 0;              // batches held (<= spec.slots)
+    std::deque<uint64_t> polls;     // waiting LeaseBatch polls, oldest first
+    TimeMs registered_ms = 0;
+    uint64_t batches_total = 0;
+    uint64_t tasks_total = 0;
+  };
+  struct BatchPoll {
+    uint64_t worker = 0;
+    BatchCallback done;
+    TimerHandle timer;
+  };
+  struct Batch {
+    uint64_t worker = 0;
+    uint32_t stream = 0;
+    uint32_t held = 0;  // members still in flight
+    uint32_t lease_ms = 0;
+    uint64_t cost = 0;
+    TimeMs started_ms = 0;
+    TimeMs deadline_ms = 0;
+    std::vector<std::pair<uint32_t, TaskId>> members;  // (slot, task)
+  };
+  struct HeldTask {
+    uint32_t slot;
+    uint32_t gen;
+  };
+  struct ReadyAge {
+    TimeMs since;
+    uint32_t slot;
+    uint32_t gen;
+    bool operator>(const ReadyAge& o) const { return since > o.since; }
+  };
+  // The tasks of one (queue, batch key) waiting for formation.
+  struct BatchStream {
+    uint32_t queue = 0;
+    uint16_t key = 0;
+    uint64_t ready = 0;       // ready tasks in the scheduler (held excluded)
+    uint64_t ready_cost = 0;
+    std::vector<ReadyAge> ages;  // min-heap by ready_since, lazy (stale entries skipped)
+    std::vector<HeldTask> held;  // lazy: entries whose slot moved on are skipped
+    uint64_t held_count = 0;
+    std::vector<uint64_t> workers;  // registered for this stream
+    TimeMs form_at = 0;  // earliest kBatchForm timer armed (0 = none)
+  };
+  // While one is alive, FormBatches only notes its stream; the last one to
+  // go forms them. A group of enqueues (or acks) completing together forms
+  // its batches once, with every task of the group placed.
+  class BatchFormingHold {
+   public:
+    explicit BatchFormingHold(Engine* e) : e_(e) { ++e_->form_hold_; }
+    ~BatchFormingHold() { e_->ReleaseFormingHold(); }
+    BatchFormingHold(const BatchFormingHold&) = delete;
+    BatchFormingHold& operator=(const BatchFormingHold&) = delete;
+
+   private:
+    Engine* e_;
+  };
+  void ReleaseFormingHold();
+  uint32_t BatchStreamFor(uint32_t queue, uint16_t key);
+  // MakeReady of a task with a batch key: counts it in its stream.
+  void NoteBatchReady(uint32_t slot, TimeMs ready_since);
+  // Oldest ready_since of the stream's formation candidates.
+  std::optional<TimeMs> OldestReady(BatchStream& s);
+  void FormBatches(uint32_t stream);
+  LeasedBatch FormOne(uint32_t stream, uint64_t worker_id, BatchWorker& w, TimeMs now);
+  // Takes the task in `slot` (dispatched by the scheduler) into batch `b`.
+  bool AddToBatch(uint32_t slot, const LeaseRequest& request, uint64_t batch_id, LeasedBatch* b,
+                  WriteSet* markers, TimeMs now);
+  void ArmBatchForm(uint32_t stream, TimeMs when);
+  void ServeBatchWorker(uint64_t worker_id);
+  void OnBatchPollTimeout(uint64_t poll_id);
+  Status CheckBatchWorkerSpec(const BatchWorkerSpec& spec) const;
+  // The batch structures' share of EngineStats::index_bytes.
+  uint64_t BatchIndexBytes() const;
   // Lease markers (EngineOptions::lease_marker_delay_ms): a lease is queued
   // here and gets its marker once held that long; the timer flushes them.
   struct PendingMarker {
@@ -403,6 +529,18 @@ class Engine {
   // The pending TTL timer of each live task that has a TTL (kept out of Meta,
   // which is budgeted at 40 bytes; only tasks with a TTL pay for an entry).
   std::unordered_map<TaskId, TimerHandle> ttl_timers_;
+  Interner batch_key_names_;  // id 0 is "" (no key)
+  std::vector<BatchStream> batch_streams_;
+  std::unordered_map<uint64_t, uint32_t> batch_stream_index_;  // queue << 16 | key
+  std::unordered_map<uint64_t, BatchWorker> batch_workers_;
+  std::unordered_map<uint64_t, BatchPoll> batch_polls_;
+  std::unordered_map<uint64_t, Batch> batches_;
+  std::unordered_map<uint32_t, uint64_t> batch_of_slot_;  // slot -> batch, while in flight
+  uint32_t form_hold_ = 0;             // BatchFormingHold depth
+  std::vector<uint32_t> pending_forms_;  // streams to form when the hold ends
+  uint64_t next_batch_worker_id_ = 1;
+  uint64_t next_batch_poll_id_ = 1;
+  uint64_t next_batch_id_ = 1;
   std::deque<PendingMarker> pending_markers_;  // in lease order (the clock is monotonic)
   bool markers_timer_armed_ = false;
 };

@@ -137,7 +137,7 @@ void Engine::Redrive(const DeadFilter& filter, size_t limit,
     }
     for (const auto& rec : records) {
       const uint32_t slot =
-          IndexTask(rec->id, rec->queue, rec->tenant, rec->priority, rec->cost);
+          IndexTask(rec->id, rec->queue, rec->tenant, rec->priority, rec->cost, rec->batch_key);
       Meta& m = slots_[slot];
       m.attempts = rec->attempts;
       m.has_journal = true;
@@ -306,9 +306,9 @@ EngineStats Engine::Stats() {
   s.index_bytes = slots_.capacity() * sizeof(Meta) + ids_.MemoryBytes() +
                   free_slots_.capacity() * sizeof(uint32_t) + ready * kSchedulerBytesPerReady +
                   ttl_timers_.size() * kTtlEntryBytes +
-                  pending_markers_.size() * sizeof(PendingMarker);
+                  pending_markers_.size() * sizeof(PendingMarker) + BatchIndexBytes();
   s.epoch = epoch_;
-  s.waiting_leases = waiters_.size();
+  s.waiting_leases = waiters_.size() + batch_polls_.size();
   return s;
 }
 

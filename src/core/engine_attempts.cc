@@ -130,7 +130,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
       if (done) done(st);
       return;
     }
-    scheduler_.Release(mm.queue, mm.tenant);
+    LeftFlight(slot);
     if (!st.ok()) {
       // A lease expiry that could not be written: the task goes back into
       // circulation from memory; disk keeps the last attempt count written.
@@ -218,7 +218,7 @@ void Engine::OnTtl(TaskId id) {
 Status Engine::ForgetVanished(uint32_t slot) {
   Meta& m = slots_[slot];
   TaskId id = m.id;
-  if (m.state == Slot::kLeased) scheduler_.Release(m.queue, m.tenant);
+  if (m.state == Slot::kLeased) LeftFlight(slot);
   LeaveState(slot);
   DropLease(slot);
   FreeSlot(slot);

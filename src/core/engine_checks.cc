@@ -52,6 +52,11 @@ Status Engine::Validate(const EnqueueSpec& s) const {
     return Status::InvalidArgument("batch key or idempotency key longer than " +
                                    std::to_string(options_.max_name_bytes) + " bytes");
   }
+  if (!s.batch_key.empty() && batch_key_names_.size() > kMaxBatchKeys &&
+      !batch_key_names_.Find(s.batch_key)) {
+    return Status::ResourceExhausted("the broker tracks at most " + std::to_string(kMaxBatchKeys) +
+                                     " distinct batch keys; use one of those already in use");
+  }
   if (s.max_attempts > options_.max_task_attempts) {
     return Status::InvalidArgument(
         "max_attempts " + std::to_string(s.max_attempts) + " is over the limit of " +

@@ -380,7 +380,7 @@ void Engine::DeleteQueue(const std::string& queue, bool force,
     const bool leased = m.state == Slot::kLeased;
     LeaveState(slot);
     if (leased) {
-      scheduler_.Release(m.queue, m.tenant);
+      LeftFlight(slot);
       DropLease(slot);
     }
   }

@@ -94,13 +94,16 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
                                 done = std::move(done)](const Status& st) mutable {
     for (const auto& k : dedup_keys) dedup_inflight_.erase(k);
     const TimeMs committed = st.ok() ? clock_.NowMs() : 0;  // one read for the group
+    // Batches form once the whole group is placed, not around its first task.
+    const BatchFormingHold hold(this);
     for (size_t r = 0; r < records.size(); ++r) {
       const TaskRecord& rec = *records[r];
       if (!st.ok()) {
         results[record_index[r]] = st;
         continue;
       }
-      const uint32_t slot = IndexTask(rec.id, rec.queue, rec.tenant, rec.priority, rec.cost);
+      const uint32_t slot =
+          IndexTask(rec.id, rec.queue, rec.tenant, rec.priority, rec.cost, rec.batch_key);
       results[record_index[r]] = EnqueueOutcome{rec.id, false};
       Place(slot, rec.not_before_ms, committed);
       if (rec.expires_ms != 0) ArmTtl(rec.id, rec.expires_ms);

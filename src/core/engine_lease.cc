@@ -22,7 +22,7 @@ size_t ReplyBytes(const LeasedTask& t) {
 }  // namespace
 
 std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& request,
-                                            WriteSet* markers) {
+                                            WriteSet* markers, TimeMs now) {
   Meta& m = slots_[slot];
   auto rec = LoadRecord(m.id);
   if (!rec.ok()) {
@@ -38,7 +38,6 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
     }
     return std::nullopt;
   }
-  const TimeMs now = clock_.NowMs();
   if (rec->expires_ms != 0 && rec->expires_ms <= now) {
     scheduler_.Release(m.queue, m.tenant);
     LeaveState(slot);
@@ -96,10 +95,11 @@ std::vector<LeasedTask> Engine::TakeReady(uint32_t queue, const LeaseRequest& re
   const size_t max_bytes = options_.max_lease_reply_bytes;
   size_t bytes = 0;
   WriteSet markers;
+  const TimeMs now = clock_.NowMs();
   while (out.size() < request.max_tasks && (max_bytes == 0 || bytes < max_bytes)) {
     auto pick = scheduler_.Pop(queue, alive);
     if (!pick) break;
-    if (auto t = LeaseSlot(pick->ref.slot, request, &markers)) {
+    if (auto t = LeaseSlot(pick->ref.slot, request, &markers, now)) {
       bytes += ReplyBytes(*t);
       out.push_back(std::move(*t));
     }
@@ -209,6 +209,15 @@ void Engine::DeleteLeaseMarker(Meta& m, WriteSet* set) {
 }
 
 void Engine::ServeWaiters(uint32_t queue) {
+  ServeLeaseWaiters(queue);
+  // Copied: forming a batch may create streams (never of this queue's, but
+  // the vector of another queue may grow and this reference must not move).
+  if (Queue(queue).batch_streams.empty()) return;
+  const std::vector<uint32_t> streams = Queue(queue).batch_streams;
+  for (uint32_t s : streams) FormBatches(s);
+}
+
+void Engine::ServeLeaseWaiters(uint32_t queue) {
   QueueState& q = Queue(queue);
   while (!q.waiters.empty()) {
     auto it = waiters_.find(q.waiters.front());
@@ -335,6 +344,7 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
   }
   store_.Write(std::move(set), [this, acked = std::move(acked), results = std::move(results),
                                 done = std::move(done)](const Status& st) mutable {
+    const BatchFormingHold hold(this);  // the batches acked together free their slots first
     std::vector<uint32_t> queues_touched;
     for (auto [i, slot] : acked) {
       Meta& m = slots_[slot];
@@ -347,7 +357,7 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
         continue;
       }
       --Queue(m.queue).leased;
-      scheduler_.Release(m.queue, m.tenant);
+      LeftFlight(slot);
       queues_touched.push_back(m.queue);
       DropLease(slot);
       FreeSlot(slot);

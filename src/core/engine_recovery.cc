@@ -96,7 +96,7 @@ Status Engine::Recover() {
   std::vector<std::pair<uint32_t, const LeaseMarker*>> lost;
   SLUICE_RETURN_IF_ERROR(store_.ScanTaskSummaries([&](const TaskSummary& s) {
     const uint8_t priority = s.priority < kPriorityLevels ? s.priority : kLowestPriority;
-    const uint32_t slot = IndexTask(s.id, s.queue, s.tenant, priority, s.cost);
+    const uint32_t slot = IndexTask(s.id, s.queue, s.tenant, priority, s.cost, s.batch_key);
     Meta& m = slots_[slot];
     m.attempts = s.attempts;
     m.has_journal = true;  // unknown without a scan; a lease then looks it up

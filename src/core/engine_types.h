@@ -248,6 +248,82 @@ struct QueueDeleteOutcome {
   uint64_t dead_letters = 0;  // dead letters of the queue deleted
 };
 
+// ---- batches for GPU inference slots (engine_batch.cc, docs/batching.md) ----
+
+// What a batch worker serves and the batch shape it wants. Lives until
+// UnregisterBatchWorker (the broker calls it when the connection closes).
+struct BatchWorkerSpec {
+  std::string queue;
+  std::vector<std::string> batch_keys;  // 1..kMaxBatchKeysPerWorker distinct, non-empty
+  uint32_t slots = 1;        // batches it runs at once (1..kMaxBatchSlots)
+  uint32_t max_tasks = 1;    // tasks per batch (1..EngineOptions::max_lease_batch)
+  uint64_t max_cost = 0;     // total cost per batch; 0 = unlimited
+  uint32_t max_wait_ms = 0;  // a batch goes when its oldest task waited this long (0 = at once)
+  uint32_t lease_ms = 0;     // the batch's lease; 0 = EngineOptions::default_lease_ms
+  std::string worker;        // name, kept in each task's history
+};
+
+// One leased batch: tasks of one queue and batch key, one deadline. Each
+// task has its own token (ack/nack per task as for Lease); HeartbeatBatch
+// extends every task of it still held.
+struct LeasedBatch {
+  uint64_t id = 0;  // 0: the long poll ended with no batch
+  std::string queue;
+  std::string batch_key;
+  TimeMs deadline_ms = 0;
+  uint64_t cost = 0;  // sum of the tasks' costs
+  std::vector<LeasedTask> tasks;
+};
+
+struct BatchHeartbeatOutcome {
+  TimeMs deadline_ms = 0;
+  uint32_t tasks_held = 0;  // tasks of the batch still leased (not acked, nacked or expired)
+};
+
+// Operator view (Engine::ListBatches).
+struct BatchWorkerView {
+  uint64_t id = 0;
+  std::string worker;
+  std::string queue;
+  std::vector<std::string> batch_keys;
+  uint32_t slots = 0;
+  uint32_t busy = 0;      // slots holding a batch
+  uint32_t polling = 0;   // long polls waiting for a batch
+  uint32_t max_tasks = 0;
+  uint64_t max_cost = 0;
+  uint32_t max_wait_ms = 0;
+  TimeMs registered_ms = 0;
+  uint64_t batches_total = 0;
+  uint64_t tasks_total = 0;
+};
+struct BatchView {
+  uint64_t id = 0;
+  uint64_t worker_id = 0;
+  std::string queue;
+  std::string batch_key;
+  uint32_t tasks = 0;       // leased at formation
+  uint32_t tasks_held = 0;  // still leased
+  uint64_t cost = 0;
+  TimeMs started_ms = 0;
+  TimeMs deadline_ms = 0;
+};
+// A (queue, batch key) stream with ready tasks or registered workers.
+struct BatchStreamView {
+  std::string queue;
+  std::string batch_key;
+  uint64_t ready = 0;        // ready tasks queued for formation
+  uint64_t ready_cost = 0;
+  uint64_t held = 0;         // costlier than every registered worker's max_cost: waiting for one that fits
+  uint64_t max_held_cost = 0;
+  TimeMs oldest_ready_ms = 0;  // ready_since of its oldest ready task (0 = none)
+  uint32_t workers = 0;
+};
+struct BatchesSnapshot {
+  std::vector<BatchWorkerView> workers;
+  std::vector<BatchView> batches;
+  std::vector<BatchStreamView> streams;
+};
+
 struct EngineStats {
   std::vector<QueueStats> queues;
   uint64_t tasks_in_memory = 0;

@@ -3,14 +3,19 @@
 //
 // Data layout (all pools are vectors indexed by uint32; nothing is freed):
 //
-//   Queue ── levels[8] ── ring_head ──> Lane <-> Lane <-> Lane (circular DRR ring)
+//   Stream (queue, batch key) ── levels[8] ── ring_head ──> Lane <-> Lane (circular DRR ring)
 //     │                 ├─ ring_weight: sum of the weights of the lanes in the ring
 //     │                 ├─ heap: lanes in the ring by head ready_since (aging levels)
 //     │                 └─ eff, finish: effective level and SFQ finish tag
 //     ├─ qt_by_tenant[tenant] ──> QueueTenant ── lanes[8] ──> Lane (FIFO of Entry)
-//     ├─ bucket, inflight                      (queue limits)
 //     └─ wheel: rate-parked QueueTenants, by the ms they get a token
+//   QueueLimit (by queue) ── bucket, inflight: shared by every stream of the queue
 //   Tenant ── bucket, inflight, cap_parked (QueueTenants waiting for Release)
+//
+// A queue's tasks without a batch key are its plain stream (key 0, found by
+// index); each batch key with tasks has its own stream (found by hash), so a
+// batch is formed from one key's tasks in the same order rules while the
+// queue's limits stay one budget.
 //
 // Lane states:  idle (empty) ── Push ──> in ring ── Pop finds tenant held ──> parked
 //                   ^                        │                                 │
@@ -34,6 +39,7 @@
 #include <algorithm>
 #include <bit>
 #include <limits>
+#include <unordered_map>
 #include <utility>
 
 #include "core/drr_park_wheel.h"
@@ -103,7 +109,7 @@ struct Scheduler::Impl {
   };
 
   struct QueueTenant {
-    uint32_t queue = 0;
+    uint32_t stream = 0;
     uint32_t tenant = 0;
     std::array<uint32_t, kPriorityLevels> lanes;
     uint32_t park_gen = 0;    // bumped on every park change; stale wheel entries ignored
@@ -122,22 +128,29 @@ struct Scheduler::Impl {
     double finish = 0;            // SFQ finish tag among levels at one effective level
   };
 
-  struct Queue {
+  // The lanes of one (queue, batch key): the queue's plain stream (key 0)
+  // and one per batch key with tasks. Limits are the queue's (QueueLimit),
+  // shared by all its streams.
+  struct Stream {
+    uint32_t queue = 0;
     std::array<Level, kPriorityLevels> levels;
     uint8_t ring_mask = 0;   // bit L: levels[L] ring non-empty
     uint8_t aged_mask = 0;   // bit L: ring non-empty and levels[L].eff < L
     uint8_t dirty_mask = 0;  // bit L: levels[L].eff must be recomputed
-    bool limited = false;
     TimeMs next_age_check = kNever;  // no level climbs before this
     double vtime = 0;                // SFQ virtual time (start tag of the last group pick)
     int64_t unit_avg = kUnitScale;   // moving average of costs, x kUnitScale
     uint32_t unit = 1;               // DRR quantum per unit of weight, cost units (>= 1)
     std::vector<uint32_t> qt_by_tenant;
+    uint32_t rate_parked = 0;  // QueueTenants of this stream parked for rate
+    DrrParkWheel wheel;
+  };
+
+  struct QueueLimit {
     Limits limits;
     TokenBucket bucket;
     uint32_t inflight = 0;
-    uint32_t rate_parked = 0;  // QueueTenants of this queue parked for rate
-    DrrParkWheel wheel;
+    bool limited = false;
   };
 
   struct Tenant {
@@ -164,22 +177,51 @@ struct Scheduler::Impl {
 
   // ---- lookup ----
 
-  Queue& QueueAt(uint32_t queue) {
-    if (queue >= queues.size()) queues.resize(queue + 1);
-    return queues[queue];
+  QueueLimit& LimitAt(uint32_t queue) {
+    if (queue >= qlimits.size()) qlimits.resize(queue + 1);
+    return qlimits[queue];
   }
+  // The stream of (queue, batch key), created on first use.
+  uint32_t StreamFor(uint32_t queue, uint32_t key) {
+    LimitAt(queue);
+    uint32_t* slot;
+    if (key == 0) {
+      if (queue >= plain.size()) plain.resize(queue + 1, kNone);
+      slot = &plain[queue];
+    } else {
+      slot = &keyed.try_emplace(KeyOf(queue, key), kNone).first->second;
+    }
+    if (*slot == kNone) {
+      *slot = static_cast<uint32_t>(streams.size());
+      streams.emplace_back();
+      streams.back().queue = queue;
+    }
+    return *slot;
+  }
+  // The stream of (queue, batch key), or nullptr when it never had a task.
+  Stream* FindStream(uint32_t queue, uint32_t key) {
+    if (key == 0) {
+      return queue < plain.size() && plain[queue] != kNone ? &streams[plain[queue]] : nullptr;
+    }
+    auto it = keyed.find(KeyOf(queue, key));
+    return it == keyed.end() ? nullptr : &streams[it->second];
+  }
+  const Stream* FindStream(uint32_t queue, uint32_t key) const {
+    return const_cast<Impl*>(this)->FindStream(queue, key);
+  }
+  static uint64_t KeyOf(uint32_t queue, uint32_t key) { return (uint64_t{queue} << 32) | key; }
   Tenant& TenantAt(uint32_t tenant) {
     if (tenant >= tenants.size()) tenants.resize(tenant + 1);
     return tenants[tenant];
   }
-  uint32_t QtFor(uint32_t queue, uint32_t tenant) {
-    Queue& q = QueueAt(queue);
+  uint32_t QtFor(uint32_t stream, uint32_t tenant) {
+    Stream& q = streams[stream];
     if (tenant >= q.qt_by_tenant.size()) q.qt_by_tenant.resize(tenant + 1, kNone);
     uint32_t& slot = q.qt_by_tenant[tenant];
     if (slot == kNone) {
       slot = static_cast<uint32_t>(qts.size());
       qts.emplace_back();
-      qts.back().queue = queue;
+      qts.back().stream = stream;
       qts.back().tenant = tenant;
       TenantAt(tenant).qts.push_back(slot);
     }
@@ -202,7 +244,7 @@ struct Scheduler::Impl {
 
   // ---- quantum unit ----
 
-  static void NoteCost(Queue& q, uint32_t cost) {
+  static void NoteCost(Stream& q, uint32_t cost) {
     // A sample counts at most twice the average: one outlier moves it by
     // 1/16, a lasting rise grows it by 6% per task.
     const int64_t sample = std::min(int64_t{cost} * kUnitScale, 2 * q.unit_avg);
@@ -283,7 +325,7 @@ struct Scheduler::Impl {
     return eff;
   }
 
-  void RecomputeLevel(Queue& q, int level, TimeMs now) {
+  void RecomputeLevel(Stream& q, int level, TimeMs now) {
     Level& lv = q.levels[level];
     const auto bit = static_cast<uint8_t>(1u << level);
     if ((q.ring_mask & bit) == 0) {
@@ -306,7 +348,7 @@ struct Scheduler::Impl {
     q.next_age_check = std::min(q.next_age_check, next);
   }
 
-  void RefreshAging(Queue& q, TimeMs now) {
+  void RefreshAging(Stream& q, TimeMs now) {
     if (now >= q.next_age_check) {
       q.next_age_check = kNever;
       q.dirty_mask = 0;
@@ -322,7 +364,7 @@ struct Scheduler::Impl {
 
   // After a pop from lane `li` of aging level `level`: the level's oldest
   // head may have changed only if the lane was on top of the heap.
-  void AfterLanePop(Queue& q, int level, uint32_t li, TimeMs now) {
+  void AfterLanePop(Stream& q, int level, uint32_t li, TimeMs now) {
     Level& lv = q.levels[level];
     if (lv.heap.empty() || lv.heap.front().lane != li) return;
     const Lane& ln = lanes[li];
@@ -336,7 +378,7 @@ struct Scheduler::Impl {
 
   // ---- DRR ring ----
 
-  void RingInsert(Queue& q, int level, uint32_t li) {
+  void RingInsert(Stream& q, int level, uint32_t li) {
     Lane& ln = lanes[li];
     Level& lv = q.levels[level];
     ln.in_ring = true;
@@ -368,7 +410,7 @@ struct Scheduler::Impl {
 
   // Leaves the lane's deficit debt (if any) in place: a lane that overspent
   // does not get a fresh quantum by emptying and refilling.
-  void RingRemove(Queue& q, int level, uint32_t li) {
+  void RingRemove(Stream& q, int level, uint32_t li) {
     Lane& ln = lanes[li];
     Level& lv = q.levels[level];
     ln.in_ring = false;
@@ -400,14 +442,14 @@ struct Scheduler::Impl {
     if (t.limits.max_inflight != 0 && t.inflight >= t.limits.max_inflight) return false;
     return t.bucket.HasToken(now);
   }
-  bool QueueAdmits(Queue& q, TimeMs now) {
+  static bool QueueAdmits(QueueLimit& q, TimeMs now) {
     if (q.limits.max_inflight != 0 && q.inflight >= q.limits.max_inflight) return false;
     return q.bucket.HasToken(now);
   }
 
   // Parks one lane whose tenant is held back; the first parked lane of a
   // QueueTenant decides how it waits (Release or the wheel).
-  void ParkLane(Queue& q, uint32_t li, TimeMs now) {
+  void ParkLane(Stream& q, uint32_t li, TimeMs now) {
     Lane& ln = lanes[li];
     if (ln.in_ring) RingRemove(q, ln.level, li);
     ln.parked = true;
@@ -423,7 +465,7 @@ struct Scheduler::Impl {
   // on whatever still holds it back. `end` closes the throttled interval.
   void Reevaluate(uint32_t qti, TimeMs now, TimeMs end) {
     QueueTenant& qt = qts[qti];
-    if (qt.park == Park::kRate) --queues[qt.queue].rate_parked;
+    if (qt.park == Park::kRate) --streams[qt.stream].rate_parked;
     Tenant& t = tenants[qt.tenant];
     const bool cap = t.limits.max_inflight != 0 && t.inflight >= t.limits.max_inflight;
     const bool rate = !cap && !t.bucket.HasToken(now);
@@ -440,15 +482,15 @@ struct Scheduler::Impl {
       }
     } else {
       qt.park = Park::kRate;
-      ++queues[qt.queue].rate_parked;
-      queues[qt.queue].wheel.Schedule(now, t.bucket.NextTokenAt(now), qti, qt.park_gen);
+      ++streams[qt.stream].rate_parked;
+      streams[qt.stream].wheel.Schedule(now, t.bucket.NextTokenAt(now), qti, qt.park_gen);
     }
   }
 
   // Precondition: qt.park is not kRate (Reevaluate took it off the count).
   void Unpark(uint32_t qti, TimeMs end) {
     QueueTenant& qt = qts[qti];
-    Queue& q = queues[qt.queue];
+    Stream& q = streams[qt.stream];
     if (qt.park == Park::kIdle) return;
     qt.park = Park::kIdle;
     ++qt.park_gen;
@@ -477,7 +519,7 @@ struct Scheduler::Impl {
     scratch.clear();
   }
 
-  void ExpireParked(Queue& q, TimeMs now) {
+  void ExpireParked(Stream& q, TimeMs now) {
     q.wheel.Expire(now, [this, now](uint32_t qti, uint32_t gen, TimeMs due) {
       const QueueTenant& qt = qts[qti];
       if (qt.park != Park::kRate || qt.park_gen != gen) return;
@@ -494,7 +536,7 @@ struct Scheduler::Impl {
   // smallest start tag max(vtime, finish) goes; ties go to the level that
   // climbed further (the higher native level). For a group pick *start
   // receives its tag and *grouped is set.
-  int PickLevel(Queue& q, double* start, bool* grouped) const {
+  int PickLevel(Stream& q, double* start, bool* grouped) const {
     *grouped = false;
     if ((q.aged_mask & q.ring_mask) == 0) {
       return q.ring_mask != 0 ? std::countr_zero(q.ring_mask) : kPriorityLevels;
@@ -527,7 +569,7 @@ struct Scheduler::Impl {
     return pick;
   }
 
-  Pick Dispatch(Queue& q, uint32_t tenant, const Entry& e, TimeMs now) {
+  Pick Dispatch(QueueLimit& q, uint32_t tenant, const Entry& e, TimeMs now) {
     Tenant& t = tenants[tenant];
     ++q.inflight;
     q.bucket.Take(Charge(q.limits, e.cost()));
@@ -551,15 +593,19 @@ struct Scheduler::Impl {
     t.last_second = second;
   }
 
-  std::optional<Pick> Pop(uint32_t queue, const std::function<bool(ReadyRef)>& alive) {
-    if (queue >= queues.size()) return std::nullopt;
-    Queue& q = queues[queue];
+  std::optional<Pick> Pop(uint32_t queue, uint32_t key, const std::function<bool(ReadyRef)>& alive,
+                          uint32_t max_cost, bool* over_cost) {
+    if (over_cost != nullptr) *over_cost = false;
+    Stream* found = FindStream(queue, key);
+    if (found == nullptr) return std::nullopt;
+    Stream& q = *found;
     // Nothing ready and nothing parked: nothing to pop, and no clock read
     // (a waiter served from an empty queue lands here on every commit).
     if (q.ring_mask == 0 && q.wheel.empty()) return std::nullopt;
     const TimeMs now = clock.NowMs();
     if (!q.wheel.empty()) ExpireParked(q, now);
-    if (q.limited && !QueueAdmits(q, now)) return std::nullopt;
+    QueueLimit& ql = qlimits[queue];
+    if (ql.limited && !QueueAdmits(ql, now)) return std::nullopt;
     for (;;) {
       if (q.dirty_mask != 0 || now >= q.next_age_check) RefreshAging(q, now);
       double start = 0;
@@ -585,6 +631,12 @@ struct Scheduler::Impl {
         continue;
       }
       const Entry e = ln.fifo.front();
+      if (e.cost() > max_cost && alive(e.ref)) {
+        // Does not fit what the caller has room for: left where it is (the
+        // lane keeps its turn and deficit).
+        if (over_cost != nullptr) *over_cost = true;
+        return std::nullopt;
+      }
       ln.fifo.pop_front();
       if (!alive(e.ref)) {
         ++dropped_dead;
@@ -611,17 +663,18 @@ struct Scheduler::Impl {
         lv.finish = start + static_cast<double>(e.cost()) / static_cast<double>(weight);
       }
       if (aged) ++dispatched_aged;
-      return Dispatch(q, tenant, e, now);
+      return Dispatch(ql, tenant, e, now);
     }
   }
 
-  void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since, ReadyRef ref,
-            uint32_t cost) {
+  void Push(uint32_t queue, uint32_t key, uint32_t tenant, uint8_t priority, TimeMs ready_since,
+            ReadyRef ref, uint32_t cost) {
     cost = std::clamp<uint32_t>(cost, 1, kMaxCost);
     const int level = std::min<int>(priority, kLowestPriority);
-    const uint32_t qti = QtFor(queue, tenant);
+    const uint32_t stream = StreamFor(queue, key);
+    const uint32_t qti = QtFor(stream, tenant);
     const uint32_t li = LaneFor(qti, level);
-    Queue& q = queues[queue];
+    Stream& q = streams[stream];
     Lane& ln = lanes[li];
     ln.fifo.push_back(Entry::Make(ref, ready_since, cost));
     NoteCost(q, cost);
@@ -647,7 +700,7 @@ struct Scheduler::Impl {
       for (uint32_t li : qts[qti].lanes) {
         if (li == kNone || !lanes[li].in_ring) continue;
         Lane& ln = lanes[li];
-        Level& lv = queues[qts[qti].queue].levels[ln.level];
+        Level& lv = streams[qts[qti].stream].levels[ln.level];
         lv.ring_weight = lv.ring_weight - ln.ring_w + t.limits.weight;
         ln.ring_w = t.limits.weight;
       }
@@ -657,26 +710,38 @@ struct Scheduler::Impl {
   }
 
   void SetQueueLimits(uint32_t queue, const Limits& limits) {
-    Queue& q = QueueAt(queue);
+    QueueLimit& q = LimitAt(queue);
     q.limits = limits;
     q.bucket.Configure(limits.rate_per_s, limits.burst, clock.NowMs());
     q.limited = q.bucket.limited() || limits.max_inflight != 0;
   }
 
+  bool TryDispatch(uint32_t queue, uint32_t tenant, uint32_t cost) {
+    const TimeMs now = clock.NowMs();
+    QueueLimit& ql = LimitAt(queue);
+    Tenant& t = TenantAt(tenant);
+    if (ql.limited && !QueueAdmits(ql, now)) return false;
+    if (t.limited && !TenantAdmits(t, now)) return false;
+    Dispatch(ql, tenant, Entry::Make(ReadyRef{}, now, std::clamp<uint32_t>(cost, 1, kMaxCost)), now);
+    return true;
+  }
+
   void Release(uint32_t queue, uint32_t tenant) {
-    if (queue < queues.size() && queues[queue].inflight > 0) --queues[queue].inflight;
+    if (queue < qlimits.size() && qlimits[queue].inflight > 0) --qlimits[queue].inflight;
     if (tenant >= tenants.size()) return;
     Tenant& t = tenants[tenant];
     if (t.inflight > 0) --t.inflight;
     ReleaseCapParked(t, clock.NowMs());
   }
 
-  std::optional<TimeMs> NextEligible(uint32_t queue) const {
-    if (queue >= queues.size()) return std::nullopt;
-    const Queue& q = queues[queue];
-    if (q.bucket.limited() && (q.ring_mask != 0 || !q.wheel.empty())) {
+  std::optional<TimeMs> NextEligible(uint32_t queue, uint32_t key) const {
+    const Stream* found = FindStream(queue, key);
+    if (found == nullptr) return std::nullopt;
+    const Stream& q = *found;
+    const QueueLimit& ql = qlimits[queue];
+    if (ql.bucket.limited() && (q.ring_mask != 0 || !q.wheel.empty())) {
       const TimeMs now = clock.NowMs();
-      const TimeMs at = q.bucket.NextTokenAt(now);
+      const TimeMs at = ql.bucket.NextTokenAt(now);
       if (at > now) return at;
     }
     if (q.rate_parked == 0) return std::nullopt;
@@ -706,7 +771,10 @@ struct Scheduler::Impl {
   const Clock& clock;
   const SchedulerOptions options;
   std::array<bool, kPriorityLevels> aging{};
-  std::vector<Queue> queues;
+  std::vector<Stream> streams;
+  std::vector<uint32_t> plain;                   // queue -> its plain stream (kNone: none yet)
+  std::unordered_map<uint64_t, uint32_t> keyed;  // (queue, batch key) -> stream
+  std::vector<QueueLimit> qlimits;               // by queue
   std::vector<Tenant> tenants;
   std::vector<QueueTenant> qts;
   std::vector<Lane> lanes;
@@ -734,29 +802,44 @@ Limits Scheduler::TenantLimits(uint32_t tenant) const {
 }
 
 Limits Scheduler::QueueLimits(uint32_t queue) const {
-  return queue < impl_->queues.size() ? impl_->queues[queue].limits : Limits{};
+  return queue < impl_->qlimits.size() ? impl_->qlimits[queue].limits : Limits{};
 }
 
 void Scheduler::Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since,
                      ReadyRef ref, uint32_t cost) {
-  impl_->Push(queue, tenant, priority, ready_since, ref, cost);
+  impl_->Push(queue, 0, tenant, priority, ready_since, ref, cost);
+}
+
+void Scheduler::PushKeyed(uint32_t queue, uint32_t batch_key, uint32_t tenant, uint8_t priority,
+                          TimeMs ready_since, ReadyRef ref, uint32_t cost) {
+  impl_->Push(queue, batch_key, tenant, priority, ready_since, ref, cost);
 }
 
 std::optional<Scheduler::Pick> Scheduler::Pop(uint32_t queue,
                                               const std::function<bool(ReadyRef)>& alive) {
-  return impl_->Pop(queue, alive);
+  return impl_->Pop(queue, 0, alive, UINT32_MAX, nullptr);
+}
+
+std::optional<Scheduler::Pick> Scheduler::PopKeyed(uint32_t queue, uint32_t batch_key,
+                                                   const std::function<bool(ReadyRef)>& alive,
+                                                   uint32_t max_cost, bool* over_cost) {
+  return impl_->Pop(queue, batch_key, alive, max_cost, over_cost);
 }
 
 void Scheduler::Release(uint32_t queue, uint32_t tenant) { impl_->Release(queue, tenant); }
 
-std::optional<TimeMs> Scheduler::NextEligible(uint32_t queue) const {
-  return impl_->NextEligible(queue);
+bool Scheduler::TryDispatch(uint32_t queue, uint32_t tenant, uint32_t cost) {
+  return impl_->TryDispatch(queue, tenant, cost);
+}
+
+std::optional<TimeMs> Scheduler::NextEligible(uint32_t queue, uint32_t batch_key) const {
+  return impl_->NextEligible(queue, batch_key);
 }
 
 TenantSchedStats Scheduler::TenantStats(uint32_t tenant) const { return impl_->Stats(tenant); }
 
 uint32_t Scheduler::QueueInflight(uint32_t queue) const {
-  return queue < impl_->queues.size() ? impl_->queues[queue].inflight : 0;
+  return queue < impl_->qlimits.size() ? impl_->qlimits[queue].inflight : 0;
 }
 
 SchedulerTotals Scheduler::Totals() const {

@@ -1,8 +1,13 @@
 // Scheduler: picks which ready task of a queue is dispatched next.
 //
-//   queue ─┬─ level 0 ─ ring of backlogged tenant lanes (weighted DRR) ─ lane = FIFO of ReadyRef
-//          ├─ level 1 ─ ...
-//          └─ level 7
+//   stream ─┬─ level 0 ─ ring of backlogged tenant lanes (weighted DRR) ─ lane = FIFO of ReadyRef
+//           ├─ level 1 ─ ...
+//           └─ level 7
+//
+// A stream is one queue's tasks of one batch key; key 0 (no batch key) is
+// the queue's plain stream, the one Push/Pop use. Each stream applies the
+// rules below on its own; the queue's limits (rule 3) are shared by all its
+// streams.
 //
 // Rules, in order:
 //  1. Strict priority between effective levels. A native level whose oldest
@@ -107,6 +112,11 @@ class Scheduler {
   void Push(uint32_t queue, uint32_t tenant, uint8_t priority, TimeMs ready_since, ReadyRef ref,
             uint32_t cost = 1);
 
+  // Push for a task with a batch key (interned, != 0): it joins the
+  // (queue, batch_key) stream, served only by PopKeyed.
+  void PushKeyed(uint32_t queue, uint32_t batch_key, uint32_t tenant, uint8_t priority,
+                 TimeMs ready_since, ReadyRef ref, uint32_t cost = 1);
+
   struct Pick {
     ReadyRef ref;
     uint32_t tenant = 0;
@@ -117,13 +127,26 @@ class Scheduler {
   // the queue, and one in flight for each, until Release().
   std::optional<Pick> Pop(uint32_t queue, const std::function<bool(ReadyRef)>& alive);
 
+  // Pop from the (queue, batch_key) stream (0: the plain one). When the task
+  // whose turn it is costs more than max_cost it is not dispatched: nullopt,
+  // *over_cost set (over_cost may be null), the task and its lane's turn
+  // stay as they are.
+  std::optional<Pick> PopKeyed(uint32_t queue, uint32_t batch_key,
+                               const std::function<bool(ReadyRef)>& alive, uint32_t max_cost,
+                               bool* over_cost);
+
+  // Counts a task taken outside Pop (a batch task held back earlier and
+  // handed out now) as dispatched, when the tenant's and the queue's limits
+  // admit one now; false (nothing counted) when they do not.
+  bool TryDispatch(uint32_t queue, uint32_t tenant, uint32_t cost);
+
   // A task dispatched by Pop() left flight (acked, nacked, expired, or the
   // engine could not deliver it).
   void Release(uint32_t queue, uint32_t tenant);
 
   // Earliest time at which a lane of `queue` now held back by a rate limit
   // may become eligible; nullopt when none is held back by rate.
-  std::optional<TimeMs> NextEligible(uint32_t queue) const;
+  std::optional<TimeMs> NextEligible(uint32_t queue, uint32_t batch_key = 0) const;
 
   TenantSchedStats TenantStats(uint32_t tenant) const;
   uint32_t QueueInflight(uint32_t queue) const;

@@ -17,5 +17,6 @@ void RegisterTaskCommands(Registry& registry);    // task show|cancel|set-priori
 void RegisterDlqCommands(Registry& registry);     // dlq list|show|redrive|purge
 void RegisterTenantCommands(Registry& registry);  // tenant set|list
 void RegisterQueueCommands(Registry& registry);   // queue pause|resume|set|purge|delete
+void RegisterBatchCommands(Registry& registry);   // workers, batches
 
 }  // namespace sluice::ctl

@@ -14,5 +14,6 @@ int main(int argc, char** argv) {
   sluice::ctl::RegisterDlqCommands(registry);
   sluice::ctl::RegisterTenantCommands(registry);
   sluice::ctl::RegisterQueueCommands(registry);
+  sluice::ctl::RegisterBatchCommands(registry);
   return sluice::ctl::RunCli(registry, argc, argv);
 }

@@ -348,5 +348,113 @@ TEST_F(DispatcherTest, QueuePauseOfAnUnknownQueueIsNotFound) {
   }
 }
 
+// Batch workers (issue 16): a registration and its polls belong to the peer.
+class BatchDispatcherTest : public DispatcherTest {
+ protected:
+  // Registers a worker for ("q", "k") as request `rid`; its id (0 on failure).
+  uint64_t Register(uint64_t rid, uint32_t max_tasks) {
+    FbBuilder fbb;
+    const auto queue = fbb.CreateString("q");
+    const auto keys = fbb.CreateVectorOfStrings({"k"});
+    // A batch that is not full waits a second for more tasks.
+    Send(fbb, rid, fb::CreateBatchRegister(fbb, queue, keys, /*slots=*/1, max_tasks,
+                                           /*max_cost=*/0, /*max_wait_ms=*/1000));
+    const fb::Frame* f = peer_->Answer(rid);
+    if (f == nullptr || f->body_type() != fb::Body::BatchRegisterResult) {
+      ADD_FAILURE() << "not registered";
+      return 0;
+    }
+    return f->body_as_BatchRegisterResult()->worker_id();
+  }
+
+  void Poll(uint64_t rid, uint64_t worker_id, uint32_t wait_ms) {
+    FbBuilder fbb;
+    Send(fbb, rid, fb::CreateBatchLease(fbb, worker_id, wait_ms));
+  }
+
+  void EnqueueKeyed(uint64_t rid, int n) {
+    FbBuilder fbb;
+    std::vector<flatbuffers::Offset<fb::TaskSpec>> specs;
+    for (int i = 0; i < n; ++i) {
+      const auto queue = fbb.CreateString("q");
+      const auto key = fbb.CreateString("k");
+      fb::TaskSpecBuilder b(fbb);
+      b.add_queue(queue);
+      b.add_batch_key(key);
+      specs.push_back(b.Finish());
+    }
+    Send(fbb, rid, fb::CreateEnqueue(fbb, fbb.CreateVector(specs)));
+  }
+};
+
+TEST_F(BatchDispatcherTest, AWaitingPollIsAnsweredWhenItsBatchForms) {
+  const uint64_t id = Register(1, /*max_tasks=*/2);
+  Poll(2, id, 60'000);
+  EXPECT_EQ(peer_->Answer(2), nullptr) << "it waits";
+  EXPECT_EQ(dispatcher_->long_polls(), 1u);
+  EnqueueKeyed(3, 2);
+  const fb::Frame* f = peer_->Answer(2);
+  ASSERT_NE(f, nullptr) << "a full batch goes at once, without waiting max_wait_ms";
+  ASSERT_EQ(f->body_type(), fb::Body::BatchLeaseResult);
+  const auto* batch = f->body_as_BatchLeaseResult();
+  EXPECT_NE(batch->batch_id(), 0u);
+  EXPECT_EQ(batch->batch_key()->str(), "k");
+  EXPECT_EQ(batch->tasks()->size(), 2u);
+  EXPECT_EQ(dispatcher_->long_polls(), 0u);
+}
+
+TEST_F(BatchDispatcherTest, ClosingThePeerCancelsItsPollsAndUnregistersItsWorkers) {
+  const uint64_t id = Register(1, 4);
+  Register(2, 8);
+  Poll(3, id, 60'000);
+  EXPECT_EQ(dispatcher_->long_polls(), 1u);
+  EXPECT_EQ(dispatcher_->batch_workers(), 2u);
+  ASSERT_EQ(engine_->ListBatches().workers.size(), 2u);
+  dispatcher_->Close(peer_->id());
+  EXPECT_EQ(dispatcher_->long_polls(), 0u);
+  EXPECT_EQ(dispatcher_->batch_workers(), 0u);
+  EXPECT_TRUE(engine_->ListBatches().workers.empty());
+  EXPECT_EQ(peer_->Answer(3), nullptr) << "a closed peer gets no answer";
+  // Its id means nothing now.
+  Poll(4, id, 0);
+  const fb::Frame* f = peer_->Answer(4);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(f->body_type(), fb::Body::Error);
+  EXPECT_EQ(f->body_as_Error()->code(), fb::ErrorCode::NOT_FOUND);
+}
+
+TEST_F(BatchDispatcherTest, ShutdownAnswersBatchPollsEmptyAndStopsWaiting) {
+  const uint64_t id = Register(1, 4);
+  Poll(2, id, 60'000);
+  dispatcher_->AnswerLongPollsEmpty();
+  const fb::Frame* f = peer_->Answer(2);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(f->body_type(), fb::Body::BatchLeaseResult);
+  EXPECT_EQ(f->body_as_BatchLeaseResult()->batch_id(), 0u);
+  EXPECT_EQ(dispatcher_->long_polls(), 0u);
+  EXPECT_EQ(engine_->ListBatches().workers.at(0).polling, 0u);
+  Poll(3, id, 60'000);
+  f = peer_->Answer(3);
+  ASSERT_NE(f, nullptr) << "no waiting while shutting down";
+  EXPECT_EQ(f->body_as_BatchLeaseResult()->batch_id(), 0u);
+}
+
+TEST_F(BatchDispatcherTest, OneConnectionHoldsABoundedNumberOfRegistrations) {
+  for (uint64_t i = 1; i <= Dispatcher::kMaxBatchWorkersPerPeer; ++i) {
+    ASSERT_NE(Register(i, 1), 0u) << "registration " << i;
+  }
+  FbBuilder fbb;
+  const auto queue = fbb.CreateString("q");
+  const auto keys = fbb.CreateVectorOfStrings({"k"});
+  Send(fbb, 1000, fb::CreateBatchRegister(fbb, queue, keys, 1, 1));
+  const fb::Frame* f = peer_->Answer(1000);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(f->body_type(), fb::Body::Error);
+  EXPECT_EQ(f->body_as_Error()->code(), fb::ErrorCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(engine_->ListBatches().workers.size(), Dispatcher::kMaxBatchWorkersPerPeer);
+  dispatcher_->Close(peer_->id());
+  EXPECT_TRUE(engine_->ListBatches().workers.empty());
+}
+
 }  // namespace
 }  // namespace sluice::broker

@@ -197,6 +197,41 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
       return f::CreateQueueSetResult(
                  b, f::CreateQueueConfigDirect(b, "q", 5.5, 9, 3, f::RateUnit::Cost))
           .Union();
+    case f::Body::BatchRegister: {
+      const auto keys = b.CreateVectorOfStrings({"llama", "mistral"});
+      return f::CreateBatchRegister(b, b.CreateString("q"), keys, 2, 8, 4096, 5, 30000,
+                                    b.CreateString("gpu-0"))
+          .Union();
+    }
+    case f::Body::BatchRegisterResult:
+      return f::CreateBatchRegisterResult(b, 17).Union();
+    case f::Body::BatchLease:
+      return f::CreateBatchLease(b, 17, 1000).Union();
+    case f::Body::BatchLeaseResult: {
+      std::vector<Offset<f::LeasedTask>> t = {
+          f::CreateLeasedTask(b, 42, b.CreateString("q"), b.CreateString("acme"), 2, 3, &token,
+                              b.CreateVector(blob), Headers(b), 0, 0, 1700000000000,
+                              b.CreateString("llama"), 128, 1700000060000, 5, 3)};
+      return f::CreateBatchLeaseResultDirect(b, 9, "q", "llama", 1700000060000, 128, &t).Union();
+    }
+    case f::Body::BatchHeartbeat:
+      return f::CreateBatchHeartbeat(b, 17, 9, 30000).Union();
+    case f::Body::BatchHeartbeatResult:
+      return f::CreateBatchHeartbeatResult(b, 1700000090000, 6).Union();
+    case f::Body::BatchList:
+      return f::CreateBatchList(b).Union();
+    case f::Body::BatchListResult: {
+      const auto keys = b.CreateVectorOfStrings({"llama"});
+      std::vector<Offset<f::BatchWorkerInfo>> w = {
+          f::CreateBatchWorkerInfo(b, 17, b.CreateString("gpu-0"), b.CreateString("q"), keys, 2,
+                                   1, 1, 8, 4096, 5, 1700000000000, 12, 90)};
+      std::vector<Offset<f::BatchInfo>> batches = {
+          f::CreateBatchInfoDirect(b, 9, 17, "q", "llama", 8, 6, 128, 1700000000100,
+                                   1700000060000)};
+      std::vector<Offset<f::BatchStreamInfo>> s = {
+          f::CreateBatchStreamInfoDirect(b, "q", "llama", 40, 5120, 1, 9000, 1700000000050, 1)};
+      return f::CreateBatchListResultDirect(b, &w, &batches, &s).Union();
+    }
     case f::Body::NONE:
       break;
   }
