@@ -12,9 +12,11 @@
 //   - producers: one pacer thread enqueues, open loop, `load` x the device's
 //               full-batch capacity in tasks/s: every --tick-ms it sends the
 //               tasks due since the last tick in EnqueueMany frames, round
-//               robin over --producers connections, each task stamped with
-//               its scheduled send time (steady clock, first 8 payload bytes)
-//               so a late pacer shows up as delay, not as less load.
+//               robin over --producers connections. Each task carries its
+//               scheduled send time and the time its frame was handed to
+//               the client (steady clock, payload bytes 0-7 and 8-15).
+//               The schedule never slips: a late pacer shows up as delay
+//               from the schedule, not as less load.
 //   - worker:   one sluice::client::BatchWorker with --slots slots whose
 //               handler runs each batch as one step on a second simulated
 //               device of the same model.
@@ -25,9 +27,16 @@
 //                      it, ~1 means the broker kept up with the load
 //   mean_batch_fill    mean tasks per batch / --max-tasks (batches handed to
 //                      the handler in the window)
-//   p50/p99_queue_ms   scheduled send -> handler start, per task of those
-//                      batches (includes the batch's wait for --max-wait-ms)
-//   p99_done_ms        scheduled send -> end of its device step
+//   p50/p99_queue_ms   enqueue (the frame handed to EnqueueManyAsync) ->
+//                      handler start, per task of those batches: includes
+//                      the enqueue's durable write and the batch's wait for
+//                      --max-wait-ms
+//   p99_queue_1s_median_ms  the median of each whole second's p99 queueing
+//                      delay: a short stall of the machine moves it less
+//   p99_sched_queue_ms the same from the task's scheduled time: adds the
+//                      pacer's tick (up to --tick-ms) and any lateness
+//   p99_done_ms        enqueue -> end of its device step
+//   p99_enqueue_ms     an enqueue frame's send -> its reply (durable)
 //   device_busy        fraction of the window the worker's device ran steps
 //   p50/p99_turnaround_ms  a slot's handler return -> its next handler call
 //                      (the ack made durable, then the next poll answered):
@@ -56,7 +65,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/cpu_time.h"   // tools/bench/: sluice-bench's CPU time readers
+#include "bench/cpu_time.h"    // tools/bench/: sluice-bench's CPU time readers
 #include "bench/own_broker.h"  // tools/bench/: sluice-bench's own-broker starter
 #include "client/batch_worker.h"
 #include "client/client.h"
@@ -89,7 +98,7 @@ struct Flags {
   double seconds = 5;
   double warmup = 1;
   double direct_seconds = 0.5;
-  uint32_t slots = 3;
+  uint32_t slots = 4;
   uint32_t max_tasks = 64;
   uint32_t max_wait_ms = 5;
   SimGpuModel model;
@@ -100,11 +109,22 @@ struct Flags {
   bool json = false;
 };
 
-// The send time (steady clock ns) in the first 8 payload bytes; 0 if absent.
-int64_t SentNs(const std::string& payload) {
-  int64_t sent = 0;
-  if (payload.size() >= sizeof(sent)) std::memcpy(&sent, payload.data(), sizeof(sent));
-  return sent;
+// Payload layout (steady clock ns, this process): bytes 0-7 the task's
+// scheduled send time, 8-15 when its frame was sent; then 'x' to --size.
+constexpr size_t kStampBytes = 2 * sizeof(int64_t);
+
+void Stamp(int64_t scheduled, int64_t sent, std::string& payload) {
+  std::memcpy(payload.data(), &scheduled, sizeof(scheduled));
+  std::memcpy(payload.data() + sizeof(scheduled), &sent, sizeof(sent));
+}
+
+// Reads Stamp's times; both 0 for a shorter payload.
+void ReadStamp(const std::string& payload, int64_t* scheduled, int64_t* sent) {
+  *scheduled = 0;
+  *sent = 0;
+  if (payload.size() < kStampBytes) return;
+  std::memcpy(scheduled, payload.data(), sizeof(*scheduled));
+  std::memcpy(sent, payload.data() + sizeof(*scheduled), sizeof(*sent));
 }
 
 // Nearest-rank percentile of sorted `v`, in ms; 0 for none.
@@ -116,10 +136,14 @@ double PercentileMs(const std::vector<int64_t>& v, double p) {
 }
 
 // What the worker's handler threads record about the batches of one level,
-// limited to the measured window [w0, w1) (steady clock ns). Thread-safe.
+// limited to the measured window [w0, w1) (steady clock ns). OnBatch from any
+// thread; Finish and the readers once the worker has stopped.
 class Collector {
  public:
-  Collector(int64_t w0, int64_t w1, size_t expect) : w0_(w0), w1_(w1) {
+  Collector(int64_t w0, int64_t w1, size_t expect)
+      : w0_(w0),
+        w1_(w1),
+        per_second_(static_cast<size_t>((w1 - w0 + 999'999'999) / 1'000'000'000)) {
     queue_ns_.reserve(expect);
     done_ns_.reserve(expect);
   }
@@ -136,8 +160,12 @@ class Collector {
       if (last_return > 0) turnaround_ns_.push_back(entry - last_return);
       batch_tasks_ += batch.tasks.size();
       for (const auto& t : batch.tasks) {
-        const int64_t sent = SentNs(t.payload);
+        int64_t scheduled = 0;
+        int64_t sent = 0;
+        ReadStamp(t.payload, &scheduled, &sent);
         queue_ns_.push_back(entry - sent);
+        per_second_[static_cast<size_t>((entry - w0_) / 1'000'000'000)].push_back(entry - sent);
+        sched_queue_ns_.push_back(entry - scheduled);
         done_ns_.push_back(end - sent);
       }
     }
@@ -148,8 +176,10 @@ class Collector {
   // After the worker stopped: sorts the samples.
   void Finish() {
     std::lock_guard lock(mu_);
+    for (auto& second : per_second_) std::sort(second.begin(), second.end());
     std::sort(queue_ns_.begin(), queue_ns_.end());
     std::sort(done_ns_.begin(), done_ns_.end());
+    std::sort(sched_queue_ns_.begin(), sched_queue_ns_.end());
     std::sort(turnaround_ns_.begin(), turnaround_ns_.end());
   }
 
@@ -158,7 +188,23 @@ class Collector {
   uint64_t served_rows() const { return served_rows_; }
   int64_t busy_ns() const { return busy_ns_; }
   const std::vector<int64_t>& queue_ns() const { return queue_ns_; }
+  // The median over the window's seconds of each second's p99 queueing
+  // delay, in ms: one stall (the VM's, the disk's) moves it less than the
+  // window's p99. A last partial second counts only if it has half a second.
+  double MedianOfSecondP99Ms() const {
+    std::vector<double> p99s;
+    for (size_t i = 0; i < per_second_.size(); ++i) {
+      const int64_t left = w1_ - w0_ - static_cast<int64_t>(i) * 1'000'000'000;
+      if (per_second_[i].empty() || left < 500'000'000) continue;
+      p99s.push_back(PercentileMs(per_second_[i], 0.99));
+    }
+    if (p99s.empty()) return 0;
+    std::sort(p99s.begin(), p99s.end());
+    const size_t n = p99s.size();
+    return n % 2 == 1 ? p99s[n / 2] : (p99s[n / 2 - 1] + p99s[n / 2]) / 2;
+  }
   const std::vector<int64_t>& done_ns() const { return done_ns_; }
+  const std::vector<int64_t>& sched_queue_ns() const { return sched_queue_ns_; }
   const std::vector<int64_t>& turnaround_ns() const { return turnaround_ns_; }
 
  private:
@@ -171,6 +217,8 @@ class Collector {
   int64_t busy_ns_ = 0;
   std::vector<int64_t> queue_ns_;
   std::vector<int64_t> done_ns_;
+  std::vector<int64_t> sched_queue_ns_;
+  std::vector<std::vector<int64_t>> per_second_;  // queue delays by second of the window
   // Per batch: the slot's previous handler return -> this handler call: the
   // ack (durable on the broker) of the previous batch, then the poll.
   std::vector<int64_t> turnaround_ns_;
@@ -180,9 +228,16 @@ class Collector {
 // every tick. Task k is scheduled at t0 + k / rate and carries that time.
 class Pacer {
  public:
+  // Sends from t0 to end; enqueue reply times are kept for frames sent from w0.
   Pacer(std::vector<std::unique_ptr<Client>>& clients, const Flags& f, std::string queue,
-        double rate, int64_t t0, int64_t end)
-      : clients_(clients), f_(f), queue_(std::move(queue)), rate_(rate), t0_(t0), end_(end) {}
+        double rate, int64_t t0, int64_t w0, int64_t end)
+      : clients_(clients),
+        f_(f),
+        queue_(std::move(queue)),
+        rate_(rate),
+        t0_(t0),
+        w0_(w0),
+        end_(end) {}
   ~Pacer() { Join(); }
 
   void Start() {
@@ -208,6 +263,13 @@ class Pacer {
     std::lock_guard lock(replies_->mu);
     return replies_->first_error;
   }
+  // After WaitReplies: send -> reply of each frame sent in the window, sorted.
+  std::vector<int64_t> enqueue_ns() const {
+    std::lock_guard lock(replies_->mu);
+    std::vector<int64_t> v = replies_->enqueue_ns;
+    std::sort(v.begin(), v.end());
+    return v;
+  }
 
  private:
   static constexpr uint64_t kMaxFrame = 256;
@@ -220,6 +282,7 @@ class Pacer {
     std::atomic<uint64_t> answered{0};
     std::mutex mu;
     std::string first_error;
+    std::vector<int64_t> enqueue_ns;
   };
 
   void Loop() {
@@ -239,32 +302,40 @@ class Pacer {
       while (sent_ < due) {
         const uint64_t n = std::min(due - sent_, kMaxFrame);
         frame.resize(n);
+        const int64_t send = NowNs();
         for (uint64_t i = 0; i < n; ++i) {
           TaskSpec& t = frame[i];
           t.queue = queue_;
           t.batch_key = f_.batch_key;
           const int64_t scheduled =
               t0_ + static_cast<int64_t>(static_cast<double>(sent_ + i) * ns_per_task);
-          t.payload.assign(std::max<size_t>(f_.size, sizeof(int64_t)), 'x');
-          std::memcpy(t.payload.data(), &scheduled, sizeof(scheduled));
+          t.payload.assign(std::max<size_t>(f_.size, kStampBytes), 'x');
+          Stamp(scheduled, send, t.payload);
         }
         sent_ += n;
         Client& c = *clients_[next_client++ % clients_.size()];
-        c.EnqueueManyAsync(frame, [replies = replies_, n](Result<Client::ManyResult> r) {
-          uint64_t ok = 0;
-          if (r.ok()) {
-            for (const auto& item : *r) ok += item.ok() ? 1 : 0;
-          }
-          if (ok < n) {
-            std::lock_guard lock(replies->mu);
-            if (replies->first_error.empty()) {
-              replies->first_error = r.ok() ? "a task was refused" : r.status().ToString();
-            }
-          }
-          replies->accepted += ok;
-          replies->failed += n - ok;
-          replies->answered += n;
-        });
+        const bool timed = send >= w0_;
+        c.EnqueueManyAsync(
+            frame, [replies = replies_, n, send, timed](Result<Client::ManyResult> r) {
+              const int64_t replied = NowNs();
+              if (timed) {
+                std::lock_guard lock(replies->mu);
+                replies->enqueue_ns.push_back(replied - send);
+              }
+              uint64_t ok = 0;
+              if (r.ok()) {
+                for (const auto& item : *r) ok += item.ok() ? 1 : 0;
+              }
+              if (ok < n) {
+                std::lock_guard lock(replies->mu);
+                if (replies->first_error.empty()) {
+                  replies->first_error = r.ok() ? "a task was refused" : r.status().ToString();
+                }
+              }
+              replies->accepted += ok;
+              replies->failed += n - ok;
+              replies->answered += n;
+            });
       }
       if (now >= end_) break;
       const int64_t next = t0_ + k * tick;
@@ -278,6 +349,7 @@ class Pacer {
   const std::string queue_;
   const double rate_;  // tasks/s
   const int64_t t0_;
+  const int64_t w0_;
   const int64_t end_;
   std::thread thread_;
   uint64_t sent_ = 0;  // pacer thread; read by others after Join
@@ -315,7 +387,10 @@ struct LevelResult {
   uint64_t batches = 0;
   double p50_queue_ms = 0;
   double p99_queue_ms = 0;
+  double p99_sched_queue_ms = 0;
+  double p99_queue_1s_median_ms = 0;
   double p99_done_ms = 0;
+  double p99_enqueue_ms = 0;  // a frame's send -> its reply (durable)
   double device_busy = 0;
   double p50_turnaround_ms = 0;
   double p99_turnaround_ms = 0;
@@ -343,8 +418,7 @@ Result<LevelResult> RunLevel(const Flags& f, const client::ClientOptions& broker
   res.direct = MeasureDirect(f);
   const double capacity = f.model.FullBatchRowsPerSec(f.max_tasks);
   res.offered = load * capacity;
-  const std::string queue =
-      "batch-bench-" + std::to_string(getpid()) + "-" + std::to_string(index);
+  const std::string queue = "batch-bench-" + std::to_string(getpid()) + "-" + std::to_string(index);
 
   auto worker_client = ConnectTo(broker, "sluice-batch-bench-worker");
   if (!worker_client.ok()) return worker_client.status();
@@ -379,7 +453,7 @@ Result<LevelResult> RunLevel(const Flags& f, const client::ClientOptions& broker
   });
   if (auto s = worker.Start(); !s.ok()) return s;
 
-  Pacer pacer(producers, f, queue, res.offered, t0, w1);
+  Pacer pacer(producers, f, queue, res.offered, t0, w0, w1);
   pacer.Start();
   // CPU of the broker (when it is our child or --broker-pid says) and of this
   // process over the measured window.
@@ -417,13 +491,15 @@ Result<LevelResult> RunLevel(const Flags& f, const client::ClientOptions& broker
   res.served = static_cast<double>(collector.served_rows()) / f.seconds;
   res.efficiency = res.served / std::min(res.offered, res.direct);
   res.batches = collector.batches();
-  res.fill = collector.batches() == 0
-                 ? 0
-                 : static_cast<double>(collector.batch_tasks()) /
-                       static_cast<double>(collector.batches()) / f.max_tasks;
+  res.fill = collector.batches() == 0 ? 0
+                                      : static_cast<double>(collector.batch_tasks()) /
+                                            static_cast<double>(collector.batches()) / f.max_tasks;
   res.p50_queue_ms = PercentileMs(collector.queue_ns(), 0.50);
   res.p99_queue_ms = PercentileMs(collector.queue_ns(), 0.99);
+  res.p99_queue_1s_median_ms = collector.MedianOfSecondP99Ms();
+  res.p99_sched_queue_ms = PercentileMs(collector.sched_queue_ns(), 0.99);
   res.p99_done_ms = PercentileMs(collector.done_ns(), 0.99);
+  res.p99_enqueue_ms = PercentileMs(pacer.enqueue_ns(), 0.99);
   res.p50_turnaround_ms = PercentileMs(collector.turnaround_ns(), 0.50);
   res.p99_turnaround_ms = PercentileMs(collector.turnaround_ns(), 0.99);
   res.device_busy = static_cast<double>(collector.busy_ns()) / (f.seconds * 1e9);
@@ -434,27 +510,31 @@ void PrintJson(const Flags& f, const LevelResult& r) {
   std::printf(
       "{\"offered_load\":%.3f,\"offered_rows_per_s\":%.0f,\"served_rows_per_s\":%.0f,"
       "\"direct_rows_per_s\":%.0f,\"efficiency\":%.4f,\"mean_batch_fill\":%.4f,"
-      "\"batches\":%llu,\"p50_queue_ms\":%.3f,\"p99_queue_ms\":%.3f,\"p99_done_ms\":%.3f,"
+      "\"batches\":%llu,\"p50_queue_ms\":%.3f,\"p99_queue_ms\":%.3f,"
+      "\"p99_queue_1s_median_ms\":%.3f,\"p99_sched_queue_ms\":%.3f,\"p99_done_ms\":%.3f,\"p99_"
+      "enqueue_ms\":%.3f,"
       "\"device_busy\":%.4f,\"p50_turnaround_ms\":%.3f,\"p99_turnaround_ms\":%.3f,"
       "\"enqueued\":%llu,\"acked\":%llu,\"not_acked\":%llu,"
       "\"worker_errors\":%llu,\"broker_cpu\":%.3f,\"bench_cpu\":%.3f,\"slots\":%u,\"max_tasks\":%u,"
       "\"max_wait_ms\":%u,\"step_base_ms\":%.4f,\"step_per_task_ms\":%.4f,\"seconds\":%.3f,"
       "\"durability\":\"%s\"}\n",
       r.load, r.offered, r.served, r.direct, r.efficiency, r.fill,
-      static_cast<unsigned long long>(r.batches), r.p50_queue_ms, r.p99_queue_ms, r.p99_done_ms,
+      static_cast<unsigned long long>(r.batches), r.p50_queue_ms, r.p99_queue_ms,
+      r.p99_queue_1s_median_ms, r.p99_sched_queue_ms, r.p99_done_ms, r.p99_enqueue_ms,
       r.device_busy, r.p50_turnaround_ms, r.p99_turnaround_ms,
-      static_cast<unsigned long long>(r.enqueued),
-      static_cast<unsigned long long>(r.acked), static_cast<unsigned long long>(r.not_acked),
-      static_cast<unsigned long long>(r.worker_errors), r.broker_cpu, r.bench_cpu, f.slots, f.max_tasks,
-      f.max_wait_ms, f.model.step_base_ms, f.model.step_per_task_ms, f.seconds,
+      static_cast<unsigned long long>(r.enqueued), static_cast<unsigned long long>(r.acked),
+      static_cast<unsigned long long>(r.not_acked),
+      static_cast<unsigned long long>(r.worker_errors), r.broker_cpu, r.bench_cpu, f.slots,
+      f.max_tasks, f.max_wait_ms, f.model.step_base_ms, f.model.step_per_task_ms, f.seconds,
       f.broker.empty() ? f.durability.c_str() : "external");
   std::fflush(stdout);
 }
 
 void PrintRow(const LevelResult& r) {
-  std::printf("%5.2f  %9.0f  %9.0f  %9.0f  %6.3f  %5.3f  %8.2f  %8.2f  %8.2f  %5.3f  %6.2f  %5.2f\n",
-              r.load, r.offered, r.served, r.direct, r.efficiency, r.fill, r.p50_queue_ms,
-              r.p99_queue_ms, r.p99_done_ms, r.device_busy, r.broker_cpu, r.bench_cpu);
+  std::printf(
+      "%5.2f  %9.0f  %9.0f  %9.0f  %6.3f  %5.3f  %8.2f  %8.2f  %8.2f  %8.2f  %5.3f  %6.2f  %5.2f\n",
+      r.load, r.offered, r.served, r.direct, r.efficiency, r.fill, r.p50_queue_ms, r.p99_queue_ms,
+      r.p99_queue_1s_median_ms, r.p99_done_ms, r.device_busy, r.broker_cpu, r.bench_cpu);
   std::fflush(stdout);
 }
 
@@ -464,7 +544,8 @@ int Main(int argc, char** argv) {
   app.add_option("--broker", f.broker, "broker HOST:PORT (default: start an own sluiced)");
   app.add_option("--broker-pid", f.broker_pid,
                  "pid of the --broker process (same machine), to report its CPU");
-  app.add_option("--sluiced", f.sluiced, "sluiced binary for the own broker (default: this build's)");
+  app.add_option("--sluiced", f.sluiced,
+                 "sluiced binary for the own broker (default: this build's)");
   app.add_option("--durability", f.durability, "durability of the own broker")
       ->check(CLI::IsMember({"sync", "async"}))
       ->capture_default_str();
@@ -503,7 +584,7 @@ int Main(int argc, char** argv) {
   app.add_option("--tick-ms", f.tick_ms, "the pacer sends the tasks due this often")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--size", f.size, "payload bytes (at least 8)")->capture_default_str();
+  app.add_option("--size", f.size, "payload bytes (at least 16)")->capture_default_str();
   app.add_option("--batch-key", f.batch_key, "batch key of every task")->capture_default_str();
   app.add_flag("--json", f.json, "one JSON object per load level and line");
   try {
@@ -550,12 +631,13 @@ int Main(int argc, char** argv) {
     std::printf(
         "broker %s (%s), %u slots, batches <= %u, max wait %u ms, step %.3f + %.4f x n ms "
         "(capacity %.0f rows/s), %.1f s per load after %.1f s warm-up, %ld CPUs\n",
-        address.c_str(), f.broker.empty() ? f.durability.c_str() : "external", f.slots,
-        f.max_tasks, f.max_wait_ms, f.model.step_base_ms, f.model.step_per_task_ms,
+        address.c_str(), f.broker.empty() ? f.durability.c_str() : "external", f.slots, f.max_tasks,
+        f.max_wait_ms, f.model.step_base_ms, f.model.step_per_task_ms,
         f.model.FullBatchRowsPerSec(f.max_tasks), f.seconds, f.warmup,
         sysconf(_SC_NPROCESSORS_ONLN));
-    std::printf(" load    offered     served     direct   effic   fill   p50 q ms  p99 q ms  "
-                "p99 done  busy  broker  bench\n");
+    std::printf(
+        " load    offered     served     direct   effic   fill   p50 q ms  p99 q ms  p99 q 1s  "
+        "p99 done  busy  broker  bench\n");
   }
   int index = 0;
   for (double load : f.loads) {

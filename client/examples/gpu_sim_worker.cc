@@ -94,21 +94,22 @@ int main(int argc, char** argv) {
   wopts.registration.max_wait_ms = max_wait_ms;
   wopts.registration.lease_ms = lease_ms;
   wopts.registration.worker = "gpu-sim-worker";
-  sluice::client::BatchWorker worker(
-      **client, wopts, [&](const sluice::client::LeasedBatch& batch) {
-        gpu.Run(batch.tasks.size());
-        batches.fetch_add(1, std::memory_order_relaxed);
-        return std::vector<sluice::client::Outcome>(batch.tasks.size(),
-                                                    sluice::client::Outcome::Success());
-      });
+  sluice::client::BatchWorker worker(**client, wopts,
+                                     [&](const sluice::client::LeasedBatch& batch) {
+                                       gpu.Run(batch.tasks.size());
+                                       batches.fetch_add(1, std::memory_order_relaxed);
+                                       return std::vector<sluice::client::Outcome>(
+                                           batch.tasks.size(), sluice::client::Outcome::Success());
+                                     });
   if (auto s = worker.Start(); !s.ok()) {
     std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
     return 1;
   }
-  std::printf("serving %s/%s: %u slots, batches of up to %u, max wait %u ms, step %.3f + %.4f x n ms"
-              " (capacity %.0f rows/s at full batches)\n",
-              queue.c_str(), batch_key.c_str(), slots, max_tasks, max_wait_ms, model.step_base_ms,
-              model.step_per_task_ms, model.FullBatchRowsPerSec(max_tasks));
+  std::printf(
+      "serving %s/%s: %u slots, batches of up to %u, max wait %u ms, step %.3f + %.4f x n ms"
+      " (capacity %.0f rows/s at full batches)\n",
+      queue.c_str(), batch_key.c_str(), slots, max_tasks, max_wait_ms, model.step_base_ms,
+      model.step_per_task_ms, model.FullBatchRowsPerSec(max_tasks));
   std::fflush(stdout);
 
   using Clock = std::chrono::steady_clock;
