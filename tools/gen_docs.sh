@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Writes the generated parts of the docs: the request table of
-# docs/protocol.md from schema/sluice.fbs, and the command reference of
+# Writes what is generated from the schema and the commands: the request
+# table of docs/protocol.md and the Python client's FlatBuffers code
+# (client/python/gen_flatbuffers.sh) from schema/sluice.fbs, and the command reference of
 # docs/sluicectl.md from the commands
 # themselves (`sluicectl help-markdown`, tools/sluicectl/reference_markdown.h)
 # between the lines
@@ -47,6 +48,8 @@ if [[ $mode == write && $label == docs/sluicectl.md ]]; then
   [[ -x $py ]] || py=python3
   "$py" "$root/tools/schema_codegen.py" protocol-doc "$root/schema/sluice.fbs" \
     "$root/docs/protocol.md"
+  # The Python client's FlatBuffers code (ctest python.codegen_current).
+  bash "$root/client/python/gen_flatbuffers.sh"
 fi
 
 begin='<!-- BEGIN generated: sluicectl commands -->'
