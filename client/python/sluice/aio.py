@@ -33,6 +33,7 @@ from typing import Any, Awaitable, Callable, Optional
 from . import _codec as C
 from ._api import Req, RequestMethods, parse_address
 from .client import _HELLO_ANSWER_SHOWN, _READ_CHUNK, _complete, hello_answer, not_sluice
+from ._reconnect import Reconnect
 from .errors import (
     LEASE_GONE,
     Cancelled,
@@ -146,9 +147,7 @@ class AsyncClient(RequestMethods):
         self._closed = False
         self._info = ServerInfo()
         self._connect_lock: Optional[asyncio.Lock] = None
-        self._backoff = 0.0
-        self._next_attempt = 0.0
-        self._last_error = ""
+        self._reconnect = Reconnect(reconnect_initial_backoff, reconnect_max_backoff)
 
     async def connect(self) -> "AsyncClient":
         """One connect + Hello attempt (bounded by connect_timeout). Raises
@@ -282,27 +281,19 @@ class AsyncClient(RequestMethods):
                 if conn is not None and not conn.dead:
                     return conn
                 now = time.monotonic()
-                if self._next_attempt > now:
-                    if self._next_attempt >= deadline:
-                        await asyncio.sleep(max(0.0, deadline - now))
-                        raise self._unreachable()
-                    await asyncio.sleep(self._next_attempt - now)
+                pause, give_up = self._reconnect.wait(now, deadline)
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                if give_up:
+                    raise self._unreachable()
                 try:
                     conn = await self._connect_once(deadline)
                 except Unavailable as e:
-                    self._last_error = e.message
-                    self._backoff = (
-                        self.reconnect_initial_backoff
-                        if self._backoff == 0
-                        else min(self._backoff * 2, self.reconnect_max_backoff)
-                    )
-                    self._next_attempt = time.monotonic() + self._backoff
+                    self._reconnect.failed(e.message)
                     if time.monotonic() >= deadline:
                         raise self._unreachable() from None
                     continue
-                self._backoff = 0.0
-                self._next_attempt = 0.0
-                self._last_error = ""
+                self._reconnect.succeeded()
                 if self._closed:
                     conn.fail("client closed")
                     raise Unavailable("client is closed; create a new one")
@@ -310,10 +301,7 @@ class AsyncClient(RequestMethods):
                 return conn
 
     def _unreachable(self) -> Unavailable:
-        last = self._last_error or "still connecting"
-        return Unavailable(
-            f"cannot reach broker {self._endpoint()} ({last}); is sluiced running? retry later"
-        )
+        return self._reconnect.unreachable(self._endpoint())
 
     async def _run(self, req: Req):
         timeout = self.request_timeout + req.extra_timeout

@@ -42,6 +42,7 @@ from typing import Any, Optional
 
 from . import _codec as C
 from ._api import Req, RequestMethods, parse_address
+from ._reconnect import Reconnect
 from .errors import InvalidArgument, ProtocolError, SluiceError, Unavailable, error_for_code
 from .types import ServerInfo
 from .wire.fb.Body import Body
@@ -287,9 +288,7 @@ class Client(RequestMethods):
         self._conn: Optional[_Conn] = None
         self._closed = False
         self._info = ServerInfo()
-        self._backoff = 0.0
-        self._next_attempt = 0.0
-        self._last_error = ""
+        self._reconnect = Reconnect(reconnect_initial_backoff, reconnect_max_backoff)
         self.futures = _FuturesView(self)
         if connect:
             conn = self._connect_once(time.monotonic() + connect_timeout)
@@ -430,27 +429,19 @@ class Client(RequestMethods):
                 if conn is not None and not conn.dead:
                     return conn
                 now = time.monotonic()
-                if self._next_attempt > now:
-                    if self._next_attempt >= deadline:
-                        time.sleep(max(0.0, deadline - now))
-                        raise self._unreachable()
-                    time.sleep(self._next_attempt - now)
+                pause, give_up = self._reconnect.wait(now, deadline)
+                if pause > 0:
+                    time.sleep(pause)
+                if give_up:
+                    raise self._unreachable()
                 try:
                     conn = self._connect_once(deadline)
                 except Unavailable as e:
-                    self._last_error = e.message
-                    self._backoff = (
-                        self.reconnect_initial_backoff
-                        if self._backoff == 0
-                        else min(self._backoff * 2, self.reconnect_max_backoff)
-                    )
-                    self._next_attempt = time.monotonic() + self._backoff
+                    self._reconnect.failed(e.message)
                     if time.monotonic() >= deadline:
                         raise self._unreachable() from None
                     continue
-                self._backoff = 0.0
-                self._next_attempt = 0.0
-                self._last_error = ""
+                self._reconnect.succeeded()
                 with self._mu:
                     if self._closed:
                         conn.fail("client closed")
@@ -459,10 +450,7 @@ class Client(RequestMethods):
                 return conn
 
     def _unreachable(self) -> Unavailable:
-        last = self._last_error or "still connecting"
-        return Unavailable(
-            f"cannot reach broker {self._endpoint()} ({last}); is sluiced running? retry later"
-        )
+        return self._reconnect.unreachable(self._endpoint())
 
     def _lost(self, conn: _Conn, reason: str) -> None:
         with self._mu:
