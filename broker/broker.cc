@@ -16,8 +16,11 @@
 #include <optional>
 #include <pthread.h>
 #include <string_view>
+#include <thread>
 
 #include "broker/dispatcher.h"
+#include "broker/http_server.h"
+#include "broker/metrics.h"
 #include "broker/open_files_limit.h"
 #include "broker/pid_file.h"
 #include "common/clock.h"
@@ -123,6 +126,7 @@ struct Broker::State {
   uint64_t max_connections = 0;
   std::string address;
   uint16_t port = 0;
+  std::unique_ptr<HttpServer> http;  // null when [http] listen is ""
 
   std::optional<PidFile> pid_file;
   std::unique_ptr<store::RocksStore> store;
@@ -140,7 +144,16 @@ struct Broker::State {
   // Set by Shutdown() from any thread; Run honours one that came before it.
   std::atomic<bool> shutdown_requested{false};
 
+  // Runs `io` for the HTTP listener while the store and engine open.
+  std::thread startup_loop;
+
   int OpenSteps();
+  // Stops and joins startup_loop (if it runs); `io` is ready to run again.
+  void StopStartupLoop();
+  // /readyz: recovery is done (the engine is open: Open returned) and the
+  // store takes writes (its last group commit succeeded and new tasks are not
+  // refused for the free-space floor); not while shutting down.
+  HttpServer::Readiness Readiness() const;
   [[nodiscard]] Status ApplyConfigLimits();
   void OnSignal(const boost::system::error_code& ec, int signo);
   void BeginShutdown(std::string_view why);
@@ -151,7 +164,23 @@ Broker::~Broker() = default;
 
 int Broker::Open(const BrokerConfig& config) {
   state_->config = config;
-  return state_->OpenSteps();
+  const int rc = state_->OpenSteps();
+  state_->StopStartupLoop();  // a failed step may have left it running
+  if (rc != kExitOk && state_->http) {
+    // Close the HTTP connections made during start-up and run their aborted
+    // handlers now, while the io_context's services are alive (see Run).
+    state_->http->Stop();
+    state_->io.restart();
+    state_->io.poll();
+  }
+  return rc;
+}
+
+void Broker::State::StopStartupLoop() {
+  if (!startup_loop.joinable()) return;
+  io.stop();
+  startup_loop.join();
+  io.restart();
 }
 
 int Broker::State::OpenSteps() {
@@ -193,6 +222,17 @@ int Broker::State::OpenSteps() {
   }
   port = bound.port();
   address = bound.address().to_string() + ":" + std::to_string(port);
+  if (config.http_enabled()) {
+    // Bound here too, so a taken HTTP port also fails before the data
+    // directory is touched; it accepts once the data directory is ours.
+    auto opened_http = HttpServer::Listen(io, config.http_host, config.http_port);
+    if (!opened_http.ok()) {
+      spdlog::critical("{}; the data directory {} was not touched",
+                       opened_http.status().ToString(), config.data_dir);
+      return kExitStartupFailed;
+    }
+    http = std::move(*opened_http);
+  }
 
   auto pid = PidFile::Acquire(config.data_dir);
   if (!pid.ok()) {
@@ -202,6 +242,21 @@ int Broker::State::OpenSteps() {
   pid_file.emplace(std::move(*pid));
   if (!pid_file->write_error().empty()) {
     spdlog::warn("{}; the lock on it still keeps other brokers out", pid_file->write_error());
+  }
+
+  // While the store opens and the engine rebuilds its index (minutes for a
+  // large store) a helper thread runs the loop for the HTTP listener alone:
+  // /healthz answers 200, /readyz and /metrics 503 "starting". Nothing else
+  // is on the io_context yet (recovery writes synchronously), and the helper
+  // is joined before anything else uses it (StopStartupLoop), so every
+  // handler still runs on one thread at a time.
+  if (http) {
+    HttpServer::Routes starting;
+    starting.ready = [] {
+      return HttpServer::Readiness{false, "starting: opening the store and recovering its index"};
+    };
+    http->Start(std::move(starting));
+    startup_loop = std::thread([this] { io.run(); });
   }
 
   store::StoreOptions store_options;
@@ -232,6 +287,7 @@ int Broker::State::OpenSteps() {
     return kExitStartupFailed;
   }
   engine = std::move(*opened_engine);
+  StopStartupLoop();
 
   if (Status st = ApplyConfigLimits(); !st.ok()) {
     spdlog::critical("cannot apply the tenant and queue limits of the config: {}", st.ToString());
@@ -266,6 +322,24 @@ int Broker::State::OpenSteps() {
   ticker.emplace(io, engine.get(), clock);
   ticker->Start();
   server->Start();
+  if (http) {
+    HttpServer::Routes routes;
+    routes.metrics = [this] {
+      MetricsSources sources;
+      sources.engine = engine.get();
+      sources.server = &*server;
+      sources.store = store.get();
+      sources.record_cache = &*cached_store;
+      sources.clock = &clock;
+      MetricsLimits limits;
+      limits.max_series_queues = config.max_series_queues;
+      limits.max_series_tenants = config.max_series_tenants;
+      return RenderMetrics(sources, limits);
+    };
+    routes.ready = [this] { return Readiness(); };
+    http->SetRoutes(std::move(routes));
+    spdlog::info("http listener on {} (/metrics, /healthz, /readyz)", http->address());
+  }
   return kExitOk;
 }
 
@@ -317,6 +391,8 @@ int Broker::Run() {
     asio::post(s.io, [&s] { s.BeginShutdown("Shutdown()"); });
   }
 
+  // The HTTP line first: harnesses stop reading at the listening line.
+  if (s.http) std::printf("sluiced http on %s\n", s.http->address().c_str());
   std::printf("sluiced listening on %s\n", s.address.c_str());
   std::fflush(stdout);
 
@@ -339,6 +415,14 @@ int Broker::Run() {
   s.io.restart();
   s.io.run_for(std::chrono::seconds(1));
   return kExitOk;
+}
+
+HttpServer::Readiness Broker::State::Readiness() const {
+  if (shutting_down) return {false, "shutting down"};
+  const store::StoreHealth health = store->Health();
+  if (!health.writable) return {false, "storage error: " + health.error};
+  if (health.below_floor) return {false, "below the free-space floor: " + health.error};
+  return {true, {}};
 }
 
 void Broker::Shutdown() {
@@ -388,6 +472,8 @@ void Broker::State::BeginShutdown(std::string_view why) {
                    cached_store->hits(), cached_store->misses(), cached_store->evictions(),
                    cached_store->cached_records(), cached_store->cached_bytes());
       spdlog::info("shutdown complete");
+      // Its connections' handlers run in Run's final turn of the loop.
+      if (http) http->Stop();
       io.stop();
     });
   });

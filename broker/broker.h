@@ -8,7 +8,9 @@
 //
 // Start-up order (Open): nothing in the data directory changes before the
 // broker knows it can run. (1) the io backend probe and the open-files limit;
-// (2) bind and listen on the port; (3) create the data directory and lock its
+// (2) bind and listen on the port (and the HTTP port, when [http] listen is
+// set; it answers /healthz, and /readyz with 503, from here on, on a helper
+// thread that runs the loop until the engine is open); (3) create the data directory and lock its
 // pid file (broker/pid_file.h); (4) open the store (RocksDB, WAL spare) and the
 // engine, apply the config's tenant and queue limits; (5) accept connections
 // (they wait in the listen backlog until Run serves them).
@@ -59,7 +61,8 @@ class Broker {
   [[nodiscard]] int Open(const BrokerConfig& config);
 
   // Prints "sluiced listening on HOST:PORT" to stdout (the harness and the
-  // operator read it) and serves until SIGTERM/SIGINT or Shutdown(), then
+  // operator read it), preceded by "sluiced http on HOST:PORT" when the HTTP
+  // listener is on (broker/http_server.h), and serves until SIGTERM/SIGINT or Shutdown(), then
   // drains: stop accepting, answer long polls, flush the store, close the
   // sessions gracefully (hard after 5 s). Returns kExitOk. Precondition: Open
   // returned kExitOk; call once.

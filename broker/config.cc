@@ -113,6 +113,13 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
         {"record_cache_bytes", Int(&BrokerConfig::record_cache_bytes, 0, 1ll << 36)},
         {"wal_spare_bytes", Int(&BrokerConfig::wal_spare_bytes, 0, 1ll << 34)},
         {"min_free_bytes", Int(&BrokerConfig::min_free_bytes, 0, 1ll << 40)}}},
+      {"http",
+       {{"listen", Str([](const std::string& v, const std::string& where, BrokerConfig* c) {
+           Status s = ParseHttpListen(v, c);
+           return s.ok() ? s : Bad(where, s.message());
+         })},
+        {"max_series_queues", Int(&BrokerConfig::max_series_queues, 1, 1'000'000)},
+        {"max_series_tenants", Int(&BrokerConfig::max_series_tenants, 1, 1'000'000)}}},
       {"limits",
        {{"max_connections", Int(&BrokerConfig::max_connections, 1, 1 << 20)},
         {"max_pending_hello", Int(&BrokerConfig::max_pending_hello, 0, 1 << 20)},
@@ -253,6 +260,15 @@ Status ParseListen(std::string_view text, std::string* host, uint16_t* port) {
   return Status::Ok();
 }
 
+Status ParseHttpListen(std::string_view text, BrokerConfig* config) {
+  if (text.empty()) {
+    config->http_host.clear();
+    config->http_port = 0;
+    return Status::Ok();
+  }
+  return ParseListen(text, &config->http_host, &config->http_port);
+}
+
 Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig* config) {
   toml::table root;
   try {
@@ -313,9 +329,12 @@ Status Validate(const BrokerConfig& c) {
 ParsedArgs ParseArgs(int argc, char** argv) {
   ParsedArgs out;
   CLI::App app{"sluiced: the sluice task broker"};
-  std::string listen, data_dir, durability, log_level;
+  std::string listen, data_dir, durability, log_level, http_listen;
   app.add_option("--config", out.config_path, "TOML config file (config/sluiced.toml)");
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
+  CLI::Option* http_flag = app.add_option(
+      "--http-listen", http_listen,
+      "HOST:PORT for /metrics, /healthz, /readyz (port 0: any free port; \"\": no HTTP)");
   CLI::Option* data_dir_flag = app.add_option("--data-dir", data_dir, "data directory");
   app.add_option("--durability", durability, "sync|async")
       ->check(CLI::IsMember({"sync", "async"}));
@@ -348,6 +367,10 @@ ParsedArgs ParseArgs(int argc, char** argv) {
   if (!listen.empty()) {
     Status s = ParseListen(listen, &out.config.listen_host, &out.config.listen_port);
     if (!s.ok()) return fail(Status::InvalidArgument("--listen: " + s.message()));
+  }
+  if (http_flag->count() > 0) {
+    Status s = ParseHttpListen(http_listen, &out.config);
+    if (!s.ok()) return fail(Status::InvalidArgument("--http-listen: " + s.message()));
   }
   if (data_dir_flag->count() > 0) {
     if (data_dir.empty()) {

@@ -70,6 +70,15 @@ struct BrokerConfig {
   // [scheduler]
   std::array<int64_t, 8> aging_ms{0, 1000, 2000, 4000, 8000, 15000, 30000, 60000};
 
+  // [http]: the HTTP listener for /metrics, /healthz, /readyz
+  // (broker/http_server.h, docs/observability.md). Empty host = off.
+  std::string http_host;
+  uint16_t http_port = 0;
+  // Queues and tenants with a label value of their own in /metrics (the
+  // first ones by name); the rest are summed under "_other".
+  uint64_t max_series_queues = 500;
+  uint64_t max_series_tenants = 500;
+
   // [tenants.NAME] and [queues.NAME]: weight (tenants), rate, burst,
   // max_inflight, rate_unit. Applied (and persisted) at every start-up, so
   // for the names listed here the file wins over `sluicectl tenant set` after
@@ -79,6 +88,7 @@ struct BrokerConfig {
 
   // "HOST:PORT"
   std::string ListenAddress() const;
+  bool http_enabled() const { return !http_host.empty(); }
   // The cap on connections awaiting Hello for `max_connections` connections
   // (the effective number, which start-up may have lowered): max_pending_hello
   // when set, at most max_connections; else max_connections / 4, at least 1.
@@ -105,6 +115,9 @@ Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig*
 
 // Parses "HOST:PORT" (port 0 allowed).
 Status ParseListen(std::string_view text, std::string* host, uint16_t* port);
+// [http] listen / --http-listen: "" turns HTTP off (empty host), else as
+// ParseListen.
+Status ParseHttpListen(std::string_view text, BrokerConfig* config);
 
 // Cross-field checks after everything was applied.
 Status Validate(const BrokerConfig& config);

@@ -64,7 +64,8 @@ void Dispatcher::Lease(const Request& r) {
   request.lease_ms = req.lease_ms();
   request.wait_ms = draining_ ? 0 : req.wait_ms();
   request.worker = Str(req.worker());
-  if (request.worker.empty()) request.worker = r.peer->peer();
+  request.address = r.peer->peer();
+  if (request.worker.empty()) request.worker = request.address;
   // Registered under `key` after Lease() returns when the request waits (long
   // poll); a callback run inside Lease() finds nothing under it.
   const uint64_t key = next_key_++;
@@ -102,7 +103,8 @@ void Dispatcher::BatchRegister(const Request& r) {
   spec.max_wait_ms = req.max_wait_ms();
   spec.lease_ms = req.lease_ms();
   spec.worker = Str(req.worker());
-  if (spec.worker.empty()) spec.worker = r.peer->peer();
+  spec.address = r.peer->peer();
+  if (spec.worker.empty()) spec.worker = spec.address;
   if (const auto it = batch_workers_.find(r.peer->id());
       it != batch_workers_.end() && it->second.size() >= kMaxBatchWorkersPerPeer) {
     r.reply.Error(Status::ResourceExhausted(

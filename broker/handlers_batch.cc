@@ -1,5 +1,5 @@
 // Requests batch workers (GPU inference slots, docs/batching.md) and their
-// operators send. BatchRegister and BatchLease live in the Dispatcher: a
+// operators send, and the operators' view of who holds leases (WorkerList). BatchRegister and BatchLease live in the Dispatcher: a
 // registration lasts as long as its connection, and BatchLease is a long poll.
 #include <string>
 #include <vector>
@@ -72,6 +72,25 @@ void HandleBatchList(const Request& r) {
   const auto b = fbb.CreateVector(batches);
   const auto s = fbb.CreateVector(streams);
   r.reply.Send(fbb, fb::CreateBatchListResult(fbb, w, b, s));
+}
+
+void HandleWorkerList(const Request& r) {
+  const std::vector<core::LeaseHolderView> holders = r.engine.ListLeaseHolders();
+  FbBuilder fbb(128 + 128 * holders.size());
+  std::vector<flatbuffers::Offset<fb::LeaseHolderInfo>> out;
+  out.reserve(holders.size());
+  for (const auto& h : holders) {
+    std::vector<flatbuffers::Offset<flatbuffers::String>> queues;
+    queues.reserve(h.queues.size());
+    for (const auto& q : h.queues) queues.push_back(fbb.CreateString(q));
+    const auto queues_vec = fbb.CreateVector(queues);
+    const auto worker = fbb.CreateString(h.worker);
+    const auto address = fbb.CreateString(h.address);
+    out.push_back(fb::CreateLeaseHolderInfo(
+        fbb, worker, address, queues_vec, h.tasks, static_cast<uint64_t>(h.oldest_lease_ms),
+        static_cast<uint64_t>(h.last_heartbeat_ms), static_cast<uint64_t>(h.next_deadline_ms)));
+  }
+  r.reply.Send(fbb, fb::CreateWorkerListResult(fbb, fbb.CreateVector(out)));
 }
 
 }  // namespace sluice::broker

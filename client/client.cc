@@ -383,6 +383,20 @@ Result<BatchList> Client::ListBatches() {
   });
 }
 
+Result<std::vector<LeaseHolderInfo>> Client::ListLeaseHolders() {
+  return Await<std::vector<LeaseHolderInfo>>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(64);
+    auto body = fb::CreateWorkerList(fbb);
+    Call<fb::WorkerListResult, std::vector<LeaseHolderInfo>>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::WorkerListResult& r) -> Result<std::vector<LeaseHolderInfo>> {
+          return convert::ReadLeaseHolders(r);
+        },
+        std::move(cb));
+  });
+}
+
 // ---------------------------------------------------------------- admin
 
 namespace {

@@ -213,6 +213,9 @@ class Client {
   // The batch workers, the batches in flight, and each (queue, batch key)
   // with ready or held tasks.
   Result<BatchList> ListBatches();
+  // Who holds leases now (worker name, connection, tasks, oldest lease,
+  // last heartbeat), busiest first.
+  Result<std::vector<LeaseHolderInfo>> ListLeaseHolders();
 
   // ------------------------------------------------------------- admin
 

@@ -438,6 +438,17 @@ struct BatchList {
   std::vector<BatchStreamInfo> streams;
 };
 
+// Who holds leases (Client::ListLeaseHolders): one per (worker name, connection).
+struct LeaseHolderInfo {
+  std::string worker;
+  std::string address;  // its connection, HOST:PORT
+  std::vector<std::string> queues;
+  uint32_t tasks = 0;              // leases held
+  uint64_t oldest_lease_ms = 0;    // start of its oldest lease (epoch ms)
+  uint64_t last_heartbeat_ms = 0;  // its latest heartbeat; 0 = none yet
+  uint64_t next_deadline_ms = 0;   // the earliest deadline among its leases
+};
+
 // What the broker said in its HelloOk.
 struct ServerInfo {
   uint16_t protocol_version = 0;

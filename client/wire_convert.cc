@@ -229,4 +229,15 @@ BatchList ReadBatchList(const fb::BatchListResult& r) {
   return out;
 }
 
+std::vector<LeaseHolderInfo> ReadLeaseHolders(const fb::WorkerListResult& r) {
+  std::vector<LeaseHolderInfo> out;
+  if (r.holders() == nullptr) return out;
+  for (const fb::LeaseHolderInfo* h : *r.holders()) {
+    out.push_back(LeaseHolderInfo{ReadString(h->worker()), ReadString(h->address()),
+                                  ReadStrings(h->queues()), h->tasks(), h->oldest_lease_ms(),
+                                  h->last_heartbeat_ms(), h->next_deadline_ms()});
+  }
+  return out;
+}
+
 }  // namespace sluice::client::convert

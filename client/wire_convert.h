@@ -43,5 +43,6 @@ std::vector<std::string> ReadStrings(
     const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v);
 LeasedBatch ReadLeasedBatch(const fb::BatchLeaseResult& r);
 BatchList ReadBatchList(const fb::BatchListResult& r);
+std::vector<LeaseHolderInfo> ReadLeaseHolders(const fb::WorkerListResult& r);
 
 }  // namespace sluice::client::convert

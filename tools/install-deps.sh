@@ -13,8 +13,15 @@ PKGS=(
 # these, another python3 ahead of it on PATH may not (tests name /usr/bin/python3).
 # python3-torch (CPU) runs the torch batch worker's test.
 PKGS+=(python3-flatbuffers python3-pytest python3-torch)
+# The .deb and its test (tests/packaging): dpkg-shlibdeps (dpkg-dev) and file
+# compute Depends for cpack -G DEB; systemd-analyze (systemd) verifies the unit.
+PKGS+=(dpkg-dev file systemd)
 # Peers for the comparison benchmark (bench/peers); small, so always installed.
 PKGS+=(beanstalkd redis-server)
+# promtool (tests/integration/http_metrics_test.cc checks a live /metrics
+# scrape with `promtool check metrics`). Debian ships it in the prometheus
+# package: a 19 MB download, 96 MB installed (the server comes with it).
+PKGS+=(prometheus)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -216,6 +216,10 @@ class Engine {
                       std::function<void(Result<BatchHeartbeatOutcome>)> done);
   BatchesSnapshot ListBatches() const;
 
+  // Who holds leases now, by (worker name, address), busiest first:
+  // O(leases held), for operators (engine_admin.cc).
+  std::vector<LeaseHolderView> ListLeaseHolders() const;
+
   // --- time --------------------------------------------------------------
   void Tick();
   std::optional<TimeMs> NextWakeup() const;
@@ -267,6 +271,7 @@ class Engine {
     std::deque<uint64_t> waiters;  // FIFO of waiter ids (cancelled ones skipped)
     bool wake_armed = false;
     bool named = false;  // a task, dead letter or setting named it (QueueExists); DeleteQueue clears
+    QueueCounters counters;  // EngineStats; kept across DeleteQueue (counters never go back)
     std::vector<uint32_t> batch_streams;  // its BatchStreams (engine_batch.cc)
   };
 

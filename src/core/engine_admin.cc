@@ -1,6 +1,9 @@
 // Engine: operators. Task views, dead letters (list, redrive, purge),
 // tenant and queue settings (core/settings_format.h), and stats.
 #include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "core/engine.h"
 #include "core/settings_format.h"
@@ -142,6 +145,7 @@ void Engine::Redrive(const DeadFilter& filter, size_t limit,
       m.attempts = rec->attempts;
       m.has_journal = true;
       --Queue(m.queue).dead;
+      ++Queue(m.queue).counters.redriven;
       Place(slot, 0);
     }
     done(static_cast<uint64_t>(records.size()));
@@ -264,6 +268,7 @@ std::vector<TenantView> Engine::ListTenants() {
     v.ready = t < tenant_ready_.size() ? tenant_ready_[t] : 0;
     v.inflight = s.inflight;
     v.throttled_ms = s.throttled_ms;
+    v.dispatched_total = s.dispatched_total;
     v.dispatched_last_minute = s.dispatched_last_minute;
     total += s.dispatched_last_minute;
     out.push_back(std::move(v));
@@ -290,6 +295,8 @@ EngineStats Engine::Stats() {
     out.dead = qs.dead;
     out.paused = qs.paused;
     out.limits = qs.limits;
+    out.counters = qs.counters;
+    out.oldest_ready_ms = qs.ready > 0 ? scheduler_.OldestReadySince(q) : 0;
     s.queues.push_back(std::move(out));
   }
   std::sort(s.queues.begin(), s.queues.end(),
@@ -310,6 +317,36 @@ EngineStats Engine::Stats() {
   s.epoch = epoch_;
   s.waiting_leases = waiters_.size() + batch_polls_.size();
   return s;
+}
+
+std::vector<LeaseHolderView> Engine::ListLeaseHolders() const {
+  std::map<std::pair<std::string, std::string>, LeaseHolderView> by_holder;
+  leases_.ForEachLive([&](const LeaseInfo& info) {
+    LeaseHolderView& h = by_holder[{info.worker, info.address}];
+    if (h.tasks == 0) {
+      h.worker = info.worker;
+      h.address = info.address;
+      h.oldest_lease_ms = info.started_ms;
+      h.next_deadline_ms = info.deadline_ms;
+    }
+    ++h.tasks;
+    h.oldest_lease_ms = std::min(h.oldest_lease_ms, info.started_ms);
+    h.next_deadline_ms = std::min(h.next_deadline_ms, info.deadline_ms);
+    h.last_heartbeat_ms = std::max(h.last_heartbeat_ms, info.heartbeat_ms);
+    const std::string& queue = queue_names_.Name(info.queue);
+    if (std::find(h.queues.begin(), h.queues.end(), queue) == h.queues.end()) {
+      h.queues.push_back(queue);
+    }
+  });
+  std::vector<LeaseHolderView> out;
+  out.reserve(by_holder.size());
+  for (auto& [key, h] : by_holder) {
+    std::sort(h.queues.begin(), h.queues.end());
+    out.push_back(std::move(h));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.tasks > b.tasks; });
+  return out;
 }
 
 }  // namespace sluice::core

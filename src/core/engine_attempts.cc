@@ -131,12 +131,20 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
       return;
     }
     LeftFlight(slot);
+    QueueCounters& counters = Queue(queue).counters;
+    if (outcome == AttemptOutcome::kLeaseExpired) {
+      ++counters.expired;
+    } else {
+      ++counters.nacked;
+    }
+    if (!st.ok() || !reason) ++counters.retried;
     if (!st.ok()) {
       // A lease expiry that could not be written: the task goes back into
       // circulation from memory; disk keeps the last attempt count written.
       Place(slot, clock_.NowMs());
     } else if (reason) {
       ++Queue(mm.queue).dead;
+      ++counters.dead_lettered;
       FreeSlot(slot);
     } else {
       mm.marked = false;  // deleted with this write
@@ -173,6 +181,7 @@ void Engine::KillTask(uint32_t slot, TaskRecord rec, DeadReason reason,
       return;
     }
     ++Queue(mm.queue).dead;
+    ++Queue(mm.queue).counters.dead_lettered;
     FreeSlot(slot);
     if (done) done(st);
   });

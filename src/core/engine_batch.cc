@@ -316,6 +316,7 @@ LeasedBatch Engine::FormOne(uint32_t stream, uint64_t worker_id, BatchWorker& w,
   request.queue = queue_names_.Name(queue);
   request.lease_ms = w.spec.lease_ms != 0 ? w.spec.lease_ms : options_.default_lease_ms;
   request.worker = w.spec.worker;
+  request.address = w.spec.address;
   const uint64_t id = next_batch_id_++;
   LeasedBatch b;
   b.id = id;
@@ -451,6 +452,7 @@ void Engine::HeartbeatBatch(uint64_t worker_id, uint64_t batch_id, uint32_t exte
     }
     LeaseInfo& info = LeaseOf(slot);
     info.deadline_ms = deadline;
+    info.heartbeat_ms = now;
     wheel_.Cancel(info.timer);
     info.timer = wheel_.Schedule(TaskTimer(slot), deadline);
     ++out.tasks_held;

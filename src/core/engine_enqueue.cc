@@ -105,6 +105,7 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
       const uint32_t slot =
           IndexTask(rec.id, rec.queue, rec.tenant, rec.priority, rec.cost, rec.batch_key);
       results[record_index[r]] = EnqueueOutcome{rec.id, false};
+      ++Queue(slots_[slot].queue).counters.enqueued;
       Place(slot, rec.not_before_ms, committed);
       if (rec.expires_ms != 0) ArmTtl(rec.id, rec.expires_ms);
     }

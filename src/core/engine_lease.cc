@@ -53,8 +53,12 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   m.attempts = std::max(m.attempts, rec->attempts);
   const uint32_t attempt = m.attempts + 1;
   ++Queue(m.queue).leased;
+  ++Queue(m.queue).counters.leased;
   LeaseInfo& info = LeaseOf(slot);
   info.worker = request.worker;
+  info.address = request.address;
+  info.queue = m.queue;
+  info.heartbeat_ms = 0;
   info.started_ms = now;
   info.deadline_ms = now + lease_ms;
   info.lease_ms = lease_ms;
@@ -284,7 +288,8 @@ void Engine::Heartbeat(const LeaseToken& token, uint32_t extend_ms,
   }
   LeaseInfo& info = LeaseOf(slot);
   if (extend_ms == 0) extend_ms = info.lease_ms;
-  info.deadline_ms = clock_.NowMs() + extend_ms;
+  info.heartbeat_ms = clock_.NowMs();
+  info.deadline_ms = info.heartbeat_ms + extend_ms;
   wheel_.Cancel(info.timer);
   info.timer = wheel_.Schedule(TaskTimer(slot), info.deadline_ms);
   TimeMs deadline = info.deadline_ms;
@@ -357,6 +362,7 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
         continue;
       }
       --Queue(m.queue).leased;
+      ++Queue(m.queue).counters.acked;
       LeftFlight(slot);
       queues_touched.push_back(m.queue);
       DropLease(slot);

@@ -90,6 +90,19 @@ struct LeaseRequest {
   uint32_t lease_ms = 0;  // 0 = each task's own lease_ms
   TimeMs wait_ms = 0;     // long poll: wait this long for a first task (at most max_wait_ms)
   std::string worker;     // kept in the history; cut to max_name_bytes
+  std::string address;    // the holder's connection, for operators (ListLeaseHolders)
+};
+
+// Who holds leases (Engine::ListLeaseHolders): one entry per (worker name,
+// connection address).
+struct LeaseHolderView {
+  std::string worker;
+  std::string address;
+  std::vector<std::string> queues;  // sorted
+  uint32_t tasks = 0;               // leases held
+  TimeMs oldest_lease_ms = 0;       // start of its oldest lease
+  TimeMs last_heartbeat_ms = 0;     // its latest heartbeat of any lease (0 = none)
+  TimeMs next_deadline_ms = 0;      // the earliest deadline among its leases
 };
 
 struct LeasedTask {
@@ -175,6 +188,21 @@ struct DeadPage {
   TaskId next_after = 0;  // 0 = no more
 };
 
+// Transitions of one queue's tasks since the process started (not
+// persisted; a restart starts them at 0; recovery's own moves are not
+// counted). Plain increments on the loop thread, at the point where the
+// transition took effect (after its write was durable, where it writes).
+struct QueueCounters {
+  uint64_t enqueued = 0;       // tasks whose enqueue was committed
+  uint64_t leased = 0;         // tasks handed out (Lease and LeaseBatch)
+  uint64_t acked = 0;          // acks committed
+  uint64_t nacked = 0;         // nacks committed (retry or fatal)
+  uint64_t expired = 0;        // leases that ran out without an ack or nack
+  uint64_t retried = 0;        // attempts ended (nack, expiry) with a retry scheduled
+  uint64_t dead_lettered = 0;  // tasks moved to the dead-letter set (any reason)
+  uint64_t redriven = 0;       // dead letters moved back to READY by a redrive
+};
+
 struct QueueStats {
   std::string name;
   uint64_t ready = 0;
@@ -183,6 +211,13 @@ struct QueueStats {
   uint64_t dead = 0;
   bool paused = false;
   Limits limits;
+  QueueCounters counters;
+  // When the oldest task still ready in the queue's plain (no batch key)
+  // lanes became ready, ms on the engine's clock; 0 = none ready. It reads
+  // the head of each (tenant, priority) FIFO, which may still hold a task
+  // that left READY out of turn (cancel, purge, new priority) until the
+  // scheduler passes it: an upper bound on the true age, briefly.
+  TimeMs oldest_ready_ms = 0;
 };
 
 struct TenantView {
@@ -191,6 +226,7 @@ struct TenantView {
   uint64_t ready = 0;
   uint32_t inflight = 0;
   uint64_t throttled_ms = 0;
+  uint64_t dispatched_total = 0;  // since the process started
   uint64_t dispatched_last_minute = 0;
   double share_last_minute = 0;  // of all dispatches in the last minute
 };
@@ -261,6 +297,7 @@ struct BatchWorkerSpec {
   uint32_t max_wait_ms = 0;  // a batch goes when its oldest task waited this long (0 = at once)
   uint32_t lease_ms = 0;     // the batch's lease; 0 = EngineOptions::default_lease_ms
   std::string worker;        // name, kept in each task's history
+  std::string address;       // its connection, for operators
 };
 
 // One leased batch: tasks of one queue and batch key, one deadline. Each

@@ -20,9 +20,13 @@ namespace sluice::core {
 
 struct LeaseInfo {
   std::string worker;
+  std::string address;  // the holder's connection (HOST:PORT), for operators
   TimeMs started_ms = 0;
   TimeMs deadline_ms = 0;
+  TimeMs heartbeat_ms = 0;  // last heartbeat; 0 = none yet
   uint32_t lease_ms = 0;
+  uint32_t queue = 0;  // interned
+  bool live = false;   // set by Add, cleared by Remove
   TimerHandle timer;  // the lease deadline in the engine's TimerWheel
 };
 
@@ -41,6 +45,7 @@ class LeaseTable {
       h = static_cast<Handle>(pool_.size());
       pool_.push_back(std::move(info));
     }
+    pool_[h].live = true;
     ++size_;
     return h;
   }
@@ -51,10 +56,20 @@ class LeaseTable {
   void Remove(Handle h) {
     assert(h < pool_.size());
     pool_[h].worker.clear();  // keep the capacity for the next lease
+    pool_[h].address.clear();
+    pool_[h].live = false;
     free_.push_back(h);
     --size_;
   }
   size_t size() const { return size_; }
+  // Calls f(const LeaseInfo&) for every lease held: O(the most leases ever
+  // held at once), for operator views.
+  template <typename F>
+  void ForEachLive(F&& f) const {
+    for (const LeaseInfo& info : pool_) {
+      if (info.live) f(info);
+    }
+  }
 
  private:
   std::vector<LeaseInfo> pool_;

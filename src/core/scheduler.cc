@@ -838,6 +838,23 @@ std::optional<TimeMs> Scheduler::NextEligible(uint32_t queue, uint32_t batch_key
 
 TenantSchedStats Scheduler::TenantStats(uint32_t tenant) const { return impl_->Stats(tenant); }
 
+TimeMs Scheduler::OldestReadySince(uint32_t queue) const {
+  const Impl::Stream* q = impl_->FindStream(queue, 0);
+  if (q == nullptr) return 0;
+  TimeMs oldest = 0;
+  for (const uint32_t qt : q->qt_by_tenant) {
+    if (qt == kNone) continue;
+    for (const uint32_t li : impl_->qts[qt].lanes) {
+      if (li == kNone) continue;
+      const auto& fifo = impl_->lanes[li].fifo;
+      if (fifo.empty()) continue;
+      const TimeMs since = std::max<TimeMs>(1, fifo.front().ready_since());
+      if (oldest == 0 || since < oldest) oldest = since;
+    }
+  }
+  return oldest;
+}
+
 uint32_t Scheduler::QueueInflight(uint32_t queue) const {
   return queue < impl_->qlimits.size() ? impl_->qlimits[queue].inflight : 0;
 }

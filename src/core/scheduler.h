@@ -150,6 +150,11 @@ class Scheduler {
 
   TenantSchedStats TenantStats(uint32_t tenant) const;
   uint32_t QueueInflight(uint32_t queue) const;
+  // The earliest ready_since at the head of a FIFO of the queue's plain
+  // stream (key 0), or 0 when they are all empty. O(tenants x levels) of the
+  // queue. A head may be a ref the engine no longer holds ready (dropped when
+  // Pop reaches it).
+  TimeMs OldestReadySince(uint32_t queue) const;
   SchedulerTotals Totals() const;
 
  private:

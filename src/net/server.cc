@@ -47,7 +47,9 @@ Server::Server(asio::io_context& io, tcp::acceptor acceptor, ServerOptions optio
       options_(std::move(options)),
       handler_(handler),
       acceptor_(std::move(acceptor)),
-      accept_retry_(io) {}
+      accept_retry_(io) {
+  options_.session.counters = &counters_;
+}
 
 Server::~Server() {
   boost::system::error_code ec;
@@ -95,11 +97,13 @@ void Server::DoAccept() {
 
 void Server::Admit(tcp::socket socket) {
   const uint64_t id = next_id_++;
+  ++counters_.accepted;
   const bool full = sessions_.size() >= options_.max_connections;
   if (!pending_.empty() && (full || pending_.size() >= options_.max_pending_hello)) {
     // The oldest silent connection gives way: Evict closes it now, and
     // OnClosed drops it from both maps before the newcomer is counted.
     Session* oldest = pending_.begin()->second;
+    ++counters_.evicted;
     oldest->Evict(Code::kResourceExhausted,
                   "closed before Hello: " + std::to_string(pending_.size()) +
                       " connections were waiting to say Hello (limits.max_pending_hello " +
@@ -108,6 +112,7 @@ void Server::Admit(tcp::socket socket) {
   }
   if (sessions_.size() >= options_.max_connections) {
     // Not tracked: the session keeps itself alive through its handlers.
+    ++counters_.refused;
     auto refused = std::make_shared<Session>(std::move(socket), id, options_.session, handler_,
                                              SessionHooks{});
     refused->Reject(Code::kResourceExhausted,

@@ -70,6 +70,9 @@ class Server {
   void CloseAll(const std::string& reason);
 
   size_t connections() const { return sessions_.size(); }
+  // Connections that have not said Hello yet.
+  size_t pending_hello() const { return pending_.size(); }
+  const NetCounters& counters() const { return counters_; }
 
  private:
   void DoAccept();
@@ -77,7 +80,8 @@ class Server {
   void OnClosed(uint64_t id);
 
   boost::asio::io_context& io_;
-  ServerOptions options_;
+  ServerOptions options_;  // options_.session.counters points at counters_
+  NetCounters counters_;
   RequestHandler* handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
   // Backs off accepting after EMFILE/ENFILE, instead of spinning on the

@@ -103,6 +103,7 @@ void Session::TakeFrames() {
       break;
     }
     if (!next->has_value()) break;
+    if (options_.counters != nullptr) ++options_.counters->frames_received;
     const wire::FrameView& frame = **next;
     if (state_ == State::kAwaitHello) {
       HandleHello(frame);
@@ -181,6 +182,7 @@ void Session::Respond(flatbuffers::DetachedBuffer frame) {
 void Session::FailAndClose(uint64_t request_id, const Status& status) {
   if (state_ == State::kClosed || state_ == State::kClosing) return;
   spdlog::warn("protocol error id={} peer={}: {}; closing", id_, peer_, status.ToString());
+  if (options_.counters != nullptr) ++options_.counters->protocol_errors;
   state_ = State::kClosing;
   wait_pending_ = false;
   closing_since_ = SteadyClock::now();
@@ -241,6 +243,7 @@ void Session::Abort(std::string reason) {
 }
 
 void Session::Enqueue(flatbuffers::DetachedBuffer frame) {
+  if (options_.counters != nullptr) ++options_.counters->frames_sent;
   write_queue_bytes_ += frame.size();
   write_queue_.push_back(std::move(frame));
   if (write_queue_bytes_ > options_.max_write_queue_bytes) {

@@ -50,6 +50,17 @@
 
 namespace sluice::net {
 
+// Counters of the native protocol since the Server started, for /metrics.
+// Plain integers: written and read on the loop thread only.
+struct NetCounters {
+  uint64_t accepted = 0;         // connections accepted (refused ones included)
+  uint64_t refused = 0;          // refused at once: max_connections taken
+  uint64_t evicted = 0;          // closed before Hello to make room (max_pending_hello)
+  uint64_t frames_received = 0;  // frames decoded (Hello included)
+  uint64_t frames_sent = 0;      // frames queued for sending (responses and errors)
+  uint64_t protocol_errors = 0;  // connections closed for a bad frame or handshake
+};
+
 struct SessionOptions {
   uint32_t max_frame_bytes = wire::kDefaultMaxFrameBytes;
   size_t max_pending_responses = 1024;
@@ -59,6 +70,9 @@ struct SessionOptions {
   size_t max_write_queue_bytes = 64u << 20;
   std::string auth_token;  // empty = auth off
   std::string server_name = "sluiced";
+  // Where the session counts frames and errors; null = not counted. Must
+  // outlive the session (the Server's).
+  NetCounters* counters = nullptr;
 };
 
 class Session;

@@ -363,6 +363,8 @@ Status RocksStore::AddToBatch(const core::WriteSet& set, rocksdb::WriteBatch* ba
 void RocksStore::CommitGroup(std::vector<Pending>* group) {
   std::vector<Status> results(group->size());
   Status write_status;
+  group_sets_.Observe(static_cast<double>(group->size()));
+  const auto started = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> write_lock(write_mu_);
     write_status = PrepareWrite();
@@ -386,8 +388,13 @@ void RocksStore::CommitGroup(std::vector<Pending>* group) {
           }
           if (*free < options_.min_free_bytes + admitted_new + p.bytes) {
             results[i] = FloorError(*free, p.bytes);
+            if (!below_floor_.exchange(true, std::memory_order_relaxed)) {
+              std::lock_guard<std::mutex> lk(health_mu_);
+              health_error_ = results[i].message();
+            }
             continue;
           }
+          below_floor_.store(false, std::memory_order_relaxed);
           admitted_new += p.bytes;
         }
         batch.SetSavePoint();
@@ -400,7 +407,15 @@ void RocksStore::CommitGroup(std::vector<Pending>* group) {
       }
       if (batch.Count() > 0) {
         write_status = WriteBatchNow(&batch, options_.durability == core::Durability::kSync);
+        commit_seconds_.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       }
+    }
+    if (!write_status.ok() && !write_failing_.load(std::memory_order_relaxed)) {
+      // PrepareWrite refused (recovery pending): still failing.
+      std::lock_guard<std::mutex> lk(health_mu_);
+      health_error_ = write_status.message();
+      write_failing_.store(true, std::memory_order_relaxed);
     }
   }
 
@@ -490,13 +505,55 @@ Status RocksStore::WriteBatchNow(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   rocksdb_writes_.fetch_add(1, std::memory_order_relaxed);
+  const auto started = std::chrono::steady_clock::now();
   Status st = FromRocks(db_->Write(wo, batch), options_.dir, "writing");
+  write_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (!st.ok()) {
     need_resume_ = true;
     last_error_ = st;
     retry_at_ = std::chrono::steady_clock::now() + retry_delay_;
+    std::lock_guard<std::mutex> lk(health_mu_);
+    health_error_ = st.message();
+    write_failing_.store(true, std::memory_order_relaxed);
+  } else if (write_failing_.load(std::memory_order_relaxed)) {
+    write_failing_.store(false, std::memory_order_relaxed);
   }
   return st;
+}
+
+StoreHealth RocksStore::Health() const {
+  StoreHealth h;
+  h.writable = !write_failing_.load(std::memory_order_relaxed);
+  h.below_floor = below_floor_.load(std::memory_order_relaxed);
+  if (!h.writable || h.below_floor) {
+    std::lock_guard<std::mutex> lk(health_mu_);
+    h.error = health_error_;
+  }
+  return h;
+}
+
+StoreProperties RocksStore::Properties() const {
+  StoreProperties p;
+  std::shared_lock<std::shared_mutex> lk(db_mu_);
+  if (!db_) return p;
+  uint64_t v = 0;
+  if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateLiveDataSize, &v)) {
+    p.live_data_bytes = v;
+  }
+  if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &v)) {
+    p.sst_files_bytes = v;
+  }
+  if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+    p.memtable_bytes = v;
+  }
+  if (db_->GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &v)) {
+    p.delayed_write_rate = v;
+  }
+  if (db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &v)) {
+    p.write_stopped = v != 0;
+  }
+  return p;
 }
 
 Status RocksStore::WriteNow(core::WriteSet set) {

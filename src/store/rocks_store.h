@@ -43,6 +43,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/histogram.h"
 #include "common/status.h"
 #include "core/store.h"
 #include "store/disk_space.h"
@@ -81,6 +82,22 @@ struct StoreOptions {
   // 30 s while it keeps failing; writes in between fail at once with the
   // last error, so a full disk never makes the store reopen in a loop.
   uint32_t recovery_retry_ms = 1000;
+};
+
+// What /readyz asks of the store (RocksStore::Health).
+struct StoreHealth {
+  bool writable = true;  // false: the last group commit failed (RocksDB error, full disk)
+  bool below_floor = false;  // the last new write was refused by min_free_bytes
+  std::string error;     // the failure, when !writable or below_floor
+};
+
+// RocksDB's own figures, read on demand (RocksStore::Properties).
+struct StoreProperties {
+  uint64_t live_data_bytes = 0;      // rocksdb.estimate-live-data-size, all column families
+  uint64_t sst_files_bytes = 0;      // rocksdb.total-sst-files-size, all column families
+  uint64_t memtable_bytes = 0;       // rocksdb.cur-size-all-mem-tables, all column families
+  uint64_t delayed_write_rate = 0;   // rocksdb.actual-delayed-write-rate: bytes/s, 0 = no stall
+  bool write_stopped = false;        // rocksdb.is-write-stopped
 };
 
 class RocksStore final : public core::Store {
@@ -137,6 +154,19 @@ class RocksStore final : public core::Store {
   std::string wal_spare_error() const;
   // Recovery attempts after failed writes (Resume or reopen), for tests.
   uint64_t recovery_attempts();
+
+  // --- metrics (any thread; none of these waits for a commit) ----------
+  // Write sets per group commit.
+  const Histogram& group_sets() const { return group_sets_; }
+  // One group commit, seconds: from building its WriteBatch to the end of
+  // its DB::Write (encoding, the free-space check, the write and its sync).
+  const Histogram& commit_seconds() const { return commit_seconds_; }
+  // The DB::Write call alone, seconds: with durability sync this is the WAL
+  // append plus its fdatasync (RocksDB syncs inside the call).
+  const Histogram& write_seconds() const { return write_seconds_; }
+  StoreHealth Health() const;
+  // Reads RocksDB properties; takes the DB lock shared (a reopen holds it).
+  StoreProperties Properties() const;
 
  private:
   struct Pending {
@@ -207,6 +237,15 @@ class RocksStore final : public core::Store {
   // write_mu_.
   bool degraded_ = false;
   std::atomic<uint64_t> rocksdb_writes_{0};
+  Histogram group_sets_{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+  Histogram commit_seconds_{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                            0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+  Histogram write_seconds_{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                           0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+  std::atomic<bool> write_failing_{false};
+  std::atomic<bool> below_floor_{false};
+  mutable std::mutex health_mu_;  // guards health_error_ only; never held over I/O
+  std::string health_error_;
   std::thread thread_;
 };
 

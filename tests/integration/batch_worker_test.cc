@@ -646,5 +646,70 @@ TEST_F(BatchWorkerTest, SluicectlShowsWorkersBatchesAndStreams) {
   EXPECT_TRUE(orphan) << r.out;
 }
 
+// sluicectl workers: who holds leases, by worker name and connection, with
+// the batch workers' leases among them.
+TEST_F(BatchWorkerTest, SluicectlWorkersShowsWhoHoldsLeases) {
+  std::vector<TaskSpec> specs(3);
+  for (auto& t : specs) {
+    t.queue = "jobs";
+    t.payload = "p";
+  }
+  ASSERT_TRUE(client_->EnqueueMany(specs).ok());
+  auto held = client_->Lease("jobs", 2, 0, 60'000, "agent-7");
+  ASSERT_TRUE(held.ok() && held->size() == 2u);
+  const uint64_t before = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  ASSERT_TRUE(client_->Heartbeat((*held)[0].token).ok());
+  auto other = Connect("unnamed");
+  ASSERT_NE(other, nullptr);
+  auto one = other->Lease("jobs", 1, 0, 60'000, "");
+  ASSERT_TRUE(one.ok() && one->size() == 1u);
+  ASSERT_EQ(Put("infer", "k", 2).size(), 2u);
+  BatchRegistration reg = Registration("infer", {"k"}, 1, 4);
+  reg.worker = "gpu-test";
+  auto id = client_->BatchRegister(reg);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  ASSERT_EQ(LeaseBatch(*client_, *id).tasks.size(), 2u);
+
+  CtlResult r = RunCtl({"--broker", broker_.address(), "--json", "workers"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  auto json = ctl::ParseJson(r.out);
+  ASSERT_TRUE(json.ok()) << json.status().ToString() << "\n" << r.out;
+  const ctl::JsonValue* holders = json->Find("lease_holders");
+  ASSERT_NE(holders, nullptr) << r.out;
+  ASSERT_EQ(holders->items().size(), 3u) << r.out;
+  std::map<std::string, const ctl::JsonValue*> by_name;
+  for (const ctl::JsonValue& h : holders->items()) by_name[h.Find("worker")->text()] = &h;
+  ASSERT_TRUE(by_name.count("agent-7")) << r.out;
+  const ctl::JsonValue& agent = *by_name["agent-7"];
+  EXPECT_EQ(agent.Find("tasks")->AsInt64(), 2);
+  EXPECT_GE(agent.Find("last_heartbeat_ms")->AsInt64().value_or(0),
+            static_cast<int64_t>(before));
+  EXPECT_FALSE(agent.Find("address")->text().empty());
+  ASSERT_EQ(agent.Find("queues")->items().size(), 1u);
+  EXPECT_EQ(agent.Find("queues")->items()[0].text(), "jobs");
+  ASSERT_TRUE(by_name.count("gpu-test")) << r.out;
+  EXPECT_EQ(by_name["gpu-test"]->Find("tasks")->AsInt64(), 2);
+  EXPECT_EQ(by_name["gpu-test"]->Find("last_heartbeat_ms")->AsInt64(), 0);
+  // The unnamed worker is shown by its address.
+  bool unnamed = false;
+  for (const auto& [name, h] : by_name) {
+    if (name == h->Find("address")->text()) {
+      unnamed = true;
+      EXPECT_EQ(h->Find("tasks")->AsInt64(), 1);
+    }
+  }
+  EXPECT_TRUE(unnamed) << r.out;
+  EXPECT_NE(agent.Find("address")->text(), "") << r.out;
+
+  r = RunCtl({"--broker", broker_.address(), "workers"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(Contains(r.out, "LAST_HEARTBEAT")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "agent-7")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "MAX_TASKS")) << r.out;
+}
+
 }  // namespace
 }  // namespace sluice::client

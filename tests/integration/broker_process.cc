@@ -89,6 +89,14 @@ BrokerProcess::~BrokerProcess() {
     if (nl != std::string::npos) {
       const std::string line = out.substr(0, nl);
       out.erase(0, nl + 1);
+      // sluiced prints its HTTP address (when [http] listen is set) before
+      // the listening line.
+      const std::string http_marker = "sluiced http on ";
+      if (line.rfind(http_marker, 0) == 0) {
+        const std::string addr = line.substr(http_marker.size());
+        http_port_ = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+        continue;
+      }
       if (line.rfind(marker, 0) == 0) {
         const std::string addr = line.substr(marker.size());
         const size_t colon = addr.rfind(':');

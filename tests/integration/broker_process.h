@@ -70,6 +70,8 @@ class BrokerProcess {
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
   uint16_t port() const { return port_; }
+  // The HTTP listener's port ("sluiced http on HOST:PORT"); 0 when it has none.
+  uint16_t http_port() const { return http_port_; }
   const std::string& host() const { return host_; }
   std::string address() const { return host_ + ":" + std::to_string(port_); }
   const std::string& data_dir() const { return data_dir_; }
@@ -88,6 +90,7 @@ class BrokerProcess {
   int stdout_fd_ = -1;
   std::string host_ = "127.0.0.1";
   uint16_t port_ = 0;
+  uint16_t http_port_ = 0;
 };
 
 // Outcome of RunSluiced: the exit code (128 + signal if killed by one, -1 if

@@ -1,9 +1,12 @@
-// Batch workers (GPU inference slots, docs/batching.md): workers (the
-// registered batch workers) and batches (batches in flight, and the streams
-// of ready tasks waiting to form them).
+// Workers: workers (who holds leases, and the registered batch workers of
+// docs/batching.md) and batches (batches in flight, and the streams of ready
+// tasks waiting to form them).
 //
 // JSON forms (a contract: fields are added, never renamed):
-//   workers  {"workers": [{"id", "worker", "queue", "batch_keys": [...],
+//   workers  {"lease_holders": [{"worker", "address", "queues": [...],
+//            "tasks", "oldest_lease_ms", "last_heartbeat_ms",
+//            "next_deadline_ms"}, ...],
+//            "workers": [{"id", "worker", "queue", "batch_keys": [...],
 //            "slots", "busy", "free", "polling", "max_tasks", "max_cost",
 //            "max_wait_ms", "registered_ms", "batches_total",
 //            "tasks_total"}, ...]}
@@ -51,11 +54,27 @@ std::string Join(const std::vector<std::string>& words) {
 
 // ------------------------------------------------------------------ workers
 
-void RenderWorkers(const std::vector<client::BatchWorkerInfo>& workers, bool json,
+void RenderWorkers(const std::vector<client::LeaseHolderInfo>& holders,
+                   const std::vector<client::BatchWorkerInfo>& workers, bool json,
                    std::ostream& out) {
+  const uint64_t now = NowMs();
   if (json) {
     JsonWriter w;
-    w.BeginObject().Key("workers").BeginArray();
+    w.BeginObject().Key("lease_holders").BeginArray();
+    for (const auto& h : holders) {
+      w.BeginObject()
+          .Key("worker").String(h.worker)
+          .Key("address").String(h.address)
+          .Key("queues").BeginArray();
+      for (const auto& q : h.queues) w.String(q);
+      w.EndArray()
+          .Key("tasks").Uint(h.tasks)
+          .Key("oldest_lease_ms").Uint(h.oldest_lease_ms)
+          .Key("last_heartbeat_ms").Uint(h.last_heartbeat_ms)
+          .Key("next_deadline_ms").Uint(h.next_deadline_ms)
+          .EndObject();
+    }
+    w.EndArray().Key("workers").BeginArray();
     for (const auto& x : workers) {
       w.BeginObject()
           .Key("id").Uint(x.id)
@@ -80,6 +99,21 @@ void RenderWorkers(const std::vector<client::BatchWorkerInfo>& workers, bool jso
     PrintJson(out, w);
     return;
   }
+  if (holders.empty()) {
+    out << "no leases held\n";
+  } else {
+    Table table({"WORKER", "ADDRESS", "QUEUES", "TASKS", "OLDEST_LEASE", "LAST_HEARTBEAT",
+                 "NEXT_DEADLINE"});
+    for (const auto& h : holders) {
+      table.AddRow({OneLine(h.worker, kPayloadCellChars), h.address,
+                    OneLine(Join(h.queues), kPayloadCellChars), std::to_string(h.tasks),
+                    Age(h.oldest_lease_ms, now), Age(h.last_heartbeat_ms, now),
+                    h.next_deadline_ms > now ? "in " + FormatDuration(h.next_deadline_ms - now)
+                                             : "due"});
+    }
+    table.Print(out);
+  }
+  out << "\n";
   if (workers.empty()) {
     out << "no batch workers\n";
     return;
@@ -100,14 +134,22 @@ void RenderWorkers(const std::vector<client::BatchWorkerInfo>& workers, bool jso
 }
 
 int RunWorkers(Context& ctx, const NoArgs&) {
+  auto holders = ctx.client.ListLeaseHolders();
+  if (!holders.ok()) return ctx.Fail(holders.status());
   auto list = ctx.client.ListBatches();
   if (!list.ok()) return ctx.Fail(list.status());
-  RenderWorkers(list->workers, ctx.global.json, ctx.out);
+  RenderWorkers(*holders, list->workers, ctx.global.json, ctx.out);
   return kExitOk;
 }
 
 constexpr char kWorkersDoc[] = R"md(
-The batch workers registered now (client/batch_worker.h; a registration
+Who holds leases now, one row per worker name and connection: the queues
+it holds tasks of, how many, how long ago its oldest lease began, its last
+heartbeat (`-`: none yet) and when its earliest lease ends unless
+heartbeated (`due`: expiring now). A worker that sends no name is shown by
+its address.
+
+Then the batch workers registered now (client/batch_worker.h; a registration
 lasts as long as its connection), one row each: its id, name and queue, the
 batch keys it serves, its slots (BUSY holding a batch, FREE not), the polls
 waiting for a batch, its batch shape (at most MAX_TASKS tasks and MAX_COST
@@ -116,6 +158,9 @@ MAX_WAIT), and the batches and tasks it was sent since it registered.
 
 ```
 $ sluicectl workers
+WORKER          ADDRESS          QUEUES  TASKS  OLDEST_LEASE  LAST_HEARTBEAT  NEXT_DEADLINE
+host-a:4121     127.0.0.1:50514  jobs        4  12s           2s              in 28s
+
 ID  NAME   QUEUE  KEYS           BUSY  FREE  POLLING  MAX_TASKS  MAX_COST  MAX_WAIT  BATCHES  TASKS
  1  gpu-0  infer  llama,mistral     1     1        1         32     16000  10ms          412   9650
 ```
@@ -227,7 +272,7 @@ HELD: tasks costlier than the max_cost of every worker registered for their key,
 void RegisterBatchCommands(Registry& r) {
   r.AddSection("Batch workers", "");
   r.Add<NoArgs>({.path = "workers",
-                 .summary = "batch workers: keys, slots busy/free, polls, batch shape, served",
+                 .summary = "who holds leases; batch workers: keys, slots busy/free, shape",
                  .description = kWorkersDoc,
                  .run = RunWorkers});
   r.Add<NoArgs>({.path = "batches",

@@ -116,6 +116,10 @@ TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.max_wait_ms, d.max_wait_ms);
   EXPECT_EQ(c.dedup_window_ms, d.dedup_window_ms);
   EXPECT_EQ(c.aging_ms, d.aging_ms);
+  EXPECT_EQ(c.http_host, d.http_host);
+  EXPECT_EQ(c.http_port, d.http_port);
+  EXPECT_EQ(c.max_series_queues, d.max_series_queues);
+  EXPECT_EQ(c.max_series_tenants, d.max_series_tenants);
   // And the binary accepts it as --config.
   const ParsedArgs args = Parse({"--config", path});
   EXPECT_EQ(args.exit_code, -1);

@@ -44,6 +44,63 @@ class EngineTest : public EngineFixture {
   }
 };
 
+// The per-queue transition counters (/metrics) move once per committed
+// transition, and the tenant's dispatch count and the oldest ready age follow.
+TEST_F(EngineTest, QueueCountersCountEachTransitionOnce) {
+  const TimeMs t0 = clock_.NowMs();
+  Put("a");
+  clock_.Advance(5);
+  Put("b");
+  Put("c");
+  EXPECT_EQ(QStats().counters.enqueued, 3u);
+  EXPECT_EQ(QStats().oldest_ready_ms, t0);
+
+  auto a = Lease();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_TRUE(AckOne(a[0].token).ok());
+  EXPECT_EQ(QStats().oldest_ready_ms, t0 + 5) << "b is the oldest ready now";
+  auto b = Lease();
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_TRUE(NackOne(b[0].token, /*fatal=*/false, /*delay=*/0).ok());  // ready again
+  auto c = Lease();
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_NE(c[0].id, b[0].id);
+  AdvanceAndTick(1001);  // c's lease expires; it backs off (delayed)
+  auto b2 = Lease();
+  ASSERT_EQ(b2.size(), 1u);
+  ASSERT_EQ(b2[0].id, b[0].id);
+  ASSERT_TRUE(NackOne(b2[0].token, /*fatal=*/true).ok());  // dead letter
+
+  QueueStats q = QStats();
+  EXPECT_EQ(q.counters.enqueued, 3u);
+  EXPECT_EQ(q.counters.leased, 4u);
+  EXPECT_EQ(q.counters.acked, 1u);
+  EXPECT_EQ(q.counters.nacked, 2u);
+  EXPECT_EQ(q.counters.expired, 1u);
+  EXPECT_EQ(q.counters.retried, 2u);  // b's first nack, c's expiry
+  EXPECT_EQ(q.counters.dead_lettered, 1u);
+  EXPECT_EQ(q.counters.redriven, 0u);
+  EXPECT_EQ(q.ready, 0u);
+  EXPECT_EQ(q.oldest_ready_ms, 0) << "nothing ready";
+
+  std::optional<Result<uint64_t>> moved;
+  engine_->Redrive(DeadFilter{}, 100, [&](auto r) { moved = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(moved.has_value() && moved->ok());
+  EXPECT_EQ(**moved, 1u);
+  q = QStats();
+  EXPECT_EQ(q.counters.redriven, 1u);
+  EXPECT_EQ(q.counters.dead_lettered, 1u);
+  EXPECT_EQ(q.ready, 1u);
+  EXPECT_EQ(q.oldest_ready_ms, clock_.NowMs()) << "a redriven task is ready from the redrive";
+
+  for (const TenantView& t : engine_->ListTenants()) {
+    if (t.name == "t1") {
+      EXPECT_EQ(t.dispatched_total, 4u);
+    }
+  }
+}
+
 TEST_F(EngineTest, EnqueueIsAcknowledgedOnlyAfterTheWriteCompletes) {
   bool called = false;
   std::vector<EnqueueSpec> specs;

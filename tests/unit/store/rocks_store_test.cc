@@ -302,6 +302,14 @@ TEST_F(RocksStoreTest, GroupCommitTakesEveryQueuedSetInOneWrite) {
   store_->Flush();
   EXPECT_EQ(store_->rocksdb_writes(), 2u);
   EXPECT_EQ(done_.posts(), 2);  // one completion batch per group
+  // /metrics: one observation per group (sizes 1 and 200), each timed.
+  const HistogramSnapshot sets = store_->group_sets().Snapshot();
+  EXPECT_EQ(sets.count, 2u);
+  EXPECT_EQ(sets.sum, 201.0);
+  EXPECT_EQ(sets.counts[0], 1u);  // <= 1
+  EXPECT_EQ(store_->commit_seconds().Snapshot().count, 2u);
+  EXPECT_EQ(store_->write_seconds().Snapshot().count, 2u);
+  EXPECT_TRUE(store_->Health().writable);
   auto results = done_.results();
   ASSERT_EQ(results.size(), 201u);
   for (int i = 0; i <= 200; ++i) {
@@ -505,12 +513,16 @@ TEST_P(WriteFaultTest, FailedGroupIsReportedToItsSetsOnlyAndWritesResume) {
     EXPECT_EQ(store_->GetTask(id).status().code(), Code::kNotFound) << id;
   }
 
-  // While the fault lasts, writes keep failing with the error.
+  // While the fault lasts, writes keep failing with the error; /readyz
+  // reads it from Health().
   EXPECT_EQ(WriteAndWait(PutTaskSet(20)).code(), expected);
+  EXPECT_FALSE(store_->Health().writable);
+  EXPECT_FALSE(store_->Health().error.empty());
 
   fs_->ClearFault();
   Status st = WriteAndWait(PutTaskSet(21));
   ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(store_->Health().writable);
   EXPECT_TRUE(store_->GetTask(21).ok());
   ASSERT_TRUE(WriteAndWait(PutTaskSet(22)).ok());
 
@@ -553,6 +565,8 @@ TEST_F(DiskFullTest, NewDataIsRefusedBelowTheFloorAndUpkeepStillGoes) {
             std::string::npos)
       << refused.message();
   EXPECT_EQ(store_->GetTask(2).status().code(), Code::kNotFound);
+  EXPECT_TRUE(store_->Health().below_floor);
+  EXPECT_EQ(store_->Health().error, refused.message());
   // Upkeep (an ack's delete, a move to the dead letters) uses the reserve.
   ASSERT_TRUE(WriteAndWait({Mutation::DeleteTask(1)}).ok());
   EXPECT_EQ(store_->GetTask(1).status().code(), Code::kNotFound);
@@ -560,6 +574,8 @@ TEST_F(DiskFullTest, NewDataIsRefusedBelowTheFloorAndUpkeepStillGoes) {
   free_ = 1 << 30;
   ASSERT_TRUE(WriteAndWait(PutTaskSet(3), core::WriteKind::kNew).ok());
   EXPECT_EQ(store_->recovery_attempts(), 0u);
+  EXPECT_FALSE(store_->Health().below_floor);
+  EXPECT_TRUE(store_->Health().writable);
 }
 
 TEST_F(DiskFullTest, OneGroupAdmitsNewDataOnlyUpToTheFloor) {

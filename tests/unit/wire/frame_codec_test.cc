@@ -232,6 +232,14 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
           f::CreateBatchStreamInfoDirect(b, "q", "llama", 40, 5120, 1, 9000, 1700000000050, 1)};
       return f::CreateBatchListResultDirect(b, &w, &batches, &s).Union();
     }
+    case f::Body::WorkerList:
+      return f::CreateWorkerList(b).Union();
+    case f::Body::WorkerListResult: {
+      const auto queues = b.CreateVectorOfStrings({"jobs"});
+      std::vector<Offset<f::LeaseHolderInfo>> h = {f::CreateLeaseHolderInfo(
+          b, b.CreateString("w1"), b.CreateString("127.0.0.1:5000"), queues, 3, 10, 20, 30)};
+      return f::CreateWorkerListResultDirect(b, &h).Union();
+    }
     case f::Body::NONE:
       break;
   }

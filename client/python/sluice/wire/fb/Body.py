@@ -60,3 +60,5 @@ class Body(object):
     BatchHeartbeatResult = 54
     BatchList = 55
     BatchListResult = 56
+    WorkerList = 57
+    WorkerListResult = 58
