@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "broker/dispatcher.h"
+#include "broker/event_log.h"
 #include "broker/http_server.h"
 #include "broker/metrics.h"
 #include "broker/open_files_limit.h"
@@ -131,6 +132,8 @@ struct Broker::State {
   std::optional<PidFile> pid_file;
   std::unique_ptr<store::RocksStore> store;
   std::optional<core::RecordCacheStore> cached_store;
+  // Before the engine, whose on_event posts lines to it; null when off.
+  std::unique_ptr<EventLog> events;
   std::unique_ptr<core::Engine> engine;
   std::optional<Dispatcher> dispatcher;
   std::optional<net::Server> server;
@@ -280,7 +283,17 @@ int Broker::State::OpenSteps() {
                  spare_error);
   }
   cached_store.emplace(*store, config.record_cache_bytes);
-  auto opened_engine = core::Engine::Open(*cached_store, clock, config.ToEngineOptions());
+  core::EngineOptions engine_options = config.ToEngineOptions();
+  if (!config.event_log.empty()) {
+    auto opened_events = EventLog::Open(config.event_log, io);
+    if (!opened_events.ok()) {
+      spdlog::critical("{}", opened_events.status().message());
+      return kExitStartupFailed;
+    }
+    events = std::move(*opened_events);
+    engine_options.on_event = [log = events.get()](const core::LifecycleEvent& e) { log->Add(e); };
+  }
+  auto opened_engine = core::Engine::Open(*cached_store, clock, std::move(engine_options));
   if (!opened_engine.ok()) {
     spdlog::critical("cannot open the engine on {}: {}", config.data_dir,
                      opened_engine.status().ToString());

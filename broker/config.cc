@@ -79,9 +79,9 @@ Status SetLogLevel(const std::string& v, const std::string& where, BrokerConfig*
 
 // The engine's lease and backoff bounds are the protocol's, which clients
 // such as sluicectl check before sending (src/core may not include wire).
-static_assert(core::EngineOptions{}.min_lease_ms == wire::kMinLeaseMs &&
-                  core::EngineOptions{}.max_lease_ms == wire::kMaxLeaseMs &&
-                  core::EngineOptions{}.max_backoff_ms == wire::kMaxBackoffMs,
+static_assert(core::EngineOptions::kDefaultMinLeaseMs == wire::kMinLeaseMs &&
+                  core::EngineOptions::kDefaultMaxLeaseMs == wire::kMaxLeaseMs &&
+                  core::EngineOptions::kDefaultMaxBackoffMs == wire::kMaxBackoffMs,
               "EngineOptions (src/core/engine_types.h) and wire/protocol_defaults.h disagree");
 
 
@@ -120,6 +120,11 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
          })},
         {"max_series_queues", Int(&BrokerConfig::max_series_queues, 1, 1'000'000)},
         {"max_series_tenants", Int(&BrokerConfig::max_series_tenants, 1, 1'000'000)}}},
+      {"events",
+       {{"log", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
+           c->event_log = v;
+           return Status::Ok();
+         })}}},
       {"limits",
        {{"max_connections", Int(&BrokerConfig::max_connections, 1, 1 << 20)},
         {"max_pending_hello", Int(&BrokerConfig::max_pending_hello, 0, 1 << 20)},
@@ -329,12 +334,15 @@ Status Validate(const BrokerConfig& c) {
 ParsedArgs ParseArgs(int argc, char** argv) {
   ParsedArgs out;
   CLI::App app{"sluiced: the sluice task broker"};
-  std::string listen, data_dir, durability, log_level, http_listen;
+  std::string listen, data_dir, durability, log_level, http_listen, event_log;
   app.add_option("--config", out.config_path, "TOML config file (config/sluiced.toml)");
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
   CLI::Option* http_flag = app.add_option(
       "--http-listen", http_listen,
       "HOST:PORT for /metrics, /healthz, /readyz (port 0: any free port; \"\": no HTTP)");
+  CLI::Option* event_log_flag = app.add_option(
+      "--event-log", event_log,
+      "lifecycle event log: a file (appended), \"-\" or \"stderr\"; \"\": off");
   CLI::Option* data_dir_flag = app.add_option("--data-dir", data_dir, "data directory");
   app.add_option("--durability", durability, "sync|async")
       ->check(CLI::IsMember({"sync", "async"}));
@@ -372,6 +380,7 @@ ParsedArgs ParseArgs(int argc, char** argv) {
     Status s = ParseHttpListen(http_listen, &out.config);
     if (!s.ok()) return fail(Status::InvalidArgument("--http-listen: " + s.message()));
   }
+  if (event_log_flag->count() > 0) out.config.event_log = event_log;
   if (data_dir_flag->count() > 0) {
     if (data_dir.empty()) {
       return fail(Status::InvalidArgument(

@@ -79,6 +79,10 @@ struct BrokerConfig {
   uint64_t max_series_queues = 500;
   uint64_t max_series_tenants = 500;
 
+  // [events]: the lifecycle event log (broker/event_log.h). "" = off; "-" or
+  // "stderr" = standard error; else a file path (appended, created).
+  std::string event_log;
+
   // [tenants.NAME] and [queues.NAME]: weight (tenants), rate, burst,
   // max_inflight, rate_unit. Applied (and persisted) at every start-up, so
   // for the names listed here the file wins over `sluicectl tenant set` after

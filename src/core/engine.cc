@@ -25,6 +25,46 @@ const char* TaskStateName(TaskState s) {
   return "unknown";
 }
 
+const char* LifecycleEventName(LifecycleEventKind kind) {
+  switch (kind) {
+    case LifecycleEventKind::kEnqueued: return "enqueued";
+    case LifecycleEventKind::kLeased: return "leased";
+    case LifecycleEventKind::kLeaseExpired: return "lease_expired";
+    case LifecycleEventKind::kNacked: return "nacked";
+    case LifecycleEventKind::kRetried: return "retried";
+    case LifecycleEventKind::kDead: return "dead";
+    case LifecycleEventKind::kAcked: return "acked";
+    case LifecycleEventKind::kRedriven: return "redriven";
+  }
+  return "unknown";
+}
+
+void Engine::Emit(LifecycleEventKind kind, const Meta& m, uint32_t attempt,
+                  std::string_view worker, std::string_view traceparent) {
+  LifecycleEvent e;
+  e.kind = kind;
+  e.ts_ms = clock_.NowMs();
+  e.id = m.id;
+  e.attempt = attempt;
+  e.queue = queue_names_.Name(m.queue);
+  e.tenant = tenant_names_.Name(m.tenant);
+  e.worker = worker;
+  e.traceparent = traceparent;
+  options_.on_event(e);
+}
+
+std::string_view Engine::LeasedTrace(TaskId id) const {
+  auto it = trace_of_leased_.find(id);
+  return it == trace_of_leased_.end() ? std::string_view() : std::string_view(it->second);
+}
+
+std::string_view Engine::TraceOf(const std::vector<Header>& headers) {
+  for (const Header& h : headers) {
+    if (h.key == "traceparent") return h.value;
+  }
+  return {};
+}
+
 Engine::Engine(Store& store, const Clock& clock, EngineOptions options)
     : store_(store),
       clock_(clock),
@@ -92,6 +132,7 @@ void Engine::FreeSlot(uint32_t slot) {
     wheel_.Cancel(ttl->second);
     ttl_timers_.erase(ttl);
   }
+  if (options_.on_event) trace_of_leased_.erase(m.id);
   ids_.Erase(m.id);
   m.state = Slot::kFree;
   m.id = 0;

@@ -497,6 +497,13 @@ class Engine {
   // or stored settings, since the start; not deleted).
   std::optional<uint32_t> KnownQueue(std::string_view name) const;
 
+  // Lifecycle events (EngineOptions::on_event); callers test on_event first.
+  void Emit(LifecycleEventKind kind, const Meta& m, uint32_t attempt, std::string_view worker,
+            std::string_view traceparent);
+  // The traceparent kept for a leased task (trace_of_leased_), or "".
+  std::string_view LeasedTrace(TaskId id) const;
+  static std::string_view TraceOf(const std::vector<Header>& headers);
+
   bool Matches(const DeadRecord& d, const DeadFilter& f) const;
   Result<std::vector<DeadRecord>> SelectDead(const DeadFilter& filter, size_t limit);
 
@@ -548,6 +555,9 @@ class Engine {
   uint64_t next_batch_id_ = 1;
   std::deque<PendingMarker> pending_markers_;  // in lease order (the clock is monotonic)
   bool markers_timer_armed_ = false;
+  // Only with on_event: traceparent of each leased task that has one, set at
+  // lease, erased when the attempt ends or the slot is freed.
+  std::unordered_map<TaskId, std::string> trace_of_leased_;
 };
 
 }  // namespace sluice::core

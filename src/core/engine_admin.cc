@@ -146,6 +146,9 @@ void Engine::Redrive(const DeadFilter& filter, size_t limit,
       m.has_journal = true;
       --Queue(m.queue).dead;
       ++Queue(m.queue).counters.redriven;
+      if (options_.on_event) {
+        Emit(LifecycleEventKind::kRedriven, m, rec->attempts, {}, TraceOf(rec->headers));
+      }
       Place(slot, 0);
     }
     done(static_cast<uint64_t>(records.size()));

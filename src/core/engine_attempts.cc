@@ -138,6 +138,16 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
       ++counters.nacked;
     }
     if (!st.ok() || !reason) ++counters.retried;
+    if (options_.on_event) {
+      const std::string_view trace = LeasedTrace(mm.id);
+      const uint32_t attempt = mm.attempts;  // the attempt that ended
+      Emit(outcome == AttemptOutcome::kLeaseExpired ? LifecycleEventKind::kLeaseExpired
+                                                    : LifecycleEventKind::kNacked,
+           mm, attempt, info.worker, trace);
+      Emit(st.ok() && reason ? LifecycleEventKind::kDead : LifecycleEventKind::kRetried, mm,
+           attempt, info.worker, trace);
+      trace_of_leased_.erase(mm.id);
+    }
     if (!st.ok()) {
       // A lease expiry that could not be written: the task goes back into
       // circulation from memory; disk keeps the last attempt count written.
@@ -166,13 +176,16 @@ void Engine::KillTask(uint32_t slot, TaskRecord rec, DeadReason reason,
   dead->died_ms = clock_.NowMs();
   dead->task = std::move(rec);
   TaskId id = m.id;
+  std::string trace;  // for its kDead event, from the record (only with on_event)
+  if (options_.on_event) trace = std::string(TraceOf(dead->task.headers));
   WriteSet set;
   set.push_back(Mutation::DeleteTask(id));
   set.push_back(Mutation::PutDead(dead));
   // Not leased, so no marker of its own; one a failed write left behind
   // would otherwise wait for the next restart.
   DeleteLeaseMarker(m, &set);
-  store_.Write(std::move(set), [this, slot, id, done = std::move(done)](const Status& st) {
+  store_.Write(std::move(set), [this, slot, id, trace = std::move(trace),
+                                done = std::move(done)](const Status& st) {
     Meta& mm = slots_[slot];
     if (!st.ok()) {
       // The task is still in `tasks` on disk; keep it in circulation.
@@ -182,6 +195,7 @@ void Engine::KillTask(uint32_t slot, TaskRecord rec, DeadReason reason,
     }
     ++Queue(mm.queue).dead;
     ++Queue(mm.queue).counters.dead_lettered;
+    if (options_.on_event) Emit(LifecycleEventKind::kDead, mm, mm.attempts, {}, trace);
     FreeSlot(slot);
     if (done) done(st);
   });

@@ -106,6 +106,9 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
           IndexTask(rec.id, rec.queue, rec.tenant, rec.priority, rec.cost, rec.batch_key);
       results[record_index[r]] = EnqueueOutcome{rec.id, false};
       ++Queue(slots_[slot].queue).counters.enqueued;
+      if (options_.on_event) {
+        Emit(LifecycleEventKind::kEnqueued, slots_[slot], 0, {}, TraceOf(rec.headers));
+      }
       Place(slot, rec.not_before_ms, committed);
       if (rec.expires_ms != 0) ArmTtl(rec.id, rec.expires_ms);
     }

@@ -76,6 +76,11 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
   // Recovery turns a marker whose attempt never ended into a lost attempt.
   QueueLeaseMarker(slot, now, attempt, markers);
   t.deadline_ms = info.deadline_ms;
+  if (options_.on_event) {
+    const std::string_view trace = TraceOf(rec->headers);
+    if (!trace.empty()) trace_of_leased_[m.id] = std::string(trace);
+    Emit(LifecycleEventKind::kLeased, m, attempt, request.worker, trace);
+  }
   t.payload = std::move(rec->payload);
   t.headers = std::move(rec->headers);
   t.checkpoint = std::move(rec->checkpoint);
@@ -363,6 +368,10 @@ void Engine::Ack(const std::vector<LeaseToken>& tokens,
       }
       --Queue(m.queue).leased;
       ++Queue(m.queue).counters.acked;
+      if (options_.on_event) {
+        Emit(LifecycleEventKind::kAcked, m, m.attempts + 1, LeaseOf(slot).worker,
+             LeasedTrace(m.id));
+      }
       LeftFlight(slot);
       queues_touched.push_back(m.queue);
       DropLease(slot);

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,7 +16,41 @@
 
 namespace sluice::core {
 
+// Lifecycle events (EngineOptions::on_event): one per transition of a task,
+// reported after its write is durable (a lease, answered from memory, when it
+// is handed out). The views live for the call only: copy what you keep.
+enum class LifecycleEventKind : uint8_t {
+  kEnqueued,      // attempt 0
+  kLeased,        // attempt = the lease's
+  kLeaseExpired,  // the attempt that ran out (then kRetried or kDead)
+  kNacked,        // the attempt nacked (then kRetried or kDead)
+  kRetried,       // after kNacked / kLeaseExpired: scheduled again
+  kDead,          // moved to the dead-letter set (any reason)
+  kAcked,
+  kRedriven,      // back to READY from the dead-letter set
+};
+const char* LifecycleEventName(LifecycleEventKind kind);  // "enqueued", "lease_expired", ...
+
+struct LifecycleEvent {
+  LifecycleEventKind kind = LifecycleEventKind::kEnqueued;
+  TimeMs ts_ms = 0;  // the engine's clock
+  TaskId id = 0;
+  uint32_t attempt = 0;  // life-wide attempt number (core/task.h); 0 before the first lease
+  std::string_view queue;
+  std::string_view tenant;
+  std::string_view worker;       // empty when not known (enqueue, redrive, TTL death)
+  std::string_view traceparent;  // the task's "traceparent" header; empty when it has none
+};
+
 struct EngineOptions {
+  // Called on the loop thread at each lifecycle transition; empty = off (one
+  // branch per transition). Must not call back into the engine. The
+  // traceparent: enqueue, lease and redrive read it from the record they
+  // hold; for what follows a lease (ack, nack, expiry, death) the engine
+  // keeps id -> traceparent of leased tasks that have one, only while this
+  // is set, so no record is read on the ack path.
+  std::function<void(const LifecycleEvent&)> on_event;
+
   // Defaults for tasks that do not set their own (0 in EnqueueSpec = default).
   uint32_t default_max_attempts = 5;
   uint32_t default_lease_ms = 30'000;
@@ -26,8 +62,12 @@ struct EngineOptions {
   // protocol's (wire/protocol_defaults.h kMinLeaseMs, kMaxLeaseMs,
   // kMaxBackoffMs; core may not include wire): broker/config.cc asserts that
   // these defaults agree.
-  uint32_t min_lease_ms = 10;
-  uint32_t max_lease_ms = 12 * 3600 * 1000;
+  // (Named constants: on_event makes EngineOptions{} no constant expression.)
+  static constexpr uint32_t kDefaultMinLeaseMs = 10;
+  static constexpr uint32_t kDefaultMaxLeaseMs = 12 * 3600 * 1000;
+  static constexpr uint32_t kDefaultMaxBackoffMs = 24 * 3600 * 1000;
+  uint32_t min_lease_ms = kDefaultMinLeaseMs;
+  uint32_t max_lease_ms = kDefaultMaxLeaseMs;
   size_t max_payload_bytes = 1 << 20;
   size_t max_checkpoint_bytes = 64 << 10;
   size_t max_name_bytes = 200;         // queue, tenant, batch key, idempotency key, worker
@@ -37,7 +77,7 @@ struct EngineOptions {
   // config's own ranges for its defaults: [tasks] max_attempts 1..1000,
   // backoff_*_ms 0..1 day).
   uint32_t max_task_attempts = 1000;
-  uint32_t max_backoff_ms = 24 * 3600 * 1000;
+  uint32_t max_backoff_ms = kDefaultMaxBackoffMs;
   // A nack's error text is kept in the history cut to this many bytes plus a
   // "... [truncated N bytes]" marker; a lease's worker name likewise to
   // max_name_bytes (common/text.h TruncateText).

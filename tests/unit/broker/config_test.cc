@@ -120,6 +120,7 @@ TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.http_port, d.http_port);
   EXPECT_EQ(c.max_series_queues, d.max_series_queues);
   EXPECT_EQ(c.max_series_tenants, d.max_series_tenants);
+  EXPECT_EQ(c.event_log, d.event_log);
   // And the binary accepts it as --config.
   const ParsedArgs args = Parse({"--config", path});
   EXPECT_EQ(args.exit_code, -1);
@@ -161,6 +162,9 @@ dedup_window_ms = 60000
 
 [scheduler]
 aging_ms = [1, 2, 3, 4, 5, 6, 7, 8]
+
+[events]
+log = "/var/log/sluice/events.jsonl"
 )";
 
 TEST(BrokerConfigTest, EveryKeyIsApplied) {
@@ -227,6 +231,9 @@ TEST(BrokerConfigTest, FlagsOverrideTheFile) {
   EXPECT_EQ(a.config.log_level, "error");
   EXPECT_EQ(a.config.idle_timeout_ms, 1234u);
   EXPECT_EQ(a.config.auth_token, "tok");
+  EXPECT_EQ(a.config.event_log, "/var/log/sluice/events.jsonl");
+  EXPECT_EQ(Parse({"--config", path, "--event-log", "-"}).config.event_log, "-");
+  EXPECT_EQ(Parse({"--config", path, "--event-log", ""}).config.event_log, "");
   // Flags without a file override the built-in defaults.
   a = Parse({"--listen", "[::1]:7500", "--durability", "async"});
   ASSERT_EQ(a.exit_code, -1);

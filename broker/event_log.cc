@@ -1,0 +1,141 @@
+#include "broker/event_log.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+
+namespace sluice::broker {
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xf]);
+        } else {
+          out->push_back(ch);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendEventJson(const core::LifecycleEvent& e, std::string* out) {
+  out->append("{\"ts\":");
+  out->append(std::to_string(e.ts_ms));
+  out->append(",\"event\":\"");
+  out->append(core::LifecycleEventName(e.kind));
+  out->append("\",\"id\":");
+  out->append(std::to_string(e.id));
+  out->append(",\"queue\":");
+  AppendJsonString(e.queue, out);
+  out->append(",\"tenant\":");
+  AppendJsonString(e.tenant, out);
+  out->append(",\"attempt\":");
+  out->append(std::to_string(e.attempt));
+  if (!e.worker.empty()) {
+    out->append(",\"worker\":");
+    AppendJsonString(e.worker, out);
+  }
+  if (!e.traceparent.empty()) {
+    out->append(",\"traceparent\":");
+    AppendJsonString(e.traceparent, out);
+  }
+  out->append("}\n");
+}
+
+Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& target,
+                                                 boost::asio::io_context& io) {
+  if (target == "-" || target == "stderr") {
+    return std::unique_ptr<EventLog>(new EventLog(STDERR_FILENO, false, "stderr", io));
+  }
+  const int fd = ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Status::InvalidArgument("cannot open the event log " + target + ": " +
+                                   std::strerror(errno) +
+                                   " (check [events] log / --event-log and the directory)");
+  }
+  return std::unique_ptr<EventLog>(new EventLog(fd, true, target, io));
+}
+
+EventLog::EventLog(int fd, bool owned, std::string target, boost::asio::io_context& io)
+    : fd_(fd), owned_(owned), target_(std::move(target)), io_(io) {
+  buffer_.reserve(64 << 10);
+}
+
+EventLog::~EventLog() {
+  Flush();
+  if (dropped_ > 0) {
+    spdlog::warn("event log {}: {} lines dropped (buffer full or write errors)", target_, dropped_);
+  }
+  if (owned_) ::close(fd_);
+}
+
+void EventLog::Add(const core::LifecycleEvent& e) {
+  if (buffer_.size() >= kMaxBufferedBytes) {
+    ++dropped_;
+    return;
+  }
+  AppendEventJson(e, &buffer_);
+  ++buffered_lines_;
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    boost::asio::post(io_, [this] { Flush(); });
+  }
+}
+
+void EventLog::Flush() {
+  flush_posted_ = false;
+  size_t off = 0;
+  while (off < buffer_.size()) {
+    const ssize_t n = ::write(fd_, buffer_.data() + off, buffer_.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (!error_logged_) {
+        error_logged_ = true;
+        spdlog::error("event log {}: write failed: {}; lines are dropped until it works", target_,
+                      n < 0 ? std::strerror(errno) : "no progress");
+      }
+      dropped_ += buffered_lines_;
+      buffered_lines_ = 0;
+      buffer_.clear();
+      return;
+    }
+    off += static_cast<size_t>(n);
+  }
+  written_ += buffered_lines_;
+  buffered_lines_ = 0;
+  buffer_.clear();
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,72 @@
+// EventLog: the lifecycle event log ([events] log, --event-log): one JSON
+// object per line per core::LifecycleEvent (docs/observability.md, "Events").
+//
+//   {"ts":1733360000123,"event":"leased","id":42,"queue":"q","tenant":"t",
+//    "attempt":1,"worker":"w1","traceparent":"00-...-01"}
+//
+// "worker" and "traceparent" are left out when empty.
+//
+// Off the hot path: Add (loop thread) appends the line to an in-memory
+// buffer and, when the buffer was empty, posts one Flush to the loop, which
+// runs after the handlers already queued: one write(2) per loop turn for all
+// the lines of that turn. The buffer is bounded (kMaxBufferedBytes): a line
+// that does not fit is dropped and counted (dropped()), the loop never waits
+// for the log. A write error drops that turn's lines (counted) and is logged
+// once. A regular file's write(2) goes to the page cache; a stderr that is a
+// full pipe could block the loop for as long as its reader stalls.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "core/engine_types.h"
+
+namespace sluice::broker {
+
+// Appends `s` as a JSON string (quotes included): '"', '\\' and control
+// characters escaped (\n, \t, \r, \b, \f, else \u00XX); other bytes as they
+// are (UTF-8 passes through).
+void AppendJsonString(std::string_view s, std::string* out);
+// Appends the event's line, '\n' included.
+void AppendEventJson(const core::LifecycleEvent& e, std::string* out);
+
+class EventLog {
+ public:
+  static constexpr size_t kMaxBufferedBytes = 8u << 20;
+
+  // `target`: "-" or "stderr" = standard error; else a file path, opened for
+  // append and created (0644) if missing. kInvalidArgument naming the path
+  // when it cannot be opened. `io` must outlive the EventLog.
+  static Result<std::unique_ptr<EventLog>> Open(const std::string& target,
+                                                boost::asio::io_context& io);
+  ~EventLog();  // writes what is still buffered
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  // Loop thread only.
+  void Add(const core::LifecycleEvent& e);
+  void Flush();
+
+  uint64_t written() const { return written_; }  // lines written
+  uint64_t dropped() const { return dropped_; }  // lines dropped (buffer full, write error)
+
+ private:
+  EventLog(int fd, bool owned, std::string target, boost::asio::io_context& io);
+
+  int fd_;
+  bool owned_;
+  std::string target_;
+  boost::asio::io_context& io_;
+  std::string buffer_;
+  uint64_t buffered_lines_ = 0;
+  bool flush_posted_ = false;
+  bool error_logged_ = false;
+  uint64_t written_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace sluice::broker
