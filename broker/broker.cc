@@ -260,6 +260,11 @@ int Broker::State::OpenSteps() {
     };
     http->Start(std::move(starting));
     startup_loop = std::thread([this] { io.run(); });
+    // Printed now, before the store opens, so a supervisor (or a test) can
+    // watch /readyz through recovery; harnesses stop reading at the
+    // listening line, which Run prints last.
+    std::printf("sluiced http on %s\n", http->address().c_str());
+    std::fflush(stdout);
   }
 
   store::StoreOptions store_options;
@@ -344,6 +349,7 @@ int Broker::State::OpenSteps() {
       sources.store = store.get();
       sources.record_cache = &*cached_store;
       sources.clock = &clock;
+      sources.events = events.get();
       MetricsLimits limits;
       limits.max_series_queues = config.max_series_queues;
       limits.max_series_tenants = config.max_series_tenants;
@@ -404,8 +410,6 @@ int Broker::Run() {
     asio::post(s.io, [&s] { s.BeginShutdown("Shutdown()"); });
   }
 
-  // The HTTP line first: harnesses stop reading at the listening line.
-  if (s.http) std::printf("sluiced http on %s\n", s.http->address().c_str());
   std::printf("sluiced listening on %s\n", s.address.c_str());
   std::fflush(stdout);
 

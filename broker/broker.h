@@ -61,8 +61,9 @@ class Broker {
   [[nodiscard]] int Open(const BrokerConfig& config);
 
   // Prints "sluiced listening on HOST:PORT" to stdout (the harness and the
-  // operator read it), preceded by "sluiced http on HOST:PORT" when the HTTP
-  // listener is on (broker/http_server.h), and serves until SIGTERM/SIGINT or Shutdown(), then
+  // operator read it; Open printed "sluiced http on HOST:PORT" before it
+  // opened the store when the HTTP listener is on, broker/http_server.h),
+  // and serves until SIGTERM/SIGINT or Shutdown(), then
   // drains: stop accepting, answer long polls, flush the store, close the
   // sessions gracefully (hard after 5 s). Returns kExitOk. Precondition: Open
   // returned kExitOk; call once.

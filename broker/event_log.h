@@ -16,7 +16,6 @@
 // full pipe could block the loop for as long as its reader stalls.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +23,10 @@
 
 #include "common/status.h"
 #include "core/engine_types.h"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
 
 namespace sluice::broker {
 

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/event_log.h"
 #include "broker/process_stats.h"
 #include "broker/prometheus_text.h"
 #include "core/engine.h"
@@ -254,6 +255,13 @@ std::string RenderMetrics(const MetricsSources& s, const MetricsLimits& limits) 
   Gauge(t, "sluice_tenants", "Tenants the broker knows (before the series cap).", tenants.size());
   StoreMetrics(t, *s.store, *s.record_cache);
   NetMetrics(t, *s.server);
+  if (s.events != nullptr) {
+    Counter(t, "sluice_event_log_lines_written_total", "Lifecycle event lines written.",
+            s.events->written());
+    Counter(t, "sluice_event_log_lines_dropped_total",
+            "Lifecycle event lines dropped: the buffer was full or a write failed.",
+            s.events->dropped());
+  }
   ProcessMetrics(t);
   return t.Take();
 }

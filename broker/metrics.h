@@ -31,13 +31,16 @@ class RocksStore;
 
 namespace sluice::broker {
 
-// Every pointer must be non-null and outlive the call.
+class EventLog;
+
+// Every pointer but `events` must be non-null; all outlive the call.
 struct MetricsSources {
   core::Engine* engine = nullptr;
   const net::Server* server = nullptr;
   const store::RocksStore* store = nullptr;
   const core::RecordCacheStore* record_cache = nullptr;
   const Clock* clock = nullptr;  // the engine's (ages of ready tasks)
+  const EventLog* events = nullptr;  // null: the event log is off
 };
 
 struct MetricsLimits {

@@ -424,6 +424,7 @@ class Engine {
   struct HeldTask {
     uint32_t slot;
     uint32_t gen;
+    TimeMs since;  // ready since (for the oldest-ready age)
   };
   struct ReadyAge {
     TimeMs since;
@@ -462,6 +463,9 @@ class Engine {
   void NoteBatchReady(uint32_t slot, TimeMs ready_since);
   // Oldest ready_since of the stream's formation candidates.
   std::optional<TimeMs> OldestReady(BatchStream& s);
+  // Oldest ready_since of the queue's ready tasks, plain and keyed (held
+  // ones too); 0 = none. O(plain lanes + streams + held tasks), amortized.
+  TimeMs OldestReadySince(uint32_t queue);
   void FormBatches(uint32_t stream);
   LeasedBatch FormOne(uint32_t stream, uint64_t worker_id, BatchWorker& w, TimeMs now);
   // Takes the task in `slot` (dispatched by the scheduler) into batch `b`.

@@ -299,7 +299,7 @@ EngineStats Engine::Stats() {
     out.paused = qs.paused;
     out.limits = qs.limits;
     out.counters = qs.counters;
-    out.oldest_ready_ms = qs.ready > 0 ? scheduler_.OldestReadySince(q) : 0;
+    out.oldest_ready_ms = qs.ready > 0 ? OldestReadySince(q) : 0;
     s.queues.push_back(std::move(out));
   }
   std::sort(s.queues.begin(), s.queues.end(),

@@ -67,6 +67,23 @@ std::optional<TimeMs> Engine::OldestReady(BatchStream& s) {
   return std::nullopt;
 }
 
+TimeMs Engine::OldestReadySince(uint32_t queue) {
+  TimeMs oldest = scheduler_.OldestReadySince(queue);
+  auto older = [&oldest](TimeMs since) {
+    since = std::max<TimeMs>(1, since);
+    if (oldest == 0 || since < oldest) oldest = since;
+  };
+  for (const uint32_t si : Queue(queue).batch_streams) {
+    BatchStream& s = batch_streams_[si];
+    if (auto since = OldestReady(s)) older(*since);
+    for (const HeldTask& h : s.held) {
+      const Meta& m = slots_[h.slot];
+      if (m.gen == h.gen && m.state == Slot::kReady && m.held) older(h.since);
+    }
+  }
+  return oldest;
+}
+
 void Engine::NoteBatchReady(uint32_t slot, TimeMs ready_since) {
   const Meta& m = slots_[slot];
   BatchStream& s = batch_streams_[BatchStreamFor(m.queue, m.batch_key)];
@@ -375,7 +392,7 @@ LeasedBatch Engine::FormOne(uint32_t stream, uint64_t worker_id, BatchWorker& w,
       --s.ready;
       s.ready_cost -= m.cost;
       ++s.held_count;
-      s.held.push_back(HeldTask{pick->ref.slot, m.gen});
+      s.held.push_back(HeldTask{pick->ref.slot, m.gen, pick->ready_since});
       continue;
     }
     if (AddToBatch(pick->ref.slot, request, id, &b, &markers, now)) {

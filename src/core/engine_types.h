@@ -252,11 +252,12 @@ struct QueueStats {
   bool paused = false;
   Limits limits;
   QueueCounters counters;
-  // When the oldest task still ready in the queue's plain (no batch key)
-  // lanes became ready, ms on the engine's clock; 0 = none ready. It reads
-  // the head of each (tenant, priority) FIFO, which may still hold a task
-  // that left READY out of turn (cancel, purge, new priority) until the
-  // scheduler passes it: an upper bound on the true age, briefly.
+  // When the oldest task still ready in the queue became ready, ms on the
+  // engine's clock; 0 = none ready. Tasks with and without a batch key,
+  // held costly ones included. For plain tasks it reads the head of each
+  // (tenant, priority) FIFO, which may still hold a task that left READY
+  // out of turn (cancel, purge, new priority) until the scheduler passes it:
+  // an upper bound on the true age, briefly.
   TimeMs oldest_ready_ms = 0;
 };
 

@@ -581,7 +581,7 @@ struct Scheduler::Impl {
     const int64_t second = now / 1000;
     AdvanceSeconds(t, second);
     ++t.per_second[static_cast<size_t>(second % kStatsSeconds)];
-    return Pick{e.ref, tenant};
+    return Pick{e.ref, tenant, e.ready_since()};
   }
 
   static void AdvanceSeconds(Tenant& t, int64_t second) {

@@ -120,6 +120,7 @@ class Scheduler {
   struct Pick {
     ReadyRef ref;
     uint32_t tenant = 0;
+    TimeMs ready_since = 0;  // as pushed
   };
   // The next task of `queue` to dispatch, or nullopt when nothing is
   // eligible now. Refs rejected by `alive` are dropped silently. A returned

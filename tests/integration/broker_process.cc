@@ -90,11 +90,12 @@ BrokerProcess::~BrokerProcess() {
       const std::string line = out.substr(0, nl);
       out.erase(0, nl + 1);
       // sluiced prints its HTTP address (when [http] listen is set) before
-      // the listening line.
+      // it opens the store, long before the listening line.
       const std::string http_marker = "sluiced http on ";
       if (line.rfind(http_marker, 0) == 0) {
         const std::string addr = line.substr(http_marker.size());
         http_port_ = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+        if (options_.on_http_port) options_.on_http_port(http_port_);
         continue;
       }
       if (line.rfind(marker, 0) == 0) {
@@ -244,17 +245,23 @@ ExitedProcess RunProgram(const std::string& path, const std::vector<std::string>
 
 // ---------------------------------------------------------------- connection
 
-std::unique_ptr<RawConnection> RawConnection::Connect(uint16_t port) {
+int ConnectLoopback(uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return nullptr;
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
-    return nullptr;
+    return -1;
   }
+  return fd;
+}
+
+std::unique_ptr<RawConnection> RawConnection::Connect(uint16_t port) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return nullptr;
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return std::unique_ptr<RawConnection>(new RawConnection(fd));

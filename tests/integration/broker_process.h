@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -40,6 +41,10 @@ struct BrokerOptions {
   int start_timeout_ms = 20'000;
   // The data directory; empty = <work dir>/data (removed with the work dir).
   std::string data_dir;
+  // Called from Start() with the HTTP listener's port as soon as sluiced
+  // prints it, which is before the store is opened and recovered; Start()
+  // goes on waiting for the listening line meanwhile. Must not block.
+  std::function<void(uint16_t http_port)> on_http_port;
 };
 
 // Options whose config file is `toml`.
@@ -170,5 +175,8 @@ flatbuffers::FlatBufferBuilder StatsFrame(uint64_t request_id, const std::string
 
 // Connects and completes the handshake (Hello -> HelloOk); nullptr on failure.
 std::unique_ptr<RawConnection> ConnectAndHello(uint16_t port);
+
+// A blocking TCP socket connected to 127.0.0.1:port (close-on-exec), or -1.
+int ConnectLoopback(uint16_t port);
 
 }  // namespace sluice::testing

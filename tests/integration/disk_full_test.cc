@@ -6,7 +6,9 @@
 // themselves once space returns; kill -9 and a restart on a nearly full disk
 // either serve (refusing enqueues) or exit with code 4 and a clear message.
 // Then the oracle: every acknowledged enqueue is there unless its ack was
-// acknowledged, and no acknowledged ack comes back.
+// acknowledged, and no acknowledged ack comes back. All along, /readyz (the
+// HTTP listener) says what the store says: 503 below the floor, 503 while
+// writes fail, 200 once they resume.
 //
 // Mounting a tmpfs needs root (CI runs as root); elsewhere the test skips,
 // and store_rocks_store_test's DiskFullTest covers the same logic through
@@ -28,6 +30,7 @@
 
 #include "client/client.h"
 #include "integration/broker_process.h"
+#include "integration/http_request.h"
 #include "support/scoped_temp_dir.h"
 #include "support/wait_for.h"
 
@@ -71,7 +74,8 @@ class DiskFullTest : public ::testing::Test {
     options.data_dir = mount_ + "/data";
     options.config_toml =
         "[storage]\nmin_free_bytes = 4194304\nwal_spare_bytes = 2097152\n"
-        "[limits]\nmax_payload_bytes = 2097152\n";
+        "[limits]\nmax_payload_bytes = 2097152\n"
+        "[http]\nlisten = \"127.0.0.1:0\"\n";
     broker_ = std::make_unique<BrokerProcess>(options);
   }
   void TearDown() override {
@@ -89,6 +93,13 @@ class DiskFullTest : public ::testing::Test {
     auto c = Client::Connect(o);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     client_ = std::move(*c);
+  }
+
+  // Expects /readyz to answer `status` with `says` in its body.
+  void ExpectReadyz(int status, const std::string& says) {
+    const testing::HttpAnswer r = testing::HttpGet(broker_->http_port(), "/readyz");
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_NE(r.body.find(says), std::string::npos) << r.body;
   }
 
   Result<EnqueueResult> Enqueue(size_t bytes) {
@@ -111,6 +122,7 @@ TEST_F(DiskFullTest, RefusesEnqueuesKeepsServingFreesSpaceAndResumes) {
   Fill(mount_ + "/ballast", 6 * kMiB);
   ASSERT_TRUE(broker_->Start());
   Connect();
+  ExpectReadyz(200, "ready");
 
   // 1. Fill with 1 MiB tasks until the floor refuses one.
   Status refused;
@@ -128,6 +140,7 @@ TEST_F(DiskFullTest, RefusesEnqueuesKeepsServingFreesSpaceAndResumes) {
   EXPECT_NE(refused.message().find("floor of 4.0 MiB"), std::string::npos) << refused.message();
   ASSERT_GE(enqueued_.size(), 5u);
   RecordProperty("tasks_before_full", static_cast<int>(enqueued_.size()));
+  ExpectReadyz(503, "not ready: below the free-space floor");
 
   // 2. Full: leases, acks, a fatal nack and a purge still work.
   auto leased = client_->Lease(kQueue, 4, 0, 60'000);
@@ -169,6 +182,7 @@ TEST_F(DiskFullTest, RefusesEnqueuesKeepsServingFreesSpaceAndResumes) {
     EXPECT_EQ((*a)[0].code(), Code::kNoSpace) << (*a)[0].ToString();
   }
   ASSERT_TRUE(client_->Stats(kQueue).ok()) << "reads keep working";
+  ExpectReadyz(503, "not ready: storage error");
 
   // 4. Space returns (the filler and the ballast go): writes resume by
   // themselves, without a restart. Timed for the figure.
@@ -192,6 +206,7 @@ TEST_F(DiskFullTest, RefusesEnqueuesKeepsServingFreesSpaceAndResumes) {
   std::printf("disk full: writes accepted again %lld ms after space was freed\n",
               static_cast<long long>(resume_ms));
   enqueued_.insert(again->id);
+  ExpectReadyz(200, "ready");
   auto a = client_->Ack(std::vector<LeaseToken>{(*more)[0].token, (*more)[1].token});
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   for (int i = 0; i < 2; ++i) {

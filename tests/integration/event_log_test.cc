@@ -1,7 +1,7 @@
 // Issue 18: the lifecycle event log through the real sluiced. A task enqueued
 // with a traceparent header by the C++ client, leased and acked, leaves its
 // enqueued / leased / acked lines, each carrying that traceparent, in the
-// file named by --event-log.
+// file named by --event-log; /metrics counts the lines written.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -14,6 +14,7 @@
 
 #include "client/client.h"
 #include "integration/broker_process.h"
+#include "integration/http_request.h"
 #include "support/scoped_temp_dir.h"
 
 namespace sluice::client {
@@ -38,7 +39,7 @@ TEST(EventLogTest, OneTaskIsFollowedByItsTraceparent) {
   sluice::testing::ScopedTempDir dir("sluice-events");
   const std::string log = dir.path() + "/events.jsonl";
   BrokerOptions o;
-  o.extra_args = {"--event-log", log};
+  o.extra_args = {"--event-log", log, "--http-listen", "127.0.0.1:0"};
   BrokerProcess broker(o);
   ASSERT_TRUE(broker.Start());
   ClientOptions c;
@@ -83,6 +84,12 @@ TEST(EventLogTest, OneTaskIsFollowedByItsTraceparent) {
   EXPECT_NE(lines[2].find("\"attempt\":1"), std::string::npos) << lines[2];
   // The untraced task is logged too, without a traceparent.
   EXPECT_EQ(LinesWith(log, "\"event\":\"acked\"").size(), 2u);
+  // 2 enqueued + 2 leased + 2 acked, and none dropped.
+  const auto metrics = sluice::testing::HttpGet(broker.http_port(), "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("\nsluice_event_log_lines_written_total 6\n"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("\nsluice_event_log_lines_dropped_total 0\n"), std::string::npos);
   EXPECT_EQ(broker.Stop(), 0);
 }
 

@@ -3,11 +3,6 @@
 // counter of /metrics by exactly what it did; a live scrape passes
 // `promtool check metrics`; /healthz and /readyz; the series cap; no
 // listener with [http] listen = "".
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -20,54 +15,19 @@
 
 #include "client/client.h"
 #include "integration/broker_process.h"
+#include "integration/http_request.h"
 
 namespace sluice::client {
 namespace {
 
 using testing::BrokerProcess;
 using testing::BrokerOptions;
+using testing::HttpAnswer;
 
-struct HttpAnswer {
-  int status = 0;  // 0: no answer
-  std::string body;
-};
-
-// One request over a fresh connection (Connection: close), read to EOF.
 HttpAnswer Request(uint16_t port, const std::string& method, const std::string& path) {
-  HttpAnswer answer;
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return answer;
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return answer;
-  }
-  const std::string request =
-      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return answer;
-  }
-  std::string raw;
-  char buf[16384];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) raw.append(buf, static_cast<size_t>(n));
-  close(fd);
-  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
-  if (raw.rfind("HTTP/1.1 ", 0) != 0) return answer;
-  answer.status = std::stoi(raw.substr(9, 3));
-  const size_t body = raw.find("\r\n\r\n");
-  if (body != std::string::npos) answer.body = raw.substr(body + 4);
-  return answer;
+  return testing::HttpRequest(port, method, path);
 }
-
-HttpAnswer Get(uint16_t port, const std::string& path) { return Request(port, "GET", path); }
+HttpAnswer Get(uint16_t port, const std::string& path) { return testing::HttpGet(port, path); }
 
 // The value of the sample `series` (name and labels exactly as written, e.g.
 // sluice_enqueued_total{queue="q"}), nullopt when absent.

@@ -242,6 +242,28 @@ TEST_F(EngineBatchTest, TaskCostlierThanEveryWorkerIsHeldAndShownUntilOneFits) {
   EXPECT_EQ(Stream(snap, "k")->held, 0u);
 }
 
+TEST_F(EngineBatchTest, OldestReadyAgeCountsKeyedAndHeldTasks) {
+  const TimeMs t0 = clock_.NowMs();
+  PutKeyed("k", "t", 500);  // will be held: costlier than the worker's batch
+  clock_.Advance(10);
+  PutKeyed("k", "t", 10);
+  clock_.Advance(10);
+  PutKeyed("j", "t", 10);
+  clock_.Advance(10);
+  EXPECT_EQ(QStats().oldest_ready_ms, t0) << "keyed tasks count";
+  const uint64_t small = Register({"k"}, 1, 8, 0, /*max_cost=*/100);
+  std::optional<Result<LeasedBatch>> a;
+  Poll(small, &a);
+  ASSERT_TRUE(a && a->ok());
+  ASSERT_EQ((*a)->tasks.size(), 1u);
+  EXPECT_EQ(QStats().oldest_ready_ms, t0) << "the held task is still ready and oldest";
+  const uint64_t big = Register({"k"}, 1, 8, 0, /*max_cost=*/1000);
+  std::optional<Result<LeasedBatch>> b;
+  Poll(big, &b);
+  ASSERT_TRUE(b && b->ok());
+  EXPECT_EQ(QStats().oldest_ready_ms, t0 + 20) << "key j's task is the oldest left";
+}
+
 TEST_F(EngineBatchTest, MaxCostClosesABatch) {
   for (int i = 0; i < 5; ++i) PutKeyed("k", "t", 40);
   const uint64_t w = Register({"k"}, 2, 64, 0, /*max_cost=*/100);
