@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstring>
 
 namespace sluice::broker {
@@ -51,19 +53,30 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
+namespace {
+
+template <typename Int>
+void AppendInt(Int v, std::string* out) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, r.ptr);
+}
+
+}  // namespace
+
 void AppendEventJson(const core::LifecycleEvent& e, std::string* out) {
   out->append("{\"ts\":");
-  out->append(std::to_string(e.ts_ms));
+  AppendInt(e.ts_ms, out);
   out->append(",\"event\":\"");
   out->append(core::LifecycleEventName(e.kind));
   out->append("\",\"id\":");
-  out->append(std::to_string(e.id));
+  AppendInt(e.id, out);
   out->append(",\"queue\":");
   AppendJsonString(e.queue, out);
   out->append(",\"tenant\":");
   AppendJsonString(e.tenant, out);
   out->append(",\"attempt\":");
-  out->append(std::to_string(e.attempt));
+  AppendInt(e.attempt, out);
   if (!e.worker.empty()) {
     out->append(",\"worker\":");
     AppendJsonString(e.worker, out);
@@ -89,12 +102,21 @@ Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& target,
   return std::unique_ptr<EventLog>(new EventLog(fd, true, target, io));
 }
 
+struct EventLog::FlushTimer {
+  explicit FlushTimer(boost::asio::io_context& io) : timer(io) {}
+  boost::asio::steady_timer timer;
+};
+
 EventLog::EventLog(int fd, bool owned, std::string target, boost::asio::io_context& io)
-    : fd_(fd), owned_(owned), target_(std::move(target)), io_(io) {
-  buffer_.reserve(64 << 10);
+    : fd_(fd),
+      owned_(owned),
+      target_(std::move(target)),
+      timer_(std::make_unique<FlushTimer>(io)) {
+  buffer_.reserve(kFlushBytes + 4096);
 }
 
 EventLog::~EventLog() {
+  timer_->timer.cancel();
   Flush();
   if (dropped_ > 0) {
     spdlog::warn("event log {}: {} lines dropped (buffer full or write errors)", target_, dropped_);
@@ -109,14 +131,24 @@ void EventLog::Add(const core::LifecycleEvent& e) {
   }
   AppendEventJson(e, &buffer_);
   ++buffered_lines_;
-  if (!flush_posted_) {
-    flush_posted_ = true;
-    boost::asio::post(io_, [this] { Flush(); });
+  if (buffer_.size() >= kFlushBytes) {
+    Flush();
+    return;
+  }
+  if (!flush_armed_) {
+    flush_armed_ = true;
+    timer_->timer.expires_after(std::chrono::milliseconds(kFlushDelayMs));
+    // The timer is cancelled (operation_aborted) only by the destructor,
+    // which flushes itself; `this` is alive whenever the handler flushes.
+    timer_->timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      flush_armed_ = false;
+      Flush();
+    });
   }
 }
 
 void EventLog::Flush() {
-  flush_posted_ = false;
   size_t off = 0;
   while (off < buffer_.size()) {
     const ssize_t n = ::write(fd_, buffer_.data() + off, buffer_.size() - off);
