@@ -22,6 +22,10 @@ message(STATUS "sluice: toml++ ${TOMLPP_VERSION}")
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 message(STATUS "sluice: xxHash ${XXHASH_VERSION}")
 
+# TLS (src/tls): Debian's libssl-dev.
+find_package(OpenSSL 1.1.1 REQUIRED)
+message(STATUS "sluice: OpenSSL ${OPENSSL_VERSION}")
+
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
 message(STATUS "sluice: CLI11 headers at ${CLI11_INCLUDE_DIR}")
 

@@ -9,6 +9,9 @@ PKGS=(
   liburing-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
 )
+# TLS (src/tls): OpenSSL's headers and libraries; the openssl CLI makes the
+# certificates of the TLS tests (tests/support/make_test_pki.sh).
+PKGS+=(libssl-dev openssl)
 # The Python client (client/python) and its tests: Debian's interpreter sees
 # these, another python3 ahead of it on PATH may not (tests name /usr/bin/python3).
 # python3-torch (CPU) runs the torch batch worker's test.
