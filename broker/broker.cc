@@ -30,6 +30,7 @@
 #include "net/io_backend.h"
 #include "net/server.h"
 #include "store/rocks_store.h"
+#include "tls/tls_context.h"
 
 namespace sluice::broker {
 namespace {
@@ -96,21 +97,36 @@ class Ticker {
   bool stopped_ = false;
 };
 
-// SIGTERM and SIGINT, the signals that stop the broker.
-sigset_t StopSignals() {
+// The signals the broker takes: SIGTERM and SIGINT stop it, SIGHUP reloads
+// the TLS files.
+sigset_t BrokerSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 
-// Masks the stop signals in the calling thread (and in every thread it starts
-// from now on), or unmasks them. Only the loop thread takes them: a signal
-// that no thread takes stays pending instead of running its disposition.
-void MaskStopSignals(bool masked) {
-  const sigset_t set = StopSignals();
+// Masks the broker's signals in the calling thread (and in every thread it
+// starts from now on), or unmasks them. Only the loop thread takes them: a
+// signal that no thread takes stays pending instead of running its
+// disposition (for SIGHUP, the default one ends the process).
+void MaskBrokerSignals(bool masked) {
+  const sigset_t set = BrokerSignals();
   pthread_sigmask(masked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+
+tls::ServerFiles TlsFiles(const BrokerConfig& config) {
+  return {config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file};
+}
+
+// "on (...)", for the start-up and reload log lines.
+std::string TlsText(const BrokerConfig& config, const tls::Context& context) {
+  return "certificate " + context.certificate_summary() +
+         (context.requires_client_certificate()
+              ? "; client certificates required (mTLS, CAs from " + config.tls_client_ca_file + ")"
+              : "; no client certificates asked for");
 }
 
 }  // namespace
@@ -158,6 +174,9 @@ struct Broker::State {
   // refused for the free-space floor); not while shutting down.
   HttpServer::Readiness Readiness() const;
   [[nodiscard]] Status ApplyConfigLimits();
+  // SIGHUP: reads the [tls] files again; on success new connections use
+  // them, on failure the error is logged and the old ones stay.
+  void ReloadTls();
   void OnSignal(const boost::system::error_code& ec, int signo);
   void BeginShutdown(std::string_view why);
 };
@@ -205,9 +224,23 @@ int Broker::State::OpenSteps() {
   }
 
   // The storage thread and RocksDB's pool threads, started below, inherit
-  // the mask and never take a stop signal; Run unmasks them on the loop
+  // the mask and never take a broker signal; Run unmasks them on the loop
   // thread once its signal_set is registered. See the teardown in Run.
-  MaskStopSignals(true);
+  MaskBrokerSignals(true);
+
+  // The TLS files are configuration: one that cannot be used stops the
+  // broker as a bad config does, before anything is bound or touched.
+  std::shared_ptr<const tls::Context> tls_context;
+  if (config.tls_enabled()) {
+    auto loaded = tls::Context::ForServer(TlsFiles(config));
+    if (!loaded.ok()) {
+      spdlog::critical("bad [tls] configuration: {}; the data directory {} was not touched",
+                       loaded.status().message(), config.data_dir);
+      return kExitBadConfig;
+    }
+    tls_context = std::move(*loaded);
+    spdlog::info("TLS on: {}", TlsText(config, *tls_context));
+  }
 
   // Bound before the data directory is touched: a taken port changes nothing
   // there. Connections wait in the backlog until server->Start() below.
@@ -325,17 +358,19 @@ int Broker::State::OpenSteps() {
   server_options.session.max_write_queue_bytes = config.max_write_queue_bytes;
   server_options.session.auth_token = config.auth_token;
   server_options.session.server_name = "sluiced " SLUICE_VERSION;
+  server_options.tls = tls_context;
   server.emplace(io, std::move(*acceptor), server_options, &*dispatcher);
 
   spdlog::info(
       "sluiced {} starting: listen={} data_dir={} durability={} backend={} ({}) epoch={} "
       "max_connections={} max_pending_hello={} hello_timeout_ms={} open_files_limit={} "
-      "max_frame_bytes={} idle_timeout_ms={} record_cache_bytes={} auth={}",
+      "max_frame_bytes={} idle_timeout_ms={} record_cache_bytes={} auth={} tls={}",
       SLUICE_VERSION, address, config.data_dir,
       config.durability == core::Durability::kSync ? "sync" : "async", backend.name,
       backend.detail, engine->epoch(), max_connections, server_options.max_pending_hello,
       config.hello_timeout_ms, files.soft, config.max_frame_bytes, config.idle_timeout_ms,
-      config.record_cache_bytes, config.auth_token.empty() ? "off" : "on");
+      config.record_cache_bytes, config.auth_token.empty() ? "off" : "on",
+      !tls_context ? "off" : tls_context->requires_client_certificate() ? "mtls" : "on");
 
   ticker.emplace(io, engine.get(), clock);
   ticker->Start();
@@ -401,10 +436,10 @@ int Broker::Run() {
   State& s = *state_;
   assert(s.server && !s.signals && "Run needs a successful Open and runs once");
   s.drain_timer.emplace(s.io);
-  s.signals.emplace(s.io, SIGTERM, SIGINT);
+  s.signals.emplace(s.io, SIGTERM, SIGINT, SIGHUP);
   s.signals->async_wait(
       [&s](const boost::system::error_code& ec, int signo) { s.OnSignal(ec, signo); });
-  MaskStopSignals(false);
+  MaskBrokerSignals(false);
   s.serving = true;
   if (s.shutdown_requested.load()) {
     asio::post(s.io, [&s] { s.BeginShutdown("Shutdown()"); });
@@ -415,16 +450,17 @@ int Broker::Run() {
 
   RunLoop(s.io, s.config.busy_poll_us);
   // Teardown (engine, then the store's final flush and close) must finish: a
-  // repeated SIGTERM/SIGINT from here on is ignored rather than fatal. Removing
-  // the signals from the set restores SIG_DFL, so they are masked first (no
-  // thread takes them then: they stay pending) and set to SIG_IGN after, which
-  // discards any that arrived in between.
-  MaskStopSignals(true);
+  // repeated SIGTERM/SIGINT (or a SIGHUP) from here on is ignored rather than
+  // fatal. Removing the signals from the set restores SIG_DFL, so they are
+  // masked first (no thread takes them then: they stay pending) and set to
+  // SIG_IGN after, which discards any that arrived in between.
+  MaskBrokerSignals(true);
   boost::system::error_code ignored;
   s.signals->clear(ignored);
   s.signals->cancel(ignored);
   std::signal(SIGTERM, SIG_IGN);
   std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
   // io.stop() left the closed sessions' aborted operations unrun; each holds
   // its session. Run them now, while every Asio service is alive: otherwise
   // the io_context destructor frees them after the timer service is gone and
@@ -456,11 +492,30 @@ void Broker::State::OnSignal(const boost::system::error_code& ec, int signo) {
   if (ec) return;
   signals->async_wait(
       [this](const boost::system::error_code& next_ec, int next) { OnSignal(next_ec, next); });
+  if (signo == SIGHUP) {
+    ReloadTls();
+    return;
+  }
   if (shutting_down) {
     spdlog::info("signal {}: already shutting down", signo);
     return;
   }
   BeginShutdown("signal " + std::to_string(signo));
+}
+
+void Broker::State::ReloadTls() {
+  if (!server->tls()) {
+    spdlog::info("SIGHUP: nothing to reload (no [tls] cert_file configured)");
+    return;
+  }
+  auto loaded = tls::Context::ForServer(TlsFiles(config));
+  if (!loaded.ok()) {
+    spdlog::error("SIGHUP: TLS reload failed, keeping the certificate loaded before: {}",
+                  loaded.status().message());
+    return;
+  }
+  spdlog::info("SIGHUP: TLS reloaded; new connections get {}", TlsText(config, **loaded));
+  server->SetTls(std::move(*loaded));
 }
 
 // The drain, on the loop thread: stop accepting, answer long polls, flush,

@@ -18,13 +18,17 @@
 // Exit codes (what Open and Run return; sluiced exits with them):
 //   0 clean shutdown          1 start-up failure (store, listen address, io
 //   2 bad configuration or      backend, engine, config limits)
-//     flags (ParseArgs)       3 another sluiced holds the data directory
-//   4 too little free space to open the store
+//     flags (ParseArgs), or   3 another sluiced holds the data directory
+//     [tls] files that cannot 4 too little free space to open the store
+//     be used (Open, first)
 //
-// Signals: Open masks SIGTERM and SIGINT in the calling thread (and so in the
-// store's threads it starts); Run takes them on the thread that calls it and,
-// once the loop is done, ignores them process-wide so that the teardown
-// finishes (a repeated signal is not fatal then). Logging goes to spdlog's
+// Signals: Open masks SIGTERM, SIGINT and SIGHUP in the calling thread (and
+// so in the store's threads it starts); Run takes them on the thread that
+// calls it and, once the loop is done, ignores them process-wide so that the
+// teardown finishes (a repeated signal is not fatal then). SIGTERM and SIGINT
+// drain and stop; SIGHUP reloads the [tls] files for new connections (a
+// no-op, logged, without TLS; a failed reload is logged at error and keeps
+// the files loaded before). Logging goes to spdlog's
 // default logger, which the caller sets up (main.cc).
 //
 // Threads: Open, Run and the destructor on one thread at a time (Run may run on

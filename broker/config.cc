@@ -120,6 +120,19 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
          })},
         {"max_series_queues", Int(&BrokerConfig::max_series_queues, 1, 1'000'000)},
         {"max_series_tenants", Int(&BrokerConfig::max_series_tenants, 1, 1'000'000)}}},
+      {"tls",
+       {{"cert_file", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
+           c->tls_cert_file = v;
+           return Status::Ok();
+         })},
+        {"key_file", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
+           c->tls_key_file = v;
+           return Status::Ok();
+         })},
+        {"client_ca_file", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
+           c->tls_client_ca_file = v;
+           return Status::Ok();
+         })}}},
       {"events",
        {{"log", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
            c->event_log = v;
@@ -322,6 +335,18 @@ Status Validate(const BrokerConfig& c) {
   }
   if (c.listen_host.empty()) return Status::InvalidArgument("server.listen: empty host");
   if (c.data_dir.empty()) return Status::InvalidArgument("storage.data_dir: must not be empty");
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return Status::InvalidArgument(c.tls_cert_file.empty()
+                                       ? "tls.key_file is set but tls.cert_file is not; set both "
+                                         "(TLS on) or neither"
+                                       : "tls.cert_file is set but tls.key_file is not; set both "
+                                         "(TLS on) or neither");
+  }
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
+    return Status::InvalidArgument(
+        "tls.client_ca_file needs tls.cert_file and tls.key_file: client certificates are "
+        "checked in a TLS handshake");
+  }
   if (c.max_pending_hello > c.max_connections) {
     return Status::InvalidArgument("limits.max_pending_hello (" +
                                    std::to_string(c.max_pending_hello) +

@@ -79,6 +79,14 @@ struct BrokerConfig {
   uint64_t max_series_queues = 500;
   uint64_t max_series_tenants = 500;
 
+  // [tls]: the native listener speaks TLS (TLS 1.2+) when cert_file is set;
+  // with client_ca_file every client must show a certificate signed by one of
+  // its CAs (mTLS). Paths as given (relative ones from sluiced's working
+  // directory); read at start-up and again on SIGHUP (docs/security.md).
+  std::string tls_cert_file;       // PEM chain, leaf first; "" = plaintext
+  std::string tls_key_file;        // PEM key of the leaf, unencrypted
+  std::string tls_client_ca_file;  // PEM CAs of client certificates; "" = no mTLS
+
   // [events]: the lifecycle event log (broker/event_log.h). "" = off; "-" or
   // "stderr" = standard error; else a file path (appended, created).
   std::string event_log;
@@ -93,6 +101,7 @@ struct BrokerConfig {
   // "HOST:PORT"
   std::string ListenAddress() const;
   bool http_enabled() const { return !http_host.empty(); }
+  bool tls_enabled() const { return !tls_cert_file.empty(); }
   // The cap on connections awaiting Hello for `max_connections` connections
   // (the effective number, which start-up may have lowered): max_pending_hello
   // when set, at most max_connections; else max_connections / 4, at least 1.

@@ -222,6 +222,9 @@ void NetMetrics(PrometheusText& t, const net::Server& server) {
   Counter(t, "sluice_protocol_errors_total",
           "Connections closed for a protocol error (bad frame, handshake, size).",
           c.protocol_errors);
+  Counter(t, "sluice_tls_handshake_failures_total",
+          "TLS handshakes that failed or timed out (counted in protocol errors too).",
+          c.tls_handshake_failures);
 }
 
 void ProcessMetrics(PrometheusText& t) {

@@ -19,6 +19,20 @@ class Peer {
   virtual uint64_t id() const = 0;
   // "ADDRESS:PORT" of the remote end, for logs and as a default worker name.
   virtual const std::string& peer() const = 0;
+  // The client certificate verified in the TLS handshake (a listener with
+  // [tls] client_ca_file): its subject as an RFC 2253 DN ("CN=worker-1,O=acme")
+  // and its commonName ("worker-1"). Empty on plaintext connections and when
+  // the listener asks for no client certificate. Set before the Hello is
+  // handled, fixed for the connection's life: what the auth layer maps to a
+  // credential (docs/security.md, "TLS").
+  virtual const std::string& tls_subject() const { return NoTlsIdentity(); }
+  virtual const std::string& tls_common_name() const { return NoTlsIdentity(); }
+
+ private:
+  static const std::string& NoTlsIdentity() {
+    static const std::string kNone;
+    return kNone;
+  }
 };
 
 }  // namespace sluice::net

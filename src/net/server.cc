@@ -4,9 +4,12 @@
 #include <boost/system/errc.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cassert>
 #include <chrono>
 #include <utility>
 #include <vector>
+
+#include "tls/tls_context.h"
 
 namespace sluice::net {
 
@@ -114,7 +117,7 @@ void Server::Admit(tcp::socket socket) {
     // Not tracked: the session keeps itself alive through its handlers.
     ++counters_.refused;
     auto refused = std::make_shared<Session>(std::move(socket), id, options_.session, handler_,
-                                             SessionHooks{});
+                                             SessionHooks{}, options_.tls);
     refused->Reject(Code::kResourceExhausted,
                     "too many connections (max_connections " +
                         std::to_string(options_.max_connections) + "); retry later");
@@ -124,7 +127,7 @@ void Server::Admit(tcp::socket socket) {
   hooks.on_hello = [this](uint64_t sid) { pending_.erase(sid); };
   hooks.on_closed = [this](uint64_t sid) { OnClosed(sid); };
   auto session = std::make_shared<Session>(std::move(socket), id, options_.session, handler_,
-                                           std::move(hooks));
+                                           std::move(hooks), options_.tls);
   sessions_.emplace(id, session);
   pending_.emplace(id, session.get());
   session->Start();
@@ -149,6 +152,11 @@ void Server::CloseAllGracefully(std::function<void()> done) {
   std::vector<std::shared_ptr<Session>> live;
   for (auto& [id, s] : sessions_) live.push_back(s);
   for (auto& s : live) s->CloseGracefully("broker shutting down");
+}
+
+void Server::SetTls(std::shared_ptr<const tls::Context> tls) {
+  assert(options_.tls != nullptr && tls != nullptr && tls->is_server());
+  options_.tls = std::move(tls);
 }
 
 void Server::CloseAll(const std::string& reason) {

@@ -38,6 +38,9 @@ namespace sluice::net {
 
 struct ServerOptions {
   SessionOptions session;
+  // Non-null: every connection speaks TLS with this server Context (one
+  // listener, TLS or not; docs/security.md). Replaced by SetTls.
+  std::shared_ptr<const tls::Context> tls;
   size_t max_connections = 10'000;  // more are refused with RESOURCE_EXHAUSTED
   // Connections that have not said Hello; at least 1, at most max_connections.
   size_t max_pending_hello = 2'500;
@@ -68,6 +71,11 @@ class Server {
   void CloseAllGracefully(std::function<void()> done);
   // Closes every session now.
   void CloseAll(const std::string& reason);
+  // Connections accepted from now on use `tls` (a reloaded certificate);
+  // open ones keep the Context they started with. Precondition: the Server
+  // was made with TLS, and `tls` is a server Context.
+  void SetTls(std::shared_ptr<const tls::Context> tls);
+  bool tls() const { return options_.tls != nullptr; }
 
   size_t connections() const { return sessions_.size(); }
   // Connections that have not said Hello yet.

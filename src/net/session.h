@@ -1,12 +1,32 @@
-// Session: one client TCP connection of the native protocol.
+// Session: one client TCP connection of the native protocol, plaintext or
+// TLS (a tls::Context given to the constructor).
 //
-//   accept -> AWAIT_HELLO --Hello ok--> OPEN --Close/peer gone--> CLOSED
-//                  |                     |
-//                  +-- bad first frame --+-- bad frame / limit --> Error frame,
-//                  +-- hello deadline                              CLOSING (writes
-//                  |                                               drain) -> CLOSED
-//                  +-- Evict (the server needs the slot) --> Error frame if it
-//                                                            fits, CLOSED
+//   accept -> [TLS: HANDSHAKE] -> AWAIT_HELLO --Hello ok--> OPEN --Close/peer gone--> CLOSED
+//                 |                  |                     |
+//                 |                  +-- bad first frame --+-- bad frame / limit --> Error frame,
+//                 |                  +-- hello deadline                              CLOSING (writes
+//                 |                  |                                               drain) -> CLOSED
+//                 |                  +-- Evict (the server needs the slot) --> Error frame if it
+//                 |                                                            fits, CLOSED
+//                 +-- first byte not a TLS handshake record --> plaintext Error frame, CLOSING
+//                 +-- handshake failed, hello deadline, Evict --> CLOSED (no frame: there
+//                                                                 is no TLS channel to send it on)
+//
+// TLS: the session first waits for the client's first byte. Anything but a
+// TLS handshake record (0x16) is a client speaking plaintext, most likely a
+// sluice client without TLS: it gets a plaintext Error{PROTOCOL} saying the
+// listener speaks TLS, and the connection closes (FailAndClose). Otherwise
+// the handshake runs, under the hello deadline; a failed one (an untrusted or
+// missing client certificate, an old protocol version) closes the connection.
+// Either way the failure is logged once at warn and counted in
+// protocol_errors and tls_handshake_failures. Afterwards the session is the same state machine over the
+// tls::Stream; only the byte transport differs: each read and write goes to
+// the socket or to the stream (a branch on tls_; the plaintext path allocates
+// nothing more, holds one null pointer, and includes no TLS header). Frames that must go out without
+// the write queue (Evict's best-effort Error) are skipped under TLS, and a
+// Reject()ed TLS connection is closed without its Error frame (a refused
+// client sees its handshake fail instead). Connections close without a
+// close_notify alert (tls/tls_stream.h, "End of stream").
 //
 // Reads go straight into the FrameDecoder's buffer (Prepare/Commit, no copy);
 // each verified frame after the handshake goes to the RequestHandler.
@@ -24,7 +44,8 @@
 //
 // Timeouts (idle_timeout_ms): a session with nothing pending, nothing to
 // write, and no bytes received for the timeout is closed ("idle"); a write
-// that makes no progress (not one byte sent) for the timeout, or a write
+// that makes no progress (not one byte sent; under TLS also: the socket's
+// send queue did not shrink between timer ticks) for the timeout, or a write
 // queue above max_write_queue_bytes, resets it ("client not reading").
 //
 // Threading: everything runs on the io_context's single loop thread. A
@@ -48,6 +69,11 @@
 #include "net/peer.h"
 #include "wire/frame_codec.h"
 
+namespace sluice::tls {
+class Context;
+class Stream;
+}  // namespace sluice::tls
+
 namespace sluice::net {
 
 // Counters of the native protocol since the Server started, for /metrics.
@@ -58,7 +84,8 @@ struct NetCounters {
   uint64_t evicted = 0;          // closed before Hello to make room (max_pending_hello)
   uint64_t frames_received = 0;  // frames decoded (Hello included)
   uint64_t frames_sent = 0;      // frames queued for sending (responses and errors)
-  uint64_t protocol_errors = 0;  // connections closed for a bad frame or handshake
+  uint64_t protocol_errors = 0;  // connections closed for a bad frame or handshake (TLS too)
+  uint64_t tls_handshake_failures = 0;  // of protocol_errors: TLS handshakes failed or timed out
 };
 
 struct SessionOptions {
@@ -104,17 +131,20 @@ class RequestHandler {
 class Session final : public Peer, public std::enable_shared_from_this<Session> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
-  // `options` must outlive the session (the Server's copy).
+  // `options` must outlive the session (the Server's copy). `tls`: non-null
+  // (a server Context) = this connection speaks TLS with it; the session
+  // keeps it for its life (a reload does not touch open connections).
   Session(Socket socket, uint64_t id, const SessionOptions& options, RequestHandler* handler,
-          SessionHooks hooks);
+          SessionHooks hooks, std::shared_ptr<const tls::Context> tls = nullptr);
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Starts reading, the hello deadline and the idle timer.
+  // Starts the TLS handshake (TLS) or reading, the hello deadline and the
+  // idle timer.
   void Start();
-  // Refuses the connection: sends an Error frame (request id 0), then closes.
-  // The handler is never called.
+  // Refuses the connection: sends an Error frame (request id 0), then closes
+  // (under TLS: closes at once, no frame). The handler is never called.
   void Reject(Code code, std::string_view message);
 
   // Queues the response to one pending request (a frame finished with
@@ -136,14 +166,25 @@ class Session final : public Peer, public std::enable_shared_from_this<Session> 
 
   uint64_t id() const override { return id_; }
   const std::string& peer() const override { return peer_; }
+  const std::string& tls_subject() const override;
+  const std::string& tls_common_name() const override;
   bool closed() const { return state_ == State::kClosed; }
-  bool awaiting_hello() const { return state_ == State::kAwaitHello; }
+  // Not past the Hello yet (TLS handshake included).
+  bool awaiting_hello() const {
+    return state_ == State::kHandshake || state_ == State::kAwaitHello;
+  }
   size_t pending_responses() const { return pending_; }
 
  private:
-  enum class State { kAwaitHello, kOpen, kClosing, kClosed };
+  enum class State { kHandshake, kAwaitHello, kOpen, kClosing, kClosed };
   using SteadyClock = std::chrono::steady_clock;
 
+  // TLS: the client's first byte arrived (or the wait failed); picks the
+  // handshake or the plaintext refusal.
+  void OnFirstBytes(const boost::system::error_code& ec);
+  void OnHandshake(const boost::system::error_code& ec);
+  // A TLS handshake that failed or ran out of time: warn, count, close.
+  void HandshakeFailed(const std::string& why);
   void DoRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void TakeFrames();
@@ -164,6 +205,12 @@ class Session final : public Peer, public std::enable_shared_from_this<Session> 
   // first.
   std::chrono::milliseconds TimerDelay() const;
   void OnTimer();
+  // TLS, write in flight, at a timer tick: whether the peer took bytes off
+  // the socket since the previous tick (its send queue, SIOCOUTQ, shrank).
+  // A TLS write completes only once its whole record (up to 16 KiB) is in the
+  // socket, so a slow but steady reader may leave one write in flight for
+  // longer than the idle timeout; this is its progress.
+  bool TlsPeerDrained();
   void MaybeFinishClosing();
   bool Paused() const { return pending_ > options_.max_pending_responses; }
 
@@ -174,8 +221,13 @@ class Session final : public Peer, public std::enable_shared_from_this<Session> 
   SessionHooks hooks_;
   std::string peer_;
   std::string close_reason_;
+  // TLS only, null on plaintext: the stream over socket_ (declared after it:
+  // destroyed first) and the verified client certificate's identity (mTLS).
+  // One pointer, so a plaintext session carries nothing more.
+  struct Tls;
+  std::unique_ptr<Tls> tls_;
 
-  State state_ = State::kAwaitHello;
+  State state_ = State::kAwaitHello;  // kHandshake from the constructor under TLS
   bool notify_handler_ = false;  // true once the handler saw a request path
   wire::FrameDecoder decoder_;
   bool read_in_flight_ = false;

@@ -121,6 +121,10 @@ TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.max_series_queues, d.max_series_queues);
   EXPECT_EQ(c.max_series_tenants, d.max_series_tenants);
   EXPECT_EQ(c.event_log, d.event_log);
+  EXPECT_EQ(c.tls_cert_file, d.tls_cert_file);
+  EXPECT_EQ(c.tls_key_file, d.tls_key_file);
+  EXPECT_EQ(c.tls_client_ca_file, d.tls_client_ca_file);
+  EXPECT_FALSE(c.tls_enabled());
   // And the binary accepts it as --config.
   const ParsedArgs args = Parse({"--config", path});
   EXPECT_EQ(args.exit_code, -1);
@@ -165,6 +169,11 @@ aging_ms = [1, 2, 3, 4, 5, 6, 7, 8]
 
 [events]
 log = "/var/log/sluice/events.jsonl"
+
+[tls]
+cert_file = "/etc/sluice/server.pem"
+key_file = "/etc/sluice/server.key"
+client_ca_file = "/etc/sluice/clients-ca.pem"
 )";
 
 TEST(BrokerConfigTest, EveryKeyIsApplied) {
@@ -200,6 +209,10 @@ TEST(BrokerConfigTest, EveryKeyIsApplied) {
   EXPECT_EQ(c.max_wait_ms, 5000u);
   EXPECT_EQ(c.dedup_window_ms, 60000u);
   EXPECT_EQ(c.aging_ms, (std::array<int64_t, 8>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(c.tls_cert_file, "/etc/sluice/server.pem");
+  EXPECT_EQ(c.tls_key_file, "/etc/sluice/server.key");
+  EXPECT_EQ(c.tls_client_ca_file, "/etc/sluice/clients-ca.pem");
+  EXPECT_TRUE(c.tls_enabled());
   const core::EngineOptions o = c.ToEngineOptions();
   EXPECT_EQ(o.default_max_attempts, 9u);
   EXPECT_EQ(o.default_lease_ms, 777u);
@@ -352,6 +365,31 @@ TEST(BrokerConfigTest, AdmissionLimits) {
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("limits.max_pending_hello"));
   EXPECT_THAT(s.message(), HasSubstr("limits.max_connections"));
+}
+
+TEST(BrokerConfigTest, TlsFilesComeTogether) {
+  // A key without a certificate (or the reverse), or a client CA without
+  // TLS, is a configuration error naming the keys; both files alone is TLS
+  // without mTLS.
+  const auto problem = [](const std::string& toml) {
+    BrokerConfig c;
+    Status s = ApplyToml(toml, "tls.toml", &c);
+    if (s.ok()) s = Validate(c);
+    return s;
+  };
+  Status s = problem("[tls]\nkey_file = \"k.pem\"\n");
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("tls.key_file is set but tls.cert_file is not"));
+  s = problem("[tls]\ncert_file = \"c.pem\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("tls.cert_file is set but tls.key_file is not"));
+  s = problem("[tls]\nclient_ca_file = \"ca.pem\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("tls.client_ca_file needs tls.cert_file"));
+  s = problem("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n");
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  s = problem("[tls]\ncert_file = 7\n");
+  EXPECT_THAT(s.message(), HasSubstr("key 'tls.cert_file': expected a string"));
+  s = problem("[tls]\nca_file = \"x\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("key 'tls.ca_file': unknown key"));
 }
 
 TEST(BrokerConfigTest, EmptyDataDirFlagIsRefused) {
