@@ -68,6 +68,19 @@ struct ReconnectOptions {
   std::chrono::milliseconds max_backoff{2000};
 };
 
+// TLS to a broker with [tls] set (docs/security.md). TLS 1.2 or 1.3; the
+// broker's certificate must chain to a CA of ca_file and name server_name
+// (an IP address as an IP subjectAltName, a host name as a DNS one).
+struct TlsOptions {
+  bool enabled = false;
+  std::string ca_file;    // PEM CAs; empty = the system's trust store
+  std::string cert_file;  // with key_file: the client certificate, for a broker with mTLS
+  std::string key_file;   // its unencrypted PEM key
+  // Checked against the certificate, and sent as SNI when a host name;
+  // empty = ClientOptions::host (the address connected to).
+  std::string server_name;
+};
+
 struct ClientOptions {
   std::string host = wire::kDefaultHost;  // where sluiced listens by default
   uint16_t port = wire::kDefaultPort;
@@ -78,6 +91,13 @@ struct ClientOptions {
   // Per request, from the call until its response. A Lease waits wait_ms on top.
   std::chrono::milliseconds request_timeout{30000};
   ReconnectOptions reconnect;
+  // Off by default: plaintext. With tls.enabled, Connect() fails with
+  // kInvalidArgument naming a file it cannot use, and a handshake that fails
+  // (untrusted or misnamed broker certificate, a plaintext broker, a client
+  // certificate the broker refuses) fails the connect with kUnavailable and
+  // the reason. Requests on a TLS connection are written by the I/O thread
+  // (no direct send from the calling thread: docs/performance.md).
+  TlsOptions tls;
   // The I/O thread to share (StartIoThread()); null: the Client starts its own.
   // On a shared thread, callbacks of one Client must not call a sync method or
   // Close() of any Client on that thread.

@@ -13,6 +13,8 @@
 #include <utility>
 
 #include "common/text.h"
+#include "tls/tls_context.h"
+#include "tls/tls_stream.h"
 
 namespace sluice::client {
 
@@ -29,11 +31,31 @@ constexpr size_t kHelloAnswerShown = 48;
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
 // The answer to hello (`answer`, its first bytes) is not a sluice frame: an
-// HTTP server, a database, anything but sluiced listens at `endpoint`.
+// HTTP server, a database, anything but sluiced listens at `endpoint`. A TLS
+// record (an alert: a broker with [tls] refusing a plaintext hello) says so.
 Status NotSluice(const std::string& endpoint, const std::string& answer) {
+  const bool tls_record = answer.size() >= 2 && (answer[0] == '\x15' || answer[0] == '\x16') &&
+                          answer[1] == '\x03';
+  if (tls_record) {
+    return Status::Protocol("the broker at " + endpoint +
+                            " speaks TLS and answered the plaintext hello with a TLS alert; "
+                            "connect with TLS (ClientOptions::tls, sluicectl --tls --ca FILE)");
+  }
   return Status::Protocol("the peer at " + endpoint +
                           " is not a sluice broker: it answered hello with " +
                           QuoteBytes(answer, kHelloAnswerShown) + ", not a sluice frame");
+}
+
+// Writes all of `buffers` on the connection: the TLS stream when there is
+// one, else the socket. `buffers` must stay valid until `done` runs.
+template <typename Handler>
+void WriteAll(tcp::socket& socket, tls::Stream* tls,
+              const std::vector<asio::const_buffer>& buffers, Handler&& done) {
+  if (tls != nullptr) {
+    tls->AsyncWrite(buffers, std::forward<Handler>(done));
+  } else {
+    asio::async_write(socket, buffers, std::forward<Handler>(done));
+  }
 }
 
 // Writes what the socket takes now without blocking; returns the bytes
@@ -58,6 +80,10 @@ size_t SendNow(int fd, const flatbuffers::DetachedBuffer& bytes) {
 }  // namespace
 
 std::shared_ptr<IoThread> StartIoThread() { return std::make_shared<IoThread>(); }
+
+Client::Impl::Conn::Conn(asio::io_context& io)
+    : resolver(io), socket(io), connect_timer(io), decoder(wire::kMaxFrameBytesCeiling) {}
+Client::Impl::Conn::~Conn() = default;
 
 IoThread::IoThread() : work_(asio::make_work_guard(io_)) {
   thread_ = std::thread([this] { io_.run(); });
@@ -105,6 +131,14 @@ std::string Client::Impl::Endpoint() const {
 }
 
 Status Client::Impl::Start() {
+  if (options_.tls.enabled) {
+    auto context = tls::Context::ForClient(
+        {options_.tls.ca_file, options_.tls.cert_file, options_.tls.key_file});
+    if (!context.ok()) {
+      return Status::InvalidArgument("TLS: " + context.status().message());
+    }
+    tls_context_ = std::move(*context);
+  }
   std::promise<Status> started;
   auto result = started.get_future();
   asio::post(io_, [this, &started, life = Hold()] {
@@ -243,23 +277,11 @@ void Client::Impl::StartConnect() {
                 }
                 boost::system::error_code ignored;
                 conn->socket.set_option(tcp::no_delay(true), ignored);
-                auto fbb = std::make_shared<flatbuffers::FlatBufferBuilder>(256);
-                conn->hello_id = NextRequestId();
-                auto hello = fb::CreateHello(*fbb, wire::kProtocolVersion,
-                                             fbb->CreateString(options_.client_name),
-                                             fbb->CreateString(options_.token));
-                wire::FinishFrame(
-                    *fbb, fb::CreateFrame(*fbb, conn->hello_id, fb::Body::Hello, hello.Union()));
-                const auto bytes = wire::FrameBytes(*fbb);
-                asio::async_write(
-                    conn->socket, asio::buffer(bytes.data(), bytes.size()),
-                    [this, conn, fbb, life](boost::system::error_code ec3, size_t) {
-                      if (ec3 && conn_ == conn && state_ == State::kConnecting) {
-                        ConnectFailed(conn, Status::Unavailable("sending hello to " + Endpoint() +
-                                                                " failed: " + ec3.message()));
-                      }
-                    });
-                ReadLoop(conn);
+                if (tls_context_) {
+                  StartTls(conn);
+                } else {
+                  SendHello(conn);
+                }
               });
         });
   };
@@ -271,6 +293,45 @@ void Client::Impl::StartConnect() {
   backoff_timer_.async_wait([attempt](boost::system::error_code ec) {
     if (!ec) attempt();
   });
+}
+
+void Client::Impl::StartTls(const std::shared_ptr<Conn>& conn) {
+  std::string server_name = options_.tls.server_name;
+  if (server_name.empty()) server_name = Address().first;
+  conn->tls = std::make_unique<tls::Stream>(conn->socket, tls_context_, server_name);
+  conn->tls->AsyncHandshake([this, conn, life = Hold()](const boost::system::error_code& ec) {
+    if (conn_ != conn || state_ != State::kConnecting) return;
+    if (ec) {
+      ConnectFailed(conn, Status::Unavailable("TLS handshake with " + Endpoint() +
+                                              " failed: " + conn->tls->Describe(ec)));
+      return;
+    }
+    SendHello(conn);
+  });
+}
+
+void Client::Impl::SendHello(const std::shared_ptr<Conn>& conn) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  conn->hello_id = NextRequestId();
+  auto hello = fb::CreateHello(fbb, wire::kProtocolVersion, fbb.CreateString(options_.client_name),
+                               fbb.CreateString(options_.token));
+  wire::FinishFrame(fbb, fb::CreateFrame(fbb, conn->hello_id, fb::Body::Hello, hello.Union()));
+  auto batch = std::make_shared<WriteBatch>();
+  batch->frames.push_back(OutBuf{fbb.Release(), 0});
+  batch->buffers.emplace_back(batch->frames[0].bytes.data(), batch->frames[0].bytes.size());
+  WriteAll(conn->socket, conn->tls.get(), batch->buffers,
+           [this, conn, batch, life = Hold()](const boost::system::error_code& ec, size_t) {
+             if (ec && conn_ == conn && state_ == State::kConnecting) {
+               ConnectFailed(conn, Status::Unavailable("sending hello to " + Endpoint() +
+                                                       " failed: " + Describe(*conn, ec)));
+             }
+           });
+  ReadLoop(conn);
+}
+
+std::string Client::Impl::Describe(const Conn& conn, const boost::system::error_code& ec) {
+  if (ec == asio::error::eof) return "broker closed the connection";
+  return conn.tls ? conn.tls->Describe(ec) : ec.message();
 }
 
 void Client::Impl::OnConnected(const std::shared_ptr<Conn>& conn) {
@@ -315,15 +376,19 @@ void Client::Impl::ConnectFailed(const std::shared_ptr<Conn>& conn, const Status
 
 void Client::Impl::ReadLoop(const std::shared_ptr<Conn>& conn) {
   std::span<uint8_t> space = conn->decoder.Prepare(kReadChunk);
-  conn->socket.async_read_some(
-      asio::buffer(space.data(), space.size()),
+  auto on_read =
       [this, conn, data = space.data(), life = Hold()](boost::system::error_code ec, size_t n) {
         if (conn_ != conn) return;
         if (ec) {
-          const Status lost = Status::Unavailable(
-              ec == asio::error::eof ? "broker closed the connection" : ec.message());
+          const Status lost = Status::Unavailable(Describe(*conn, ec));
           if (state_ != State::kConnecting) {
             Disconnect(lost);
+          } else if (conn->tls && tls::Stream::IsTlsError(ec)) {
+            // Under TLS 1.3 the broker checks the client certificate after
+            // the client's side of the handshake is done: its refusal
+            // arrives here, as an alert.
+            ConnectFailed(conn, Status::Unavailable("TLS handshake with " + Endpoint() +
+                                                    " failed: " + lost.message()));
           } else if (!conn->hello_answer.empty()) {
             // Bytes that never made a frame, then the end: not sluice.
             ConnectFailed(conn, NotSluice(Endpoint(), conn->hello_answer));
@@ -356,7 +421,12 @@ void Client::Impl::ReadLoop(const std::shared_ptr<Conn>& conn) {
           if (conn_ != conn) return;
         }
         ReadLoop(conn);
-      });
+      };
+  if (conn->tls) {
+    conn->tls->AsyncReadSome(asio::buffer(space.data(), space.size()), std::move(on_read));
+  } else {
+    conn->socket.async_read_some(asio::buffer(space.data(), space.size()), std::move(on_read));
+  }
 }
 
 void Client::Impl::OnFrame(const std::shared_ptr<Conn>& conn, const wire::FrameView& frame) {
@@ -413,29 +483,30 @@ void Client::Impl::StartWrite() {
     std::lock_guard lock(mu_);
     direct_fd_ = -1;
   }
-  auto bufs = std::make_shared<std::vector<OutBuf>>(std::move(write_queue_));
+  auto batch = std::make_shared<WriteBatch>();
+  batch->frames = std::move(write_queue_);
   write_queue_.clear();
-  std::vector<asio::const_buffer> seq;
-  seq.reserve(bufs->size());
-  for (const auto& b : *bufs) {
-    seq.emplace_back(b.bytes.data() + b.offset, b.bytes.size() - b.offset);
+  batch->buffers.reserve(batch->frames.size());
+  for (const auto& b : batch->frames) {
+    batch->buffers.emplace_back(b.bytes.data() + b.offset, b.bytes.size() - b.offset);
   }
   writing_ = true;
   auto conn = conn_;
-  asio::async_write(conn->socket, seq,
-                    [this, conn, bufs, life = Hold()](boost::system::error_code ec, size_t) {
-                      if (conn_ != conn) return;
-                      writing_ = false;
-                      if (ec) {
-                        Disconnect(Status::Unavailable("write failed: " + ec.message()));
-                        return;
-                      }
-                      StartWrite();
-                    });
+  WriteAll(conn->socket, conn->tls.get(), batch->buffers,
+           [this, conn, batch, life = Hold()](const boost::system::error_code& ec, size_t) {
+             if (conn_ != conn) return;
+             writing_ = false;
+             if (ec) {
+               Disconnect(Status::Unavailable("write failed: " + Describe(*conn, ec)));
+               return;
+             }
+             StartWrite();
+           });
 }
 
 void Client::Impl::MaybeEnableDirect() {
   if (state_ != State::kConnected || writing_ || !write_queue_.empty() || !conn_) return;
+  if (conn_->tls) return;  // the TLS stream is the I/O thread's alone
   std::lock_guard lock(mu_);
   if (closed_ || !outbox_.empty() || drain_posted_) return;
   direct_fd_ = conn_->socket.native_handle();

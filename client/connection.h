@@ -2,9 +2,10 @@
 // Internal to sluice_client (not installed).
 //
 //   DISCONNECTED --request--> CONNECTING --HelloOk--> CONNECTED
-//        ^                       |  (resolve, connect, Hello; one attempt bounded
-//        |                       |   by connect_timeout; on failure retry after
-//        |                       |   backoff while requests wait)
+//        ^                       |  (resolve, connect, [TLS handshake,] Hello;
+//        |                       |   one attempt bounded by connect_timeout; on
+//        |                       |   failure retry after backoff while requests
+//        |                       |   wait)
 //        +----- I/O error, decode error, Error(request_id 0) -----+
 //   any state --Close()--> CLOSED (terminal)
 //
@@ -13,8 +14,8 @@
 // (nothing queued, nothing being written), Submit writes the frame itself
 // with a non-blocking send under the mutex and leaves the pending entry in
 // `direct_inflight_`: no wake-up of the I/O thread per request
-// (docs/performance.md). Otherwise (or for what a full socket buffer did not
-// take) it appends to an outbox under the mutex and wakes the I/O thread once
+// (docs/performance.md). Never under TLS: the TLS stream belongs to the I/O
+// thread. Otherwise (or for what a full socket buffer did not take) it appends to an outbox under the mutex and wakes the I/O thread once
 // per batch; on the I/O thread itself the outbox coalesces a callback's
 // requests into one write. Either way a thread's requests go out in the order
 // it submitted them. Everything else (reading the socket, the pending map,
@@ -44,6 +45,11 @@
 #include "client/client.h"
 #include "common/status.h"
 #include "wire/frame_codec.h"
+
+namespace sluice::tls {
+class Context;
+class Stream;
+}  // namespace sluice::tls
 
 namespace sluice::client {
 
@@ -115,6 +121,12 @@ class Client::Impl {
     flatbuffers::DetachedBuffer bytes;
     size_t offset = 0;
   };
+  // The frames of one write and the buffer list pointing into them, alive
+  // until the write completes.
+  struct WriteBatch {
+    std::vector<OutBuf> frames;
+    std::vector<boost::asio::const_buffer> buffers;
+  };
   struct Pending {
     Clock::time_point deadline;
     ResponseFn done;
@@ -123,10 +135,12 @@ class Client::Impl {
   // decoder outlive every operation started on them (io_uring completes
   // cancelled operations later).
   struct Conn {
-    explicit Conn(boost::asio::io_context& io)
-        : resolver(io), socket(io), connect_timer(io), decoder(wire::kMaxFrameBytesCeiling) {}
+    explicit Conn(boost::asio::io_context& io);
+    ~Conn();
     boost::asio::ip::tcp::resolver resolver;
     boost::asio::ip::tcp::socket socket;
+    // TLS only: the stream over `socket` (declared after it: destroyed first).
+    std::unique_ptr<tls::Stream> tls;
     boost::asio::steady_timer connect_timer;
     wire::FrameDecoder decoder;
     uint64_t hello_id = 0;
@@ -140,6 +154,11 @@ class Client::Impl {
   void Drain();
   void Dispatch(Request request);
   void StartConnect();
+  // After the TCP connect: the TLS handshake (TLS), then SendHello.
+  void StartTls(const std::shared_ptr<Conn>& conn);
+  void SendHello(const std::shared_ptr<Conn>& conn);
+  // The reason of an I/O error on `conn`, for messages (TLS: OpenSSL's).
+  static std::string Describe(const Conn& conn, const boost::system::error_code& ec);
   void OnConnected(const std::shared_ptr<Conn>& conn);
   void ConnectFailed(const std::shared_ptr<Conn>& conn, const Status& status);
   void ReadLoop(const std::shared_ptr<Conn>& conn);
@@ -172,6 +191,9 @@ class Client::Impl {
   std::shared_ptr<Life> Hold() const { return life_; }
 
   const ClientOptions options_;
+  // Made by Start() when options_.tls.enabled (null: plaintext); read-only
+  // after.
+  std::shared_ptr<const tls::Context> tls_context_;
   const std::shared_ptr<IoThread> io_thread_;
   boost::asio::io_context& io_;
   const std::thread::id io_thread_id_;

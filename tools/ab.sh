@@ -3,8 +3,10 @@
 #
 #   tools/ab.sh [--reps N] A B [-- SLUICE_BENCH_ARGS...]
 #
-# A and B are each LABEL=SLUICED[,CONFIG]: a sluiced binary and, optionally,
-# a config file for it (so one binary with two configs is an A/B too). Each
+# A and B are each LABEL=SLUICED[,CONFIG[,FLAGS]]: a sluiced binary and,
+# optionally, a config file for it (so one binary with two configs is an A/B
+# too) and sluice-bench flags for that variant alone (space-separated; CONFIG
+# may be empty: LABEL=SLUICED,,FLAGS). Each
 # rep runs A then B (B then A on odd reps), every run against a fresh broker
 # that sluice-bench starts with a fresh data directory. Prints every run and
 # then the medians of tasks/s, enqueue p50/p99, e2e p99 and the broker's and
@@ -14,11 +16,14 @@
 #   printf '[storage]\nrecord_cache_bytes = 0\n' >/tmp/off.toml
 #   tools/ab.sh --reps 5 off=build/broker/sluiced,/tmp/off.toml \
 #     on=build/broker/sluiced -- --tasks 300000
+# TLS against plaintext on one binary (docs/security.md):
+#   tools/ab.sh plain=build/broker/sluiced \
+#     tls=build/broker/sluiced,/tmp/tls.toml,"--tls --ca /tmp/pki/ca.pem"
 # Env: BENCH (default build/tools/sluice-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 REPS=5
 VARIANTS=()
 while [[ $# -gt 0 ]]; do
@@ -33,12 +38,23 @@ done
 [[ ${#VARIANTS[@]} -eq 2 ]] || { echo "ab.sh: need exactly two variants A and B" >&2; usage 2; }
 BENCH=${BENCH:-build/tools/sluice-bench}
 [[ -x $BENCH ]] || { echo "ab.sh: $BENCH not built (cmake --build build --target sluice-bench)" >&2; exit 2; }
-for v in "${VARIANTS[@]}"; do
-  spec=${v#*=}
+# variant_part VARIANT FIELD: FIELD 0 the binary, 1 the config, 2 the flags.
+variant_part() {
+  local spec=${1#*=} bin cfg="" flags=""
   bin=${spec%%,*}
+  if [[ $spec == *,* ]]; then
+    spec=${spec#*,}
+    cfg=${spec%%,*}
+    [[ $spec == *,* ]] && flags=${spec#*,}
+  fi
+  case $2 in 0) echo "$bin" ;; 1) echo "$cfg" ;; 2) echo "$flags" ;; esac
+}
+for v in "${VARIANTS[@]}"; do
+  bin=$(variant_part "$v" 0)
+  cfg=$(variant_part "$v" 1)
   [[ -x $bin ]] || { echo "ab.sh: $bin is not an executable" >&2; exit 2; }
-  if [[ $spec == *,* && ! -f ${spec#*,} ]]; then
-    echo "ab.sh: config ${spec#*,} not found" >&2
+  if [[ -n $cfg && ! -f $cfg ]]; then
+    echo "ab.sh: config $cfg not found" >&2
     exit 2
   fi
 done
@@ -46,13 +62,17 @@ done
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 run() {  # run INDEX REP SLUICE_BENCH_ARGS...
-  local v=${VARIANTS[$1]} rep=$2 label spec bin cfg args
+  local v=${VARIANTS[$1]} rep=$2 label bin cfg flags args
   shift 2
   label=${v%%=*}
-  spec=${v#*=}
-  bin=${spec%%,*}
+  bin=$(variant_part "$v" 0)
+  cfg=$(variant_part "$v" 1)
+  flags=$(variant_part "$v" 2)
   args=(--sluiced "$bin" --json)
-  if [[ $spec == *,* ]]; then cfg=${spec#*,}; args+=(--sluiced-config "$cfg"); fi
+  if [[ -n $cfg ]]; then args+=(--sluiced-config "$cfg"); fi
+  # Word-split on purpose: FLAGS is a space-separated list.
+  # shellcheck disable=SC2206
+  if [[ -n $flags ]]; then args+=($flags); fi
   if ! "$BENCH" "${args[@]}" "$@" 2>/dev/null | tail -1 >>"$OUT/$label.jsonl"; then
     echo "ab.sh: run of $label failed" >&2
     return 1

@@ -8,10 +8,15 @@
 //                [--worker-threads N]
 //                [--rate R] [--prefill N [--prefill-queue Q2] [--prefill-batch 2000]]
 //                [--timeline FILE] [--stall-seconds 30]
+//                [--tls [--ca FILE] [--cert FILE --key FILE]]
 //
 // Without --broker it starts its own sluiced (PATH defaults to the sluiced of the
 // same build tree; --sluiced-config passes it a config file) on 127.0.0.1 port
 // 0 with a temporary data directory, and stops it (SIGTERM) at the end.
+// --tls: every connection speaks TLS (the broker's config needs [tls]; for
+// the own broker, --sluiced-config); --ca names the CA of its certificate,
+// --cert/--key a client certificate for a broker with mTLS (docs/security.md
+// has the TLS-against-plaintext figures).
 //
 // Each producer and each consumer has its own connection. A producer keeps
 // `window` enqueue frames of `batch` tasks in flight; a consumer keeps
@@ -116,6 +121,10 @@ int main(int argc, char** argv) {
   OwnBroker own;
   sluice::client::ClientOptions options;
   options.client_name = "sluice-bench";
+  options.tls.enabled = f.tls;
+  options.tls.ca_file = f.ca_file;
+  options.tls.cert_file = f.cert_file;
+  options.tls.key_file = f.key_file;
   if (f.broker.empty()) {
     const std::string path = f.sluiced.empty() ? DefaultSluiced(argv[0]) : f.sluiced;
     if (auto s = own.Start(path, f.durability, f.sluiced_config, f.sluiced_cpus); !s.ok()) {

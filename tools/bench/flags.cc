@@ -16,6 +16,16 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "with taskset on sluice-bench, keeps the load generator off the broker's cores");
   app.add_option("--broker-pid", f.broker_pid,
                  "pid of the --broker process (same machine), to report its CPU per task");
+  CLI::Option* tls = app.add_flag(
+      "--tls", f.tls, "TLS to the broker (give the own broker a --sluiced-config with [tls])");
+  app.add_option("--ca", f.ca_file, "with --tls: PEM CA file of the broker's certificate")
+      ->needs(tls);
+  CLI::Option* cert =
+      app.add_option("--cert", f.cert_file, "with --tls: PEM client certificate (mTLS)")
+          ->needs(tls);
+  CLI::Option* key = app.add_option("--key", f.key_file, "with --tls: its PEM key")->needs(tls);
+  cert->needs(key);
+  key->needs(cert);
   app.add_option("--durability", f.durability, "durability of the own broker")
       ->check(CLI::IsMember({"sync", "async"}))
       ->capture_default_str();

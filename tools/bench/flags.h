@@ -17,6 +17,10 @@ struct Flags {
   std::string sluiced_config;  // --config for the own broker
   std::string sluiced_cpus;    // CPU list the own broker runs on (empty: inherited)
   pid_t broker_pid = 0;        // an external broker's pid, for its CPU time
+  bool tls = false;            // TLS to the broker (its config has [tls])
+  std::string ca_file;         // PEM CAs for the broker's certificate
+  std::string cert_file;       // client certificate for a broker with mTLS
+  std::string key_file;
   uint32_t producers = 4;
   uint32_t consumers = 4;
   uint64_t tasks = 100000;

@@ -46,6 +46,20 @@ void DefineGlobals(CLI::App& app, GlobalOptions* global, const Registry& registr
                  "inspect a stopped broker's store read-only (" +
                      JoinPaths(registry.OfflinePaths(), /*merge=*/true) + ")");
   app.add_option("--token", global->token, "auth token, when the broker has auth on");
+  CLI::Option* tls = app.add_flag("--tls", global->tls, "TLS to a broker with [tls] set");
+  app.add_option("--ca", global->ca_file,
+                 "with --tls: PEM CA file the broker's certificate must chain to (default: the "
+                 "system's trust store)")
+      ->needs(tls);
+  CLI::Option* cert =
+      app.add_option("--cert", global->cert_file,
+                     "with --tls: PEM client certificate, for a broker with client_ca_file (mTLS)")
+          ->needs(tls);
+  CLI::Option* key =
+      app.add_option("--key", global->key_file, "with --tls: the client certificate's PEM key")
+          ->needs(tls);
+  cert->needs(key);
+  key->needs(cert);
 }
 
 int RunNetwork(const Registry::Entry& command, const GlobalOptions& global, std::ostream& out,
@@ -61,6 +75,10 @@ int RunNetwork(const Registry::Entry& command, const GlobalOptions& global, std:
   options.client_name = "sluicectl";
   options.token = global.token;
   options.connect_timeout = std::chrono::milliseconds(5000);
+  options.tls.enabled = global.tls;
+  options.tls.ca_file = global.ca_file;
+  options.tls.cert_file = global.cert_file;
+  options.tls.key_file = global.key_file;
   if (command.before_connect) {
     if (const int code = command.before_connect(err); code != kExitOk) return code;
   }

@@ -2,7 +2,8 @@
 // commands (CLI11), runs the chosen command's checks, then its network body
 // or, with --data-dir, its offline body.
 //
-//   sluicectl [--broker HOST:PORT] [--json] [--data-dir DIR] [--token T] COMMAND ...
+//   sluicectl [--broker HOST:PORT] [--json] [--data-dir DIR] [--token T]
+//             [--tls [--ca FILE] [--cert FILE --key FILE]] COMMAND ...
 //   sluicectl help-markdown     (hidden) the command reference, Markdown
 //
 // Exit codes: command.h.

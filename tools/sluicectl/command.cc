@@ -11,7 +11,11 @@ int FailRequest(const GlobalOptions& global, std::string_view command, const Sta
   err << "sluicectl: " << command << ": " << status.ToString();
   switch (status.code()) {
     case Code::kUnavailable:
-      err << " - is sluiced running at " << global.broker << "? use --broker HOST:PORT";
+      if (status.message().find("TLS handshake") != std::string::npos) {
+        err << " - check --tls, --ca, --cert and --key against the broker's [tls] settings";
+      } else {
+        err << " - is sluiced running at " << global.broker << "? use --broker HOST:PORT";
+      }
       break;
     case Code::kUnauthenticated:
       err << " - pass the broker's auth token with --token";
@@ -22,7 +26,9 @@ int FailRequest(const GlobalOptions& global, std::string_view command, const Sta
       break;
     case Code::kProtocol:
       // The client library says so when the peer's answer to hello is not sluice.
-      if (status.message().find("not a sluice broker") != std::string::npos) {
+      if (status.message().find("speaks TLS") != std::string::npos) {
+        err << " - add --tls and --ca FILE (the CA that signed the broker's certificate)";
+      } else if (status.message().find("not a sluice broker") != std::string::npos) {
         err << " - is " << global.broker << " the address of sluiced? use --broker HOST:PORT";
       } else {
         err << " - sluicectl and sluiced may be different versions";

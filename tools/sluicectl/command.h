@@ -49,6 +49,10 @@ struct GlobalOptions {
   bool json = false;                           // one JSON object on stdout
   std::string data_dir;                        // non-empty: offline, read-only store inspection
   std::string token;                           // auth token for the hello
+  bool tls = false;                            // TLS to a broker with [tls] set
+  std::string ca_file;                         // PEM CAs for the broker's certificate
+  std::string cert_file;                       // client certificate (mTLS), with key_file
+  std::string key_file;
 };
 
 // A network command's world: the connected client, and where to print.
