@@ -27,10 +27,12 @@ import itertools
 import os
 import signal
 import socket
+import ssl
 import time
 from typing import Any, Awaitable, Callable, Optional
 
 from . import _codec as C
+from . import _tls
 from ._api import Req, RequestMethods, parse_address
 from .client import _HELLO_ANSWER_SHOWN, _READ_CHUNK, _complete, hello_answer, not_sluice
 from ._reconnect import Reconnect
@@ -134,8 +136,16 @@ class AsyncClient(RequestMethods):
         request_timeout: float = 30.0,
         reconnect_initial_backoff: float = 0.05,
         reconnect_max_backoff: float = 2.0,
+        tls: "bool | ssl.SSLContext" = False,
+        ca_file: Optional[str] = None,
+        cert_file: Optional[str] = None,
+        key_file: Optional[str] = None,
+        server_hostname: Optional[str] = None,
     ):
+        """TLS arguments as sluice.Client's (docs/security.md)."""
         self._host, self._port = parse_address(address)
+        self._tls = _tls.resolve(tls, ca_file, cert_file, key_file)
+        self._server_hostname = server_hostname
         self.token = token or ""
         self.client_name = client_name
         self.connect_timeout = connect_timeout
@@ -205,14 +215,20 @@ class AsyncClient(RequestMethods):
     async def _connect_once(self, deadline: float) -> _AConn:
         endpoint = self._endpoint()
         timeout = max(0.001, min(self.connect_timeout, deadline - time.monotonic()))
+        tls_args = {}
+        if self._tls is not None:
+            tls_args = {"ssl": self._tls, "server_hostname": self._server_hostname or self._host}
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self._host, self._port, limit=_READ_CHUNK), timeout
+                asyncio.open_connection(self._host, self._port, limit=_READ_CHUNK, **tls_args),
+                timeout,
             )
         except asyncio.TimeoutError:
             raise Unavailable(
                 f"connecting to {endpoint} timed out after {int(timeout * 1000)} ms"
             ) from None
+        except ssl.SSLError as e:
+            raise _tls.handshake_failed(endpoint, e) from None
         except OSError as e:
             raise Unavailable(f"cannot connect to {endpoint}: {e.strerror or e}") from None
         try:

@@ -22,6 +22,12 @@ written before the connection dropped may or may not have been applied),
 ProtocolError (the peer is not a sluice broker, an undecodable frame),
 InvalidArgument (a request over the broker's max frame size, a bad value).
 
+TLS (docs/security.md): ``tls=True`` with ``ca_file`` (the CA that signed
+the broker's certificate; None: the system's trust store) and, for a broker
+with mTLS, ``cert_file`` and ``key_file``; or ``tls=`` an ssl.SSLContext of
+your own. The broker's certificate must name the host connected to (or
+``server_hostname``). A failed handshake is Unavailable with the reason.
+
 Reconnect: when the connection drops, every request in flight fails with
 Unavailable. The next request reconnects (and says Hello again); attempts are
 spaced with exponential backoff from 50 ms doubling up to 2 s; a request
@@ -35,12 +41,14 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import socket
+import ssl
 import threading
 import time
 import weakref
 from typing import Any, Optional
 
 from . import _codec as C
+from . import _tls
 from ._api import Req, RequestMethods, parse_address
 from ._reconnect import Reconnect
 from .errors import InvalidArgument, ProtocolError, SluiceError, Unavailable, error_for_code
@@ -55,6 +63,12 @@ _SWEEP_S = 0.1
 
 
 def not_sluice(endpoint: str, answer: bytes) -> ProtocolError:
+    if answer[:1] in (b"\x15", b"\x16") and answer[1:2] == b"\x03":
+        # A TLS record: a broker with [tls] refusing a plaintext hello.
+        return ProtocolError(
+            f"the broker at {endpoint} speaks TLS and answered the plaintext hello with a TLS "
+            "alert; connect with tls=True and ca_file"
+        )
     return ProtocolError(
         f"the peer at {endpoint} is not a sluice broker: it answered hello with "
         f"{bytes(answer[:_HELLO_ANSWER_SHOWN])!r}, not a sluice frame"
@@ -268,14 +282,22 @@ class Client(RequestMethods):
         reconnect_initial_backoff: float = 0.05,
         reconnect_max_backoff: float = 2.0,
         connect: bool = True,
+        tls: "bool | ssl.SSLContext" = False,
+        ca_file: Optional[str] = None,
+        cert_file: Optional[str] = None,
+        key_file: Optional[str] = None,
+        server_hostname: Optional[str] = None,
     ):
         """Connects and says Hello (one attempt, bounded by connect_timeout)
         unless ``connect`` is False (then the first call connects). Raises
-        Unavailable (cannot connect), Unauthenticated (token refused),
-        ProtocolError (not a sluice broker, version refused).
+        Unavailable (cannot connect, TLS handshake failed), Unauthenticated
+        (token refused), ProtocolError (not a sluice broker, version refused),
+        InvalidArgument (a TLS file that cannot be used).
         ``request_timeout`` (seconds) bounds each call from its start to its
-        answer; a lease waits ``wait_ms`` on top."""
+        answer; a lease waits ``wait_ms`` on top. TLS: the module docstring."""
         self._host, self._port = parse_address(address)
+        self._tls = _tls.resolve(tls, ca_file, cert_file, key_file)
+        self._server_hostname = server_hostname
         self.token = token or ""
         self.client_name = client_name
         self.connect_timeout = connect_timeout
@@ -362,6 +384,8 @@ class Client(RequestMethods):
             raise Unavailable(f"cannot connect to {endpoint}: {e.strerror or e}") from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                sock = self._start_tls(sock, endpoint, timeout)
             hello_id = next(self._ids)
             sock.sendall(C.encode_hello(hello_id, self.client_name, self.token))
             reader = C.FrameReader()
@@ -411,6 +435,20 @@ class Client(RequestMethods):
         # Frames that came with the HelloOk (none today) are read by the thread.
         conn.thread.start()
         return conn
+
+    def _start_tls(self, sock: socket.socket, endpoint: str, timeout: float) -> _tls.TlsSocket:
+        """The TLS handshake on the connected ``sock``, bounded by ``timeout``."""
+        tls = _tls.TlsSocket(sock, self._tls, self._server_hostname or self._host)
+        sock.settimeout(timeout)
+        try:
+            tls.handshake()
+        except socket.timeout:
+            raise Unavailable(
+                f"TLS handshake with {endpoint} timed out after {int(timeout * 1000)} ms"
+            ) from None
+        except (ssl.SSLError, OSError) as e:
+            raise _tls.handshake_failed(endpoint, e) from None
+        return tls
 
     def _get_conn(self, deadline: float) -> _Conn:
         """The live connection, connecting (with backoff) until deadline."""
