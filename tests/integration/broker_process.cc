@@ -70,6 +70,10 @@ BrokerProcess::~BrokerProcess() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  if (!options_.log_file.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, options_.log_file.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+  }
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, SLUICED_PATH, &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -264,15 +268,25 @@ std::unique_ptr<RawConnection> RawConnection::Connect(uint16_t port) {
   if (fd < 0) return nullptr;
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return std::unique_ptr<RawConnection>(new RawConnection(fd));
+  return Adopt(fd, nullptr);
 }
 
-RawConnection::~RawConnection() { close(fd_); }
+std::unique_ptr<RawConnection> RawConnection::Adopt(int fd,
+                                                    std::unique_ptr<RawTransport> transport) {
+  return std::unique_ptr<RawConnection>(new RawConnection(fd, std::move(transport)));
+}
+
+RawConnection::~RawConnection() {
+  transport_.reset();
+  close(fd_);
+}
 
 bool RawConnection::SendBytes(std::span<const uint8_t> bytes) {
   size_t off = 0;
   while (off < bytes.size()) {
-    const ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    const ssize_t n =
+        transport_ ? transport_->Send(bytes.data() + off, bytes.size() - off)
+                   : send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     off += static_cast<size_t>(n);
@@ -284,15 +298,25 @@ bool RawConnection::SendFrame(const flatbuffers::FlatBufferBuilder& fbb) {
   return SendBytes(wire::FrameBytes(fbb));
 }
 
+ssize_t RawConnection::ReadSome(uint8_t* out, size_t n, int timeout_ms) {
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    if (!transport_ || !transport_->HasBuffered()) {
+      pollfd pfd{fd_, POLLIN, 0};
+      const int left = RemainingMs(deadline);
+      if (left == 0 || poll(&pfd, 1, left) <= 0) return -1;
+    }
+    const ssize_t r = transport_ ? transport_->Recv(out, n) : recv(fd_, out, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    return r < 0 ? 0 : r;  // an error (a reset) ends the stream too
+  }
+}
+
 bool RawConnection::ReadExact(uint8_t* out, size_t n, int timeout_ms) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   size_t got = 0;
   while (got < n) {
-    pollfd pfd{fd_, POLLIN, 0};
-    const int left = RemainingMs(deadline);
-    if (left == 0 || poll(&pfd, 1, left) <= 0) return false;
-    const ssize_t r = recv(fd_, out + got, n - got, 0);
-    if (r < 0 && errno == EINTR) continue;
+    const ssize_t r = ReadSome(out + got, n - got, RemainingMs(deadline));
     if (r <= 0) return false;
     got += static_cast<size_t>(r);
   }
@@ -327,12 +351,9 @@ bool RawConnection::WaitClosed(int timeout_ms) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   uint8_t buf[4096];
   while (true) {
-    pollfd pfd{fd_, POLLIN, 0};
-    const int left = RemainingMs(deadline);
-    if (left == 0 || poll(&pfd, 1, left) <= 0) return false;
-    const ssize_t r = recv(fd_, buf, sizeof(buf), 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return true;
+    const ssize_t r = ReadSome(buf, sizeof(buf), RemainingMs(deadline));
+    if (r == 0) return true;
+    if (r < 0) return false;
   }
 }
 

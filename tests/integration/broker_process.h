@@ -8,7 +8,8 @@
 // running broker and removes the data dir.
 //
 // RawConnection is a blocking TCP client that sends and receives
-// length-prefixed frames built with FlatBuffers directly (no client library).
+// length-prefixed frames built with FlatBuffers directly (no client library),
+// over the socket itself or over TLS (integration/tls_connection.h).
 //
 // Not thread-safe; one thread per object.
 #pragma once
@@ -45,6 +46,9 @@ struct BrokerOptions {
   // prints it, which is before the store is opened and recovered; Start()
   // goes on waiting for the listening line meanwhile. Must not block.
   std::function<void(uint16_t http_port)> on_http_port;
+  // Non-empty: sluiced's stderr (its log) is appended to this file instead
+  // of going to the test's stderr, for tests that read the log.
+  std::string log_file;
 };
 
 // Options whose config file is `toml`.
@@ -126,10 +130,27 @@ struct ReceivedFrame {
   wire::fb::Body type() const { return frame()->body_type(); }
 };
 
+// How a RawConnection moves bytes when it is not the plain socket: TLS over
+// it (integration/tls_connection.h). Calls block, as on a blocking socket.
+class RawTransport {
+ public:
+  virtual ~RawTransport() = default;
+  // As send(2)/recv(2): bytes moved (> 0), 0 at the end of the stream
+  // (Recv), < 0 on an error.
+  virtual ssize_t Send(const uint8_t* data, size_t n) = 0;
+  virtual ssize_t Recv(uint8_t* data, size_t n) = 0;
+  // Received bytes are waiting that the socket no longer shows (decrypted,
+  // buffered): read them without polling the socket.
+  virtual bool HasBuffered() const = 0;
+};
+
 class RawConnection {
  public:
   // Connects to 127.0.0.1:port; nullptr on failure.
   static std::unique_ptr<RawConnection> Connect(uint16_t port);
+  // Takes a connected socket `fd` (owned from now on) that moves its bytes
+  // through `transport` (null: the socket itself).
+  static std::unique_ptr<RawConnection> Adopt(int fd, std::unique_ptr<RawTransport> transport);
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
@@ -144,15 +165,23 @@ class RawConnection {
   // True when the peer closes the connection (EOF or reset) within
   // timeout_ms; frames received meanwhile are discarded.
   bool WaitClosed(int timeout_ms = 10'000);
+  // Reads what has arrived, up to n bytes, waiting up to timeout_ms for the
+  // first: > 0 bytes read, 0 at the end of the stream (or a reset), -1 when
+  // nothing came in time.
+  ssize_t ReadSome(uint8_t* out, size_t n, int timeout_ms);
   // Half-closes the sending side.
   void ShutdownWrite();
   int fd() const { return fd_; }
+  // The TLS (or other) transport; null for a plain socket.
+  RawTransport* transport() const { return transport_.get(); }
 
  private:
-  explicit RawConnection(int fd) : fd_(fd) {}
+  RawConnection(int fd, std::unique_ptr<RawTransport> transport)
+      : fd_(fd), transport_(std::move(transport)) {}
   // Reads exactly n bytes into out; false on timeout/EOF/error.
   bool ReadExact(uint8_t* out, size_t n, int timeout_ms);
   int fd_;
+  std::unique_ptr<RawTransport> transport_;  // before fd_ is closed: destroyed first
 };
 
 // ---------------------------------------------------------------- frames

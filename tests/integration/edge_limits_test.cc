@@ -1,6 +1,9 @@
 // Limits at the edge, against the real sluiced: a client that never reads is
-// disconnected after the idle timeout without anyone else noticing, and the
-// per-connection pipeline bound stops reading without losing requests.
+// disconnected after the idle timeout without anyone else noticing, the
+// per-connection pipeline bound stops reading without losing requests, an
+// oversize frame is refused. Each test runs over plaintext and over TLS
+// (Transports/EdgeLimitsTest.*/Plain and .../Tls): the limits are the
+// session's, whatever carries its bytes.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "integration/broker_process.h"
+#include "integration/tls_connection.h"
 #include "wire/frame_codec.h"
 
 namespace sluice::testing {
@@ -32,10 +36,12 @@ int64_t MsSince(SteadyClock::time_point start) {
 }
 
 // A blocking client socket with a tiny receive buffer (set before connect,
-// so the advertised window is small too) that only ever sends.
+// so the advertised window is small too) that only ever sends (after the TLS
+// handshake, for TLS).
 class NonReader {
  public:
-  explicit NonReader(uint16_t port) : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  NonReader(uint16_t port, const TransportUnderTest& transport)
+      : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     const int rcvbuf = 4096;
     setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     sockaddr_in addr{};
@@ -43,8 +49,15 @@ class NonReader {
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    if (connected_ && transport.transport() == Transport::kTls) {
+      tls_ = transport.Wrap(fd_);
+      connected_ = tls_ != nullptr;
+    }
   }
-  ~NonReader() { close(fd_); }
+  ~NonReader() {
+    tls_.reset();
+    close(fd_);
+  }
   NonReader(const NonReader&) = delete;
   NonReader& operator=(const NonReader&) = delete;
 
@@ -54,7 +67,8 @@ class NonReader {
     const auto bytes = wire::FrameBytes(fbb);
     size_t off = 0;
     while (off < bytes.size()) {
-      const ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      const ssize_t n = tls_ ? tls_->Send(bytes.data() + off, bytes.size() - off)
+                             : send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       off += static_cast<size_t>(n);
@@ -73,6 +87,7 @@ class NonReader {
  private:
   int fd_;
   bool connected_ = false;
+  std::unique_ptr<RawTransport> tls_;  // TLS only
 };
 
 // One round trip on a healthy connection: an Enqueue and a Stats, both
@@ -99,19 +114,21 @@ AssertionResult RoundTrip(RawConnection& conn, uint64_t* rid, int timeout_ms) {
   return AssertionSuccess();
 }
 
-TEST(EdgeLimitsTest, ClientThatNeverReadsIsDisconnectedAndOthersDoNotNotice) {
+class EdgeLimitsTest : public TransportTest {};
+
+TEST_P(EdgeLimitsTest, ClientThatNeverReadsIsDisconnectedAndOthersDoNotNotice) {
   constexpr int kIdleMs = 1000;
   constexpr int kTasks = 32;
   constexpr size_t kPayload = 512 << 10;  // 32 x 512 KiB = 16 MiB of responses
   BrokerProcess broker(WithConfig("[limits]\nidle_timeout_ms = " + std::to_string(kIdleMs) +
                                   "\nmax_payload_bytes = 1048576\nmax_frame_bytes = 4194304\n"
-                                  "max_write_queue_bytes = 268435456\n"));
+                                  "max_write_queue_bytes = 268435456\n" + transport_.Config()));
   ASSERT_TRUE(broker.Start());
-  auto bystander = ConnectAndHello(broker.port());
+  auto bystander = transport_.ConnectAndHello(broker.port());
   ASSERT_NE(bystander, nullptr);
   uint64_t rid = 1;
 
-  NonReader stalled(broker.port());
+  NonReader stalled(broker.port(), transport_);
   ASSERT_TRUE(stalled.connected());
   ASSERT_TRUE(stalled.Send(HelloFrame(1)));
   const std::string payload(kPayload, 'p');
@@ -147,23 +164,31 @@ TEST(EdgeLimitsTest, ClientThatNeverReadsIsDisconnectedAndOthersDoNotNotice) {
   EXPECT_GE(round_trips, 3);
   EXPECT_TRUE(RoundTrip(*bystander, &rid, 2'000));
   // The broker is healthy: new clients are served.
-  auto late = ConnectAndHello(broker.port());
+  auto late = transport_.ConnectAndHello(broker.port());
   ASSERT_NE(late, nullptr);
   EXPECT_TRUE(RoundTrip(*late, &rid, 2'000));
   EXPECT_EQ(broker.Stop(), 0);
 }
 
-TEST(EdgeLimitsTest, SlowButSteadyReaderIsNotDisconnected) {
+TEST_P(EdgeLimitsTest, SlowButSteadyReaderIsNotDisconnected) {
   // A reader that keeps draining a backlog that takes several idle timeouts
   // to send is making progress: it must not be taken for a stalled one.
+  // Over TLS one write is a whole record (16 KiB), which this reader's window
+  // (16 KiB of receive buffer) cannot take at once: a write stays in flight
+  // across timer ticks, and only the socket's shrinking send queue shows the
+  // progress (Session::TlsPeerDrained). TCP then stalls about 200 ms per two
+  // records (80 KB/s), so the TLS case reads for kTlsReadMs (eight idle
+  // timeouts) instead of draining all 12 MiB, and checks it stayed connected.
   constexpr int kIdleMs = 500;
   constexpr int kTasks = 24;
   constexpr size_t kPayload = 512 << 10;  // 12 MiB in all
+  constexpr int64_t kTlsReadMs = 8 * kIdleMs;
+  const bool tls = GetParam() == Transport::kTls;
   BrokerProcess broker(WithConfig("[limits]\nidle_timeout_ms = " + std::to_string(kIdleMs) +
                                   "\nmax_payload_bytes = 1048576\nmax_frame_bytes = 4194304\n"
-                                  "max_write_queue_bytes = 268435456\n"));
+                                  "max_write_queue_bytes = 268435456\n" + transport_.Config()));
   ASSERT_TRUE(broker.Start());
-  auto producer = ConnectAndHello(broker.port());
+  auto producer = transport_.ConnectAndHello(broker.port());
   ASSERT_NE(producer, nullptr);
   const std::string payload(kPayload, 's');
   for (int i = 0; i < kTasks; ++i) {
@@ -172,7 +197,7 @@ TEST(EdgeLimitsTest, SlowButSteadyReaderIsNotDisconnected) {
     ASSERT_TRUE(f);
     ASSERT_EQ(f->type(), fb::Body::EnqueueResult);
   }
-  auto reader = RawConnection::Connect(broker.port());
+  auto reader = transport_.Connect(broker.port());
   ASSERT_NE(reader, nullptr);
   const int rcvbuf = 16 << 10;
   setsockopt(reader->fd(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
@@ -184,7 +209,8 @@ TEST(EdgeLimitsTest, SlowButSteadyReaderIsNotDisconnected) {
   for (int i = 0; i < kTasks; ++i) {
     ASSERT_TRUE(reader->SendFrame(LeaseFrame(100 + i, "slow", 1, 0)));
   }
-  // Drain at about 4 MiB/s: 16 KiB every 4 ms -> ~3 s, six idle timeouts.
+  // Drain at about 4 MiB/s: 16 KiB every 4 ms -> ~3 s, six idle timeouts
+  // (plaintext).
   std::vector<uint8_t> got;
   size_t parsed = 0;  // bytes of complete frames in `got`
   int frames = 0;
@@ -192,11 +218,10 @@ TEST(EdgeLimitsTest, SlowButSteadyReaderIsNotDisconnected) {
   const auto start = SteadyClock::now();
   uint8_t buf[16 << 10];
   bool eof = false;
-  while (frames < kTasks && MsSince(start) < 30'000) {
-    pollfd pfd{reader->fd(), POLLIN, 0};
-    if (poll(&pfd, 1, 1'000) <= 0) continue;
-    const ssize_t n = recv(reader->fd(), buf, sizeof(buf), 0);
-    if (n <= 0) {
+  while (frames < kTasks && MsSince(start) < (tls ? kTlsReadMs : 30'000)) {
+    const ssize_t n = reader->ReadSome(buf, sizeof(buf), 1'000);
+    if (n < 0) continue;
+    if (n == 0) {
       eof = true;
       break;
     }
@@ -219,23 +244,27 @@ TEST(EdgeLimitsTest, SlowButSteadyReaderIsNotDisconnected) {
   }
   ASSERT_FALSE(eof) << "disconnected after " << got.size() << " bytes, " << frames << " frames, in "
                     << MsSince(start) << " ms although the client kept reading";
-  EXPECT_EQ(frames, kTasks);
-  EXPECT_EQ(tasks, kTasks);
+  if (tls) {
+    EXPECT_GE(got.size(), size_t{256} << 10) << "the TLS reader got too little to prove anything";
+  } else {
+    EXPECT_EQ(frames, kTasks);
+    EXPECT_EQ(tasks, kTasks);
+  }
   std::printf("slow reader took %lld ms for %zu bytes (idle_timeout_ms %d)\n",
               static_cast<long long>(MsSince(start)), got.size(), kIdleMs);
   EXPECT_GT(MsSince(start), 2 * kIdleMs) << "the drain was too fast to prove anything";
 }
 
-TEST(EdgeLimitsTest, BoundedPipelineStopsReadingAndLosesNothing) {
+TEST_P(EdgeLimitsTest, BoundedPipelineStopsReadingAndLosesNothing) {
   constexpr int kMaxPending = 4;
   constexpr int kPolls = 8;
   constexpr int kWaitMs = 2'000;
-  BrokerProcess broker(
-      WithConfig("[limits]\nmax_pending_responses = " + std::to_string(kMaxPending) + "\n"));
+  BrokerProcess broker(WithConfig("[limits]\nmax_pending_responses = " +
+                                  std::to_string(kMaxPending) + "\n" + transport_.Config()));
   ASSERT_TRUE(broker.Start());
-  auto conn = ConnectAndHello(broker.port());
+  auto conn = transport_.ConnectAndHello(broker.port());
   ASSERT_NE(conn, nullptr);
-  auto other = ConnectAndHello(broker.port());
+  auto other = transport_.ConnectAndHello(broker.port());
   ASSERT_NE(other, nullptr);
 
   // kPolls long polls on an empty queue, then an Enqueue to that queue, all
@@ -298,6 +327,29 @@ TEST(EdgeLimitsTest, BoundedPipelineStopsReadingAndLosesNothing) {
   EXPECT_EQ(delivered, 1);
   EXPECT_EQ(broker.Stop(), 0);
 }
+
+TEST_P(EdgeLimitsTest, OversizeFrameIsRefusedAndClosed) {
+  BrokerProcess broker(WithConfig("[limits]\nmax_frame_bytes = 4096\nmax_payload_bytes = 1024\n" +
+                                  transport_.Config()));
+  ASSERT_TRUE(broker.Start());
+  auto conn = transport_.ConnectAndHello(broker.port());
+  ASSERT_NE(conn, nullptr);
+  // A real Enqueue frame just above the limit.
+  ASSERT_TRUE(conn->SendFrame(EnqueueFrame(2, "q", {std::string(8192, 'x')})));
+  const auto refused = conn->ReadFrame();
+  ASSERT_TRUE(refused);
+  ASSERT_EQ(refused->type(), fb::Body::Error);
+  EXPECT_EQ(refused->request_id(), 0u);
+  EXPECT_EQ(refused->frame()->body_as_Error()->code(), fb::ErrorCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(conn->WaitClosed());
+  // The broker serves the next client.
+  auto next = transport_.ConnectAndHello(broker.port());
+  ASSERT_NE(next, nullptr);
+  uint64_t rid = 10;
+  EXPECT_TRUE(RoundTrip(*next, &rid, 2'000));
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, EdgeLimitsTest, AllTransports(), TransportParamName());
 
 }  // namespace
 }  // namespace sluice::testing

@@ -158,17 +158,7 @@ TEST(ProtocolTest, AuthTokenIsChecked) {
   EXPECT_EQ(ok->type(), fb::Body::HelloOk);
 }
 
-TEST(ProtocolTest, OversizeFrameIsRefusedAndClosed) {
-  BrokerProcess broker(WithConfig("[limits]\nmax_frame_bytes = 4096\n"
-                                        "max_payload_bytes = 1024\n"));
-  ASSERT_TRUE(broker.Start());
-  auto conn = ConnectAndHello(broker.port());
-  ASSERT_NE(conn, nullptr);
-  // A real Enqueue frame just above the limit.
-  ASSERT_TRUE(conn->SendFrame(EnqueueFrame(2, "q", {std::string(8192, 'x')})));
-  EXPECT_TRUE(IsError(conn->ReadFrame(), fb::ErrorCode::RESOURCE_EXHAUSTED, 0));
-  EXPECT_TRUE(conn->WaitClosed());
-}
+// An oversize frame: edge_limits_test.cc (plaintext and TLS).
 
 TEST(ProtocolTest, TooManyConnectionsAreRefused) {
   BrokerProcess broker(WithConfig("[limits]\nmax_connections = 2\n"));
