@@ -31,14 +31,15 @@ constexpr size_t kHelloAnswerShown = 48;
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
 // The answer to hello (`answer`, its first bytes) is not a sluice frame: an
-// HTTP server, a database, anything but sluiced listens at `endpoint`. A TLS
-// record (an alert: a broker with [tls] refusing a plaintext hello) says so.
+// HTTP server, a database, anything but sluiced listens at `endpoint`. An
+// answer that is a TLS record (a TLS terminator in front of sluiced; sluiced
+// itself answers a plaintext hello with a plaintext Error) says so.
 Status NotSluice(const std::string& endpoint, const std::string& answer) {
   const bool tls_record = answer.size() >= 2 && (answer[0] == '\x15' || answer[0] == '\x16') &&
                           answer[1] == '\x03';
   if (tls_record) {
-    return Status::Protocol("the broker at " + endpoint +
-                            " speaks TLS and answered the plaintext hello with a TLS alert; "
+    return Status::Protocol("the peer at " + endpoint +
+                            " speaks TLS and answered the plaintext hello with a TLS record; "
                             "connect with TLS (ClientOptions::tls, sluicectl --tls --ca FILE)");
   }
   return Status::Protocol("the peer at " + endpoint +

@@ -2,12 +2,15 @@
 
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "tls/tls_stream.h"
@@ -98,26 +101,35 @@ void Session::Start() {
   spdlog::info("connection opened id={} peer={}{}", id_, peer_, tls_ ? " (tls)" : "");
   ArmTimer(TimerDelay());
   if (tls_) {
-    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](
-                                              const boost::system::error_code& ec) {
-      self->OnFirstBytes(ec);
-    });
+    WaitFirstByte();
     return;
   }
   DoRead();
 }
 
+void Session::WaitFirstByte() {
+  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](
+                                            const boost::system::error_code& ec) {
+    self->OnFirstBytes(ec);
+  });
+}
+
 void Session::OnFirstBytes(const boost::system::error_code& ec) {
   if (state_ != State::kHandshake) return;  // closed meanwhile (deadline, evicted)
-  uint8_t first = 0;
-  boost::system::error_code peek_error = ec;
-  size_t n = 0;
-  if (!peek_error) {
-    n = socket_.receive(asio::buffer(&first, 1), Socket::message_peek, peek_error);
+  if (ec) {
+    Close("read error: " + ec.message());
+    return;
   }
-  if (peek_error || n == 0) {
-    Close(peek_error && peek_error != asio::error::eof ? "read error: " + peek_error.message()
-                                                       : "peer closed");
+  uint8_t first = 0;
+  // Non-blocking: a readiness without data waits again instead of blocking
+  // the loop thread.
+  const ssize_t n = ::recv(socket_.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    WaitFirstByte();
+    return;
+  }
+  if (n <= 0) {
+    Close(n == 0 ? "peer closed" : std::string("read error: ") + std::strerror(errno));
     return;
   }
   if (first != kTlsHandshakeRecord) {

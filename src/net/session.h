@@ -179,8 +179,10 @@ class Session final : public Peer, public std::enable_shared_from_this<Session> 
   enum class State { kHandshake, kAwaitHello, kOpen, kClosing, kClosed };
   using SteadyClock = std::chrono::steady_clock;
 
-  // TLS: the client's first byte arrived (or the wait failed); picks the
-  // handshake or the plaintext refusal.
+  // TLS: waits (without reading) for the client's first byte.
+  void WaitFirstByte();
+  // It arrived (or the wait failed): peeks at it and picks the handshake or
+  // the plaintext refusal.
   void OnFirstBytes(const boost::system::error_code& ec);
   void OnHandshake(const boost::system::error_code& ec);
   // A TLS handshake that failed or ran out of time: warn, count, close.

@@ -64,10 +64,11 @@ _SWEEP_S = 0.1
 
 def not_sluice(endpoint: str, answer: bytes) -> ProtocolError:
     if answer[:1] in (b"\x15", b"\x16") and answer[1:2] == b"\x03":
-        # A TLS record: a broker with [tls] refusing a plaintext hello.
+        # A TLS record: a TLS terminator in front of sluiced (sluiced itself
+        # answers a plaintext hello with a plaintext Error).
         return ProtocolError(
-            f"the broker at {endpoint} speaks TLS and answered the plaintext hello with a TLS "
-            "alert; connect with tls=True and ca_file"
+            f"the peer at {endpoint} speaks TLS and answered the plaintext hello with a TLS "
+            "record; connect with tls=True and ca_file"
         )
     return ProtocolError(
         f"the peer at {endpoint} is not a sluice broker: it answered hello with "
