@@ -296,8 +296,7 @@ void Engine::OnTimer(uint64_t payload) {
     case TimerKind::kWaiter: {
       auto it = waiters_.find(value);
       if (it == waiters_.end()) break;
-      Waiter w = std::move(it->second);
-      waiters_.erase(it);
+      Waiter w = TakeWaiter(it);
       w.done(std::vector<LeasedTask>{});
       break;
     }

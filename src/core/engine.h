@@ -269,6 +269,10 @@ class Engine {
     uint64_t leased = 0;
     uint64_t dead = 0;
     std::deque<uint64_t> waiters;  // FIFO of waiter ids (cancelled ones skipped)
+    // Entries of waiters_ for this queue without only_tenant. While there is
+    // one, a new Lease queues behind it; tenant-scoped waiters hold back no
+    // one (nothing of their tenant is eligible while they wait).
+    uint32_t unscoped_waiters = 0;
     bool wake_armed = false;
     bool named = false;  // a task, dead letter or setting named it (QueueExists); DeleteQueue clears
     QueueCounters counters;  // EngineStats; kept across DeleteQueue (counters never go back)
@@ -362,6 +366,9 @@ class Engine {
   // Serves the queue's long polls: Lease waiters, then batch workers.
   void ServeWaiters(uint32_t queue);
   void ServeLeaseWaiters(uint32_t queue);
+  // Removes a waiter from waiters_ (its id may stay in its queue's deque)
+  // and returns it; keeps QueueState::unscoped_waiters.
+  Waiter TakeWaiter(std::unordered_map<uint64_t, Waiter>::iterator it);
   // A dispatched task left flight (acked, nacked, expired, deleted): its
   // scheduler in-flight counts, and its batch (a slot frees with the last).
   void LeftFlight(uint32_t slot);

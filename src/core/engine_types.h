@@ -131,6 +131,9 @@ struct LeaseRequest {
   TimeMs wait_ms = 0;     // long poll: wait this long for a first task (at most max_wait_ms)
   std::string worker;     // kept in the history; cut to max_name_bytes
   std::string address;    // the holder's connection, for operators (ListLeaseHolders)
+  // Non-empty: only this tenant's tasks (a tenant-scoped worker credential,
+  // Scheduler::PopTenant); empty: every tenant's, in fair-share order.
+  std::string only_tenant;
 };
 
 // Who holds leases (Engine::ListLeaseHolders): one entry per (worker name,

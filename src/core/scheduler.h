@@ -128,6 +128,16 @@ class Scheduler {
   // the queue, and one in flight for each, until Release().
   std::optional<Pick> Pop(uint32_t queue, const std::function<bool(ReadyRef)>& alive);
 
+  // Pop for a worker that may only take `tenant`'s tasks (a tenant-scoped
+  // credential, docs/security.md): the most urgent native level of that
+  // tenant's plain lanes, FIFO within it, when the tenant's and the queue's
+  // limits admit one now. Other tenants' turns are not consulted (only one
+  // tenant is eligible); the pop is charged to the lane's DRR deficit, so
+  // scoped pops spend the tenant's share as Pop would. A parked lane stays
+  // parked. Counted as dispatched, as Pop.
+  std::optional<Pick> PopTenant(uint32_t queue, uint32_t tenant,
+                                const std::function<bool(ReadyRef)>& alive);
+
   // Pop from the (queue, batch_key) stream (0: the plain one). When the task
   // whose turn it is costs more than max_cost it is not dispatched: nullopt,
   // *over_cost set (over_cost may be null), the task and its lane's turn

@@ -339,6 +339,64 @@ TEST_F(EngineTest, LongPollIsWokenByEnqueueAndTimesOut) {
   EXPECT_EQ(Lease().size(), 1u);
 }
 
+// A tenant-scoped worker credential (docs/security.md) leases with
+// only_tenant: it never gets another tenant's task, waits for its own, and
+// does not hold back an unscoped waiter queued behind it.
+TEST_F(EngineTest, TenantScopedLeaseTakesOnlyThatTenantsTasks) {
+  auto put = [&](const std::string& tenant, uint8_t priority) {
+    return Put(Spec(tenant, priority, tenant));
+  };
+  const TaskId b1 = put("b", 0);
+  const TaskId a1 = put("a", 5);
+  const TaskId a2 = put("a", 2);
+  LeaseRequest only_a;
+  only_a.queue = "q";
+  only_a.max_tasks = 10;
+  only_a.only_tenant = "a";
+  std::optional<Result<std::vector<LeasedTask>>> out;
+  engine_->Lease(only_a, [&](auto r) { out = std::move(r); });
+  ASSERT_TRUE(out && out->ok());
+  ASSERT_EQ((*out)->size(), 2u);
+  EXPECT_EQ((**out)[0].id, a2) << "most urgent of the tenant first";
+  EXPECT_EQ((**out)[1].id, a1);
+  store_.Complete();
+
+  // Nothing of a's left: a scoped long poll waits; b's next task goes to
+  // the unscoped waiter behind it, and a's next one to the scoped waiter.
+  only_a.wait_ms = 5000;
+  out.reset();
+  engine_->Lease(only_a, [&](auto r) { out = std::move(r); });
+  EXPECT_FALSE(out.has_value()) << "b's ready task is not a's";
+  LeaseRequest any;
+  any.queue = "q";
+  any.max_tasks = 10;
+  any.wait_ms = 5000;
+  std::optional<Result<std::vector<LeasedTask>>> any_out;
+  engine_->Lease(any, [&](auto r) { any_out = std::move(r); });
+  ASSERT_TRUE(any_out && any_out->ok()) << "b's task was ready for an unscoped worker";
+  ASSERT_EQ((*any_out)->size(), 1u);
+  EXPECT_EQ((**any_out)[0].id, b1);
+  store_.Complete();
+  const TaskId b2 = put("b", 0);
+  EXPECT_FALSE(out.has_value()) << "woken by another tenant's task";
+  const TaskId a3 = put("a", 7);
+  ASSERT_TRUE(out && out->ok());
+  ASSERT_EQ((*out)->size(), 1u);
+  EXPECT_EQ((**out)[0].id, a3);
+  store_.Complete();
+  EXPECT_EQ(QStats().ready, 1u) << "b2 still ready";
+  only_a.wait_ms = 0;
+  out.reset();
+  only_a.only_tenant = "nobody";
+  engine_->Lease(only_a, [&](auto r) { out = std::move(r); });
+  ASSERT_TRUE(out && out->ok());
+  EXPECT_TRUE((*out)->empty()) << "a tenant never seen has nothing";
+  auto rest = LeaseFrom("q");
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].id, b2);
+}
+
 TEST_F(EngineTest, IdempotentEnqueueReturnsTheFirstId) {
   EnqueueSpec s = Spec("charge card");
   s.idempotency_key = "order-17";
