@@ -449,6 +449,21 @@ struct LeaseHolderInfo {
   uint64_t next_deadline_ms = 0;   // the earliest deadline among its leases
 };
 
+// A credential (docs/security.md), as AuthList shows it: never its token.
+struct CredentialInfo {
+  std::string name;
+  std::string tenant;  // "*" = every tenant
+  std::string roles;   // "producer,worker,admin" (some of them)
+  std::vector<std::string> queues;  // names or prefixes ending in '*'; empty = every queue
+  uint64_t created_ms = 0;
+};
+
+// AuthAdd's answer: the token, shown this once.
+struct NewCredential {
+  std::string token;
+  CredentialInfo credential;
+};
+
 // What the broker said in its HelloOk.
 struct ServerInfo {
   uint16_t protocol_version = 0;

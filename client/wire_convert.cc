@@ -229,6 +229,11 @@ BatchList ReadBatchList(const fb::BatchListResult& r) {
   return out;
 }
 
+CredentialInfo ReadCredential(const fb::CredentialInfo& c) {
+  return CredentialInfo{ReadString(c.name()), ReadString(c.tenant()), ReadString(c.roles()),
+                        ReadStrings(c.queues()), c.created_ms()};
+}
+
 std::vector<LeaseHolderInfo> ReadLeaseHolders(const fb::WorkerListResult& r) {
   std::vector<LeaseHolderInfo> out;
   if (r.holders() == nullptr) return out;

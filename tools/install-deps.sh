@@ -8,6 +8,7 @@ PKGS=(
   libboost1.81-dev librocksdb-dev libflatbuffers-dev flatbuffers-compiler
   liburing-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
+  libssl-dev
 )
 # The Python client (client/python) and its tests: Debian's interpreter sees
 # these, another python3 ahead of it on PATH may not (tests name /usr/bin/python3).

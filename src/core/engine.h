@@ -117,6 +117,14 @@ class Engine {
 
   // --- operators -------------------------------------------------------
   Result<TaskView> ShowTask(TaskId id);
+  // The queue and tenant of task `id`: a live task's from the index, a dead
+  // letter's from the store; nullopt when it is neither (for authorization,
+  // broker/authorize.h).
+  struct TaskScope {
+    std::string queue;
+    std::string tenant;
+  };
+  std::optional<TaskScope> ScopeOf(TaskId id);
   Result<DeadPage> ListDead(const DeadFilter& filter, TaskId after, size_t limit);
   // Moves up to `limit` matching dead tasks back to READY, each starting a
   // new run with a fresh budget of max_attempts (attempt numbers and history

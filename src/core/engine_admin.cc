@@ -10,6 +10,15 @@
 
 namespace sluice::core {
 
+std::optional<Engine::TaskScope> Engine::ScopeOf(TaskId id) {
+  if (const Meta* m = FindLive(id)) {
+    return TaskScope{queue_names_.Name(m->queue), tenant_names_.Name(m->tenant)};
+  }
+  auto dead = store_.GetDead(id);
+  if (!dead.ok()) return std::nullopt;
+  return TaskScope{dead->task.queue, dead->task.tenant};
+}
+
 Result<TaskView> Engine::ShowTask(TaskId id) {
   TaskView view;
   Meta* m = FindLive(id);

@@ -5,7 +5,12 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+namespace sluice::auth {
+struct Credential;
+}  // namespace sluice::auth
 
 namespace sluice::net {
 
@@ -19,6 +24,9 @@ class Peer {
   virtual uint64_t id() const = 0;
   // "ADDRESS:PORT" of the remote end, for logs and as a default worker name.
   virtual const std::string& peer() const = 0;
+  // The credential its Hello authenticated; null when the broker has auth
+  // off (every request allowed). Loop thread only.
+  virtual const auth::Credential* credential() const { return nullptr; }
 };
 
 }  // namespace sluice::net

@@ -240,6 +240,29 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
           b, b.CreateString("w1"), b.CreateString("127.0.0.1:5000"), queues, 3, 10, 20, 30)};
       return f::CreateWorkerListResultDirect(b, &h).Union();
     }
+    case f::Body::AuthAdd: {
+      const auto queues = b.CreateVectorOfStrings({"agents.*", "jobs"});
+      return f::CreateAuthAdd(b, b.CreateString("team-a"), b.CreateString("a"),
+                              b.CreateString("producer,worker"), queues)
+          .Union();
+    }
+    case f::Body::AuthAddResult: {
+      const auto queues = b.CreateVectorOfStrings({"jobs"});
+      const auto info = f::CreateCredentialInfo(b, b.CreateString("team-a"), b.CreateString("a"),
+                                                b.CreateString("producer"), queues, 1234);
+      return f::CreateAuthAddResult(b, b.CreateString("sk_abc"), info).Union();
+    }
+    case f::Body::AuthList:
+      return f::CreateAuthList(b).Union();
+    case f::Body::AuthListResult: {
+      std::vector<Offset<f::CredentialInfo>> c = {f::CreateCredentialInfo(
+          b, b.CreateString("pool"), b.CreateString("*"), b.CreateString("worker"), 0, 99)};
+      return f::CreateAuthListResultDirect(b, &c).Union();
+    }
+    case f::Body::AuthRevoke:
+      return f::CreateAuthRevokeDirect(b, "team-a").Union();
+    case f::Body::AuthRevokeResult:
+      return f::CreateAuthRevokeResult(b).Union();
     case f::Body::NONE:
       break;
   }
