@@ -18,8 +18,10 @@
 #include <string_view>
 #include <thread>
 
+#include "broker/dashboard_api.h"
 #include "broker/dispatcher.h"
 #include "broker/event_log.h"
+#include "broker/http_auth.h"
 #include "broker/http_server.h"
 #include "broker/metrics.h"
 #include "broker/open_files_limit.h"
@@ -135,6 +137,7 @@ struct Broker::State {
   // Before the engine, whose on_event posts lines to it; null when off.
   std::unique_ptr<EventLog> events;
   std::unique_ptr<core::Engine> engine;
+  std::optional<DashboardApi> dashboard;  // with http, once the engine is open
   std::optional<Dispatcher> dispatcher;
   std::optional<net::Server> server;
   std::optional<Ticker> ticker;
@@ -258,6 +261,7 @@ int Broker::State::OpenSteps() {
     starting.ready = [] {
       return HttpServer::Readiness{false, "starting: opening the store and recovering its index"};
     };
+    starting.routes = DashboardApi::StartingRoutes();
     http->Start(std::move(starting));
     startup_loop = std::thread([this] { io.run(); });
     // Printed now, before the store opens, so a supervisor (or a test) can
@@ -356,8 +360,21 @@ int Broker::State::OpenSteps() {
       return RenderMetrics(sources, limits);
     };
     routes.ready = [this] { return Readiness(); };
+    DashboardOptions board;
+    board.engine = engine.get();
+    board.clock = &clock;
+    // The admin credential of the native protocol; per-credential roles
+    // (a later issue) replace this authorizer alone.
+    board.authorize = TokenAuthorizer(config.auth_token);
+    board.auth = !config.auth_token.empty();
+    board.ready = [this] { return Readiness(); };
+    board.version = SLUICE_VERSION;
+    board.started_ms = clock.NowMs();
+    dashboard.emplace(std::move(board));
+    routes.routes = dashboard->Routes();
     http->SetRoutes(std::move(routes));
-    spdlog::info("http listener on {} (/metrics, /healthz, /readyz)", http->address());
+    spdlog::info("http listener on {} (/metrics, /healthz, /readyz, the dashboard at /)",
+                 http->address());
   }
   return kExitOk;
 }
