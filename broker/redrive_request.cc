@@ -110,6 +110,10 @@ Result<RedriveRequest> FromForm(std::string_view body, bool* all) {
         return Status::InvalidArgument("all must be true or false");
       }
       *all = value == "true";
+    } else if (key.starts_with('{')) {
+      // curl -d sends a form unless told otherwise.
+      return Status::InvalidArgument(
+          "the body is JSON but came as a form: send it with Content-Type: application/json");
     } else {
       return Unknown(key);
     }

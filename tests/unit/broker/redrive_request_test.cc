@@ -70,6 +70,8 @@ TEST(RedriveRequestTest, RefusesWhatSelectsNothingOrIsMalformed) {
   EXPECT_NE(ErrorOf(kForm, "id=1,x").find("id must be an integer"), std::string::npos);
   EXPECT_NE(ErrorOf(kForm, "all=1").find("all must be true or false"), std::string::npos);
   EXPECT_NE(ErrorOf(kForm, "nope=1").find("unknown field"), std::string::npos);
+  EXPECT_NE(ErrorOf(kForm, R"({"id": 1})").find("Content-Type: application/json"),
+            std::string::npos);
 }
 
 }  // namespace
