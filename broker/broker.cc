@@ -19,8 +19,10 @@
 #include <thread>
 
 #include "broker/credential_registry.h"
+#include "broker/dashboard_api.h"
 #include "broker/dispatcher.h"
 #include "broker/event_log.h"
+#include "broker/http_auth.h"
 #include "broker/http_server.h"
 #include "broker/metrics.h"
 #include "broker/open_files_limit.h"
@@ -145,6 +147,7 @@ struct Broker::State {
   // Sessions hold credentials by shared_ptr; the registry outlives the
   // dispatcher that reads it.
   std::unique_ptr<CredentialRegistry> credentials;
+  std::optional<DashboardApi> dashboard;  // with http, once the engine is open
   std::optional<Dispatcher> dispatcher;
   std::optional<net::Server> server;
   std::optional<Ticker> ticker;
@@ -268,6 +271,7 @@ int Broker::State::OpenSteps() {
     starting.ready = [] {
       return HttpServer::Readiness{false, "starting: opening the store and recovering its index"};
     };
+    starting.routes = DashboardApi::StartingRoutes();
     http->Start(std::move(starting));
     startup_loop = std::thread([this] { io.run(); });
     // Printed now, before the store opens, so a supervisor (or a test) can
@@ -389,8 +393,21 @@ int Broker::State::OpenSteps() {
       return RenderMetrics(sources, limits);
     };
     routes.ready = [this] { return Readiness(); };
+    DashboardOptions board;
+    board.engine = engine.get();
+    board.clock = &clock;
+    // The admin credential of the native protocol; per-credential roles
+    // (a later issue) replace this authorizer alone.
+    board.authorize = DashboardAuthorizer(*credentials);
+    board.auth = !config.auth_token.empty();
+    board.ready = [this] { return Readiness(); };
+    board.version = SLUICE_VERSION;
+    board.started_ms = clock.NowMs();
+    dashboard.emplace(std::move(board));
+    routes.routes = dashboard->Routes();
     http->SetRoutes(std::move(routes));
-    spdlog::info("http listener on {} (/metrics, /healthz, /readyz)", http->address());
+    spdlog::info("http listener on {} (/metrics, /healthz, /readyz, the dashboard at /)",
+                 http->address());
   }
   return kExitOk;
 }

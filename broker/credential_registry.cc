@@ -115,4 +115,19 @@ std::vector<auth::Credential> CredentialRegistry::List() const {
   return out;
 }
 
+HttpAuthorizer DashboardAuthorizer(const CredentialRegistry& registry) {
+  return [&registry](std::string_view bearer, HttpAccess) -> Status {
+    if (!registry.auth_on()) return Status::Ok();
+    auto c = registry.Authenticate(bearer);
+    if (!c.ok()) return c.status();
+    if (!(*c)->Has(auth::kAdmin) || !(*c)->AllTenants()) {
+      return Status::PermissionDenied(
+          "credential \"" + (*c)->name +
+          "\" may not use the dashboard: it shows and redrives every tenant's work, so it needs "
+          "an admin of every tenant (sluicectl auth add NAME --tenant '*' --role admin)");
+    }
+    return Status::Ok();
+  };
+}
+
 }  // namespace sluice::broker

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "auth/credential.h"
+#include "broker/http_auth.h"
 #include "common/clock.h"
 #include "common/status.h"
 
@@ -62,5 +63,12 @@ class CredentialRegistry {
   std::unordered_map<std::string, std::shared_ptr<auth::Credential>> by_name_;
   std::unordered_map<std::string, std::shared_ptr<auth::Credential>> by_hash_;
 };
+
+// The HTTP API's authorizer (broker/http_auth.h) over `registry`, which
+// must outlive it: everything when auth is off; else the bearer token's
+// credential, which must be an admin of every tenant (the dashboard shows
+// and redrives every tenant's work). kUnauthenticated (401) for a missing or
+// unknown token, kPermissionDenied (403) for a narrower credential.
+HttpAuthorizer DashboardAuthorizer(const CredentialRegistry& registry);
 
 }  // namespace sluice::broker

@@ -23,6 +23,10 @@ PKGS+=(beanstalkd redis-server)
 # scrape with `promtool check metrics`). Debian ships it in the prometheus
 # package: a 19 MB download, 96 MB installed (the server comes with it).
 PKGS+=(prometheus)
+# The dashboard's browser test (tests/browser/dashboard_test.py) drives a
+# headless Chromium through chromedriver's WebDriver protocol: both from
+# Debian (no browser download at run time).
+PKGS+=(chromium chromium-driver)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -20,7 +20,7 @@
 #include "client/client.h"
 #include "commands.h"
 #include "core/settings_format.h"
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "offline_store.h"
 #include "render.h"
 #include "table.h"

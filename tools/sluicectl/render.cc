@@ -5,7 +5,7 @@
 #include <string_view>
 #include <utility>
 
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "table.h"
 
 namespace sluice::ctl {

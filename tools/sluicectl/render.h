@@ -21,9 +21,11 @@
 
 #include "client/types.h"
 
-namespace sluice::ctl {
-
+namespace sluice {
 class JsonWriter;
+}  // namespace sluice
+
+namespace sluice::ctl {
 
 // Table cells are cut to these many bytes (OneLine, table.h).
 inline constexpr size_t kPayloadCellChars = 40;
