@@ -30,6 +30,10 @@ void CrashOracle::EnqueuePending(Key key, std::string idempotency_key) {
 
 bool CrashOracle::EnqueueAcked(Key key, Id id) {
   std::lock_guard lock(mu_);
+  return EnqueueAckedLocked(key, id);
+}
+
+bool CrashOracle::EnqueueAckedLocked(Key key, Id id) {
   auto it = tasks_.find(key);
   if (it == tasks_.end()) return false;
   it->second.id = id;

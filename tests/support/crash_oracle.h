@@ -262,6 +262,7 @@ class CrashOracle {
   };
 
   bool MustExistLocked(const Task& t) const;
+  bool EnqueueAckedLocked(Key key, Id id);
   void CheckLocked(const std::map<Key, Id>& present, bool refused_may_apply,
                    std::vector<Violation>* out) const;
   Ticket SentLocked(Id id, Change what, std::string step = {}, std::string value = {});

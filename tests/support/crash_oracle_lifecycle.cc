@@ -109,66 +109,59 @@ void CrashOracle::Answer(Ticket t, const std::function<void(Event&)>& fill) {
 }
 
 std::string CrashOracle::EnqueueAnswered(Key key, Id id, bool duplicate) {
-  {
-    std::lock_guard lock(mu_);
-    auto t = tasks_.find(key);
-    if (t == tasks_.end()) return "enqueue answered before it was sent: seq " + std::to_string(key);
-    const std::string& ikey = t->second.idempotency_key;
-    if (ikey.empty())
-      return "enqueue of seq " + std::to_string(key) + " carried no idempotency key";
-    Id& known = key_ids_[ikey];
-    std::string broken;
-    if (known != 0 && known != id) {
-      broken = "idempotency key " + ikey + " answered id " + std::to_string(id) +
-               (duplicate ? " (duplicate)" : " (a new task)") + ", acknowledged before as id " +
-               std::to_string(known);
-    } else if (known == id && !duplicate &&
-               !(t->second.enqueue == Op::kAcked && t->second.id == id)) {
-      // (A lease may have shown this very task before its enqueue's reply.)
-      broken = "idempotency key " + ikey + " made a second task under id " + std::to_string(id);
-    }
-    if (known == 0) known = id;
-    if (duplicate) {
-      t->second.enqueue = Op::kRefused;  // created nothing
-      return broken;
-    }
-    if (!broken.empty()) return broken;
+  std::lock_guard lock(mu_);
+  auto t = tasks_.find(key);
+  if (t == tasks_.end()) return "enqueue answered before it was sent: seq " + std::to_string(key);
+  const std::string& ikey = t->second.idempotency_key;
+  if (ikey.empty()) return "enqueue of seq " + std::to_string(key) + " carried no idempotency key";
+  Id& known = key_ids_[ikey];
+  std::string broken;
+  if (known != 0 && known != id) {
+    broken = "idempotency key " + ikey + " answered id " + std::to_string(id) +
+             (duplicate ? " (duplicate)" : " (a new task)") + ", acknowledged before as id " +
+             std::to_string(known);
+  } else if (known == id && !duplicate &&
+             !(t->second.enqueue == Op::kAcked && t->second.id == id)) {
+    // (A lease may have shown this very task before its enqueue's reply.)
+    broken = "idempotency key " + ikey + " made a second task under id " + std::to_string(id);
   }
-  EnqueueAcked(key, id);
-  return {};
+  if (known == 0) known = id;
+  if (duplicate) {
+    t->second.enqueue = Op::kRefused;  // created nothing
+  } else if (broken.empty()) {
+    EnqueueAckedLocked(key, id);
+  }
+  return broken;
 }
 
 std::vector<CrashOracle::Violation> CrashOracle::LeaseAnswered(Key key, Id id, Ticket sent) {
   using Kind = Violation::Kind;
   const std::string who = "seq " + std::to_string(key) + " id " + std::to_string(id);
+  std::lock_guard lock(mu_);
+  auto t = tasks_.find(key);
+  if (t == tasks_.end()) {
+    if (gone_.count(id) == 0) return {{Kind::kOther, "phantom task leased (never sent): " + who}};
+    ++resurrected_;
+    return {{Kind::kResurrected, "task seen gone leased again: " + who}};
+  }
   std::vector<Violation> out;
-  bool reveal = false;
-  {
-    std::lock_guard lock(mu_);
-    auto t = tasks_.find(key);
-    if (t == tasks_.end()) {
-      if (gone_.count(id) == 0) return {{Kind::kOther, "phantom task leased (never sent): " + who}};
-      ++resurrected_;
-      return {{Kind::kResurrected, "task seen gone leased again: " + who}};
-    }
-    if (t->second.enqueue == Op::kAcked && t->second.id != id) {
-      out.push_back({Kind::kOther, "leased under another id: " + who + ", acknowledged as id " +
-                                       std::to_string(t->second.id)});
-    }
-    reveal = t->second.enqueue != Op::kAcked;
-    if (reveal && !t->second.idempotency_key.empty()) {
-      Id& known = key_ids_[t->second.idempotency_key];
+  if (t->second.enqueue == Op::kAcked && t->second.id != id) {
+    out.push_back({Kind::kOther, "leased under another id: " + who + ", acknowledged as id " +
+                                     std::to_string(t->second.id)});
+  }
+  if (t->second.enqueue != Op::kAcked) {
+    // Leasable only once durable: the enqueue is acknowledged by this reply.
+    if (const std::string& ikey = t->second.idempotency_key; !ikey.empty()) {
+      Id& known = key_ids_[ikey];
       if (known != 0 && known != id) {
-        out.push_back({Kind::kIdempotency, "idempotency key " + t->second.idempotency_key +
+        out.push_back({Kind::kIdempotency, "idempotency key " + ikey +
                                                " made a second task: " + who +
                                                ", the key's task is id " + std::to_string(known)});
       }
       if (known == 0) known = id;
     }
+    EnqueueAckedLocked(key, id);
   }
-  // Leasable only once durable: the enqueue is acknowledged by this reply.
-  if (reveal) EnqueueAcked(key, id);
-  std::lock_guard lock(mu_);
   auto a = acks_.find(id);
   if ((a != acks_.end() && a->second == Op::kAcked) || gone_.count(id) != 0) {
     ++resurrected_;
