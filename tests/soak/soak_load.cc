@@ -377,7 +377,8 @@ void SoakLoad::RunWorker(Thread& t) {
   while (!stop_) {
     const std::string queue(kQueues[t.Below(kQueues.size())]);
     const Ticket sent = oracle.Tick();
-    auto leased = t.client->Lease(queue, 1 + t.Below(4), t.Below(30), options_.lease_ms, t.name);
+    auto leased =
+        t.client->Lease(queue, 1 + t.Below(4), 5 + t.Below(25), options_.lease_ms, t.name);
     if (!leased.ok()) {
       if (Judge(world_, cycle_, "lease", leased.status()) == Reply::kUnknown) {
         std::this_thread::sleep_for(milliseconds(2));
