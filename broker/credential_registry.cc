@@ -118,8 +118,17 @@ std::vector<auth::Credential> CredentialRegistry::List() const {
 HttpAuthorizer DashboardAuthorizer(const CredentialRegistry& registry) {
   return [&registry](std::string_view bearer, HttpAccess) -> Status {
     if (!registry.auth_on()) return Status::Ok();
+    if (bearer.empty()) {
+      return {Code::kUnauthenticated,
+              "this broker has auth on: send the header \"Authorization: Bearer TOKEN\" with "
+              "an admin token ([server] auth_token, or sluicectl auth add ... --role admin)"};
+    }
     auto c = registry.Authenticate(bearer);
-    if (!c.ok()) return c.status();
+    if (!c.ok()) {
+      return {Code::kUnauthenticated,
+              "wrong token: use an admin token ([server] auth_token, or one sluicectl auth add "
+              "printed)"};
+    }
     if (!(*c)->Has(auth::kAdmin) || !(*c)->AllTenants()) {
       return Status::PermissionDenied(
           "credential \"" + (*c)->name +

@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
   OwnBroker own;
   sluice::client::ClientOptions options;
   options.client_name = "sluice-bench";
+  options.token = f.token;
   if (f.broker.empty()) {
     const std::string path = f.sluiced.empty() ? DefaultSluiced(argv[0]) : f.sluiced;
     if (auto s = own.Start(path, f.durability, f.sluiced_config, f.sluiced_cpus); !s.ok()) {
