@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifndef SLUICECTL_JSON_READER_TEST
@@ -183,6 +184,7 @@ using testing::BrokerProcess;
 using testing::CtlResult;
 using testing::Describe;
 using testing::RunCtl;
+using testing::RunCtlJson;
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -211,8 +213,7 @@ class SluicectlWorkerTest : public ::testing::Test {
 
   // sluicectl --broker <the test broker> --json ARGS...
   CtlResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--broker", broker_.address(), "--json"});
-    return RunCtl(args);
+    return RunCtlJson(broker_.address(), std::move(args));
   }
   // The same with stdin read from the file `input` (through /bin/sh, as the
   // harness's runner gives children /dev/null).
