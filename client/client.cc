@@ -563,7 +563,9 @@ Result<TenantConfig> Client::TenantSet(const TenantUpdate& update) {
         update.rate.value_or(0), update.rate.has_value(), update.burst.value_or(0),
         update.burst.has_value(), update.max_inflight.value_or(0), update.max_inflight.has_value(),
         static_cast<fb::RateUnit>(update.rate_unit.value_or(RateUnit::kTasks)),
-        update.rate_unit.has_value());
+        update.rate_unit.has_value(), update.max_queued.value_or(0),
+        update.max_queued.has_value(), update.max_bytes.value_or(0),
+        update.max_bytes.has_value());
     Call<fb::TenantSetResult, TenantConfig>(
         *impl_, id, Finish(fbb, id, body), kNoExtra,
         [](const fb::TenantSetResult& r) -> Result<TenantConfig> {

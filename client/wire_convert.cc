@@ -157,14 +157,17 @@ QueueStats ReadQueueStats(const fb::QueueStats& q) {
 }
 
 TenantStats ReadTenantStats(const fb::TenantStats& t) {
-  return {ReadString(t.name()),      t.weight(), t.rate(),     t.burst(),
-          t.max_inflight(),          t.ready(),  t.inflight(), t.throttled_ms(),
-          t.dispatched_last_minute(), static_cast<RateUnit>(t.rate_unit())};
+  return {ReadString(t.name()),      t.weight(),       t.rate(),     t.burst(),
+          t.max_inflight(),          t.ready(),        t.inflight(), t.throttled_ms(),
+          t.dispatched_last_minute(), static_cast<RateUnit>(t.rate_unit()),
+          t.max_queued(),            t.max_bytes(),    t.queued(),   t.stored_bytes(),
+          t.quota_refused()};
 }
 
 TenantConfig ReadTenantConfig(const fb::TenantConfig& t) {
   return {ReadString(t.name()), t.weight(),       t.rate(),
-          t.burst(),            t.max_inflight(), static_cast<RateUnit>(t.rate_unit())};
+          t.burst(),            t.max_inflight(), static_cast<RateUnit>(t.rate_unit()),
+          t.max_queued(),       t.max_bytes()};
 }
 
 std::vector<std::string> ReadStrings(

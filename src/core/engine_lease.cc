@@ -29,7 +29,9 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
     scheduler_.Release(m.queue, m.tenant);
     LeaveState(slot);
     if (rec.status().code() == Code::kNotFound) {
-      FreeSlot(slot);  // see ForgetVanished
+      // See ForgetVanished: a move to DEAD applied after all is a dead letter.
+      if (store_.GetDead(m.id).ok()) DeadLettered(slot);
+      FreeSlot(slot);
     } else {
       // Unreadable (I/O error): try again later rather than hand out a task
       // without its payload.

@@ -187,6 +187,8 @@ struct TenantLimitsUpdate {
   std::optional<double> burst;
   std::optional<uint32_t> max_inflight;
   std::optional<RateUnit> rate_unit;
+  std::optional<uint64_t> max_queued;  // quotas (core/tenant_quotas.h); 0 = none
+  std::optional<uint64_t> max_bytes;
 };
 
 // QueueSet: the fields set change; `create` allows a queue the broker does
@@ -266,7 +268,13 @@ struct QueueStats {
 
 struct TenantView {
   std::string name;
-  Limits limits;
+  Limits limits;  // max_queued and max_bytes: its quotas
+  // Quota usage (core/tenant_quotas.h): live tasks, including enqueues whose
+  // write is in flight; stored bytes of live tasks and dead letters; enqueues
+  // refused by a quota since the process started.
+  uint64_t queued = 0;
+  uint64_t stored_bytes = 0;
+  uint64_t quota_refused = 0;
   uint64_t ready = 0;
   uint32_t inflight = 0;
   uint64_t throttled_ms = 0;

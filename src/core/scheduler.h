@@ -65,6 +65,10 @@ struct Limits {
   double burst = 0;           // bucket capacity; 0 with a rate means max(1, rate)
   uint32_t max_inflight = 0;  // cap on leased tasks; 0 = unlimited
   RateUnit rate_unit = RateUnit::kTasks;
+  // Tenants only, enforced by the engine at enqueue (core/tenant_quotas.h);
+  // the scheduler ignores them, a queue's are always 0. 0 = no quota.
+  uint64_t max_queued = 0;  // live tasks: ready, delayed, leased
+  uint64_t max_bytes = 0;   // core::StoredBytes of live tasks and dead letters
   friend bool operator==(const Limits&, const Limits&) = default;
 };
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/client.h"
@@ -25,6 +26,7 @@ using testing::BrokerProcess;
 using testing::CtlResult;
 using testing::Describe;
 using testing::RunCtl;
+using testing::RunCtlJson;
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -53,8 +55,7 @@ class SluicectlWorkerTest : public ::testing::Test {
 
   // sluicectl --broker <the test broker> --json ARGS...
   CtlResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--broker", broker_.address(), "--json"});
-    return RunCtl(args);
+    return RunCtlJson(broker_.address(), std::move(args));
   }
   // The same with stdin read from the file `input` (through /bin/sh, as the
   // harness's runner gives children /dev/null).

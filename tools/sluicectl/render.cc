@@ -26,6 +26,11 @@ std::string Number(double value) {
 
 std::string LimitOrDash(uint64_t value) { return value == 0 ? "-" : std::to_string(value); }
 
+// Usage against a quota: "12/100", or "12" without one (0).
+std::string UsageOf(uint64_t used, uint64_t quota) {
+  return quota == 0 ? std::to_string(used) : std::to_string(used) + "/" + std::to_string(quota);
+}
+
 // Share of all dispatches in the last minute that went to each tenant.
 std::vector<double> Shares(const std::vector<client::TenantStats>& tenants) {
   uint64_t total = 0;
@@ -113,6 +118,11 @@ void WriteTenantsJson(JsonWriter& w, const std::vector<client::TenantStats>& ten
         .Key("throttled_ms").Uint(t.throttled_ms)
         .Key("dispatched_last_minute").Uint(t.dispatched_last_minute)
         .Key("share_last_minute").Double(shares[i])
+        .Key("max_queued").Uint(t.max_queued)
+        .Key("max_bytes").Uint(t.max_bytes)
+        .Key("queued").Uint(t.queued)
+        .Key("stored_bytes").Uint(t.stored_bytes)
+        .Key("quota_refused").Uint(t.quota_refused)
         .EndObject();
   }
   w.EndArray();
@@ -121,13 +131,15 @@ void WriteTenantsJson(JsonWriter& w, const std::vector<client::TenantStats>& ten
 void PrintTenantsTable(const std::vector<client::TenantStats>& tenants, std::ostream& out) {
   const std::vector<double> shares = Shares(tenants);
   Table table({"TENANT", "READY", "INFLIGHT", "WEIGHT", "RATE", "BURST", "MAX_INFLIGHT",
-               "THROTTLED", "SHARE_1M"});
+               "THROTTLED", "SHARE_1M", "QUEUED", "STORED_BYTES", "REFUSED"});
   for (size_t i = 0; i < tenants.size(); ++i) {
     const auto& t = tenants[i];
     table.AddRow({t.name, std::to_string(t.ready), std::to_string(t.inflight),
                   std::to_string(t.weight), t.rate == 0 ? "-" : RatePerSecond(t.rate, t.rate_unit),
                   LimitOrDash(t.burst), LimitOrDash(t.max_inflight),
-                  FormatDuration(t.throttled_ms), Percent(shares[i])});
+                  FormatDuration(t.throttled_ms), Percent(shares[i]),
+                  UsageOf(t.queued, t.max_queued), UsageOf(t.stored_bytes, t.max_bytes),
+                  std::to_string(t.quota_refused)});
   }
   table.Print(out);
 }

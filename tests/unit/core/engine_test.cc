@@ -617,15 +617,18 @@ TEST_F(EngineTest, QueueSettingsSurviveRestartAndUnreadableOnesAreRefused) {
 
 // A store below its free-space floor refuses WriteKind::kNew writes: new
 // tasks and journal records fail with NO_SPACE, while finishing work (acks,
-// nacks, dead-lettering, purges) and settings still go, and nothing is lost.
+// nacks, dead-lettering, cancels, dead-letter and queue purges) and settings
+// still go, and nothing is lost.
 TEST_F(EngineTest, BelowTheFloorNewDataIsRefusedAndFinishingWorkStillGoes) {
   const TaskId a = Put("a");
   const TaskId b = Put("b");
   const TaskId c = Put("c");
+  const TaskId d = Put("d");
+  const TaskId e = Put("e", 7, "t2");  // least urgent: not among the three leased
   store_.RefuseNew(true);
   auto refused = EnqueueOne(Spec("d"));
   ASSERT_EQ(refused.status().code(), Code::kNoSpace) << refused.status().ToString();
-  EXPECT_EQ(QStats().ready, 3u) << "a refused enqueue leaves nothing behind";
+  EXPECT_EQ(QStats().ready, 5u) << "a refused enqueue leaves nothing behind";
 
   auto leased = Lease(3);
   ASSERT_EQ(leased.size(), 3u);
@@ -638,12 +641,25 @@ TEST_F(EngineTest, BelowTheFloorNewDataIsRefusedAndFinishingWorkStillGoes) {
   EXPECT_TRUE(AckOne(leased[0].token).ok());
   EXPECT_TRUE(NackOne(leased[1].token, /*fatal=*/true).ok());
   EXPECT_TRUE(NackOne(leased[2].token).ok()) << "a retry is upkeep";
+  std::optional<Result<CancelOutcome>> cancelled;
+  engine_->Cancel(d, [&](Result<CancelOutcome> r) { cancelled = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(cancelled.has_value());
+  ASSERT_TRUE(cancelled->ok()) << "a cancel (to a dead letter) is upkeep: "
+                               << cancelled->status().ToString();
+  EXPECT_EQ(**cancelled, CancelOutcome::kCancelled);
   std::optional<Result<uint64_t>> purged;
-  engine_->Purge(DeadFilter{}, 0, [&](Result<uint64_t> r) { purged = std::move(r); });
+  engine_->Purge(DeadFilter{}, 10, [&](Result<uint64_t> r) { purged = std::move(r); });
   store_.Complete();
   ASSERT_TRUE(purged.has_value());
   ASSERT_TRUE(purged->ok()) << purged->status().ToString();
-  EXPECT_EQ(**purged, 1u);
+  EXPECT_EQ(**purged, 2u) << "the fatal nack's and the cancel's dead letters";
+  std::optional<Result<uint64_t>> queue_purged;
+  engine_->PurgeQueue({"q", "t2"}, [&](Result<uint64_t> r) { queue_purged = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(queue_purged.has_value());
+  ASSERT_TRUE(queue_purged->ok()) << queue_purged->status().ToString();
+  EXPECT_EQ(**queue_purged, 1u);
   std::optional<Status> limits;
   engine_->SetTenantLimits("t1", Limits{.weight = 2}, [&](Status st) { limits = st; });
   store_.Complete();
@@ -654,6 +670,8 @@ TEST_F(EngineTest, BelowTheFloorNewDataIsRefusedAndFinishingWorkStillGoes) {
   EXPECT_EQ(engine_->ShowTask(a).status().code(), Code::kNotFound);
   EXPECT_EQ(engine_->ShowTask(b).status().code(), Code::kNotFound);
   EXPECT_TRUE(engine_->ShowTask(c).ok());
+  EXPECT_EQ(engine_->ShowTask(d).status().code(), Code::kNotFound);
+  EXPECT_EQ(engine_->ShowTask(e).status().code(), Code::kNotFound);
 }
 
 TEST_F(EngineTest, IndexHoldsNoPayload) {
