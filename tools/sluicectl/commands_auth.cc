@@ -21,15 +21,6 @@ namespace sluice::ctl {
 
 namespace {
 
-std::string Join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) {
-    if (!out.empty()) out += ',';
-    out += w;
-  }
-  return out;
-}
-
 void WriteCredential(JsonWriter& w, const client::CredentialInfo& c) {
   w.BeginObject()
       .Key("name").String(c.name)

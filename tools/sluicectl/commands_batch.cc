@@ -43,15 +43,6 @@ std::string Age(uint64_t epoch_ms, uint64_t now) {
   return FormatDuration(now > epoch_ms ? now - epoch_ms : 0);
 }
 
-std::string Join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) {
-    if (!out.empty()) out += ',';
-    out += w;
-  }
-  return out;
-}
-
 // ------------------------------------------------------------------ workers
 
 void RenderWorkers(const std::vector<client::LeaseHolderInfo>& holders,

@@ -54,6 +54,15 @@ const client::AttemptInfo* RunningAttempt(const client::TaskInfo& task) {
 
 }  // namespace
 
+std::string Join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ',';
+    out += w;
+  }
+  return out;
+}
+
 std::string FormatTime(uint64_t epoch_ms) {
   if (epoch_ms == 0) return "-";
   const auto secs = static_cast<time_t>(epoch_ms / 1000);
