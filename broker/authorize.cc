@@ -19,8 +19,8 @@ Status Denied(const auth::Credential& c, const std::string& what) {
 
 Status NeedRole(const auth::Credential& c, auth::Role role, std::string_view request) {
   if (c.Has(role)) return Status::Ok();
-  return Denied(c, "lacks the " + auth::RolesText(role) + " role that " + std::string(request) +
-                       " needs");
+  return Denied(
+      c, "lacks the " + auth::RolesText(role) + " role that " + std::string(request) + " needs");
 }
 
 Status NeedQueue(const auth::Credential& c, std::string_view queue) {
@@ -37,11 +37,12 @@ Status NeedTenant(const auth::Credential& c, std::string_view tenant) {
 // reach across tenants.
 Status NeedGlobalAdmin(const auth::Credential& c, std::string_view request, bool all_queues) {
   if (Status st = NeedRole(c, auth::kAdmin, request); !st.ok()) return st;
-  if (!c.AllTenants()) return Denied(c, "is scoped to one tenant; " + std::string(request) +
-                                            " needs an admin of every tenant (--tenant '*')");
+  if (!c.AllTenants())
+    return Denied(c, "is scoped to one tenant; " + std::string(request) +
+                         " needs an admin of every tenant (--tenant '*')");
   if (all_queues && !c.AllQueues()) {
-    return Denied(c, "is scoped to some queues; " + std::string(request) +
-                         " needs an admin of every queue");
+    return Denied(
+        c, "is scoped to some queues; " + std::string(request) + " needs an admin of every queue");
   }
   return Status::Ok();
 }
@@ -95,8 +96,8 @@ Status NeedDlq(const auth::Credential& c, const fb::DlqFilter* f,
 
 Status Authorize(const auth::Credential& c, const fb::Frame& frame, core::Engine& engine) {
   if (c.revoked) {
-    return Status(Code::kUnauthenticated, "credential \"" + c.name +
-                                              "\" was revoked: connect again with a valid token");
+    return Status(Code::kUnauthenticated,
+                  "credential \"" + c.name + "\" was revoked: connect again with a valid token");
   }
   switch (frame.body_type()) {
     case fb::Body::Enqueue: {
@@ -170,8 +171,9 @@ Status Authorize(const auth::Credential& c, const fb::Frame& frame, core::Engine
     case fb::Body::BatchRegister: {
       if (Status st = NeedRole(c, auth::kWorker, "BatchRegister"); !st.ok()) return st;
       if (!c.AllTenants()) {
-        return Denied(c, "is scoped to one tenant; batch workers serve every tenant's tasks of "
-                         "their queue: use a shared-pool worker credential (--tenant '*')");
+        return Denied(c,
+                      "is scoped to one tenant; batch workers serve every tenant's tasks of "
+                      "their queue: use a shared-pool worker credential (--tenant '*')");
       }
       return NeedQueue(c, Sv(frame.body_as_BatchRegister()->queue()));
     }

@@ -12,18 +12,18 @@ Result<std::unique_ptr<CredentialRegistry>> CredentialRegistry::Load(core::Store
   std::unique_ptr<CredentialRegistry> r(new CredentialRegistry(store, clock));
   if (!admin_token.empty()) r->admin_ = auth::AdminTokenCredential(admin_token);
   Status failed;
-  Status scan = store.ScanMeta(auth::kCredentialPrefix, [&](std::string_view key,
-                                                           std::string_view value) {
-    auto c = auth::DecodeCredential(key.substr(auth::kCredentialPrefix.size()), value);
-    if (!c.ok()) {
-      failed = c.status();
-      return false;
-    }
-    auto shared = std::make_shared<auth::Credential>(std::move(*c));
-    r->by_hash_[shared->token_sha256] = shared;
-    r->by_name_[shared->name] = std::move(shared);
-    return true;
-  });
+  Status scan =
+      store.ScanMeta(auth::kCredentialPrefix, [&](std::string_view key, std::string_view value) {
+        auto c = auth::DecodeCredential(key.substr(auth::kCredentialPrefix.size()), value);
+        if (!c.ok()) {
+          failed = c.status();
+          return false;
+        }
+        auto shared = std::make_shared<auth::Credential>(std::move(*c));
+        r->by_hash_[shared->token_sha256] = shared;
+        r->by_name_[shared->name] = std::move(shared);
+        return true;
+      });
   if (!scan.ok()) return scan;
   if (!failed.ok()) return failed;
   return r;
@@ -44,7 +44,7 @@ Result<std::shared_ptr<const auth::Credential>> CredentialRegistry::Authenticate
                                 "(sluicectl auth add)");
 }
 
-void CredentialRegistry::Add(auth::Credential spec, std::function<void(Result<std::string>)> done) {
+void CredentialRegistry::Add(auth::Credential spec, std::function<void(Result<Added>)> done) {
   spec.created_ms = clock_.NowMs();
   spec.revoked = false;
   if (Status st = auth::CheckCredential(spec); !st.ok()) {
@@ -70,16 +70,16 @@ void CredentialRegistry::Add(auth::Credential spec, std::function<void(Result<st
   // is refused; dropped again if the write fails.
   auto shared = std::make_shared<auth::Credential>(std::move(spec));
   by_name_[shared->name] = shared;
-  store_.Write(std::move(set), [this, shared, token = std::move(*token),
-                                done = std::move(done)](const Status& st) {
-    if (!st.ok()) {
-      by_name_.erase(shared->name);
-      done(st);
-      return;
-    }
-    by_hash_[shared->token_sha256] = shared;
-    done(token);
-  });
+  store_.Write(std::move(set),
+               [this, shared, token = std::move(*token), done = std::move(done)](const Status& st) {
+                 if (!st.ok()) {
+                   by_name_.erase(shared->name);
+                   done(st);
+                   return;
+                 }
+                 by_hash_[shared->token_sha256] = shared;
+                 done(Added{token, *shared});
+               });
 }
 
 void CredentialRegistry::Revoke(const std::string& name, std::function<void(Status)> done) {
@@ -108,7 +108,7 @@ void CredentialRegistry::Revoke(const std::string& name, std::function<void(Stat
 std::vector<auth::Credential> CredentialRegistry::List() const {
   std::vector<auth::Credential> out;
   for (const auto& [name, c] : by_name_) {
-    if (!c->revoked && !c->token_sha256.empty()) out.push_back(*c);
+    if (!c->revoked) out.push_back(*c);
   }
   std::sort(out.begin(), out.end(),
             [](const auth::Credential& a, const auth::Credential& b) { return a.name < b.name; });

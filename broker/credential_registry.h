@@ -45,10 +45,15 @@ class CredentialRegistry {
   // The credential of `token`, or kUnauthenticated.
   Result<std::shared_ptr<const auth::Credential>> Authenticate(std::string_view token) const;
 
-  // Creates `spec` (name, tenant, roles, queues) with a new token, which
-  // `done` gets once the credential is durable: the only time it is shown.
-  // kAlreadyExists for a taken name, kInvalidArgument for a bad spec.
-  void Add(auth::Credential spec, std::function<void(Result<std::string>)> done);
+  // What Add made: the token (the only time it is shown) and the credential.
+  struct Added {
+    std::string token;
+    auth::Credential credential;
+  };
+  // Creates `spec` (name, tenant, roles, queues) with a new token; `done`
+  // gets both once the credential is durable. kAlreadyExists for a taken
+  // name, kInvalidArgument for a bad spec.
+  void Add(auth::Credential spec, std::function<void(Result<Added>)> done);
   // Revokes and deletes `name`, durably; kNotFound when there is none.
   void Revoke(const std::string& name, std::function<void(Status)> done);
   // Every stored credential, by name (token hashes included).

@@ -49,13 +49,13 @@ void Dispatcher::OnClose(net::Session& session) { Close(session.id()); }
 
 void Dispatcher::Handle(const std::shared_ptr<net::Peer>& peer, const wire::FrameView& frame) {
   const Request request{*frame.frame, Reply(peer, frame.request_id()), peer, *engine_, *this};
-  if (const auth::Credential* c = peer->credential(); c != nullptr) {
-    if (Status st = Authorize(*c, *frame.frame, *engine_); !st.ok()) {
-      request.reply.Error(st);
-      return;
-    }
-  }
   if (const Handler handler = HandlerFor(frame.type()); handler != nullptr) {
+    if (const auth::Credential* c = peer->credential(); c != nullptr) {
+      if (Status st = Authorize(*c, *frame.frame, *engine_); !st.ok()) {
+        request.reply.Error(st);
+        return;
+      }
+    }
     handler(request);
     return;
   }

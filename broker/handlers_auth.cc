@@ -67,22 +67,17 @@ void HandleAuthAdd(const Request& r) {
     }
   }
   std::string actor = Actor(r);
-  reg->Add(spec, [reply = r.reply, reg, name = spec.name,
-                  actor = std::move(actor)](Result<std::string> token) {
-    if (!token.ok()) {
-      reply.Error(token.status());
-      return;
-    }
-    spdlog::info("auth: credential {} added by {}", name, actor);
-    for (const auth::Credential& c : reg->List()) {
-      if (c.name != name) continue;
-      FbBuilder fbb(512);
-      const auto info = ToWire(fbb, c);
-      reply.Send(fbb, fb::CreateAuthAddResult(fbb, fbb.CreateString(*token), info));
-      return;
-    }
-    reply.Error(Status::Internal("credential " + name + " vanished after it was stored"));
-  });
+  reg->Add(spec,
+           [reply = r.reply, actor = std::move(actor)](Result<CredentialRegistry::Added> added) {
+             if (!added.ok()) {
+               reply.Error(added.status());
+               return;
+             }
+             spdlog::info("auth: credential {} added by {}", added->credential.name, actor);
+             FbBuilder fbb(512);
+             const auto info = ToWire(fbb, added->credential);
+             reply.Send(fbb, fb::CreateAuthAddResult(fbb, fbb.CreateString(added->token), info));
+           });
 }
 
 void HandleAuthList(const Request& r) {

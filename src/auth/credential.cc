@@ -34,16 +34,19 @@ std::vector<std::string_view> Split(std::string_view text, char sep) {
   }
 }
 
+// A queue pattern's name part: "jobs.*" -> "jobs.", "jobs" -> "jobs".
+std::string_view PatternStem(std::string_view pattern) {
+  return !pattern.empty() && pattern.back() == '*' ? pattern.substr(0, pattern.size() - 1)
+                                                   : pattern;
+}
+
 }  // namespace
 
 bool Credential::AllowsQueue(std::string_view queue) const {
   if (queues.empty()) return true;
   for (const std::string& p : queues) {
-    if (!p.empty() && p.back() == '*') {
-      if (queue.substr(0, p.size() - 1) == std::string_view(p).substr(0, p.size() - 1)) {
-        return true;
-      }
-    } else if (queue == p) {
+    const std::string_view stem = PatternStem(p);
+    if (stem.size() == p.size() ? queue == stem : queue.substr(0, stem.size()) == stem) {
       return true;
     }
   }
@@ -82,9 +85,7 @@ Result<std::vector<std::string>> ParseQueues(std::string_view text) {
   std::vector<std::string> out;
   if (text.empty() || text == "*") return out;
   for (std::string_view part : Split(text, ',')) {
-    const std::string_view name =
-        !part.empty() && part.back() == '*' ? part.substr(0, part.size() - 1) : part;
-    if (Status st = CheckName("queue pattern", name); !st.ok()) return st;
+    if (Status st = CheckName("queue pattern", PatternStem(part)); !st.ok()) return st;
     out.emplace_back(part);
   }
   return out;
@@ -99,9 +100,7 @@ Status CheckCredential(const Credential& c) {
     return Status::InvalidArgument("a credential needs at least one role: producer, worker, admin");
   }
   for (const std::string& q : c.queues) {
-    const std::string_view name =
-        !q.empty() && q.back() == '*' ? std::string_view(q).substr(0, q.size() - 1) : q;
-    if (Status st = CheckName("queue pattern", name); !st.ok()) return st;
+    if (Status st = CheckName("queue pattern", PatternStem(q)); !st.ok()) return st;
   }
   return Status::Ok();
 }
@@ -129,8 +128,7 @@ Result<std::string> NewToken() {
     if (n <= 0) return Status::Internal(std::string("getrandom: ") + std::strerror(errno));
     got += static_cast<size_t>(n);
   }
-  static constexpr char kB64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out = "sk_";
   uint32_t acc = 0;
   int bits = 0;
@@ -163,9 +161,11 @@ Result<Credential> DecodeCredential(std::string_view name, std::string_view valu
   };
   const std::vector<std::string_view> fields = Split(value, ' ');
   static constexpr std::array<std::string_view, 5> kKeys{"r=", "t=", "c=", "h=", "q="};
-  if (fields.size() != kKeys.size()) return bad("expected 5 fields, got " + std::to_string(fields.size()));
+  if (fields.size() != kKeys.size())
+    return bad("expected 5 fields, got " + std::to_string(fields.size()));
   for (size_t i = 0; i < kKeys.size(); ++i) {
-    if (fields[i].substr(0, 2) != kKeys[i]) return bad("field " + std::to_string(i + 1) + " is not " + std::string(kKeys[i]));
+    if (fields[i].substr(0, 2) != kKeys[i])
+      return bad("field " + std::to_string(i + 1) + " is not " + std::string(kKeys[i]));
   }
   Credential c;
   c.name = std::string(name);

@@ -127,8 +127,7 @@ TEST_F(AuthTest, MatrixOfRequestsRolesTenantsAndQueues) {
       {"enqueue jobs as b", enqueue("jobs", "b"), is({"prod-b"})},
       {"lease jobs", [](Client& c) { return CodeOf(c.Lease("jobs", 1, 0, 60'000)); },
        is({"work-a", "pool"})},
-      {"lease other", [](Client& c) { return CodeOf(c.Lease("other", 1, 0, 60'000)); },
-       is({})},
+      {"lease other", [](Client& c) { return CodeOf(c.Lease("other", 1, 0, 60'000)); }, is({})},
       {"show a's task", [&](Client& c) { return CodeOf(c.TaskShow(a_task)); },
        is({"prod-a", "work-a", "admin-a", "pool", "prod-b"}) /* b: refused below */},
       {"show b's task", [&](Client& c) { return CodeOf(c.TaskShow(b_task)); },
@@ -163,8 +162,8 @@ TEST_F(AuthTest, MatrixOfRequestsRolesTenantsAndQueues) {
       if (allowed) {
         EXPECT_NE(got, Code::kPermissionDenied) << ask.what << " as " << name;
       } else {
-        EXPECT_EQ(got, Code::kPermissionDenied) << ask.what << " as " << name << ": got "
-                                                << CodeName(got);
+        EXPECT_EQ(got, Code::kPermissionDenied)
+            << ask.what << " as " << name << ": got " << CodeName(got);
       }
       ++checked;
     }
@@ -224,8 +223,7 @@ TEST_F(AuthTest, ATenantsCredentialsCannotActAsAnotherTenant) {
   ASSERT_TRUE(still.ok());
   EXPECT_EQ(still->state, TaskState::kDead);
   // Scoped credentials cannot make credentials.
-  EXPECT_EQ(As("admin-a").AuthAdd("x", "*", "admin", {}).status().code(),
-            Code::kPermissionDenied);
+  EXPECT_EQ(As("admin-a").AuthAdd("x", "*", "admin", {}).status().code(), Code::kPermissionDenied);
 }
 
 TEST_F(AuthTest, RevocationCutsOffALiveConnectionAndTheTokenIsStoredHashed) {
@@ -259,6 +257,36 @@ TEST_F(AuthTest, RevocationCutsOffALiveConnectionAndTheTokenIsStoredHashed) {
   EXPECT_EQ(Connect(tokens_["work-a"]), nullptr);
   EXPECT_EQ(Connect("nonsense"), nullptr);
   EXPECT_EQ(Connect(""), nullptr);
+}
+
+// sluicectl auth add | list | revoke, as scripts use them (--json).
+TEST_F(AuthTest, SluicectlAddsListsAndRevokesCredentials) {
+  auto ctl = [&](std::vector<std::string> args, const std::string& token = kAdminToken) {
+    args.insert(args.begin(), {"--broker", broker_->address(), "--token", token, "--json"});
+    return testing::RunProgram(SLUICECTL_PATH, args);
+  };
+  const auto added = ctl({"auth", "add", "ci", "--tenant", "a", "--role", "producer,worker",
+                          "--queues", "jobs,agents.*"});
+  ASSERT_EQ(added.exit_code, 0) << added.out << added.err;
+  const size_t at = added.out.find("\"token\": \"sk_");
+  ASSERT_NE(at, std::string::npos) << added.out;
+  const std::string token = added.out.substr(at + 10, added.out.find('"', at + 10) - at - 10);
+  EXPECT_NE(added.out.find("\"queues\": [\"jobs\", \"agents.*\"]"), std::string::npos)
+      << added.out;
+  auto c = Connect(token);
+  ASSERT_NE(c, nullptr) << "the printed token connects";
+  TaskSpec t;
+  t.queue = "agents.search";
+  EXPECT_TRUE(c->Enqueue(t).ok());
+  const auto listed = ctl({"auth", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("\"name\": \"ci\""), std::string::npos) << listed.out;
+  EXPECT_EQ(listed.out.find(token), std::string::npos) << "auth list never shows tokens";
+  const auto denied = ctl({"auth", "list"}, token);
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.err.find("PERMISSION_DENIED"), std::string::npos) << denied.err;
+  ASSERT_EQ(ctl({"auth", "revoke", "ci"}).exit_code, 0);
+  EXPECT_EQ(c->Enqueue(t).status().code(), Code::kUnauthenticated);
 }
 
 }  // namespace

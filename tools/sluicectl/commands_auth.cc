@@ -37,7 +37,7 @@ struct AuthAddArgs {
   std::string name;
   std::string tenant;
   std::string roles;
-  std::string queues;  // "q1,q2,agents.*"; empty = every queue
+  std::vector<std::string> queues;  // names or prefixes ending in '*'; empty = every queue
 };
 
 void DefineAuthAdd(CLI::App& cmd, AuthAddArgs& a) {
@@ -50,19 +50,12 @@ void DefineAuthAdd(CLI::App& cmd, AuthAddArgs& a) {
       ->required();
   cmd.add_option("--queues", a.queues,
                  "queues it may use, joined by ','; a trailing '*' makes a prefix; default: every "
-                 "queue");
+                 "queue")
+      ->delimiter(',');
 }
 
 int RunAuthAdd(Context& ctx, const AuthAddArgs& a) {
-  std::vector<std::string> queues;
-  size_t start = 0;
-  while (!a.queues.empty() && start <= a.queues.size()) {
-    const size_t end = a.queues.find(',', start);
-    queues.push_back(a.queues.substr(start, end == std::string::npos ? end : end - start));
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  auto made = ctx.client.AuthAdd(a.name, a.tenant, a.roles, queues);
+  auto made = ctx.client.AuthAdd(a.name, a.tenant, a.roles, a.queues);
   if (!made.ok()) return ctx.Fail(made.status());
   if (ctx.global.json) {
     JsonWriter w;
