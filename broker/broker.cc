@@ -18,8 +18,11 @@
 #include <string_view>
 #include <thread>
 
+#include "broker/credential_registry.h"
+#include "broker/dashboard_api.h"
 #include "broker/dispatcher.h"
 #include "broker/event_log.h"
+#include "broker/http_auth.h"
 #include "broker/http_server.h"
 #include "broker/metrics.h"
 #include "broker/open_files_limit.h"
@@ -34,6 +37,12 @@
 
 namespace sluice::broker {
 namespace {
+
+// True for the addresses only this machine reaches (127.0.0.0/8, ::1,
+// "localhost"); the auth-off warning is for everything else.
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
 
 namespace asio = boost::asio;
 
@@ -151,6 +160,10 @@ struct Broker::State {
   // Before the engine, whose on_event posts lines to it; null when off.
   std::unique_ptr<EventLog> events;
   std::unique_ptr<core::Engine> engine;
+  // Sessions hold credentials by shared_ptr; the registry outlives the
+  // dispatcher that reads it.
+  std::unique_ptr<CredentialRegistry> credentials;
+  std::optional<DashboardApi> dashboard;  // with http, once the engine is open
   std::optional<Dispatcher> dispatcher;
   std::optional<net::Server> server;
   std::optional<Ticker> ticker;
@@ -291,6 +304,7 @@ int Broker::State::OpenSteps() {
     starting.ready = [] {
       return HttpServer::Readiness{false, "starting: opening the store and recovering its index"};
     };
+    starting.routes = DashboardApi::StartingRoutes();
     http->Start(std::move(starting));
     startup_loop = std::thread([this] { io.run(); });
     // Printed now, before the store opens, so a supervisor (or a test) can
@@ -345,9 +359,28 @@ int Broker::State::OpenSteps() {
     return kExitStartupFailed;
   }
 
+  auto loaded = CredentialRegistry::Load(*cached_store, clock, config.auth_token);
+  if (!loaded.ok()) {
+    spdlog::critical("cannot read the stored credentials: {}", loaded.status().ToString());
+    return kExitStartupFailed;
+  }
+  credentials = std::move(*loaded);
+  if (!credentials->auth_on() && credentials->size() > 0) {
+    spdlog::warn("{} stored credentials are not asked for: auth is off ([server] auth_token is "
+                 "not set)",
+                 credentials->size());
+  }
+  if (!credentials->auth_on() && !IsLoopback(config.listen_host)) {
+    spdlog::warn("auth is off and sluiced listens on {}, beyond loopback: anyone who can reach "
+                 "it may enqueue, lease and purge as any tenant; set [server] auth_token "
+                 "(docs/security.md)",
+                 config.listen_host);
+  }
+
   dispatcher.emplace(engine.get(), [this](std::function<void()> fn) {
     asio::post(io, std::move(fn));
   });
+  dispatcher->set_credentials(credentials.get());
   net::ServerOptions server_options;
   server_options.max_connections = max_connections;
   server_options.max_pending_hello = config.PendingHelloCap(max_connections);
@@ -356,7 +389,11 @@ int Broker::State::OpenSteps() {
   server_options.session.max_pending_responses = config.max_pending_responses;
   server_options.session.idle_timeout_ms = config.idle_timeout_ms;
   server_options.session.max_write_queue_bytes = config.max_write_queue_bytes;
-  server_options.session.auth_token = config.auth_token;
+  if (credentials->auth_on()) {
+    server_options.session.authenticate = [reg = credentials.get()](std::string_view token) {
+      return reg->Authenticate(token);
+    };
+  }
   server_options.session.server_name = "sluiced " SLUICE_VERSION;
   server_options.tls = tls_context;
   server.emplace(io, std::move(*acceptor), server_options, &*dispatcher);
@@ -391,8 +428,21 @@ int Broker::State::OpenSteps() {
       return RenderMetrics(sources, limits);
     };
     routes.ready = [this] { return Readiness(); };
+    DashboardOptions board;
+    board.engine = engine.get();
+    board.clock = &clock;
+    // The admin credential of the native protocol; per-credential roles
+    // (a later issue) replace this authorizer alone.
+    board.authorize = DashboardAuthorizer(*credentials);
+    board.auth = !config.auth_token.empty();
+    board.ready = [this] { return Readiness(); };
+    board.version = SLUICE_VERSION;
+    board.started_ms = clock.NowMs();
+    dashboard.emplace(std::move(board));
+    routes.routes = dashboard->Routes();
     http->SetRoutes(std::move(routes));
-    spdlog::info("http listener on {} (/metrics, /healthz, /readyz)", http->address());
+    spdlog::info("http listener on {} (/metrics, /healthz, /readyz, the dashboard at /)",
+                 http->address());
   }
   return kExitOk;
 }

@@ -177,7 +177,8 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
 }
 
 // [tenants.NAME] / [queues.NAME] tables: weight (tenants only), rate, burst,
-// max_inflight, rate_unit ("tasks" or "cost": what rate and burst count).
+// max_inflight, rate_unit ("tasks" or "cost": what rate and burst count),
+// max_queued and max_bytes (tenants only: quotas, 0 = none).
 Status ApplyLimitTables(const std::string& section, const toml::node& section_node,
                         const std::string& origin, std::map<std::string, core::Limits>* out) {
   const auto* names = section_node.as_table();
@@ -201,6 +202,10 @@ Status ApplyLimitTables(const std::string& section, const toml::node& section_no
         const auto v = node.value_exact<int64_t>();
         if (!v || *v < 1 || *v > 10'000) return Bad(where, "expected an integer in [1, 10000]");
         limits.weight = static_cast<uint32_t>(*v);
+      } else if ((key == "max_queued" || key == "max_bytes") && section == "tenants") {
+        const auto v = node.value_exact<int64_t>();
+        if (!v || *v < 0) return Bad(where, "expected an integer >= 0 (0 = no quota)");
+        (key == "max_queued" ? limits.max_queued : limits.max_bytes) = static_cast<uint64_t>(*v);
       } else if (key == "max_inflight") {
         const auto v = node.value_exact<int64_t>();
         if (!v || *v < 0 || *v > kU32) return Bad(where, "expected an integer >= 0 (0 = no cap)");
@@ -221,7 +226,8 @@ Status ApplyLimitTables(const std::string& section, const toml::node& section_no
         }
       } else {
         return Bad(where, section == "tenants"
-                              ? "unknown key (weight, rate, burst, max_inflight, rate_unit)"
+                              ? "unknown key (weight, rate, burst, max_inflight, rate_unit, "
+                                "max_queued, max_bytes)"
                               : "unknown key (rate, burst, max_inflight, rate_unit)");
       }
     }

@@ -92,7 +92,8 @@ struct BrokerConfig {
   std::string event_log;
 
   // [tenants.NAME] and [queues.NAME]: weight (tenants), rate, burst,
-  // max_inflight, rate_unit. Applied (and persisted) at every start-up, so
+  // max_inflight, rate_unit, max_queued and max_bytes (tenants). Applied
+  // (and persisted) at every start-up, so
   // for the names listed here the file wins over `sluicectl tenant set` after
   // a restart; a key the table leaves out takes its default (core::Limits).
   std::map<std::string, core::Limits> tenants;

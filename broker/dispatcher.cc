@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "broker/authorize.h"
 #include "broker/handlers.h"
 #include "broker/wire_convert.h"
 
@@ -49,6 +50,12 @@ void Dispatcher::OnClose(net::Session& session) { Close(session.id()); }
 void Dispatcher::Handle(const std::shared_ptr<net::Peer>& peer, const wire::FrameView& frame) {
   const Request request{*frame.frame, Reply(peer, frame.request_id()), peer, *engine_, *this};
   if (const Handler handler = HandlerFor(frame.type()); handler != nullptr) {
+    if (const auth::Credential* c = peer->credential(); c != nullptr) {
+      if (Status st = Authorize(*c, *frame.frame, *engine_); !st.ok()) {
+        request.reply.Error(st);
+        return;
+      }
+    }
     handler(request);
     return;
   }
@@ -65,6 +72,9 @@ void Dispatcher::Lease(const Request& r) {
   request.wait_ms = draining_ ? 0 : req.wait_ms();
   request.worker = Str(req.worker());
   request.address = r.peer->peer();
+  if (const auth::Credential* c = r.peer->credential(); c != nullptr && !c->AllTenants()) {
+    request.only_tenant = c->tenant;  // a tenant-scoped worker: its tenant's tasks only
+  }
   if (request.worker.empty()) request.worker = request.address;
   // Registered under `key` after Lease() returns when the request waits (long
   // poll); a callback run inside Lease() finds nothing under it.

@@ -31,6 +31,7 @@
 namespace sluice::broker {
 
 struct Request;
+class CredentialRegistry;
 
 class Dispatcher final : public net::RequestHandler {
  public:
@@ -43,6 +44,11 @@ class Dispatcher final : public net::RequestHandler {
   // waiters inside the enqueue's completion, before its callback, and a
   // producer should learn its task id before a worker can hold the task.
   Dispatcher(core::Engine* engine, Defer defer) : engine_(engine), defer_(std::move(defer)) {}
+
+  // The broker's credentials (AuthAdd/List/Revoke); must outlive the
+  // Dispatcher. Null: those requests answer UNAVAILABLE.
+  void set_credentials(CredentialRegistry* credentials) { credentials_ = credentials; }
+  CredentialRegistry* credentials() const { return credentials_; }
 
   // net::RequestHandler: a session's request / close.
   void OnRequest(const std::shared_ptr<net::Session>& session,
@@ -108,6 +114,7 @@ class Dispatcher final : public net::RequestHandler {
   bool OwnsBatchWorker(uint64_t peer_id, uint64_t worker_id) const;
 
   core::Engine* engine_;
+  CredentialRegistry* credentials_ = nullptr;
   Defer defer_;
   bool draining_ = false;
   uint64_t next_key_ = 1;

@@ -32,11 +32,9 @@ class io_context;
 
 namespace sluice::broker {
 
-// Appends `s` as a JSON string (quotes included): '"', '\\' and control
-// characters escaped (\n, \t, \r, \b, \f, else \u00XX); other bytes as they
-// are (UTF-8 passes through).
-void AppendJsonString(std::string_view s, std::string* out);
-// Appends the event's line, '\n' included.
+// Appends the event's line, '\n' included. Strings are escaped by
+// common/json_writer.h AppendJsonString (bytes that are not UTF-8 become
+// U+FFFD, so every line is valid JSON).
 void AppendEventJson(const core::LifecycleEvent& e, std::string* out);
 
 class EventLog {

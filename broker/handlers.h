@@ -12,6 +12,7 @@
 
 #include <memory>
 
+#include "auth/credential.h"
 #include "broker/reply.h"
 #include "core/engine.h"
 #include "net/peer.h"

@@ -168,6 +168,8 @@ void HandleTenantSet(const Request& r) {
   if (req->has_rate()) update.rate_per_s = req->rate();
   if (req->has_burst()) update.burst = req->burst();
   if (req->has_max_inflight()) update.max_inflight = req->max_inflight();
+  if (req->has_max_queued()) update.max_queued = req->max_queued();
+  if (req->has_max_bytes()) update.max_bytes = req->max_bytes();
   if (req->has_rate_unit()) {
     auto unit = KnownRateUnit(req->rate_unit(), "tenant");
     if (!unit.ok()) {

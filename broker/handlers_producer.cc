@@ -13,6 +13,11 @@ void HandleEnqueue(const Request& r) {
     specs.reserve(tasks->size());
     for (const auto* t : *tasks) specs.push_back(t ? FromWire(*t) : core::EnqueueSpec{});
   }
+  // A tenant-scoped credential's tasks are its tenant's (Authorize refused
+  // any other tenant already).
+  if (const auth::Credential* c = r.peer->credential(); c != nullptr && !c->AllTenants()) {
+    for (auto& spec : specs) spec.tenant = c->tenant;
+  }
   r.engine.Enqueue(std::move(specs), [reply = r.reply](
                                          std::vector<Result<core::EnqueueOutcome>> results) {
     FbBuilder fbb(64 + 32 * results.size());

@@ -34,11 +34,17 @@ constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=ut
 struct HttpServer::Impl {
   explicit Impl(asio::io_context& io_in) : io(io_in), acceptor(io_in) {}
 
-  // One HTTP connection: read a request, answer it, again while keep-alive.
+  // One HTTP connection: read a request, answer it (at once, or later from a
+  // route's Responder), again while keep-alive.
   class Conn : public std::enable_shared_from_this<Conn> {
    public:
     Conn(Impl* owner, uint64_t id, tcp::socket socket)
-        : owner_(owner), id_(id), stream_(std::move(socket)) {}
+        : owner_(owner), alive_(owner->alive), id_(id), stream_(std::move(socket)) {}
+    // Only a responder dropped without an answer ends a connection here:
+    // give its slot back (unless the server is gone).
+    ~Conn() {
+      if (!finished_ && !alive_.expired()) owner_->OnClosed(id_);
+    }
 
     void Start() { Read(); }
     void Close() {
@@ -60,55 +66,119 @@ struct HttpServer::Impl {
     }
 
     void OnRead(beast::error_code ec) {
+      ++seq_;
+      answered_ = false;
       if (ec) {
-        if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
-            ec != beast::error::timeout && ec != asio::error::eof) {
-          // A malformed or oversized request: answer 400 once, then close.
-          auto res = std::make_shared<http::response<http::string_body>>(http::status::bad_request,
-                                                                         11);
-          res->set(http::field::content_type, "text/plain");
-          res->body() = "bad request: " + ec.message() + "\n";
-          res->keep_alive(false);
-          res->prepare_payload();
-          Write(std::move(res));
+        if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+            ec == beast::error::timeout || ec == asio::error::eof) {
+          Finish();
           return;
         }
-        Finish();
+        // A malformed or oversized request: answer once, then close.
+        version_ = 11;
+        keep_alive_ = false;
+        head_ = false;
+        Response res;
+        res.content_type = "text/plain; charset=utf-8";
+        if (ec == http::error::body_limit) {
+          res.status = 413;
+          res.body = "request body too large: at most " + std::to_string(kMaxRequestBytes) +
+                     " bytes\n";
+        } else if (ec == http::error::header_limit) {
+          res.status = 431;
+          res.body = "request header too large: at most " + std::to_string(kMaxRequestBytes) +
+                     " bytes\n";
+        } else {
+          res.status = 400;
+          res.body = "bad request: " + ec.message() + "\n";
+        }
+        Answer(seq_, std::move(res));
         return;
       }
-      auto req = parser_->release();
-      auto res = std::make_shared<http::response<http::string_body>>();
-      res->version(req.version());
-      res->keep_alive(req.keep_alive());
-      res->set(http::field::server, "sluiced");
-      res->set(http::field::content_type, "text/plain; charset=utf-8");
-      const std::string_view target(req.target().data(), req.target().size());
+      request_ = parser_->release();
+      version_ = request_.version();
+      keep_alive_ = request_.keep_alive();
+      head_ = request_.method() == http::verb::head;
+      Dispatch();
+    }
+
+    // Answers request_ at once (the built-in paths, 404, 405) or hands it to
+    // the route that matches its path.
+    void Dispatch() {
+      const Routes& routes = owner_->routes;
+      const std::string_view target = View(request_.target());
       const std::string_view path = target.substr(0, target.find('?'));
-      if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        res->result(http::status::method_not_allowed);
-        res->set(http::field::allow, "GET, HEAD");
-        res->body() = "method not allowed: use GET\n";
-      } else if (path == "/metrics" && !owner_->routes.metrics) {
-        res->result(http::status::service_unavailable);
-        res->body() = "starting: metrics are served once the store is open\n";
+      const bool get = request_.method() == http::verb::get || head_;
+      Response res;
+      res.content_type = "text/plain; charset=utf-8";
+      const bool builtin = path == "/metrics" || path == "/healthz" || path == "/readyz";
+      if (builtin && !get) {
+        res.status = 405;
+        res.headers.emplace_back("Allow", "GET, HEAD");
+        res.body = "method not allowed: use GET\n";
+      } else if (path == "/metrics" && !routes.metrics) {
+        res.status = 503;
+        res.body = "starting: metrics are served once the store is open\n";
       } else if (path == "/metrics") {
-        res->result(http::status::ok);
-        res->set(http::field::content_type, kMetricsType);
-        res->body() = owner_->routes.metrics();
+        res.content_type = kMetricsType;
+        res.body = routes.metrics();
       } else if (path == "/healthz") {
-        res->result(http::status::ok);
-        res->body() = "ok\n";
+        res.body = "ok\n";
       } else if (path == "/readyz") {
-        const Readiness r = owner_->routes.ready ? owner_->routes.ready()
-                                                 : Readiness{false, "starting"};
-        res->result(r.ready ? http::status::ok : http::status::service_unavailable);
-        res->body() = r.ready ? std::string("ready\n") : "not ready: " + r.reason + "\n";
+        const Readiness r = routes.ready ? routes.ready() : Readiness{false, "starting"};
+        res.status = r.ready ? 200 : 503;
+        res.body = r.ready ? std::string("ready\n") : "not ready: " + r.reason + "\n";
+      } else if (const Route* route = FindRoute(routes, path)) {
+        Request req;
+        req.method = get ? std::string_view("GET") : View(request_.method_string());
+        req.path = path;
+        req.query = path.size() < target.size() ? target.substr(path.size() + 1) : "";
+        req.authorization = Field(http::field::authorization);
+        req.content_type = Field(http::field::content_type);
+        req.origin = Field(http::field::origin);
+        req.host = Field(http::field::host);
+        req.body = request_.body();
+        // The handler may answer before it returns, or keep the responder.
+        route->handler(req, [self = shared_from_this(), seq = seq_](Response r) {
+          self->Answer(seq, std::move(r));
+        });
+        return;
       } else {
-        res->result(http::status::not_found);
-        res->body() = "not found: try /metrics, /healthz or /readyz\n";
+        res.status = 404;
+        res.body = "not found: try /metrics, /healthz, /readyz";
+        for (const Route& r : routes.routes) res.body += ", " + r.path;
+        res.body += "\n";
       }
+      Answer(seq_, std::move(res));
+    }
+
+    static const Route* FindRoute(const Routes& routes, std::string_view path) {
+      for (const Route& r : routes.routes) {
+        if (r.prefix ? path.starts_with(r.path) : path == r.path) return &r;
+      }
+      return nullptr;
+    }
+
+    static std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+    std::string_view Field(http::field f) const {
+      const auto it = request_.find(f);
+      return it == request_.end() ? std::string_view() : View(it->value());
+    }
+
+    // The answer to request number `seq`; ignored unless that request is
+    // still waiting for it and the server still runs.
+    void Answer(uint64_t seq, Response r) {
+      if (seq != seq_ || answered_ || finished_ || alive_.expired() || owner_->stopped) return;
+      answered_ = true;
+      auto res = std::make_shared<http::response<http::string_body>>(
+          static_cast<http::status>(r.status), version_);
+      res->keep_alive(keep_alive_);
+      res->set(http::field::server, "sluiced");
+      res->set(http::field::content_type, r.content_type);
+      for (const auto& [name, value] : r.headers) res->set(name, value);
+      res->body() = std::move(r.body);
       res->prepare_payload();
-      if (req.method() == http::verb::head) {
+      if (head_) {
         // The length of the GET answer, without its body.
         const auto length = res->body().size();
         res->body().clear();
@@ -137,10 +207,17 @@ struct HttpServer::Impl {
     }
 
     Impl* owner_;
+    std::weak_ptr<char> alive_;  // expires with the Impl
     const uint64_t id_;
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    http::request<http::string_body> request_;  // the one being answered
+    uint64_t seq_ = 0;       // requests read (or failed) on this connection
+    bool answered_ = false;  // request seq_ has its answer
+    unsigned version_ = 11;
+    bool keep_alive_ = false;
+    bool head_ = false;
     bool finished_ = false;
   };
 
@@ -168,6 +245,9 @@ struct HttpServer::Impl {
   }
 
   asio::io_context& io;
+  // Connections hold a weak_ptr to it: a late answer (or a connection
+  // destroyed after the server) does not touch a destroyed Impl.
+  std::shared_ptr<char> alive = std::make_shared<char>();
   tcp::acceptor acceptor;
   Routes routes;
   std::string address;

@@ -48,6 +48,7 @@ void AddTo(QueueRow* row, const core::QueueStats& q) {
 struct TenantRow {
   std::string_view name;
   uint64_t dispatched = 0, throttled_ms = 0, inflight = 0, ready = 0;
+  uint64_t queued = 0, stored_bytes = 0, quota_refused = 0;
 };
 
 void AddTo(TenantRow* row, const core::TenantView& t) {
@@ -55,6 +56,9 @@ void AddTo(TenantRow* row, const core::TenantView& t) {
   row->throttled_ms += t.throttled_ms;
   row->inflight += t.inflight;
   row->ready += t.ready;
+  row->queued += t.queued;
+  row->stored_bytes += t.stored_bytes;
+  row->quota_refused += t.quota_refused;
 }
 
 template <typename Row, typename From>
@@ -132,10 +136,35 @@ void QueueMetrics(PrometheusText& t, const std::vector<QueueRow>& rows, TimeMs n
 }
 
 void TenantMetrics(PrometheusText& t, const std::vector<TenantRow>& rows) {
-  t.Family("sluice_tenant_dispatched_total", "Tasks of the tenant dispatched by the scheduler.",
-           "counter");
-  for (const TenantRow& r : rows) {
-    t.Sample("sluice_tenant_dispatched_total", {{"tenant", r.name}}, r.dispatched);
+  struct Series {
+    const char* name;
+    const char* help;
+    const char* type;
+    uint64_t TenantRow::*field;
+  };
+  // The quota ones (docs/security.md) are the usage max_queued and
+  // max_bytes are checked against, and the refusals.
+  static constexpr Series kSeries[] = {
+      {"sluice_tenant_dispatched_total", "Tasks of the tenant dispatched by the scheduler.",
+       "counter", &TenantRow::dispatched},
+      {"sluice_tenant_inflight_tasks", "Tasks of the tenant leased now.", "gauge",
+       &TenantRow::inflight},
+      {"sluice_tenant_ready_tasks", "Ready tasks of the tenant, all queues.", "gauge",
+       &TenantRow::ready},
+      {"sluice_tenant_queued_tasks",
+       "Live tasks of the tenant (ready, delayed, leased), what max_queued limits.", "gauge",
+       &TenantRow::queued},
+      {"sluice_tenant_stored_bytes",
+       "Payload and header bytes of the tenant's live tasks and dead letters, what max_bytes "
+       "limits.",
+       "gauge", &TenantRow::stored_bytes},
+      {"sluice_tenant_quota_refused_total",
+       "Enqueues of the tenant refused by its max_queued or max_bytes quota.", "counter",
+       &TenantRow::quota_refused},
+  };
+  for (const Series& s : kSeries) {
+    t.Family(s.name, s.help, s.type);
+    for (const TenantRow& r : rows) t.Sample(s.name, {{"tenant", r.name}}, r.*s.field);
   }
   t.Family("sluice_tenant_throttled_seconds_total",
            "Time the tenant had ready work but was held back by its rate or in-flight limit.",
@@ -143,14 +172,6 @@ void TenantMetrics(PrometheusText& t, const std::vector<TenantRow>& rows) {
   for (const TenantRow& r : rows) {
     t.Sample("sluice_tenant_throttled_seconds_total", {{"tenant", r.name}},
              Seconds(r.throttled_ms));
-  }
-  t.Family("sluice_tenant_inflight_tasks", "Tasks of the tenant leased now.", "gauge");
-  for (const TenantRow& r : rows) {
-    t.Sample("sluice_tenant_inflight_tasks", {{"tenant", r.name}}, r.inflight);
-  }
-  t.Family("sluice_tenant_ready_tasks", "Ready tasks of the tenant, all queues.", "gauge");
-  for (const TenantRow& r : rows) {
-    t.Sample("sluice_tenant_ready_tasks", {{"tenant", r.name}}, r.ready);
   }
 }
 

@@ -252,14 +252,16 @@ flatbuffers::Offset<fb::TenantConfig> BuildTenantConfig(FbBuilder& fbb, const st
                                                         const core::Limits& l) {
   return fb::CreateTenantConfig(fbb, fbb.CreateString(name), l.weight, l.rate_per_s,
                                 static_cast<uint32_t>(l.burst), l.max_inflight,
-                                ToWire(l.rate_unit));
+                                ToWire(l.rate_unit), l.max_queued, l.max_bytes);
 }
 
 flatbuffers::Offset<fb::TenantStats> BuildTenantStats(FbBuilder& fbb, const core::TenantView& t) {
   return fb::CreateTenantStats(fbb, fbb.CreateString(t.name), t.limits.weight,
                                t.limits.rate_per_s, static_cast<uint32_t>(t.limits.burst),
                                t.limits.max_inflight, t.ready, t.inflight, t.throttled_ms,
-                               t.dispatched_last_minute, ToWire(t.limits.rate_unit));
+                               t.dispatched_last_minute, ToWire(t.limits.rate_unit),
+                               t.limits.max_queued, t.limits.max_bytes, t.queued, t.stored_bytes,
+                               t.quota_refused);
 }
 
 flatbuffers::Offset<fb::QueueStats> BuildQueueStats(FbBuilder& fbb, const core::QueueStats& q) {

@@ -397,6 +397,61 @@ Result<std::vector<LeaseHolderInfo>> Client::ListLeaseHolders() {
   });
 }
 
+// ---------------------------------------------------------------- credentials
+
+Result<NewCredential> Client::AuthAdd(std::string_view name, std::string_view tenant,
+                                      std::string_view roles,
+                                      const std::vector<std::string>& queues) {
+  return Await<NewCredential>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(256);
+    auto body = fb::CreateAuthAdd(fbb, fbb.CreateString(name.data(), name.size()),
+                                  fbb.CreateString(tenant.data(), tenant.size()),
+                                  fbb.CreateString(roles.data(), roles.size()),
+                                  fbb.CreateVectorOfStrings(queues));
+    Call<fb::AuthAddResult, NewCredential>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::AuthAddResult& r) -> Result<NewCredential> {
+          if (r.credential() == nullptr || r.token() == nullptr) {
+            return Status::Protocol("AuthAddResult without its token or credential");
+          }
+          return NewCredential{r.token()->str(), convert::ReadCredential(*r.credential())};
+        },
+        std::move(cb));
+  });
+}
+
+Result<std::vector<CredentialInfo>> Client::AuthList() {
+  return Await<std::vector<CredentialInfo>>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(64);
+    auto body = fb::CreateAuthList(fbb);
+    Call<fb::AuthListResult, std::vector<CredentialInfo>>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::AuthListResult& r) -> Result<std::vector<CredentialInfo>> {
+          std::vector<CredentialInfo> out;
+          if (r.credentials() != nullptr) {
+            for (const fb::CredentialInfo* c : *r.credentials()) {
+              out.push_back(convert::ReadCredential(*c));
+            }
+          }
+          return out;
+        },
+        std::move(cb));
+  });
+}
+
+Status Client::AuthRevoke(std::string_view name) {
+  return ToStatus(Await<Empty>([&](auto cb) {
+    const uint64_t id = impl_->NextRequestId();
+    Builder fbb(128);
+    auto body = fb::CreateAuthRevoke(fbb, fbb.CreateString(name.data(), name.size()));
+    Call<fb::AuthRevokeResult, Empty>(
+        *impl_, id, Finish(fbb, id, body), kNoExtra,
+        [](const fb::AuthRevokeResult&) -> Result<Empty> { return Empty{}; }, std::move(cb));
+  }));
+}
+
 // ---------------------------------------------------------------- admin
 
 namespace {
@@ -508,7 +563,9 @@ Result<TenantConfig> Client::TenantSet(const TenantUpdate& update) {
         update.rate.value_or(0), update.rate.has_value(), update.burst.value_or(0),
         update.burst.has_value(), update.max_inflight.value_or(0), update.max_inflight.has_value(),
         static_cast<fb::RateUnit>(update.rate_unit.value_or(RateUnit::kTasks)),
-        update.rate_unit.has_value());
+        update.rate_unit.has_value(), update.max_queued.value_or(0),
+        update.max_queued.has_value(), update.max_bytes.value_or(0),
+        update.max_bytes.has_value());
     Call<fb::TenantSetResult, TenantConfig>(
         *impl_, id, Finish(fbb, id, body), kNoExtra,
         [](const fb::TenantSetResult& r) -> Result<TenantConfig> {

@@ -237,6 +237,21 @@ class Client {
   // last heartbeat), busiest first.
   Result<std::vector<LeaseHolderInfo>> ListLeaseHolders();
 
+  // ------------------------------------------------------- credentials
+  // Need the admin credential of every tenant and queue ([server]
+  // auth_token, or one made with roles admin, tenant "*", no queue list).
+
+  // Creates a credential; the token in the answer is never shown again.
+  // `roles`: "producer", "worker", "admin" joined by ','; `tenant` "*" for
+  // every tenant; `queues` empty for every queue, else names or prefixes
+  // ending in '*'.
+  Result<NewCredential> AuthAdd(std::string_view name, std::string_view tenant,
+                                std::string_view roles, const std::vector<std::string>& queues);
+  Result<std::vector<CredentialInfo>> AuthList();
+  // Connections that authenticated with it are refused from their next
+  // request on.
+  Status AuthRevoke(std::string_view name);
+
   // ------------------------------------------------------------- admin
 
   // A task's detail and history, alive or dead. kNotFound if unknown.

@@ -253,6 +253,12 @@ struct TenantStats {
   uint64_t throttled_ms = 0;  // time spent throttled since broker start
   uint64_t dispatched_last_minute = 0;
   RateUnit rate_unit = RateUnit::kTasks;  // what rate and burst count
+  // Quotas (0 = none) and their usage; all 0 from a broker before quotas.
+  uint64_t max_queued = 0;     // live tasks: ready, delayed, leased
+  uint64_t max_bytes = 0;      // payload + header bytes of live tasks and dead letters
+  uint64_t queued = 0;
+  uint64_t stored_bytes = 0;
+  uint64_t quota_refused = 0;  // enqueues refused by a quota since the broker started
 };
 
 struct StatsSnapshot {
@@ -268,6 +274,8 @@ struct TenantConfig {
   uint32_t burst = 0;
   uint32_t max_inflight = 0;  // 0 = unlimited
   RateUnit rate_unit = RateUnit::kTasks;  // what rate and burst count
+  uint64_t max_queued = 0;  // quota on live tasks; 0 = none
+  uint64_t max_bytes = 0;   // quota on stored payload + header bytes; 0 = none
 };
 
 // TenantSet request: only the fields that are set change (the broker reads
@@ -281,6 +289,11 @@ struct TenantUpdate {
   // A broker older than rate units ignores this field and keeps counting
   // tasks; the returned TenantConfig then says kTasks.
   std::optional<RateUnit> rate_unit;
+  // Quotas, 0 = none. An enqueue past one is refused kResourceExhausted. A
+  // broker older than quotas ignores them; the returned TenantConfig then
+  // says 0.
+  std::optional<uint64_t> max_queued;
+  std::optional<uint64_t> max_bytes;
 };
 
 // ---------------------------------------------------------- operator control
@@ -447,6 +460,21 @@ struct LeaseHolderInfo {
   uint64_t oldest_lease_ms = 0;    // start of its oldest lease (epoch ms)
   uint64_t last_heartbeat_ms = 0;  // its latest heartbeat; 0 = none yet
   uint64_t next_deadline_ms = 0;   // the earliest deadline among its leases
+};
+
+// A credential (docs/security.md), as AuthList shows it: never its token.
+struct CredentialInfo {
+  std::string name;
+  std::string tenant;  // "*" = every tenant
+  std::string roles;   // "producer,worker,admin" (some of them)
+  std::vector<std::string> queues;  // names or prefixes ending in '*'; empty = every queue
+  uint64_t created_ms = 0;
+};
+
+// AuthAdd's answer: the token, shown this once.
+struct NewCredential {
+  std::string token;
+  CredentialInfo credential;
 };
 
 // What the broker said in its HelloOk.

@@ -157,14 +157,17 @@ QueueStats ReadQueueStats(const fb::QueueStats& q) {
 }
 
 TenantStats ReadTenantStats(const fb::TenantStats& t) {
-  return {ReadString(t.name()),      t.weight(), t.rate(),     t.burst(),
-          t.max_inflight(),          t.ready(),  t.inflight(), t.throttled_ms(),
-          t.dispatched_last_minute(), static_cast<RateUnit>(t.rate_unit())};
+  return {ReadString(t.name()),      t.weight(),       t.rate(),     t.burst(),
+          t.max_inflight(),          t.ready(),        t.inflight(), t.throttled_ms(),
+          t.dispatched_last_minute(), static_cast<RateUnit>(t.rate_unit()),
+          t.max_queued(),            t.max_bytes(),    t.queued(),   t.stored_bytes(),
+          t.quota_refused()};
 }
 
 TenantConfig ReadTenantConfig(const fb::TenantConfig& t) {
   return {ReadString(t.name()), t.weight(),       t.rate(),
-          t.burst(),            t.max_inflight(), static_cast<RateUnit>(t.rate_unit())};
+          t.burst(),            t.max_inflight(), static_cast<RateUnit>(t.rate_unit()),
+          t.max_queued(),       t.max_bytes()};
 }
 
 std::vector<std::string> ReadStrings(
@@ -227,6 +230,11 @@ BatchList ReadBatchList(const fb::BatchListResult& r) {
     }
   }
   return out;
+}
+
+CredentialInfo ReadCredential(const fb::CredentialInfo& c) {
+  return CredentialInfo{ReadString(c.name()), ReadString(c.tenant()), ReadString(c.roles()),
+                        ReadStrings(c.queues()), c.created_ms()};
 }
 
 std::vector<LeaseHolderInfo> ReadLeaseHolders(const fb::WorkerListResult& r) {

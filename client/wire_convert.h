@@ -44,5 +44,6 @@ std::vector<std::string> ReadStrings(
 LeasedBatch ReadLeasedBatch(const fb::BatchLeaseResult& r);
 BatchList ReadBatchList(const fb::BatchListResult& r);
 std::vector<LeaseHolderInfo> ReadLeaseHolders(const fb::WorkerListResult& r);
+CredentialInfo ReadCredential(const fb::CredentialInfo& c);
 
 }  // namespace sluice::client::convert

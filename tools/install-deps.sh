@@ -8,6 +8,7 @@ PKGS=(
   libboost1.81-dev librocksdb-dev libflatbuffers-dev flatbuffers-compiler
   liburing-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
+  libssl-dev
 )
 # TLS (src/tls): OpenSSL's headers and libraries; the openssl CLI makes the
 # certificates of the TLS tests (tests/support/make_test_pki.sh).
@@ -25,6 +26,10 @@ PKGS+=(beanstalkd redis-server)
 # scrape with `promtool check metrics`). Debian ships it in the prometheus
 # package: a 19 MB download, 96 MB installed (the server comes with it).
 PKGS+=(prometheus)
+# The dashboard's browser test (tests/browser/dashboard_test.py) drives a
+# headless Chromium through chromedriver's WebDriver protocol: both from
+# Debian (no browser download at run time).
+PKGS+=(chromium chromium-driver)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
   OwnBroker own;
   sluice::client::ClientOptions options;
   options.client_name = "sluice-bench";
+  options.token = f.token;
   options.tls.enabled = f.tls;
   options.tls.ca_file = f.ca_file;
   options.tls.cert_file = f.cert_file;

@@ -20,6 +20,7 @@ std::string_view CodeName(Code code) {
     case Code::kPaused: return "PAUSED";
     case Code::kFailedPrecondition: return "FAILED_PRECONDITION";
     case Code::kCancelled: return "CANCELLED";
+    case Code::kPermissionDenied: return "PERMISSION_DENIED";
   }
   return "UNKNOWN";
 }

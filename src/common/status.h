@@ -33,6 +33,7 @@ enum class Code : uint8_t {
   kPaused = 13,           // the queue is paused by an operator
   kFailedPrecondition = 14,  // valid, but the state refuses it (a queue with leased tasks)
   kCancelled = 15,        // an operator cancelled the task; stop working on it
+  kPermissionDenied = 16,  // the credential lacks the role, tenant or queue
 };
 
 std::string_view CodeName(Code code);
@@ -59,6 +60,9 @@ class [[nodiscard]] Status {
     return {Code::kFailedPrecondition, std::move(m)};
   }
   static Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {Code::kPermissionDenied, std::move(m)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

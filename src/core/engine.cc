@@ -94,6 +94,7 @@ uint32_t Engine::AllocSlot(TaskId id) {
   } else {
     slot = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
+    slot_bytes_.push_back(0);
   }
   Meta& m = slots_[slot];
   uint32_t gen = m.gen + 1;
@@ -107,12 +108,15 @@ uint32_t Engine::AllocSlot(TaskId id) {
 // A new slot for task `id`, indexed under its queue and tenant, in state
 // WRITING (out of every count) until the caller places it.
 uint32_t Engine::IndexTask(TaskId id, std::string_view queue, std::string_view tenant,
-                           uint8_t priority, uint32_t cost, std::string_view batch_key) {
+                           uint8_t priority, uint32_t cost, std::string_view batch_key,
+                           uint32_t stored_bytes) {
   const uint32_t slot = AllocSlot(id);
   Meta& m = slots_[slot];
   m.queue = InternQueue(queue);
   Queue(m.queue).named = true;
   m.tenant = tenant_names_.Intern(tenant);
+  slot_bytes_[slot] = stored_bytes;
+  quotas_.AddLive(m.tenant, stored_bytes);
   m.priority = priority;
   m.cost = cost;
   if (!batch_key.empty()) {
@@ -133,11 +137,19 @@ void Engine::FreeSlot(uint32_t slot) {
     ttl_timers_.erase(ttl);
   }
   if (options_.on_event) trace_of_leased_.erase(m.id);
+  quotas_.RemoveLive(m.tenant, slot_bytes_[slot]);
+  slot_bytes_[slot] = 0;
   ids_.Erase(m.id);
   m.state = Slot::kFree;
   m.id = 0;
   ++m.gen;
   free_slots_.push_back(slot);
+}
+
+void Engine::DeadLettered(uint32_t slot) {
+  const Meta& m = slots_[slot];
+  ++Queue(m.queue).dead;
+  quotas_.AddDead(m.tenant, slot_bytes_[slot]);
 }
 
 Engine::Meta* Engine::FindLive(TaskId id) {
@@ -296,8 +308,7 @@ void Engine::OnTimer(uint64_t payload) {
     case TimerKind::kWaiter: {
       auto it = waiters_.find(value);
       if (it == waiters_.end()) break;
-      Waiter w = std::move(it->second);
-      waiters_.erase(it);
+      Waiter w = TakeWaiter(it);
       w.done(std::vector<LeasedTask>{});
       break;
     }

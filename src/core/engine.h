@@ -61,6 +61,7 @@
 #include "core/meta_format.h"
 #include "core/scheduler.h"
 #include "core/store.h"
+#include "core/tenant_quotas.h"
 #include "core/timer_wheel.h"
 
 namespace sluice::core {
@@ -80,7 +81,12 @@ class Engine {
   // --- producers -------------------------------------------------------
   // One result per spec, in order. The specs that pass validation are
   // written in one atomic batch; invalid ones get kInvalidArgument and do not
-  // affect the others.
+  // affect the others. A spec that would take its tenant past a quota
+  // (Limits::max_queued, max_bytes; core/tenant_quotas.h) gets
+  // kResourceExhausted naming the quota, and so does every later spec of that
+  // tenant in the call: a tenant's specs are admitted in order, up to the
+  // first refused. A spec whose idempotency key is live returns the first
+  // task (duplicate) before any quota is checked.
   using EnqueueCallback = std::function<void(std::vector<Result<EnqueueOutcome>>)>;
   void Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done);
 
@@ -117,6 +123,14 @@ class Engine {
 
   // --- operators -------------------------------------------------------
   Result<TaskView> ShowTask(TaskId id);
+  // The queue and tenant of task `id`: a live task's from the index, a dead
+  // letter's from the store; nullopt when it is neither (for authorization,
+  // broker/authorize.h).
+  struct TaskScope {
+    std::string queue;
+    std::string tenant;
+  };
+  std::optional<TaskScope> ScopeOf(TaskId id);
   Result<DeadPage> ListDead(const DeadFilter& filter, TaskId after, size_t limit);
   // Moves up to `limit` matching dead tasks back to READY, each starting a
   // new run with a fresh budget of max_attempts (attempt numbers and history
@@ -269,6 +283,10 @@ class Engine {
     uint64_t leased = 0;
     uint64_t dead = 0;
     std::deque<uint64_t> waiters;  // FIFO of waiter ids (cancelled ones skipped)
+    // Entries of waiters_ for this queue without only_tenant. While there is
+    // one, a new Lease queues behind it; tenant-scoped waiters hold back no
+    // one (nothing of their tenant is eligible while they wait).
+    uint32_t unscoped_waiters = 0;
     bool wake_armed = false;
     bool named = false;  // a task, dead letter or setting named it (QueueExists); DeleteQueue clears
     QueueCounters counters;  // EngineStats; kept across DeleteQueue (counters never go back)
@@ -314,11 +332,16 @@ class Engine {
   Status Recover();
   Status RecoverCancelMarks(WriteSet* set);
 
-  // Table.
+  // Table. IndexTask counts the task (stored_bytes: core::StoredBytes) in
+  // its tenant's quota usage; FreeSlot takes it out again.
   uint32_t AllocSlot(TaskId id);
   uint32_t IndexTask(TaskId id, std::string_view queue, std::string_view tenant, uint8_t priority,
-                     uint32_t cost, std::string_view batch_key);
+                     uint32_t cost, std::string_view batch_key, uint32_t stored_bytes);
   void FreeSlot(uint32_t slot);
+  // The live task in `slot` is a dead letter now (durably): its queue's dead
+  // count, and its bytes stay its tenant's (TenantQuotas::AddDead). The
+  // caller frees the slot next.
+  void DeadLettered(uint32_t slot);
   Meta* FindLive(TaskId id);
   QueueState& Queue(uint32_t q);
   uint32_t InternQueue(std::string_view name);
@@ -362,6 +385,9 @@ class Engine {
   // Serves the queue's long polls: Lease waiters, then batch workers.
   void ServeWaiters(uint32_t queue);
   void ServeLeaseWaiters(uint32_t queue);
+  // Removes a waiter from waiters_ (its id may stay in its queue's deque)
+  // and returns it; keeps QueueState::unscoped_waiters.
+  Waiter TakeWaiter(std::unordered_map<uint64_t, Waiter>::iterator it);
   // A dispatched task left flight (acked, nacked, expired, deleted): its
   // scheduler in-flight counts, and its batch (a slot frees with the last).
   void LeftFlight(uint32_t slot);
@@ -508,6 +534,17 @@ class Engine {
   std::string_view LeasedTrace(TaskId id) const;
   static std::string_view TraceOf(const std::vector<Header>& headers);
 
+  // A task's share of its tenant's stored bytes (core/tenant_quotas.h): an
+  // enqueue's reservation, or a dead letter's bytes, taken when it is
+  // selected for deletion (DeadBytesOf interns the tenant) and given back
+  // once the delete is durable (ForgetDeadBytes).
+  struct TenantBytes {
+    uint32_t tenant;
+    uint32_t bytes;
+  };
+  TenantBytes DeadBytesOf(const DeadRecord& d);
+  void ForgetDeadBytes(const std::vector<TenantBytes>& deleted);
+
   bool Matches(const DeadRecord& d, const DeadFilter& f) const;
   Result<std::vector<DeadRecord>> SelectDead(const DeadFilter& filter, size_t limit);
 
@@ -524,6 +561,10 @@ class Engine {
   TaskId reserved_id_ = 0;  // ids below this are covered by the persisted high-water mark
 
   std::vector<Meta> slots_;
+  // StoredBytes of each slot's task, beside slots_ (Meta is budgeted at 40
+  // bytes): what FreeSlot and DeadLettered give back to the tenant's usage,
+  // so an ack reads no record.
+  std::vector<uint32_t> slot_bytes_;
   std::vector<uint32_t> free_slots_;
   IdMap ids_;
   LeaseTable leases_;
@@ -537,6 +578,7 @@ class Engine {
   Interner tenant_names_;
   std::vector<QueueState> queues_;
   std::vector<uint64_t> tenant_ready_;
+  TenantQuotas quotas_;  // by tenant id; quotas from the tenants' Limits
 
   Scheduler scheduler_;
   TimerWheel wheel_;

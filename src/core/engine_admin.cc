@@ -10,6 +10,15 @@
 
 namespace sluice::core {
 
+std::optional<Engine::TaskScope> Engine::ScopeOf(TaskId id) {
+  if (const Meta* m = FindLive(id)) {
+    return TaskScope{queue_names_.Name(m->queue), tenant_names_.Name(m->tenant)};
+  }
+  auto dead = store_.GetDead(id);
+  if (!dead.ok()) return std::nullopt;
+  return TaskScope{dead->task.queue, dead->task.tenant};
+}
+
 Result<TaskView> Engine::ShowTask(TaskId id) {
   TaskView view;
   Meta* m = FindLive(id);
@@ -64,6 +73,14 @@ bool Engine::Matches(const DeadRecord& d, const DeadFilter& f) const {
     if (d.task.history.back().error.find(f.error_contains) == std::string::npos) return false;
   }
   return true;
+}
+
+Engine::TenantBytes Engine::DeadBytesOf(const DeadRecord& d) {
+  return {tenant_names_.Intern(d.task.tenant), StoredBytes(d.task)};
+}
+
+void Engine::ForgetDeadBytes(const std::vector<TenantBytes>& deleted) {
+  for (const TenantBytes& d : deleted) quotas_.RemoveDead(d.tenant, d.bytes);
 }
 
 Result<DeadPage> Engine::ListDead(const DeadFilter& filter, TaskId after, size_t limit) {
@@ -139,12 +156,14 @@ void Engine::Redrive(const DeadFilter& filter, size_t limit,
       return;
     }
     for (const auto& rec : records) {
-      const uint32_t slot =
-          IndexTask(rec->id, rec->queue, rec->tenant, rec->priority, rec->cost, rec->batch_key);
+      const uint32_t bytes = StoredBytes(*rec);
+      const uint32_t slot = IndexTask(rec->id, rec->queue, rec->tenant, rec->priority, rec->cost,
+                                      rec->batch_key, bytes);
       Meta& m = slots_[slot];
       m.attempts = rec->attempts;
       m.has_journal = true;
       --Queue(m.queue).dead;
+      quotas_.RemoveDead(m.tenant, bytes);
       ++Queue(m.queue).counters.redriven;
       if (options_.on_event) {
         Emit(LifecycleEventKind::kRedriven, m, rec->attempts, {}, TraceOf(rec->headers));
@@ -168,18 +187,21 @@ void Engine::Purge(const DeadFilter& filter, size_t limit,
   }
   WriteSet set;
   std::vector<uint32_t> queues;
+  std::vector<TenantBytes> bytes;
   for (const DeadRecord& d : *selected) {
     set.push_back(Mutation::DeleteDead(d.task.id));
     set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteJournal, {}, {}, d.task.id));
     queues.push_back(InternQueue(d.task.queue));
+    bytes.push_back(DeadBytesOf(d));
   }
-  store_.Write(std::move(set), [this, queues = std::move(queues),
+  store_.Write(std::move(set), [this, queues = std::move(queues), bytes = std::move(bytes),
                                 done = std::move(done)](const Status& st) {
     if (!st.ok()) {
       done(st);
       return;
     }
     for (uint32_t q : queues) --Queue(q).dead;
+    ForgetDeadBytes(bytes);
     done(static_cast<uint64_t>(queues.size()));
   });
 }
@@ -200,7 +222,9 @@ void Engine::SetTenantLimits(const std::string& tenant, const Limits& limits,
                          EncodeSettings(limits, false)));
   store_.Write(std::move(set), [this, tenant, limits, done = std::move(done)](const Status& st) {
     if (st.ok()) {
-      scheduler_.SetTenantLimits(tenant_names_.Intern(tenant), limits);
+      const uint32_t t = tenant_names_.Intern(tenant);
+      scheduler_.SetTenantLimits(t, limits);
+      quotas_.SetQuotas(t, limits.max_queued, limits.max_bytes);
       for (uint32_t q = 0; q < queues_.size(); ++q) ServeWaiters(q);
     }
     done(st);
@@ -215,6 +239,11 @@ void Engine::SetQueueLimits(const std::string& queue, const Limits& limits,
   }
   if (Status st = CheckLimits(limits); !st.ok()) {
     done(st);
+    return;
+  }
+  if (limits.max_queued != 0 || limits.max_bytes != 0) {
+    done(Status::InvalidArgument("max_queued and max_bytes are quotas per tenant, not per queue: "
+                                 "set them on the tenant"));
     return;
   }
   uint32_t q = InternQueue(queue);
@@ -268,6 +297,10 @@ std::vector<TenantView> Engine::ListTenants() {
     TenantView v;
     v.name = tenant_names_.Name(t);
     v.limits = s.limits;
+    const TenantUsage u = quotas_.Of(t);
+    v.queued = u.queued + u.pending_queued;
+    v.stored_bytes = u.bytes + u.pending_bytes;
+    v.quota_refused = u.refused;
     v.ready = t < tenant_ready_.size() ? tenant_ready_[t] : 0;
     v.inflight = s.inflight;
     v.throttled_ms = s.throttled_ms;
@@ -305,15 +338,16 @@ EngineStats Engine::Stats() {
   std::sort(s.queues.begin(), s.queues.end(),
             [](const QueueStats& a, const QueueStats& b) { return a.name < b.name; });
   s.tasks_in_memory = ids_.size();
-  // Slab + id map + free list + the scheduler lane entry and aging stamp of
-  // each ready task (bench/engine_bench BM_IndexBytesPerTask measures the heap)
-  // + a TTL timer's map node per task with a TTL (key, handle, bucket link and
+  // Slab (Meta and its stored-bytes word) + id map + free list + the
+  // scheduler lane entry and aging stamp of each ready task
+  // (bench/engine_bench BM_IndexBytesPerTask measures the heap) + a TTL timer's map node per task with a TTL (key, handle, bucket link and
   // pointer: about 48 bytes in libstdc++) + the lease markers waiting.
   constexpr uint64_t kSchedulerBytesPerReady = 24;
   constexpr uint64_t kTtlEntryBytes = 48;
   uint64_t ready = 0;
   for (const auto& qs : queues_) ready += qs.ready;
-  s.index_bytes = slots_.capacity() * sizeof(Meta) + ids_.MemoryBytes() +
+  s.index_bytes = slots_.capacity() * sizeof(Meta) +
+                  slot_bytes_.capacity() * sizeof(uint32_t) + ids_.MemoryBytes() +
                   free_slots_.capacity() * sizeof(uint32_t) + ready * kSchedulerBytesPerReady +
                   ttl_timers_.size() * kTtlEntryBytes +
                   pending_markers_.size() * sizeof(PendingMarker) + BatchIndexBytes();

@@ -153,7 +153,7 @@ void Engine::EndAttempt(uint32_t slot, AttemptOutcome outcome, std::string error
       // circulation from memory; disk keeps the last attempt count written.
       Place(slot, clock_.NowMs());
     } else if (reason) {
-      ++Queue(mm.queue).dead;
+      DeadLettered(slot);
       ++counters.dead_lettered;
       FreeSlot(slot);
     } else {
@@ -193,7 +193,7 @@ void Engine::KillTask(uint32_t slot, TaskRecord rec, DeadReason reason,
       if (done) done(st);
       return;
     }
-    ++Queue(mm.queue).dead;
+    DeadLettered(slot);
     ++Queue(mm.queue).counters.dead_lettered;
     if (options_.on_event) Emit(LifecycleEventKind::kDead, mm, mm.attempts, {}, trace);
     FreeSlot(slot);
@@ -244,6 +244,8 @@ Status Engine::ForgetVanished(uint32_t slot) {
   if (m.state == Slot::kLeased) LeftFlight(slot);
   LeaveState(slot);
   DropLease(slot);
+  // A move to DEAD that was applied after all: count the dead letter.
+  if (store_.GetDead(id).ok()) DeadLettered(slot);
   FreeSlot(slot);
   return TokenOfAbsentTask(id,
                            "it is no longer stored: an earlier request that reported a storage "

@@ -80,9 +80,7 @@ Status Engine::Validate(const EnqueueSpec& s) const {
                                    " bytes exceeds the limit of " +
                                    std::to_string(options_.max_payload_bytes));
   }
-  size_t header_bytes = 0;
-  for (const auto& h : s.headers) header_bytes += h.key.size() + h.value.size();
-  if (header_bytes > options_.max_headers_bytes) {
+  if (HeaderBytes(s.headers) > options_.max_headers_bytes) {
     return Status::InvalidArgument("headers exceed " + std::to_string(options_.max_headers_bytes) +
                                    " bytes");
   }

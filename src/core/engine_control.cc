@@ -328,19 +328,22 @@ void Engine::DeleteDeadOf(const std::string& queue, TaskId after, uint64_t total
     return;
   }
   WriteSet set;
+  std::vector<TenantBytes> bytes;
   for (const DeadRecord& d : page->entries) {
     set.push_back(Mutation::DeleteDead(d.task.id));
     set.push_back(Mutation::KeyValue(Mutation::Op::kDeleteJournal, {}, {}, d.task.id));
+    bytes.push_back(DeadBytesOf(d));
   }
   const uint64_t n = page->entries.size();
   const TaskId next = page->next_after;  // 0: that was the last page
-  store_.Write(std::move(set), [this, queue, n, next, total,
+  store_.Write(std::move(set), [this, queue, n, next, total, bytes = std::move(bytes),
                                 done = std::move(done)](const Status& st) {
     if (!st.ok()) {
       done(st);
       return;
     }
     Queue(InternQueue(queue)).dead -= n;
+    ForgetDeadBytes(bytes);
     if (next == 0) {
       done(total + n);
       return;

@@ -1,5 +1,10 @@
 // Engine: enqueue, and the idempotency keys it keeps (core/meta_format.h)
 // until the dedup sweep drops them.
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "core/engine.h"
 #include "core/meta_format.h"
 
@@ -13,6 +18,25 @@ std::optional<TaskId> LiveDedupId(std::string_view value, TimeMs now) {
   if (!entry || entry->expiry_ms <= now) return std::nullopt;
   return entry->id;
 }
+
+// TenantQuotas::Reserve for one spec of tenant `t`, unless an earlier spec of
+// `t` in the same Enqueue was refused (`refused`: tenant, first refusal):
+// then this one is refused too, so that what a tenant gets admitted from one
+// request is a prefix of its specs, in order.
+Status AdmitInOrder(TenantQuotas& quotas, uint32_t t, std::string_view name, uint32_t bytes,
+                    std::vector<std::pair<uint32_t, Status>>* refused) {
+  for (const auto& [tenant, first] : *refused) {
+    if (tenant != t) continue;
+    quotas.CountRefused(t);
+    return Status::ResourceExhausted(
+        "not admitted: an earlier task of tenant " + std::string(name) +
+        " in this request was refused (a tenant's tasks are admitted in order): " +
+        first.message());
+  }
+  Status st = quotas.Reserve(t, name, bytes);
+  if (!st.ok()) refused->emplace_back(t, st);
+  return st;
+}
 }  // namespace
 
 void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
@@ -21,6 +45,11 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
   std::vector<std::shared_ptr<const TaskRecord>> records;
   std::vector<size_t> record_index;  // result index of each record
   std::vector<std::string> dedup_keys;
+  // Quota reservations made (tenant, bytes), ended when the write completes;
+  // and the first refusal of each tenant refused here (the later specs of
+  // that tenant are refused with it: a tenant's specs are admitted in order).
+  std::vector<TenantBytes> reserved;
+  std::vector<std::pair<uint32_t, Status>> refused;
   WriteSet set;
 
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -44,6 +73,18 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
       } else if (existing.status().code() != Code::kNotFound) {
         results[i] = existing.status();
         continue;
+      }
+    }
+    // A tenant the engine never interned has no quota (setting one interns it).
+    if (quotas_.any()) {
+      const std::optional<uint32_t> t = tenant_names_.Find(s.tenant);
+      if (t && quotas_.Limited(*t)) {
+        const uint32_t bytes = StoredBytes(s.payload.size(), HeaderBytes(s.headers));
+        if (Status st = AdmitInOrder(quotas_, *t, s.tenant, bytes, &refused); !st.ok()) {
+          results[i] = std::move(st);
+          continue;
+        }
+        reserved.push_back({*t, bytes});
       }
     }
 
@@ -90,9 +131,12 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
 
   store_.Write(std::move(set), [this, records = std::move(records),
                                 record_index = std::move(record_index),
-                                dedup_keys = std::move(dedup_keys), results = std::move(results),
+                                dedup_keys = std::move(dedup_keys), reserved = std::move(reserved),
+                                results = std::move(results),
                                 done = std::move(done)](const Status& st) mutable {
     for (const auto& k : dedup_keys) dedup_inflight_.erase(k);
+    // Pending no more: IndexTask counts the committed ones as live.
+    for (const TenantBytes& r : reserved) quotas_.Unreserve(r.tenant, r.bytes);
     const TimeMs committed = st.ok() ? clock_.NowMs() : 0;  // one read for the group
     // Batches form once the whole group is placed, not around its first task.
     const BatchFormingHold hold(this);
@@ -102,8 +146,8 @@ void Engine::Enqueue(std::vector<EnqueueSpec> specs, EnqueueCallback done) {
         results[record_index[r]] = st;
         continue;
       }
-      const uint32_t slot =
-          IndexTask(rec.id, rec.queue, rec.tenant, rec.priority, rec.cost, rec.batch_key);
+      const uint32_t slot = IndexTask(rec.id, rec.queue, rec.tenant, rec.priority, rec.cost,
+                                      rec.batch_key, StoredBytes(rec));
       results[record_index[r]] = EnqueueOutcome{rec.id, false};
       ++Queue(slots_[slot].queue).counters.enqueued;
       if (options_.on_event) {

@@ -29,7 +29,9 @@ std::optional<LeasedTask> Engine::LeaseSlot(uint32_t slot, const LeaseRequest& r
     scheduler_.Release(m.queue, m.tenant);
     LeaveState(slot);
     if (rec.status().code() == Code::kNotFound) {
-      FreeSlot(slot);  // see ForgetVanished
+      // See ForgetVanished: a move to DEAD applied after all is a dead letter.
+      if (store_.GetDead(m.id).ok()) DeadLettered(slot);
+      FreeSlot(slot);
     } else {
       // Unreadable (I/O error): try again later rather than hand out a task
       // without its payload.
@@ -105,8 +107,13 @@ std::vector<LeasedTask> Engine::TakeReady(uint32_t queue, const LeaseRequest& re
   size_t bytes = 0;
   WriteSet markers;
   const TimeMs now = clock_.NowMs();
+  std::optional<uint32_t> tenant;
+  if (!request.only_tenant.empty()) {
+    tenant = tenant_names_.Find(request.only_tenant);
+    if (!tenant) return out;  // a tenant with no task yet
+  }
   while (out.size() < request.max_tasks && (max_bytes == 0 || bytes < max_bytes)) {
-    auto pick = scheduler_.Pop(queue, alive);
+    auto pick = tenant ? scheduler_.PopTenant(queue, *tenant, alive) : scheduler_.Pop(queue, alive);
     if (!pick) break;
     if (auto t = LeaseSlot(pick->ref.slot, request, &markers, now)) {
       bytes += ReplyBytes(*t);
@@ -143,9 +150,10 @@ uint64_t Engine::Lease(const LeaseRequest& original, LeaseCallback done) {
     return 0;
   }
   uint32_t q = InternQueue(request.queue);
-  // Earlier waiters of this queue go first.
+  // Earlier waiters of this queue go first (tenant-scoped ones wait only
+  // for their own tenant's tasks, which are none now).
   std::vector<LeasedTask> got;
-  if (Queue(q).waiters.empty()) got = TakeReady(q, request);
+  if (Queue(q).unscoped_waiters == 0) got = TakeReady(q, request);
   if (!got.empty() || request.wait_ms <= 0) {
     done(std::move(got));
     return 0;
@@ -159,15 +167,23 @@ uint64_t Engine::Lease(const LeaseRequest& original, LeaseCallback done) {
   w.timer = wheel_.Schedule(TimerPayload(TimerKind::kWaiter, id),
                             clock_.NowMs() + w.request.wait_ms);
   Queue(q).waiters.push_back(id);
+  if (request.only_tenant.empty()) ++Queue(q).unscoped_waiters;
   ArmQueueWake(q);
   return id;
+}
+
+Engine::Waiter Engine::TakeWaiter(std::unordered_map<uint64_t, Waiter>::iterator it) {
+  Waiter w = std::move(it->second);
+  waiters_.erase(it);
+  if (w.request.only_tenant.empty()) --Queue(w.queue).unscoped_waiters;
+  return w;
 }
 
 void Engine::CancelWait(uint64_t waiter_id) {
   auto it = waiters_.find(waiter_id);
   if (it == waiters_.end()) return;
   wheel_.Cancel(it->second.timer);
-  waiters_.erase(it);  // its id stays in the queue's deque and is skipped
+  TakeWaiter(it);  // its id stays in the queue's deque and is skipped
 }
 
 void Engine::QueueLeaseMarker(uint32_t slot, TimeMs now, uint32_t attempt, WriteSet* now_set) {
@@ -226,25 +242,30 @@ void Engine::ServeWaiters(uint32_t queue) {
   for (uint32_t s : streams) FormBatches(s);
 }
 
+// Oldest waiter first. A waiter for every tenant that gets nothing means
+// nothing of the queue is eligible: the rest wait too. A tenant-scoped
+// waiter that gets nothing keeps its place, and the ones behind it are tried.
 void Engine::ServeLeaseWaiters(uint32_t queue) {
   QueueState& q = Queue(queue);
-  while (!q.waiters.empty()) {
-    auto it = waiters_.find(q.waiters.front());
+  size_t i = 0;
+  while (i < q.waiters.size()) {
+    auto it = waiters_.find(q.waiters[i]);
     if (it == waiters_.end()) {
-      q.waiters.pop_front();
+      q.waiters.erase(q.waiters.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
     std::vector<LeasedTask> got = TakeReady(queue, it->second.request);
     if (got.empty()) {
-      ArmQueueWake(queue);
-      return;
+      if (it->second.request.only_tenant.empty()) break;
+      ++i;
+      continue;
     }
-    Waiter w = std::move(it->second);
-    waiters_.erase(it);
-    q.waiters.pop_front();
+    Waiter w = TakeWaiter(it);
+    q.waiters.erase(q.waiters.begin() + static_cast<std::ptrdiff_t>(i));
     wheel_.Cancel(w.timer);
     w.done(std::move(got));
   }
+  if (!q.waiters.empty()) ArmQueueWake(queue);
 }
 
 void Engine::ArmQueueWake(uint32_t queue) {

@@ -61,7 +61,9 @@ Status Engine::Recover() {
   SLUICE_RETURN_IF_ERROR(ScanSettings(
       store_, kTenantSettingsPrefix, "tenant",
       [&](std::string_view name, const StoredSettings& st) {
-        scheduler_.SetTenantLimits(tenant_names_.Intern(name), st.limits);
+        const uint32_t t = tenant_names_.Intern(name);
+        scheduler_.SetTenantLimits(t, st.limits);
+        quotas_.SetQuotas(t, st.limits.max_queued, st.limits.max_bytes);
       }));
   SLUICE_RETURN_IF_ERROR(ScanSettings(
       store_, kQueueSettingsPrefix, "queue", [&](std::string_view name, const StoredSettings& st) {
@@ -96,7 +98,8 @@ Status Engine::Recover() {
   std::vector<std::pair<uint32_t, const LeaseMarker*>> lost;
   SLUICE_RETURN_IF_ERROR(store_.ScanTaskSummaries([&](const TaskSummary& s) {
     const uint8_t priority = s.priority < kPriorityLevels ? s.priority : kLowestPriority;
-    const uint32_t slot = IndexTask(s.id, s.queue, s.tenant, priority, s.cost, s.batch_key);
+    const uint32_t slot =
+        IndexTask(s.id, s.queue, s.tenant, priority, s.cost, s.batch_key, s.stored_bytes);
     Meta& m = slots_[slot];
     m.attempts = s.attempts;
     m.has_journal = true;  // unknown without a scan; a lease then looks it up
@@ -125,6 +128,7 @@ Status Engine::Recover() {
     QueueState& dq = Queue(InternQueue(d.task.queue));
     ++dq.dead;
     dq.named = true;
+    quotas_.AddDead(tenant_names_.Intern(d.task.tenant), StoredBytes(d.task));
     max_id = std::max(max_id, d.task.id);
     return true;
   }));
@@ -179,7 +183,7 @@ Status Engine::RecoverCancelMarks(WriteSet* set) {
     set->push_back(Mutation::DeleteTask(id));
     set->push_back(Mutation::PutDead(std::move(dead)));
     LeaveState(slot);
-    ++Queue(m->queue).dead;
+    DeadLettered(slot);
     FreeSlot(slot);
   }
   return Status::Ok();
@@ -236,7 +240,7 @@ Status Engine::RecoverLostAttempt(uint32_t slot, const LeaseMarker& marker, Time
     dead->task = std::move(*rec);
     set->push_back(Mutation::DeleteTask(m.id));
     set->push_back(Mutation::PutDead(std::move(dead)));
-    ++Queue(m.queue).dead;
+    DeadLettered(slot);
     FreeSlot(slot);  // cancels the TTL timer the scan armed
     return Status::Ok();
   }

@@ -131,6 +131,9 @@ struct LeaseRequest {
   TimeMs wait_ms = 0;     // long poll: wait this long for a first task (at most max_wait_ms)
   std::string worker;     // kept in the history; cut to max_name_bytes
   std::string address;    // the holder's connection, for operators (ListLeaseHolders)
+  // Non-empty: only this tenant's tasks (a tenant-scoped worker credential,
+  // Scheduler::PopTenant); empty: every tenant's, in fair-share order.
+  std::string only_tenant;
 };
 
 // Who holds leases (Engine::ListLeaseHolders): one entry per (worker name,
@@ -184,6 +187,8 @@ struct TenantLimitsUpdate {
   std::optional<double> burst;
   std::optional<uint32_t> max_inflight;
   std::optional<RateUnit> rate_unit;
+  std::optional<uint64_t> max_queued;  // quotas (core/tenant_quotas.h); 0 = none
+  std::optional<uint64_t> max_bytes;
 };
 
 // QueueSet: the fields set change; `create` allows a queue the broker does
@@ -263,7 +268,13 @@ struct QueueStats {
 
 struct TenantView {
   std::string name;
-  Limits limits;
+  Limits limits;  // max_queued and max_bytes: its quotas
+  // Quota usage (core/tenant_quotas.h): live tasks, including enqueues whose
+  // write is in flight; stored bytes of live tasks and dead letters; enqueues
+  // refused by a quota since the process started.
+  uint64_t queued = 0;
+  uint64_t stored_bytes = 0;
+  uint64_t quota_refused = 0;
   uint64_t ready = 0;
   uint32_t inflight = 0;
   uint64_t throttled_ms = 0;

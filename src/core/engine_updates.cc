@@ -17,6 +17,8 @@ void Engine::UpdateTenantLimits(const std::string& tenant, const TenantLimitsUpd
   if (update.burst) limits.burst = *update.burst;
   if (update.max_inflight) limits.max_inflight = *update.max_inflight;
   if (update.rate_unit) limits.rate_unit = *update.rate_unit;
+  if (update.max_queued) limits.max_queued = *update.max_queued;
+  if (update.max_bytes) limits.max_bytes = *update.max_bytes;
   SetTenantLimits(tenant, limits, [limits, done = std::move(done)](Status st) {
     if (!st.ok()) {
       done(st);

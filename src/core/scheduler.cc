@@ -667,6 +667,40 @@ struct Scheduler::Impl {
     }
   }
 
+  std::optional<Pick> PopTenant(uint32_t queue, uint32_t tenant,
+                                const std::function<bool(ReadyRef)>& alive) {
+    Stream* found = FindStream(queue, 0);
+    if (found == nullptr) return std::nullopt;
+    Stream& q = *found;
+    if (tenant >= q.qt_by_tenant.size() || q.qt_by_tenant[tenant] == kNone) return std::nullopt;
+    const uint32_t qti = q.qt_by_tenant[tenant];
+    const TimeMs now = clock.NowMs();
+    if (!q.wheel.empty()) ExpireParked(q, now);
+    QueueLimit& ql = qlimits[queue];
+    if (ql.limited && !QueueAdmits(ql, now)) return std::nullopt;
+    Tenant& t = tenants[tenant];
+    if (t.limited && !TenantAdmits(t, now)) return std::nullopt;
+    for (int level = 0; level < kPriorityLevels; ++level) {
+      const uint32_t li = qts[qti].lanes[level];
+      if (li == kNone) continue;
+      Lane& ln = lanes[li];
+      while (ln.in_ring) {  // in the ring: not parked, and its FIFO is not empty
+        const Entry e = ln.fifo.front();
+        ln.fifo.pop_front();
+        if (ln.fifo.empty()) RingRemove(q, level, li);
+        if (aging[level]) AfterLanePop(q, level, li, now);
+        if (!alive(e.ref)) {
+          ++dropped_dead;
+          continue;
+        }
+        ln.deficit -= e.cost();
+        NoteCost(q, e.cost());
+        return Dispatch(ql, tenant, e, now);
+      }
+    }
+    return std::nullopt;
+  }
+
   void Push(uint32_t queue, uint32_t key, uint32_t tenant, uint8_t priority, TimeMs ready_since,
             ReadyRef ref, uint32_t cost) {
     cost = std::clamp<uint32_t>(cost, 1, kMaxCost);
@@ -824,6 +858,11 @@ std::optional<Scheduler::Pick> Scheduler::PopKeyed(uint32_t queue, uint32_t batc
                                                    const std::function<bool(ReadyRef)>& alive,
                                                    uint32_t max_cost, bool* over_cost) {
   return impl_->Pop(queue, batch_key, alive, max_cost, over_cost);
+}
+
+std::optional<Scheduler::Pick> Scheduler::PopTenant(uint32_t queue, uint32_t tenant,
+                                                    const std::function<bool(ReadyRef)>& alive) {
+  return impl_->PopTenant(queue, tenant, alive);
 }
 
 void Scheduler::Release(uint32_t queue, uint32_t tenant) { impl_->Release(queue, tenant); }

@@ -65,6 +65,10 @@ struct Limits {
   double burst = 0;           // bucket capacity; 0 with a rate means max(1, rate)
   uint32_t max_inflight = 0;  // cap on leased tasks; 0 = unlimited
   RateUnit rate_unit = RateUnit::kTasks;
+  // Tenants only, enforced by the engine at enqueue (core/tenant_quotas.h);
+  // the scheduler ignores them, a queue's are always 0. 0 = no quota.
+  uint64_t max_queued = 0;  // live tasks: ready, delayed, leased
+  uint64_t max_bytes = 0;   // core::StoredBytes of live tasks and dead letters
   friend bool operator==(const Limits&, const Limits&) = default;
 };
 
@@ -127,6 +131,16 @@ class Scheduler {
   // pick is counted as dispatched: one rate token taken from the tenant and
   // the queue, and one in flight for each, until Release().
   std::optional<Pick> Pop(uint32_t queue, const std::function<bool(ReadyRef)>& alive);
+
+  // Pop for a worker that may only take `tenant`'s tasks (a tenant-scoped
+  // credential, docs/security.md): the most urgent native level of that
+  // tenant's plain lanes, FIFO within it, when the tenant's and the queue's
+  // limits admit one now. Other tenants' turns are not consulted (only one
+  // tenant is eligible); the pop is charged to the lane's DRR deficit, so
+  // scoped pops spend the tenant's share as Pop would. A parked lane stays
+  // parked. Counted as dispatched, as Pop.
+  std::optional<Pick> PopTenant(uint32_t queue, uint32_t tenant,
+                                const std::function<bool(ReadyRef)>& alive);
 
   // Pop from the (queue, batch_key) stream (0: the plain one). When the task
   // whose turn it is costs more than max_cost it is not dispatched: nullopt,

@@ -133,6 +133,21 @@ class FieldScanner {
   size_t pos_ = 0;
 };
 
+// The v3 field `prefix` (" q=", " s=") at the start of `*rest`: its digits
+// into `*out`, consumed. Absent: `*out` = 0. False when the prefix is there
+// without one or more digits that fit in 64 bits, or with a digit run that
+// does not end the field.
+bool OptionalCount(std::string_view* rest, std::string_view prefix, uint64_t* out) {
+  *out = 0;
+  if (!rest->starts_with(prefix)) return true;
+  rest->remove_prefix(prefix.size());
+  const char* end = rest->data() + rest->size();
+  auto [ptr, ec] = std::from_chars(rest->data(), end, *out);
+  if (ec != std::errc() || ptr == rest->data()) return false;
+  rest->remove_prefix(static_cast<size_t>(ptr - rest->data()));
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeSettings(const Limits& l, bool paused) {
@@ -141,8 +156,11 @@ std::string EncodeSettings(const Limits& l, bool paused) {
   std::snprintf(buf, sizeof(buf), "w=%u r=%.17g b=%.17g c=%u p=%d", l.weight, l.rate_per_s, l.burst,
                 l.max_inflight, paused ? 1 : 0);
   std::string out = buf;
-  // Tasks is written as v1 (no u field) so that older releases still read it.
+  // Tasks is written as v1 (no u field) so that older releases still read it;
+  // likewise no quota is written as v2 (no q or s field).
   if (l.rate_unit == RateUnit::kCost) out += kUnitCost;
+  if (l.max_queued != 0) out += " q=" + std::to_string(l.max_queued);
+  if (l.max_bytes != 0) out += " s=" + std::to_string(l.max_bytes);
   return out;
 }
 
@@ -156,12 +174,16 @@ bool DecodeSettings(std::string_view text, StoredSettings* out) {
                       (scan.SkipSpaces(), scan.Literal("c=")) && scan.Unsigned(&l.max_inflight) &&
                       (scan.SkipSpaces(), scan.Literal("p=")) && scan.Signed(&paused);
   if (!fields || (paused != 0 && paused != 1)) return false;
-  const std::string_view rest = scan.rest();
-  if (rest.empty() || rest == kUnitTasks) {
-    l.rate_unit = RateUnit::kTasks;
-  } else if (rest == kUnitCost) {
+  std::string_view rest = scan.rest();
+  l.rate_unit = RateUnit::kTasks;
+  if (rest.starts_with(kUnitTasks)) {
+    rest.remove_prefix(kUnitTasks.size());
+  } else if (rest.starts_with(kUnitCost)) {
+    rest.remove_prefix(kUnitCost.size());
     l.rate_unit = RateUnit::kCost;
-  } else {
+  }
+  if (!OptionalCount(&rest, " q=", &l.max_queued) || !OptionalCount(&rest, " s=", &l.max_bytes) ||
+      !rest.empty()) {
     return false;
   }
   out->paused = paused == 1;

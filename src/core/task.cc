@@ -28,6 +28,17 @@ const char* AttemptOutcomeName(AttemptOutcome o) {
   return "unknown";
 }
 
+uint64_t HeaderBytes(const std::vector<Header>& headers) {
+  uint64_t n = 0;
+  for (const Header& h : headers) n += h.key.size() + h.value.size();
+  return n;
+}
+
+uint32_t StoredBytes(uint64_t payload_bytes, uint64_t header_bytes) {
+  const uint64_t n = payload_bytes + header_bytes;
+  return n > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(n);
+}
+
 std::string LeaseToken::ToString() const {
   return std::to_string(task_id) + "." + std::to_string(lease_seq) + "." + std::to_string(epoch);
 }

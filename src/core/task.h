@@ -115,6 +115,17 @@ inline uint32_t RunOf(const TaskRecord& t, uint32_t attempt) {
   return run;
 }
 
+// What a task counts against its tenant's max_bytes quota
+// (core/tenant_quotas.h): its payload plus its headers' keys and values,
+// saturated at UINT32_MAX. Fixed at enqueue: checkpoints, history and journal
+// records (each bounded per task) are not counted, so the figure taken at
+// enqueue is the one given back at ack or purge and rebuilt at recovery.
+uint64_t HeaderBytes(const std::vector<Header>& headers);
+uint32_t StoredBytes(uint64_t payload_bytes, uint64_t header_bytes);
+inline uint32_t StoredBytes(const TaskRecord& t) {
+  return StoredBytes(t.payload.size(), HeaderBytes(t.headers));
+}
+
 // Value of the `dead` column family.
 struct DeadRecord {
   TaskRecord task;  // with its full history
@@ -124,7 +135,8 @@ struct DeadRecord {
 };
 
 // The fields of a TaskRecord that recovery needs to rebuild the in-memory
-// index, decoded without touching the payload. String views point into the
+// index, decoded without reading the payload (its length is read and
+// skipped) or the history. String views point into the
 // store's iterator buffer and are valid only during the scan callback.
 struct TaskSummary {
   TaskId id = 0;
@@ -138,6 +150,7 @@ struct TaskSummary {
   TimeMs not_before_ms = 0;
   TimeMs expires_ms = 0;
   uint32_t cost = 0;
+  uint32_t stored_bytes = 0;  // StoredBytes of the record (lengths read, payload skipped)
 };
 
 }  // namespace sluice::core

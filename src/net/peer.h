@@ -5,7 +5,12 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+namespace sluice::auth {
+struct Credential;
+}  // namespace sluice::auth
 
 namespace sluice::net {
 
@@ -27,6 +32,10 @@ class Peer {
   // credential (docs/security.md, "TLS").
   virtual const std::string& tls_subject() const { return NoTlsIdentity(); }
   virtual const std::string& tls_common_name() const { return NoTlsIdentity(); }
+
+  // The credential its Hello authenticated; null when the broker has auth
+  // off (every request allowed). Loop thread only.
+  virtual const auth::Credential* credential() const { return nullptr; }
 
  private:
   static const std::string& NoTlsIdentity() {

@@ -263,14 +263,15 @@ void Session::HandleHello(const wire::FrameView& frame) {
                                        std::to_string(wire::kProtocolVersion)));
     return;
   }
-  if (!options_.auth_token.empty()) {
+  if (options_.authenticate) {
     const auto* token = hello->auth_token();
-    if (token == nullptr || token->string_view() != options_.auth_token) {
-      FailAndClose(rid, Status(Code::kUnauthenticated,
-                               "auth token missing or wrong; set the token configured in "
-                               "sluiced.toml [server] auth_token"));
+    auto credential = options_.authenticate(token == nullptr ? std::string_view()
+                                                             : token->string_view());
+    if (!credential.ok()) {
+      FailAndClose(rid, credential.status());
       return;
     }
+    credential_ = std::move(*credential);
   }
   const std::string client = hello->client_name() ? hello->client_name()->str() : "";
   if (tls_) {

@@ -61,6 +61,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <flatbuffers/flatbuffers.h>
@@ -95,7 +96,10 @@ struct SessionOptions {
   // From accept to a valid Hello; then the idle timeout governs.
   uint32_t hello_timeout_ms = 5'000;
   size_t max_write_queue_bytes = 64u << 20;
-  std::string auth_token;  // empty = auth off
+  // Hello's token -> its credential, or kUnauthenticated (the session sends
+  // that error and closes). Empty = auth off. Called on the loop thread.
+  std::function<Result<std::shared_ptr<const auth::Credential>>(std::string_view token)>
+      authenticate;
   std::string server_name = "sluiced";
   // Where the session counts frames and errors; null = not counted. Must
   // outlive the session (the Server's).
@@ -168,6 +172,7 @@ class Session final : public Peer, public std::enable_shared_from_this<Session> 
   const std::string& peer() const override { return peer_; }
   const std::string& tls_subject() const override;
   const std::string& tls_common_name() const override;
+  const auth::Credential* credential() const override { return credential_.get(); }
   bool closed() const { return state_ == State::kClosed; }
   // Not past the Hello yet (TLS handshake included).
   bool awaiting_hello() const {
@@ -216,6 +221,7 @@ class Session final : public Peer, public std::enable_shared_from_this<Session> 
   void MaybeFinishClosing();
   bool Paused() const { return pending_ > options_.max_pending_responses; }
 
+  std::shared_ptr<const auth::Credential> credential_;  // set by Hello when auth is on
   Socket socket_;
   const uint64_t id_;
   const SessionOptions& options_;

@@ -263,6 +263,25 @@ Status DecodeTaskSummary(std::string_view value, core::TaskSummary* summary) {
   summary->not_before_ms = f.not_before_ms;
   summary->expires_ms = f.expires_ms;
   summary->cost = f.cost;
+  // core::StoredBytes from the lengths of the payload and the headers: each
+  // is skipped, not copied.
+  uint32_t u32 = 0;
+  std::string_view skipped;
+  std::string_view payload;
+  if (!r.Fixed(&u32) || !r.Fixed(&u32) || !r.Fixed(&u32) || !r.Str(&skipped) ||
+      !r.Str(&payload) || !r.Str(&skipped)) {
+    return Corrupt("truncated task value");
+  }
+  uint32_t n = 0;
+  if (!r.Count(&n, 2)) return Corrupt("bad task header count");
+  uint64_t header_bytes = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view key;
+    std::string_view text;
+    if (!r.Str(&key) || !r.Str(&text)) return Corrupt("truncated task header");
+    header_bytes += key.size() + text.size();
+  }
+  summary->stored_bytes = core::StoredBytes(payload.size(), header_bytes);
   return Status::Ok();
 }
 

@@ -98,7 +98,9 @@ std::string EncodeJournalKey(core::TaskId id, std::string_view step);
 // Replaces `*out` with the newest-version encoding of `task`.
 void EncodeTask(const core::TaskRecord& task, std::string* out);
 Status DecodeTask(std::string_view value, core::TaskRecord* task);
-// Decodes only the summary part of a task value. The string views in
+// Decodes the summary part of a task value, then walks the lengths of the
+// rest up to the headers for TaskSummary::stored_bytes (the payload is
+// skipped by its length, the history not reached). The string views in
 // `summary` point into `value` and live as long as it does.
 Status DecodeTaskSummary(std::string_view value, core::TaskSummary* summary);
 

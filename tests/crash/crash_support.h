@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/store.h"
+#include "support/crash_oracle.h"
 #include "support/loop_poster.h"
 
 namespace sluice::crashtest {
@@ -38,25 +39,11 @@ inline uint64_t TestSeed(const char* test_name, uint64_t fallback) {
   return seed;
 }
 
-// Payloads carry the oracle's sequence number: "p<seq>", padded with '.' to
-// `size` bytes. ParsePayload returns the sequence number, or -1 when the
-// payload is not one of ours.
+// Payloads carry the oracle's sequence number (tests/support/crash_oracle.h).
 inline std::string MakePayload(uint64_t seq, size_t size = 64) {
-  std::string p = "p" + std::to_string(seq) + "|";
-  if (p.size() < size) p.resize(size, '.');
-  return p;
+  return testing::PayloadFor(static_cast<int64_t>(seq), size);
 }
-inline int64_t ParsePayload(std::string_view payload) {
-  if (payload.size() < 3 || payload[0] != 'p') return -1;
-  size_t bar = payload.find('|');
-  if (bar == std::string_view::npos || bar == 1) return -1;
-  int64_t seq = 0;
-  for (size_t i = 1; i < bar; ++i) {
-    if (payload[i] < '0' || payload[i] > '9') return -1;
-    seq = seq * 10 + (payload[i] - '0');
-  }
-  return seq;
-}
+inline int64_t ParsePayload(std::string_view payload) { return testing::KeyOfPayload(payload); }
 
 // What a store holds, by payload sequence number.
 struct DiskTask {

@@ -34,9 +34,9 @@
 #include <vector>
 
 #include "client/client.h"
+#include "common/json_reader.h"
 #include "integration/broker_process.h"
 #include "integration/sluicectl_runner.h"
-#include "sluicectl/json_reader.h"
 #include "support/wait_for.h"
 
 namespace sluice::client {
@@ -594,12 +594,12 @@ TEST_F(BatchWorkerTest, SluicectlShowsWorkersBatchesAndStreams) {
 
   r = RunCtl({"--broker", broker_.address(), "--json", "workers"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  auto json = ctl::ParseJson(r.out);
+  auto json = ParseJson(r.out);
   ASSERT_TRUE(json.ok()) << json.status().ToString() << "\n" << r.out;
-  const ctl::JsonValue* workers = json->Find("workers");
+  const JsonValue* workers = json->Find("workers");
   ASSERT_NE(workers, nullptr) << r.out;
   ASSERT_EQ(workers->items().size(), 1u) << r.out;
-  const ctl::JsonValue& w = workers->items()[0];
+  const JsonValue& w = workers->items()[0];
   EXPECT_EQ(w.Find("id")->AsInt64(), static_cast<int64_t>(*id));
   EXPECT_EQ(w.Find("worker")->text(), "gpu-test");
   EXPECT_EQ(w.Find("queue")->text(), "infer");
@@ -620,22 +620,22 @@ TEST_F(BatchWorkerTest, SluicectlShowsWorkersBatchesAndStreams) {
 
   r = RunCtl({"--broker", broker_.address(), "--json", "batches"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  json = ctl::ParseJson(r.out);
+  json = ParseJson(r.out);
   ASSERT_TRUE(json.ok()) << json.status().ToString() << "\n" << r.out;
-  const ctl::JsonValue* batches = json->Find("batches");
+  const JsonValue* batches = json->Find("batches");
   ASSERT_NE(batches, nullptr) << r.out;
   ASSERT_EQ(batches->items().size(), 1u) << r.out;
-  const ctl::JsonValue& b = batches->items()[0];
+  const JsonValue& b = batches->items()[0];
   EXPECT_EQ(b.Find("id")->AsInt64(), static_cast<int64_t>(batch.id));
   EXPECT_EQ(b.Find("worker_id")->AsInt64(), static_cast<int64_t>(*id));
   EXPECT_EQ(b.Find("batch_key")->text(), "k");
   EXPECT_EQ(b.Find("tasks")->AsInt64(), 3);
   EXPECT_EQ(b.Find("tasks_held")->AsInt64(), 3);
   EXPECT_EQ(b.Find("deadline_ms")->AsInt64(), static_cast<int64_t>(batch.deadline_ms));
-  const ctl::JsonValue* streams = json->Find("streams");
+  const JsonValue* streams = json->Find("streams");
   ASSERT_NE(streams, nullptr) << r.out;
   bool orphan = false;
-  for (const ctl::JsonValue& s : streams->items()) {
+  for (const JsonValue& s : streams->items()) {
     if (s.Find("batch_key")->text() != "orphan") continue;
     orphan = true;
     EXPECT_EQ(s.Find("queue")->text(), "infer");
@@ -675,15 +675,15 @@ TEST_F(BatchWorkerTest, SluicectlWorkersShowsWhoHoldsLeases) {
 
   CtlResult r = RunCtl({"--broker", broker_.address(), "--json", "workers"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  auto json = ctl::ParseJson(r.out);
+  auto json = ParseJson(r.out);
   ASSERT_TRUE(json.ok()) << json.status().ToString() << "\n" << r.out;
-  const ctl::JsonValue* holders = json->Find("lease_holders");
+  const JsonValue* holders = json->Find("lease_holders");
   ASSERT_NE(holders, nullptr) << r.out;
   ASSERT_EQ(holders->items().size(), 3u) << r.out;
-  std::map<std::string, const ctl::JsonValue*> by_name;
-  for (const ctl::JsonValue& h : holders->items()) by_name[h.Find("worker")->text()] = &h;
+  std::map<std::string, const JsonValue*> by_name;
+  for (const JsonValue& h : holders->items()) by_name[h.Find("worker")->text()] = &h;
   ASSERT_TRUE(by_name.count("agent-7")) << r.out;
-  const ctl::JsonValue& agent = *by_name["agent-7"];
+  const JsonValue& agent = *by_name["agent-7"];
   EXPECT_EQ(agent.Find("tasks")->AsInt64(), 2);
   EXPECT_GE(agent.Find("last_heartbeat_ms")->AsInt64().value_or(0),
             static_cast<int64_t>(before));

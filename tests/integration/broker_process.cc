@@ -40,6 +40,12 @@ int RemainingMs(SteadyClock::time_point deadline) {
 
 BrokerProcess::BrokerProcess(BrokerOptions options) : options_(std::move(options)) {
   data_dir_ = options_.data_dir.empty() ? work_dir() + "/data" : options_.data_dir;
+  SetConfig(options_.config_toml);
+}
+
+void BrokerProcess::SetConfig(std::string toml) {
+  options_.config_toml = std::move(toml);
+  config_path_.clear();
   if (!options_.config_toml.empty()) {
     config_path_ = work_dir() + "/sluiced.toml";
     std::ofstream(config_path_) << options_.config_toml;

@@ -75,6 +75,9 @@ class BrokerProcess {
   void Kill();
   // Start() again on the same data dir (after Stop or Kill); the port changes.
   ::testing::AssertionResult Restart();
+  // Replaces the config file (BrokerOptions::config_toml) used by the next
+  // Start() or Restart(); empty = none.
+  void SetConfig(std::string toml);
 
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }

@@ -1,6 +1,7 @@
 // A full disk through the real broker (issue 13): sluiced on a 24 MiB tmpfs
 // with a 4 MiB free-space floor, filled with 1 MiB tasks until it refuses
-// them. While full it keeps serving leases, acks, dead-lettering and purges;
+// them. While full it keeps serving leases, acks, nacks (dead-lettering),
+// cancels and purges;
 // an outside process taking the last byte makes RocksDB's own writes fail,
 // and the broker neither aborts nor reopens in a loop; writes come back by
 // themselves once space returns; kill -9 and a restart on a nearly full disk
@@ -142,7 +143,7 @@ TEST_F(DiskFullTest, RefusesEnqueuesKeepsServingFreesSpaceAndResumes) {
   RecordProperty("tasks_before_full", static_cast<int>(enqueued_.size()));
   ExpectReadyz(503, "not ready: below the free-space floor");
 
-  // 2. Full: leases, acks, a fatal nack and a purge still work.
+  // 2. Full: leases, acks, a fatal nack, a cancel and a purge still work.
   auto leased = client_->Lease(kQueue, 4, 0, 60'000);
   ASSERT_TRUE(leased.ok()) << leased.status().ToString();
   ASSERT_EQ(leased->size(), 4u);
@@ -155,13 +156,20 @@ TEST_F(DiskFullTest, RefusesEnqueuesKeepsServingFreesSpaceAndResumes) {
   }
   auto nacked = client_->Nack((*leased)[3].token, "poison", /*fatal=*/true);
   ASSERT_TRUE(nacked.ok()) << nacked.status().ToString();
+  // A ready task (the newest; enqueued_ holds at least 5) is cancelled: a
+  // dead letter, written from the reserve like the fatal nack's.
+  const TaskId ready = *enqueued_.rbegin();
+  auto cancelled = client_->TaskCancel(ready);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  EXPECT_EQ(*cancelled, CancelOutcome::kCancelled);
   DlqSelection all;
   all.all = true;
   all.filter.queue = kQueue;
   auto purged = client_->DlqPurge(all);
   ASSERT_TRUE(purged.ok()) << purged.status().ToString();
-  EXPECT_EQ(*purged, 1u);
+  EXPECT_EQ(*purged, 2u) << "the nacked and the cancelled task";
   acked_.insert((*leased)[3].token.task_id);
+  acked_.insert(ready);
   EXPECT_EQ(Enqueue(100).status().code(), Code::kNoSpace) << "still below the floor";
 
   // 3. Someone else takes the last byte: RocksDB's own writes may fail now.

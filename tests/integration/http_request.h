@@ -7,13 +7,17 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::testing {
 
 struct HttpAnswer {
   int status = 0;  // 0: no answer (refused, reset, timed out, not HTTP)
+  std::string headers;  // the header lines after the status line, CRLF-separated
   std::string body;
+  // The value of header `name` (any case); "" when absent.
+  std::string Header(std::string_view name) const;
 };
 
 // `headers` are whole lines without CRLF ("Authorization: Bearer x"); a

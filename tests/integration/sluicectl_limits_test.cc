@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -40,8 +41,7 @@ class CtlLimitsTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(broker_.Start()); }
 
   CtlResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--broker", broker_.address(), "--json"});
-    return RunCtl(args);
+    return RunCtlJson(broker_.address(), std::move(args));
   }
   // `queues --json` mentions the queue (it has or had tasks).
   bool QueueExists(const std::string& name) {

@@ -31,6 +31,12 @@ inline CtlResult RunCtl(const std::vector<std::string>& args) {
   return r;
 }
 
+// sluicectl --broker ADDRESS --json ARGS...
+inline CtlResult RunCtlJson(const std::string& address, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--broker", address, "--json"});
+  return RunCtl(args);
+}
+
 // For a failed expectation's message: the exit code and both streams.
 inline std::string Describe(const CtlResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;

@@ -93,6 +93,7 @@ class MemStore final : public core::Store {
       s.not_before_ms = t.not_before_ms;
       s.expires_ms = t.expires_ms;
       s.cost = t.cost;
+      s.stored_bytes = core::StoredBytes(t);
       if (!fn(s)) break;
     }
     return Status::Ok();

@@ -8,6 +8,8 @@ namespace sluice::loadgen {
 
 void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--broker", f.broker, "broker HOST:PORT (default: start an own sluiced)");
+  app.add_option("--token", f.token,
+                 "auth token for every connection (a broker with [server] auth_token)");
   app.add_option("--sluiced", f.sluiced,
                  "sluiced binary for the own broker (default: this build's)");
   app.add_option("--sluiced-config", f.sluiced_config, "config file for the own broker");

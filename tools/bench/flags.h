@@ -12,6 +12,7 @@ namespace sluice::loadgen {
 
 struct Flags {
   std::string broker;
+  std::string token;  // Hello's auth token ("" = none)
   std::string sluiced;
   std::string durability = "sync";
   std::string sluiced_config;  // --config for the own broker

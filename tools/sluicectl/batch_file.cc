@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "common/text.h"
-#include "json_reader.h"
+#include "common/json_reader.h"
 #include "wire/protocol_defaults.h"
 
 namespace sluice::ctl {

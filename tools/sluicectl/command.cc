@@ -20,6 +20,10 @@ int FailRequest(const GlobalOptions& global, std::string_view command, const Sta
     case Code::kUnauthenticated:
       err << " - pass the broker's auth token with --token";
       break;
+    case Code::kPermissionDenied:
+      err << " - the token's credential does not allow this (sluicectl auth list shows roles, "
+             "tenant and queues)";
+      break;
     case Code::kStaleLease:
       err << " - the lease expired or was superseded, or the task is a dead letter now; drop "
              "this attempt's work (lease the task again if it is ready)";

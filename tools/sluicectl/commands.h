@@ -18,5 +18,6 @@ void RegisterDlqCommands(Registry& registry);     // dlq list|show|redrive|purge
 void RegisterTenantCommands(Registry& registry);  // tenant set|list
 void RegisterQueueCommands(Registry& registry);   // queue pause|resume|set|purge|delete
 void RegisterBatchCommands(Registry& registry);   // workers, batches
+void RegisterAuthCommands(Registry& registry);    // auth add|list|revoke
 
 }  // namespace sluice::ctl

@@ -22,7 +22,7 @@
 
 #include "client/client.h"
 #include "commands.h"
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "render.h"
 #include "table.h"
 
@@ -41,15 +41,6 @@ uint64_t NowMs() {
 std::string Age(uint64_t epoch_ms, uint64_t now) {
   if (epoch_ms == 0) return "-";
   return FormatDuration(now > epoch_ms ? now - epoch_ms : 0);
-}
-
-std::string Join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) {
-    if (!out.empty()) out += ',';
-    out += w;
-  }
-  return out;
 }
 
 // ------------------------------------------------------------------ workers

@@ -22,7 +22,7 @@
 #include "client/client.h"
 #include "commands.h"
 #include "dlq_filter.h"
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "offline_store.h"
 #include "render.h"
 #include "table.h"

@@ -13,7 +13,7 @@
 
 #include "client/client.h"
 #include "commands.h"
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "render.h"
 
 namespace sluice::ctl {

@@ -20,7 +20,7 @@
 #include "client/client.h"
 #include "commands.h"
 #include "core/settings_format.h"
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "offline_store.h"
 #include "render.h"
 #include "table.h"
@@ -155,9 +155,9 @@ broker 127.0.0.1:7400 (sluiced 0.1.0, protocol 1): 1 queues, 0 ready, 0 delayed,
 QUEUE  READY  DELAYED  LEASED  DEAD  PAUSED  RATE  BURST  MAX_INFLIGHT
 jobs       0        0       2     1  no      20/s  -      8
 
-TENANT   READY  INFLIGHT  WEIGHT  RATE  BURST  MAX_INFLIGHT  THROTTLED  SHARE_1M
-acme         0         1       3  10/s      -             -  0ms           33.3%
-default      0         1       1  -         -             -  0ms           66.7%
+TENANT   READY  INFLIGHT  WEIGHT  RATE  BURST  MAX_INFLIGHT  THROTTLED  SHARE_1M  QUEUED  STORED_BYTES  REFUSED
+acme         0         1       3  10/s      -             -  0ms           33.3%  1/500   3072                0
+default      0         1       1  -         -             -  0ms           66.7%  2       96                  0
 ```
 )md";
 

@@ -17,7 +17,7 @@
 
 #include "client/client.h"
 #include "commands.h"
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "render.h"
 #include "table.h"
 #include "task_lookup.h"

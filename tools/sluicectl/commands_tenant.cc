@@ -2,7 +2,7 @@
 //
 // JSON forms (a contract: fields are added, never renamed):
 //   tenant set   {"tenant": {"name", "weight", "rate", "rate_unit", "burst",
-//                 "max_inflight"}}
+//                 "max_inflight", "max_queued", "max_bytes"}}
 //   tenant list  {"tenants": [...]} (render.h, WriteTenantsJson)
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -14,7 +14,7 @@
 
 #include "client/client.h"
 #include "commands.h"
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "render.h"
 
 namespace sluice::ctl {
@@ -33,6 +33,8 @@ struct TenantSetArgs {
   std::optional<uint32_t> burst;
   std::optional<uint32_t> max_inflight;
   std::optional<std::string> rate_unit;  // "tasks" or "cost" (CLI11 checks); unset = unchanged
+  std::optional<uint64_t> max_queued;
+  std::optional<uint64_t> max_bytes;
 };
 
 void DefineTenantSet(CLI::App& cmd, TenantSetArgs& t) {
@@ -46,6 +48,10 @@ void DefineTenantSet(CLI::App& cmd, TenantSetArgs& t) {
                  " set at enqueue); unchanged when left out")
       ->check(CLI::IsMember(kRateUnits));
   cmd.add_option("--max-inflight", t.max_inflight, "cap on leased tasks, 0 = unlimited");
+  cmd.add_option("--max-queued", t.max_queued,
+                 "quota: live tasks (ready, delayed, leased) the tenant may hold, 0 = none");
+  cmd.add_option("--max-bytes", t.max_bytes,
+                 "quota: payload + header bytes of its live tasks and dead letters, 0 = none");
 }
 
 void RenderTenantConfig(const client::TenantConfig& t, bool json, std::ostream& out) {
@@ -58,6 +64,8 @@ void RenderTenantConfig(const client::TenantConfig& t, bool json, std::ostream& 
         .Key("rate_unit").String(client::Name(t.rate_unit))
         .Key("burst").Uint(t.burst)
         .Key("max_inflight").Uint(t.max_inflight)
+        .Key("max_queued").Uint(t.max_queued)
+        .Key("max_bytes").Uint(t.max_bytes)
         .EndObject().EndObject();
     PrintJson(out, w);
     return;
@@ -72,7 +80,11 @@ void RenderTenantConfig(const client::TenantConfig& t, bool json, std::ostream& 
                       : RatePerSecond(t.rate, t.rate_unit))
       << ", burst " << (t.burst == 0 ? std::string("default") : std::to_string(t.burst) + unit)
       << ", max in flight "
-      << (t.max_inflight == 0 ? std::string("unlimited") : std::to_string(t.max_inflight)) << '\n';
+      << (t.max_inflight == 0 ? std::string("unlimited") : std::to_string(t.max_inflight))
+      << ", max queued "
+      << (t.max_queued == 0 ? std::string("no quota") : std::to_string(t.max_queued))
+      << ", max bytes "
+      << (t.max_bytes == 0 ? std::string("no quota") : std::to_string(t.max_bytes)) << '\n';
 }
 
 int RunTenantSet(Context& ctx, const TenantSetArgs& a) {
@@ -82,6 +94,8 @@ int RunTenantSet(Context& ctx, const TenantSetArgs& a) {
   update.rate = a.rate;
   update.burst = a.burst;
   update.max_inflight = a.max_inflight;
+  update.max_queued = a.max_queued;
+  update.max_bytes = a.max_bytes;
   if (a.rate_unit) update.rate_unit = client::ParseRateUnit(*a.rate_unit);
   auto config = ctx.client.TenantSet(update);
   if (!config.ok()) return ctx.Fail(config.status());
@@ -98,9 +112,22 @@ burst in rate units; max in flight 0 = unlimited. `--rate-unit` takes
 
 ```
 $ sluicectl --json tenant set acme --weight 3 --rate 50 --burst 10 --max-inflight 4
-{"tenant": {"name": "acme", "weight": 3, "rate": 50, "rate_unit": "tasks", "burst": 10, "max_inflight": 4}}
+{"tenant": {"name": "acme", "weight": 3, "rate": 50, "rate_unit": "tasks", "burst": 10, "max_inflight": 4, "max_queued": 0, "max_bytes": 0}}
 $ sluicectl tenant set llm --rate 1500 --burst 20000 --rate-unit cost
-tenant llm: weight 1, rate 1500 cost/s, burst 20000 cost, max in flight unlimited
+tenant llm: weight 1, rate 1500 cost/s, burst 20000 cost, max in flight unlimited, max queued no quota, max bytes no quota
+```
+
+**Quotas.** `--max-queued N` caps the tenant's live tasks (ready, delayed
+and leased); `--max-bytes N` caps the payload and header bytes of its live
+tasks and dead letters; 0 = no quota. An enqueue that would go past one is
+refused with `RESOURCE_EXHAUSTED` naming the tenant, the quota, its limit and
+the usage; nothing that exists is touched, so a quota lowered below the usage
+only refuses new tasks until acks and purges bring the usage under it. See
+docs/security.md, Quotas.
+
+```
+$ sluicectl tenant set acme --max-queued 100000 --max-bytes 1073741824
+tenant acme: weight 3, rate 50/s, burst 10, max in flight 4, max queued 100000, max bytes 1073741824
 ```
 
 **Rate unit.** With `tasks` (the default; limits stored by versions before the
@@ -151,6 +178,8 @@ int RunTenantList(Context& ctx, const NoArgs&) {
     s.burst = t.burst;
     s.max_inflight = t.max_inflight;
     s.rate_unit = t.rate_unit;
+    s.max_queued = t.max_queued;
+    s.max_bytes = t.max_bytes;
     tenants.push_back(std::move(s));
   }
   std::sort(tenants.begin(), tenants.end(),
@@ -160,15 +189,18 @@ int RunTenantList(Context& ctx, const NoArgs&) {
 }
 
 constexpr char kTenantListDoc[] = R"md(
-Per tenant: ready, in flight, limits, time throttled since broker start, and
-share of all dispatches over the last minute.
+Per tenant: ready, in flight, limits, time throttled since broker start,
+share of all dispatches over the last minute, and quota usage: QUEUED (live
+tasks), STORED_BYTES (payload and header bytes of live tasks and dead
+letters), each as `used/quota` when the tenant has that quota, and REFUSED
+(enqueues refused by a quota since broker start).
 
 ```
 $ sluicectl tenant list
-TENANT   READY  INFLIGHT  WEIGHT  RATE         BURST  MAX_INFLIGHT  THROTTLED  SHARE_1M
-acme       120         4       3  50/s            10             4  2m10s         74.8%
-default     40         1       1  -                -             -  0ms           25.2%
-llm          0         0       1  1500 cost/s  20000             -  0ms            0.0%
+TENANT   READY  INFLIGHT  WEIGHT  RATE         BURST  MAX_INFLIGHT  THROTTLED  SHARE_1M  QUEUED      STORED_BYTES      REFUSED
+acme       120         4       3  50/s            10             4  2m10s         74.8%  124/100000  126976/1073741824        0
+default     40         1       1  -                -             -  0ms           25.2%  41          2048                     0
+llm          0         0       1  1500 cost/s  20000             -  0ms            0.0%  0           0                        0
 ```
 )md";
 
@@ -178,7 +210,7 @@ void RegisterTenantCommands(Registry& r) {
   r.AddSection("Tenants", "");
   r.AddGroup("tenant", "tenant limits");
   r.Add<TenantSetArgs>({.path = "tenant set",
-                        .summary = "change a tenant's limits (persisted)",
+                        .summary = "change a tenant's limits and quotas (persisted)",
                         .description = kTenantSetDoc,
                         .define = DefineTenantSet,
                         .validate =
@@ -187,7 +219,7 @@ void RegisterTenantCommands(Registry& r) {
                             },
                         .run = RunTenantSet});
   r.Add<NoArgs>({.path = "tenant list",
-                 .summary = "per tenant: ready, in flight, limits, throttled, share",
+                 .summary = "per tenant: ready, in flight, limits, throttled, share, quota usage",
                  .description = kTenantListDoc,
                  .run = RunTenantList});
 }

@@ -27,7 +27,7 @@
 #include "batch_file.h"
 #include "client/client.h"
 #include "commands.h"
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "render.h"
 #include "table.h"
 #include "wire/protocol_defaults.h"

@@ -15,5 +15,6 @@ int main(int argc, char** argv) {
   sluice::ctl::RegisterTenantCommands(registry);
   sluice::ctl::RegisterQueueCommands(registry);
   sluice::ctl::RegisterBatchCommands(registry);
+  sluice::ctl::RegisterAuthCommands(registry);
   return sluice::ctl::RunCli(registry, argc, argv);
 }

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <utility>
 
-#include "json_writer.h"
+#include "common/json_writer.h"
 #include "table.h"
 
 namespace sluice::ctl {
@@ -25,6 +25,11 @@ std::string Number(double value) {
 }
 
 std::string LimitOrDash(uint64_t value) { return value == 0 ? "-" : std::to_string(value); }
+
+// Usage against a quota: "12/100", or "12" without one (0).
+std::string UsageOf(uint64_t used, uint64_t quota) {
+  return quota == 0 ? std::to_string(used) : std::to_string(used) + "/" + std::to_string(quota);
+}
 
 // Share of all dispatches in the last minute that went to each tenant.
 std::vector<double> Shares(const std::vector<client::TenantStats>& tenants) {
@@ -48,6 +53,15 @@ const client::AttemptInfo* RunningAttempt(const client::TaskInfo& task) {
 }
 
 }  // namespace
+
+std::string Join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ',';
+    out += w;
+  }
+  return out;
+}
 
 std::string FormatTime(uint64_t epoch_ms) {
   if (epoch_ms == 0) return "-";
@@ -113,6 +127,11 @@ void WriteTenantsJson(JsonWriter& w, const std::vector<client::TenantStats>& ten
         .Key("throttled_ms").Uint(t.throttled_ms)
         .Key("dispatched_last_minute").Uint(t.dispatched_last_minute)
         .Key("share_last_minute").Double(shares[i])
+        .Key("max_queued").Uint(t.max_queued)
+        .Key("max_bytes").Uint(t.max_bytes)
+        .Key("queued").Uint(t.queued)
+        .Key("stored_bytes").Uint(t.stored_bytes)
+        .Key("quota_refused").Uint(t.quota_refused)
         .EndObject();
   }
   w.EndArray();
@@ -121,13 +140,15 @@ void WriteTenantsJson(JsonWriter& w, const std::vector<client::TenantStats>& ten
 void PrintTenantsTable(const std::vector<client::TenantStats>& tenants, std::ostream& out) {
   const std::vector<double> shares = Shares(tenants);
   Table table({"TENANT", "READY", "INFLIGHT", "WEIGHT", "RATE", "BURST", "MAX_INFLIGHT",
-               "THROTTLED", "SHARE_1M"});
+               "THROTTLED", "SHARE_1M", "QUEUED", "STORED_BYTES", "REFUSED"});
   for (size_t i = 0; i < tenants.size(); ++i) {
     const auto& t = tenants[i];
     table.AddRow({t.name, std::to_string(t.ready), std::to_string(t.inflight),
                   std::to_string(t.weight), t.rate == 0 ? "-" : RatePerSecond(t.rate, t.rate_unit),
                   LimitOrDash(t.burst), LimitOrDash(t.max_inflight),
-                  FormatDuration(t.throttled_ms), Percent(shares[i])});
+                  FormatDuration(t.throttled_ms), Percent(shares[i]),
+                  UsageOf(t.queued, t.max_queued), UsageOf(t.stored_bytes, t.max_bytes),
+                  std::to_string(t.quota_refused)});
   }
   table.Print(out);
 }

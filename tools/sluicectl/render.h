@@ -21,9 +21,11 @@
 
 #include "client/types.h"
 
-namespace sluice::ctl {
-
+namespace sluice {
 class JsonWriter;
+}  // namespace sluice
+
+namespace sluice::ctl {
 
 // Table cells are cut to these many bytes (OneLine, table.h).
 inline constexpr size_t kPayloadCellChars = 40;
@@ -31,6 +33,8 @@ inline constexpr size_t kErrorCellChars = 60;
 
 // "2024-05-01T12:00:00.123Z"; "-" for 0.
 std::string FormatTime(uint64_t epoch_ms);
+// "a,b,c" (nothing between or around the commas).
+std::string Join(const std::vector<std::string>& words);
 // "850ms", "12.5s", "3m20s", "2h05m".
 std::string FormatDuration(uint64_t ms);
 // "100/s" when the rate counts tasks, "100 cost/s" when it counts cost units.

@@ -376,13 +376,17 @@ class RequestMethods:
         burst: Optional[int] = None,
         max_inflight: Optional[int] = None,
         rate_unit: Optional[RateUnit] = None,
+        max_queued: Optional[int] = None,
+        max_bytes: Optional[int] = None,
     ):
         """Changes a tenant's limits (only the arguments given); returns the
-        :class:`TenantConfig` now in force."""
+        :class:`TenantConfig` now in force. ``max_queued`` and ``max_bytes``
+        are quotas (0 = none): an enqueue past one raises
+        :class:`ResourceExhausted`."""
         return self._run(
             Req(
                 lambda rid: A.encode_tenant_set(
-                    rid, name, weight, rate, burst, max_inflight, rate_unit
+                    rid, name, weight, rate, burst, max_inflight, rate_unit, max_queued, max_bytes
                 ),
                 Body.TenantSetResult,
                 A.parse_tenant_set_result,

@@ -323,6 +323,8 @@ def _tenant_config(c) -> TenantConfig:
         c.Burst(),
         c.MaxInflight(),
         _enum(RateUnit, c.RateUnit()),
+        c.MaxQueued(),
+        c.MaxBytes(),
     )
 
 
@@ -360,6 +362,11 @@ def parse_stats_result(t: Table) -> StatsSnapshot:
                 x.ThrottledMs(),
                 x.DispatchedLastMinute(),
                 _enum(RateUnit, x.RateUnit()),
+                x.MaxQueued(),
+                x.MaxBytes(),
+                x.Queued(),
+                x.StoredBytes(),
+                x.QuotaRefused(),
             )
         )
     return StatsSnapshot(queues, tenants)
@@ -373,27 +380,29 @@ def encode_tenant_set(
     burst: Optional[int],
     max_inflight: Optional[int],
     rate_unit: Optional[RateUnit],
+    max_queued: Optional[int] = None,
+    max_bytes: Optional[int] = None,
 ) -> bytes:
     e = _Enc(128)
     n = e.string(name, "tenant")
     b = e.b
     fTenantSet.TenantSetStart(b)
     fTenantSet.TenantSetAddName(b, n)
-    if weight is not None:
-        fTenantSet.TenantSetAddWeight(b, _u32(weight, "weight"))
-        fTenantSet.TenantSetAddHasWeight(b, True)
-    if rate is not None:
-        fTenantSet.TenantSetAddRate(b, float(rate))
-        fTenantSet.TenantSetAddHasRate(b, True)
-    if burst is not None:
-        fTenantSet.TenantSetAddBurst(b, _u32(burst, "burst"))
-        fTenantSet.TenantSetAddHasBurst(b, True)
-    if max_inflight is not None:
-        fTenantSet.TenantSetAddMaxInflight(b, _u32(max_inflight, "max_inflight"))
-        fTenantSet.TenantSetAddHasMaxInflight(b, True)
-    if rate_unit is not None:
-        fTenantSet.TenantSetAddRateUnit(b, _u8(int(rate_unit), "rate_unit"))
-        fTenantSet.TenantSetAddHasRateUnit(b, True)
+    # (value, field name in the schema's CamelCase, wire value); each set
+    # field goes with its has_ flag.
+    fields = (
+        (weight, "Weight", lambda v: _u32(v, "weight")),
+        (rate, "Rate", float),
+        (burst, "Burst", lambda v: _u32(v, "burst")),
+        (max_inflight, "MaxInflight", lambda v: _u32(v, "max_inflight")),
+        (rate_unit, "RateUnit", lambda v: _u8(int(v), "rate_unit")),
+        (max_queued, "MaxQueued", lambda v: _u64(v, "max_queued")),
+        (max_bytes, "MaxBytes", lambda v: _u64(v, "max_bytes")),
+    )
+    for value, field, wire in fields:
+        if value is not None:
+            getattr(fTenantSet, f"TenantSetAdd{field}")(b, wire(value))
+            getattr(fTenantSet, f"TenantSetAddHas{field}")(b, True)
     return e.finish(request_id, Body.TenantSet, fTenantSet.TenantSetEnd(b))
 
 

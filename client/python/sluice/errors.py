@@ -45,6 +45,7 @@ class ErrorCode(enum.IntEnum):
     PAUSED = 13
     FAILED_PRECONDITION = 14
     CANCELLED = 15
+    PERMISSION_DENIED = 16
 
 
 class SluiceError(Exception):
@@ -159,6 +160,12 @@ class Cancelled(SluiceError):
     code = ErrorCode.CANCELLED
 
 
+class PermissionDenied(SluiceError):
+    """The token's credential lacks the role, tenant or queue this needs."""
+
+    code = ErrorCode.PERMISSION_DENIED
+
+
 _BY_CODE: dict[int, type[SluiceError]] = {
     cls.code: cls
     for cls in (
@@ -177,6 +184,7 @@ _BY_CODE: dict[int, type[SluiceError]] = {
         Paused,
         FailedPrecondition,
         Cancelled,
+        PermissionDenied,
     )
 }
 

@@ -277,6 +277,12 @@ class TenantStats:
     throttled_ms: int
     dispatched_last_minute: int
     rate_unit: RateUnit
+    # Quotas (0 = none) and their usage; 0 from a broker before quotas.
+    max_queued: int = 0
+    max_bytes: int = 0
+    queued: int = 0
+    stored_bytes: int = 0
+    quota_refused: int = 0
 
 
 @dataclass(slots=True)
@@ -293,6 +299,8 @@ class TenantConfig:
     burst: int
     max_inflight: int
     rate_unit: RateUnit
+    max_queued: int = 0  # quota on live tasks; 0 = none
+    max_bytes: int = 0  # quota on payload + header bytes of live tasks and dead letters; 0 = none
 
 
 @dataclass(slots=True)

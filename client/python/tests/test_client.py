@@ -72,6 +72,25 @@ def test_enqueue_many_reports_each_task(client, queue):
         client.enqueue("bad queue name!", b"x")
 
 
+def test_a_tenant_quota_refusal_is_resource_exhausted(client, queue):
+    tenant = "quota-" + queue
+    tc = client.tenant_set(tenant, max_queued=2, max_bytes=1000)
+    assert (tc.max_queued, tc.max_bytes) == (2, 1000)
+    client.enqueue(queue, b"a", tenant=tenant)
+    results = client.enqueue_many([sluice.TaskSpec(queue, b"bb", tenant=tenant)] * 2)
+    assert isinstance(results[0], sluice.EnqueueResult)
+    assert isinstance(results[1], sluice.ResourceExhausted)
+    assert f"tenant {tenant} is at its max_queued quota of 2 tasks" in results[1].message
+    with pytest.raises(sluice.ResourceExhausted, match="--max-queued N"):
+        client.enqueue(queue, b"c", tenant=tenant)
+    t = next(t for t in client.stats().tenants if t.name == tenant)
+    assert (t.queued, t.stored_bytes, t.quota_refused) == (2, 3, 2)
+    assert (t.max_queued, t.max_bytes) == (2, 1000)
+    [task] = client.lease(queue, 1, wait_ms=1000)
+    client.ack(task.token)
+    client.enqueue(queue, b"d", tenant=tenant)
+
+
 # ---------------------------------------------------------------- worker
 
 

@@ -564,6 +564,19 @@ TEST(ConfigLimitsTest, RateUnitParsesForTenantsAndQueues) {
   EXPECT_DOUBLE_EQ(c.queues["gpu"].rate_per_s, 50.0);
 }
 
+// Quotas are per tenant; left out, none (0).
+TEST(ConfigLimitsTest, TenantQuotasParse) {
+  BrokerConfig c;
+  const Status s = ApplyToml(
+      "[tenants.acme]\nmax_queued = 1000\nmax_bytes = 8589934592\n[tenants.free]\nweight = 2\n",
+      "t.toml", &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.tenants["acme"].max_queued, 1000u);
+  EXPECT_EQ(c.tenants["acme"].max_bytes, 8589934592u) << "past 32 bits";
+  EXPECT_EQ(c.tenants["free"].max_queued, 0u);
+  EXPECT_EQ(c.tenants["free"].max_bytes, 0u);
+}
+
 TEST(ConfigLimitsTest, BadLimitsNameTheKey) {
   struct Case {
     const char* toml;
@@ -581,7 +594,10 @@ TEST(ConfigLimitsTest, BadLimitsNameTheKey) {
        "expected \"tasks\" or \"cost\", got \"tokens\""},
       {"[tenants.acme]\nrate_unit = \"Cost\"\n", "tenants.acme.rate_unit", "got \"Cost\""},
       {"[queues.q]\nrate_unit = 1\n", "queues.q.rate_unit", "\"tasks\" or \"cost\""},
-      {"[tenants.acme]\nunit = \"cost\"\n", "tenants.acme.unit", "rate_unit)"},
+      {"[tenants.acme]\nunit = \"cost\"\n", "tenants.acme.unit", "rate_unit, max_queued"},
+      {"[tenants.acme]\nmax_queued = -1\n", "tenants.acme.max_queued", "0 = no quota"},
+      {"[tenants.acme]\nmax_bytes = 1.5\n", "tenants.acme.max_bytes", "integer >= 0"},
+      {"[queues.q]\nmax_queued = 10\n", "queues.q.max_queued", "unknown key"},
   };
   for (const Case& k : cases) {
     BrokerConfig c;

@@ -1,6 +1,7 @@
-// The event log's JSON (string escaping, one event's line) and when its
-// lines reach the file (a full buffer at once, else after the flush delay,
-// and at destruction).
+// The event log's JSON (one event's line; string escaping is
+// common/json_writer.h's, tested in tests/unit/common/json_writer_test.cc)
+// and when its lines reach the file (a full buffer at once, else after the
+// flush delay, and at destruction).
 #include "broker/event_log.h"
 
 #include <gtest/gtest.h>
@@ -14,22 +15,6 @@
 
 namespace sluice::broker {
 namespace {
-
-std::string Json(std::string_view s) {
-  std::string out;
-  AppendJsonString(s, &out);
-  return out;
-}
-
-TEST(EventLogJsonTest, EscapesQuotesBackslashesAndControlCharacters) {
-  EXPECT_EQ(Json(""), "\"\"");
-  EXPECT_EQ(Json("plain q-1"), "\"plain q-1\"");
-  EXPECT_EQ(Json("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(Json("l1\nl2\r\t\b\f"), "\"l1\\nl2\\r\\t\\b\\f\"");
-  EXPECT_EQ(Json(std::string("\x01\x1f\x7f", 3)), "\"\\u0001\\u001f\\u007f\"");
-  EXPECT_EQ(Json(std::string("nul\0x", 5)), "\"nul\\u0000x\"");
-  EXPECT_EQ(Json("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 passes through
-}
 
 TEST(EventLogJsonTest, OneLinePerEventWorkerAndTraceOnlyWhenKnown) {
   core::LifecycleEvent e;

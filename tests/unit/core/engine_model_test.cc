@@ -5,7 +5,8 @@
 // bound --, completion of pending writes, tenant caps and task or cost
 // rates) run against the
 // engine and a simple reference model of every task's state. After every
-// step the model's invariants and the engine's counters are compared.
+// step the model's invariants and the engine's counters (queue counts, and
+// each tenant's quota usage) are compared.
 // Seeds are logged with SCOPED_TRACE; SLUICE_SEED=<n> replays one seed.
 #include <gtest/gtest.h>
 
@@ -406,6 +407,7 @@ class EngineModel {
     }
     if (st == St::kDead) {
       ++dead_[it->second.queue];
+      dead_bytes_[it->second.tenant] += it->second.payload.size();
       recent_dead_.push_back(id);
       if (recent_dead_.size() > 64) recent_dead_.erase(recent_dead_.begin());
     } else {
@@ -574,6 +576,22 @@ class EngineModel {
       EXPECT_EQ(got[i].leased, want[i].leased) << "leased of " << kQueueNames[i];
       EXPECT_EQ(got[i].dead, want[i].dead) << "dead of " << kQueueNames[i];
     }
+    // Quota usage (core/tenant_quotas.h): live tasks, and the stored bytes
+    // of live tasks and dead letters (payloads here, no headers).
+    std::array<uint64_t, kTenants> queued{};
+    std::array<uint64_t, kTenants> bytes = dead_bytes_;
+    for (const auto& [id, t] : tasks_) {
+      if (t.st == St::kDead || t.st == St::kGone) continue;
+      ++queued[t.tenant];
+      bytes[t.tenant] += t.payload.size();
+    }
+    for (const TenantView& tv : engine_->ListTenants()) {
+      for (int tn = 0; tn < kTenants; ++tn) {
+        if (tv.name != kTenantNames[tn]) continue;
+        EXPECT_EQ(tv.queued, queued[tn]) << "queued of " << tv.name;
+        EXPECT_EQ(tv.stored_bytes, bytes[tn]) << "stored bytes of " << tv.name;
+      }
+    }
     // No two live tokens for one task: each task holds at most one current token,
     // and every remembered stale token belongs to a task no longer leased with it.
     for (const LeaseToken& tok : stale_) {
@@ -649,6 +667,7 @@ class EngineModel {
   std::set<TaskId> retired_;
   std::set<TaskId> gone_;  // retired as acked
   std::array<uint64_t, kQueues> dead_{};
+  std::array<uint64_t, kTenants> dead_bytes_{};  // payload bytes of each tenant's dead letters
   std::vector<TaskId> recent_dead_;
   std::vector<TaskId> recent_gone_;
   std::array<TenantCap, kTenants> caps_{};

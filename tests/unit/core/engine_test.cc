@@ -339,6 +339,64 @@ TEST_F(EngineTest, LongPollIsWokenByEnqueueAndTimesOut) {
   EXPECT_EQ(Lease().size(), 1u);
 }
 
+// A tenant-scoped worker credential (docs/security.md) leases with
+// only_tenant: it never gets another tenant's task, waits for its own, and
+// does not hold back an unscoped waiter queued behind it.
+TEST_F(EngineTest, TenantScopedLeaseTakesOnlyThatTenantsTasks) {
+  auto put = [&](const std::string& tenant, uint8_t priority) {
+    return Put(Spec(tenant, priority, tenant));
+  };
+  const TaskId b1 = put("b", 0);
+  const TaskId a1 = put("a", 5);
+  const TaskId a2 = put("a", 2);
+  LeaseRequest only_a;
+  only_a.queue = "q";
+  only_a.max_tasks = 10;
+  only_a.only_tenant = "a";
+  std::optional<Result<std::vector<LeasedTask>>> out;
+  engine_->Lease(only_a, [&](auto r) { out = std::move(r); });
+  ASSERT_TRUE(out && out->ok());
+  ASSERT_EQ((*out)->size(), 2u);
+  EXPECT_EQ((**out)[0].id, a2) << "most urgent of the tenant first";
+  EXPECT_EQ((**out)[1].id, a1);
+  store_.Complete();
+
+  // Nothing of a's left: a scoped long poll waits; b's next task goes to
+  // the unscoped waiter behind it, and a's next one to the scoped waiter.
+  only_a.wait_ms = 5000;
+  out.reset();
+  engine_->Lease(only_a, [&](auto r) { out = std::move(r); });
+  EXPECT_FALSE(out.has_value()) << "b's ready task is not a's";
+  LeaseRequest any;
+  any.queue = "q";
+  any.max_tasks = 10;
+  any.wait_ms = 5000;
+  std::optional<Result<std::vector<LeasedTask>>> any_out;
+  engine_->Lease(any, [&](auto r) { any_out = std::move(r); });
+  ASSERT_TRUE(any_out && any_out->ok()) << "b's task was ready for an unscoped worker";
+  ASSERT_EQ((*any_out)->size(), 1u);
+  EXPECT_EQ((**any_out)[0].id, b1);
+  store_.Complete();
+  const TaskId b2 = put("b", 0);
+  EXPECT_FALSE(out.has_value()) << "woken by another tenant's task";
+  const TaskId a3 = put("a", 7);
+  ASSERT_TRUE(out && out->ok());
+  ASSERT_EQ((*out)->size(), 1u);
+  EXPECT_EQ((**out)[0].id, a3);
+  store_.Complete();
+  EXPECT_EQ(QStats().ready, 1u) << "b2 still ready";
+  only_a.wait_ms = 0;
+  out.reset();
+  only_a.only_tenant = "nobody";
+  engine_->Lease(only_a, [&](auto r) { out = std::move(r); });
+  ASSERT_TRUE(out && out->ok());
+  EXPECT_TRUE((*out)->empty()) << "a tenant never seen has nothing";
+  auto rest = LeaseFrom("q");
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].id, b2);
+}
+
 TEST_F(EngineTest, IdempotentEnqueueReturnsTheFirstId) {
   EnqueueSpec s = Spec("charge card");
   s.idempotency_key = "order-17";
@@ -559,15 +617,18 @@ TEST_F(EngineTest, QueueSettingsSurviveRestartAndUnreadableOnesAreRefused) {
 
 // A store below its free-space floor refuses WriteKind::kNew writes: new
 // tasks and journal records fail with NO_SPACE, while finishing work (acks,
-// nacks, dead-lettering, purges) and settings still go, and nothing is lost.
+// nacks, dead-lettering, cancels, dead-letter and queue purges) and settings
+// still go, and nothing is lost.
 TEST_F(EngineTest, BelowTheFloorNewDataIsRefusedAndFinishingWorkStillGoes) {
   const TaskId a = Put("a");
   const TaskId b = Put("b");
   const TaskId c = Put("c");
+  const TaskId d = Put("d");
+  const TaskId e = Put("e", 7, "t2");  // least urgent: not among the three leased
   store_.RefuseNew(true);
   auto refused = EnqueueOne(Spec("d"));
   ASSERT_EQ(refused.status().code(), Code::kNoSpace) << refused.status().ToString();
-  EXPECT_EQ(QStats().ready, 3u) << "a refused enqueue leaves nothing behind";
+  EXPECT_EQ(QStats().ready, 5u) << "a refused enqueue leaves nothing behind";
 
   auto leased = Lease(3);
   ASSERT_EQ(leased.size(), 3u);
@@ -580,12 +641,25 @@ TEST_F(EngineTest, BelowTheFloorNewDataIsRefusedAndFinishingWorkStillGoes) {
   EXPECT_TRUE(AckOne(leased[0].token).ok());
   EXPECT_TRUE(NackOne(leased[1].token, /*fatal=*/true).ok());
   EXPECT_TRUE(NackOne(leased[2].token).ok()) << "a retry is upkeep";
+  std::optional<Result<CancelOutcome>> cancelled;
+  engine_->Cancel(d, [&](Result<CancelOutcome> r) { cancelled = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(cancelled.has_value());
+  ASSERT_TRUE(cancelled->ok()) << "a cancel (to a dead letter) is upkeep: "
+                               << cancelled->status().ToString();
+  EXPECT_EQ(**cancelled, CancelOutcome::kCancelled);
   std::optional<Result<uint64_t>> purged;
-  engine_->Purge(DeadFilter{}, 0, [&](Result<uint64_t> r) { purged = std::move(r); });
+  engine_->Purge(DeadFilter{}, 10, [&](Result<uint64_t> r) { purged = std::move(r); });
   store_.Complete();
   ASSERT_TRUE(purged.has_value());
   ASSERT_TRUE(purged->ok()) << purged->status().ToString();
-  EXPECT_EQ(**purged, 1u);
+  EXPECT_EQ(**purged, 2u) << "the fatal nack's and the cancel's dead letters";
+  std::optional<Result<uint64_t>> queue_purged;
+  engine_->PurgeQueue({"q", "t2"}, [&](Result<uint64_t> r) { queue_purged = std::move(r); });
+  store_.Complete();
+  ASSERT_TRUE(queue_purged.has_value());
+  ASSERT_TRUE(queue_purged->ok()) << queue_purged->status().ToString();
+  EXPECT_EQ(**queue_purged, 1u);
   std::optional<Status> limits;
   engine_->SetTenantLimits("t1", Limits{.weight = 2}, [&](Status st) { limits = st; });
   store_.Complete();
@@ -596,6 +670,8 @@ TEST_F(EngineTest, BelowTheFloorNewDataIsRefusedAndFinishingWorkStillGoes) {
   EXPECT_EQ(engine_->ShowTask(a).status().code(), Code::kNotFound);
   EXPECT_EQ(engine_->ShowTask(b).status().code(), Code::kNotFound);
   EXPECT_TRUE(engine_->ShowTask(c).ok());
+  EXPECT_EQ(engine_->ShowTask(d).status().code(), Code::kNotFound);
+  EXPECT_EQ(engine_->ShowTask(e).status().code(), Code::kNotFound);
 }
 
 TEST_F(EngineTest, IndexHoldsNoPayload) {

@@ -56,6 +56,45 @@ class SchedulerTest : public ::testing::Test {
   Refs refs_;
 };
 
+// PopTenant (tenant-scoped workers): only that tenant, most urgent level
+// first, within the tenant's caps; Pop afterwards still serves every task
+// left exactly once.
+TEST_F(SchedulerTest, PopTenantTakesOnlyThatTenantWithinItsCap) {
+  std::vector<ReadyRef> a;
+  std::vector<ReadyRef> b;
+  for (int i = 0; i < 10; ++i) {
+    b.push_back(PushOne(0, 2, 0));
+    a.push_back(PushOne(0, 1, static_cast<uint8_t>(i < 5 ? 6 : 3)));
+  }
+  Limits cap;
+  cap.max_inflight = 2;
+  sched_.SetTenantLimits(1, cap);
+  auto p1 = sched_.PopTenant(0, 1, refs_.Alive());
+  auto p2 = sched_.PopTenant(0, 1, refs_.Alive());
+  ASSERT_TRUE(p1 && p2);
+  EXPECT_EQ(p1->ref.slot, a[5].slot) << "level 3 before level 6, FIFO inside it";
+  EXPECT_EQ(p2->ref.slot, a[6].slot);
+  EXPECT_EQ(p1->tenant, 1u);
+  EXPECT_FALSE(sched_.PopTenant(0, 1, refs_.Alive())) << "the tenant's cap holds";
+  EXPECT_FALSE(sched_.PopTenant(0, 3, refs_.Alive())) << "a tenant with no lane here";
+  EXPECT_FALSE(sched_.PopTenant(7, 1, refs_.Alive())) << "a queue never pushed";
+  sched_.Release(0, 1);
+  refs_.Kill(a[7]);
+  auto p3 = sched_.PopTenant(0, 1, refs_.Alive());
+  ASSERT_TRUE(p3);
+  EXPECT_EQ(p3->ref.slot, a[8].slot) << "a dead ref is dropped";
+  sched_.Release(0, 1);
+  sched_.Release(0, 1);
+  sched_.Release(0, 1);
+  sched_.SetTenantLimits(1, Limits{});
+  std::unordered_set<uint32_t> rest;
+  while (auto p = sched_.Pop(0, refs_.Alive())) {
+    EXPECT_TRUE(rest.insert(p->ref.slot).second) << "slot " << p->ref.slot << " popped twice";
+  }
+  EXPECT_EQ(rest.size(), 10u + 10u - 4u) << "b's 10 and a's 6 left (3 taken, 1 dead)";
+  EXPECT_EQ(rest.count(a[5].slot) + rest.count(a[6].slot) + rest.count(a[8].slot), 0u);
+}
+
 TEST_F(SchedulerTest, EmptyQueuePopsNothing) {
   EXPECT_FALSE(sched_.Pop(0, refs_.Alive()).has_value());
   EXPECT_FALSE(sched_.Pop(42, refs_.Alive()).has_value());

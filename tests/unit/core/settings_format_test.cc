@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -56,6 +57,44 @@ TEST(SettingsFormatTest, RefusesWhatIsNotTheStoredForm) {
         "w=3 r=100 b=10 c=5 p=0 u=cost ", "w=3 r=100 b=10 c=5 p=0  u=cost",
         "w=3 r=100 b=10 c=5 p=0u=cost", "w=3 r=100 b=10 c=5 p=0 u=cost u=cost",
         "w=3 r=100 b=10 c=5 p=0 u=costly", "u=cost w=3 r=100 b=10 c=5 p=0"}) {
+    EXPECT_FALSE(DecodeSettings(bad, &out)) << "'" << bad << "'";
+  }
+}
+
+// v3: quotas after the unit, each only when set; a value without them is the
+// v2 (or v1) value byte for byte, and v1/v2 values decode as "no quota".
+TEST(SettingsFormatTest, QuotasRoundTripAndAreWrittenOnlyWhenSet) {
+  const Limits quotas{.weight = 2, .max_queued = 1000, .max_bytes = 8589934592};
+  EXPECT_EQ(EncodeSettings(quotas, false), "w=2 r=0 b=0 c=0 p=0 q=1000 s=8589934592");
+  Limits cost = quotas;
+  cost.rate_unit = RateUnit::kCost;
+  cost.max_queued = 0;
+  EXPECT_EQ(EncodeSettings(cost, false), "w=2 r=0 b=0 c=0 p=0 u=cost s=8589934592");
+  for (const Limits& l : {quotas, cost, Limits{.max_queued = UINT64_MAX}}) {
+    StoredSettings out;
+    const std::string text = EncodeSettings(l, false);
+    ASSERT_TRUE(DecodeSettings(text, &out)) << text;
+    EXPECT_EQ(out, (StoredSettings{l, false})) << text;
+  }
+  StoredSettings out;
+  out.limits.max_queued = 5;  // the decoder must clear them
+  out.limits.max_bytes = 5;
+  ASSERT_TRUE(DecodeSettings("w=3 r=100 b=10 c=5 p=0 u=cost", &out));
+  EXPECT_EQ(out, (StoredSettings{Limits{3, 100, 10, 5, RateUnit::kCost}, false}));
+  ASSERT_TRUE(DecodeSettings("w=3 r=100 b=10 c=5 p=0 u=tasks q=7", &out));
+  EXPECT_EQ(out.limits.max_queued, 7u);
+  EXPECT_EQ(out.limits.max_bytes, 0u);
+}
+
+TEST(SettingsFormatTest, RefusesMalformedQuotas) {
+  StoredSettings out;
+  for (const char* bad :
+       {"w=1 r=0 b=0 c=0 p=0 q=", "w=1 r=0 b=0 c=0 p=0 q=-1", "w=1 r=0 b=0 c=0 p=0 q=+1",
+        "w=1 r=0 b=0 c=0 p=0 q=1x", "w=1 r=0 b=0 c=0 p=0 s=1 q=1",
+        "w=1 r=0 b=0 c=0 p=0 q=18446744073709551616", "w=1 r=0 b=0 c=0 p=0 q=1 ",
+        "w=1 r=0 b=0 c=0 p=0 q=1  s=2", "w=1 r=0 b=0 c=0 p=0 q= 1",
+        "w=1 r=0 b=0 c=0 p=0 q=1 u=cost", "w=1 r=0 b=0 c=0 p=0 q=1 q=1",
+        "w=1 r=0 b=0 c=0 p=0 s=0x10", "w=1 r=0 b=0 c=0 p=0q=1"}) {
     EXPECT_FALSE(DecodeSettings(bad, &out)) << "'" << bad << "'";
   }
 }

@@ -40,7 +40,8 @@ Offset<f::DlqFilter> Filter(FlatBufferBuilder& b) {
 }
 
 Offset<f::TenantConfig> TenantCfg(FlatBufferBuilder& b) {
-  return f::CreateTenantConfigDirect(b, "acme", 3, 12.5, 20, 7, f::RateUnit::Cost);
+  return f::CreateTenantConfigDirect(b, "acme", 3, 12.5, 20, 7, f::RateUnit::Cost, 1000,
+                                     uint64_t{1} << 40);
 }
 
 // Builds the body of a representative, fully populated message of `type`.
@@ -141,12 +142,13 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
     case f::Body::StatsResult: {
       std::vector<Offset<f::QueueStats>> q = {f::CreateQueueStatsDirect(b, "q", 1, 2, 3, 4, true)};
       std::vector<Offset<f::TenantStats>> t = {f::CreateTenantStatsDirect(
-          b, "acme", 3, 12.5, 20, 7, 100, 6, 1500, 900, f::RateUnit::Cost)};
+          b, "acme", 3, 12.5, 20, 7, 100, 6, 1500, 900, f::RateUnit::Cost, 500,
+          uint64_t{1} << 33, 120, 4096, 9)};
       return f::CreateStatsResultDirect(b, &q, &t).Union();
     }
     case f::Body::TenantSet:
       return f::CreateTenantSetDirect(b, "acme", 3, true, 0, true, 0, false, 7, true,
-                                      f::RateUnit::Cost, true)
+                                      f::RateUnit::Cost, true, 77, true, 0, false)
           .Union();
     case f::Body::TenantSetResult:
       return f::CreateTenantSetResult(b, TenantCfg(b)).Union();
@@ -240,6 +242,29 @@ Offset<void> SampleBody(FlatBufferBuilder& b, f::Body type) {
           b, b.CreateString("w1"), b.CreateString("127.0.0.1:5000"), queues, 3, 10, 20, 30)};
       return f::CreateWorkerListResultDirect(b, &h).Union();
     }
+    case f::Body::AuthAdd: {
+      const auto queues = b.CreateVectorOfStrings({"agents.*", "jobs"});
+      return f::CreateAuthAdd(b, b.CreateString("team-a"), b.CreateString("a"),
+                              b.CreateString("producer,worker"), queues)
+          .Union();
+    }
+    case f::Body::AuthAddResult: {
+      const auto queues = b.CreateVectorOfStrings({"jobs"});
+      const auto info = f::CreateCredentialInfo(b, b.CreateString("team-a"), b.CreateString("a"),
+                                                b.CreateString("producer"), queues, 1234);
+      return f::CreateAuthAddResult(b, b.CreateString("sk_abc"), info).Union();
+    }
+    case f::Body::AuthList:
+      return f::CreateAuthList(b).Union();
+    case f::Body::AuthListResult: {
+      std::vector<Offset<f::CredentialInfo>> c = {f::CreateCredentialInfo(
+          b, b.CreateString("pool"), b.CreateString("*"), b.CreateString("worker"), 0, 99)};
+      return f::CreateAuthListResultDirect(b, &c).Union();
+    }
+    case f::Body::AuthRevoke:
+      return f::CreateAuthRevokeDirect(b, "team-a").Union();
+    case f::Body::AuthRevokeResult:
+      return f::CreateAuthRevokeResult(b).Union();
     case f::Body::NONE:
       break;
   }
@@ -417,6 +442,11 @@ TEST(FrameCodecTest, RoundTripKeepsFieldValues) {
     EXPECT_EQ(t->rate(), 12.5);
     EXPECT_EQ(t->dispatched_last_minute(), 900u);
     EXPECT_EQ(t->rate_unit(), f::RateUnit::Cost);
+    EXPECT_EQ(t->max_queued(), 500u);
+    EXPECT_EQ(t->max_bytes(), uint64_t{1} << 33);
+    EXPECT_EQ(t->queued(), 120u);
+    EXPECT_EQ(t->stored_bytes(), 4096u);
+    EXPECT_EQ(t->quota_refused(), 9u);
     EXPECT_TRUE((*r)->frame->body_as_StatsResult()->queues()->Get(0)->paused());
   }
   {
@@ -426,12 +456,17 @@ TEST(FrameCodecTest, RoundTripKeepsFieldValues) {
     EXPECT_TRUE(t->has_max_inflight());
     EXPECT_EQ(t->rate_unit(), f::RateUnit::Cost);
     EXPECT_TRUE(t->has_rate_unit());
+    EXPECT_TRUE(t->has_max_queued());
+    EXPECT_EQ(t->max_queued(), 77u);
+    EXPECT_FALSE(t->has_max_bytes());
   }
   {
     auto r = DecodeOne(dec, SampleFrame(f::Body::TenantListResult, 13));
     ASSERT_TRUE(r.ok() && r->has_value());
-    EXPECT_EQ((*r)->frame->body_as_TenantListResult()->tenants()->Get(0)->rate_unit(),
-              f::RateUnit::Cost);
+    const f::TenantConfig* c = (*r)->frame->body_as_TenantListResult()->tenants()->Get(0);
+    EXPECT_EQ(c->rate_unit(), f::RateUnit::Cost);
+    EXPECT_EQ(c->max_queued(), 1000u);
+    EXPECT_EQ(c->max_bytes(), uint64_t{1} << 40);
   }
   {
     auto r = DecodeOne(dec, SampleFrame(f::Body::Nack, 11, /*size_prefixed=*/false));

@@ -62,3 +62,9 @@ class Body(object):
     BatchListResult = 56
     WorkerList = 57
     WorkerListResult = 58
+    AuthAdd = 59
+    AuthAddResult = 60
+    AuthList = 61
+    AuthListResult = 62
+    AuthRevoke = 63
+    AuthRevokeResult = 64

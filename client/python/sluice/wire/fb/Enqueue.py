@@ -8,6 +8,7 @@ np = import_numpy()
 
 # Batch. One result per task, same order: `id`, `duplicate`, `code`, `message`. Durable before the reply.
 # A task with a failing `code` was not enqueued; others in the batch may have been.
+# A task that would take its tenant past a quota (`TenantSet` max_queued, max_bytes) gets `RESOURCE_EXHAUSTED`, and so does every later task of that tenant in the batch: a tenant's tasks are admitted in order.
 class Enqueue(object):
     __slots__ = ['_tab']
 

@@ -19,3 +19,4 @@ class ErrorCode(object):
     PAUSED = 13
     FAILED_PRECONDITION = 14
     CANCELLED = 15
+    PERMISSION_DENIED = 16

@@ -7,7 +7,7 @@ from flatbuffers.compat import import_numpy
 np = import_numpy()
 
 # Per queue: ready, delayed, leased, dead, paused (only `queue`, a valid name, when given).
-# Per tenant: weight, rate, burst, max_inflight, ready, inflight, throttled_ms, dispatched_last_minute, rate_unit.
+# Per tenant: weight, rate, burst, max_inflight, ready, inflight, throttled_ms, dispatched_last_minute, rate_unit, and its quotas with their usage: max_queued, max_bytes, queued, stored_bytes, quota_refused.
 class Stats(object):
     __slots__ = ['_tab']
 

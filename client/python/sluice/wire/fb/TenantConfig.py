@@ -70,7 +70,21 @@ class TenantConfig(object):
             return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
         return 0
 
-def TenantConfigStart(builder): builder.StartObject(6)
+    # TenantConfig
+    def MaxQueued(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # TenantConfig
+    def MaxBytes(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def TenantConfigStart(builder): builder.StartObject(8)
 def Start(builder):
     return TenantConfigStart(builder)
 def TenantConfigAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -91,6 +105,12 @@ def AddMaxInflight(builder, maxInflight):
 def TenantConfigAddRateUnit(builder, rateUnit): builder.PrependUint8Slot(5, rateUnit, 0)
 def AddRateUnit(builder, rateUnit):
     return TenantConfigAddRateUnit(builder, rateUnit)
+def TenantConfigAddMaxQueued(builder, maxQueued): builder.PrependUint64Slot(6, maxQueued, 0)
+def AddMaxQueued(builder, maxQueued):
+    return TenantConfigAddMaxQueued(builder, maxQueued)
+def TenantConfigAddMaxBytes(builder, maxBytes): builder.PrependUint64Slot(7, maxBytes, 0)
+def AddMaxBytes(builder, maxBytes):
+    return TenantConfigAddMaxBytes(builder, maxBytes)
 def TenantConfigEnd(builder): return builder.EndObject()
 def End(builder):
     return TenantConfigEnd(builder)

@@ -6,8 +6,9 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
-# Changes only the fields whose `has_*` is true (`has_rate_unit` for `rate_unit`); returns the configuration now in force (`TenantConfig{name, weight, rate, burst, max_inflight, rate_unit}`).
+# Changes only the fields whose `has_*` is true (`has_rate_unit` for `rate_unit`); returns the configuration now in force (`TenantConfig{name, weight, rate, burst, max_inflight, rate_unit, max_queued, max_bytes}`).
 # A `rate_unit` value the broker does not know answers `INVALID_ARGUMENT`.
+# Quotas (`max_queued`, `max_bytes`; 0 = none): an enqueue that would take the tenant past one answers `RESOURCE_EXHAUSTED` naming it; nothing that exists is touched (docs/security.md, Quotas). An old broker ignores them and returns 0.
 class TenantSet(object):
     __slots__ = ['_tab']
 
@@ -107,7 +108,35 @@ class TenantSet(object):
             return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
         return False
 
-def TenantSetStart(builder): builder.StartObject(11)
+    # TenantSet
+    def MaxQueued(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # TenantSet
+    def HasMaxQueued(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+    # TenantSet
+    def MaxBytes(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # TenantSet
+    def HasMaxBytes(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+def TenantSetStart(builder): builder.StartObject(15)
 def Start(builder):
     return TenantSetStart(builder)
 def TenantSetAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -143,6 +172,18 @@ def AddRateUnit(builder, rateUnit):
 def TenantSetAddHasRateUnit(builder, hasRateUnit): builder.PrependBoolSlot(10, hasRateUnit, 0)
 def AddHasRateUnit(builder, hasRateUnit):
     return TenantSetAddHasRateUnit(builder, hasRateUnit)
+def TenantSetAddMaxQueued(builder, maxQueued): builder.PrependUint64Slot(11, maxQueued, 0)
+def AddMaxQueued(builder, maxQueued):
+    return TenantSetAddMaxQueued(builder, maxQueued)
+def TenantSetAddHasMaxQueued(builder, hasMaxQueued): builder.PrependBoolSlot(12, hasMaxQueued, 0)
+def AddHasMaxQueued(builder, hasMaxQueued):
+    return TenantSetAddHasMaxQueued(builder, hasMaxQueued)
+def TenantSetAddMaxBytes(builder, maxBytes): builder.PrependUint64Slot(13, maxBytes, 0)
+def AddMaxBytes(builder, maxBytes):
+    return TenantSetAddMaxBytes(builder, maxBytes)
+def TenantSetAddHasMaxBytes(builder, hasMaxBytes): builder.PrependBoolSlot(14, hasMaxBytes, 0)
+def AddHasMaxBytes(builder, hasMaxBytes):
+    return TenantSetAddHasMaxBytes(builder, hasMaxBytes)
 def TenantSetEnd(builder): return builder.EndObject()
 def End(builder):
     return TenantSetEnd(builder)

@@ -98,7 +98,42 @@ class TenantStats(object):
             return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
         return 0
 
-def TenantStatsStart(builder): builder.StartObject(10)
+    # TenantStats
+    def MaxQueued(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # TenantStats
+    def MaxBytes(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # TenantStats
+    def Queued(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # TenantStats
+    def StoredBytes(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # TenantStats
+    def QuotaRefused(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def TenantStatsStart(builder): builder.StartObject(15)
 def Start(builder):
     return TenantStatsStart(builder)
 def TenantStatsAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -131,6 +166,21 @@ def AddDispatchedLastMinute(builder, dispatchedLastMinute):
 def TenantStatsAddRateUnit(builder, rateUnit): builder.PrependUint8Slot(9, rateUnit, 0)
 def AddRateUnit(builder, rateUnit):
     return TenantStatsAddRateUnit(builder, rateUnit)
+def TenantStatsAddMaxQueued(builder, maxQueued): builder.PrependUint64Slot(10, maxQueued, 0)
+def AddMaxQueued(builder, maxQueued):
+    return TenantStatsAddMaxQueued(builder, maxQueued)
+def TenantStatsAddMaxBytes(builder, maxBytes): builder.PrependUint64Slot(11, maxBytes, 0)
+def AddMaxBytes(builder, maxBytes):
+    return TenantStatsAddMaxBytes(builder, maxBytes)
+def TenantStatsAddQueued(builder, queued): builder.PrependUint64Slot(12, queued, 0)
+def AddQueued(builder, queued):
+    return TenantStatsAddQueued(builder, queued)
+def TenantStatsAddStoredBytes(builder, storedBytes): builder.PrependUint64Slot(13, storedBytes, 0)
+def AddStoredBytes(builder, storedBytes):
+    return TenantStatsAddStoredBytes(builder, storedBytes)
+def TenantStatsAddQuotaRefused(builder, quotaRefused): builder.PrependUint64Slot(14, quotaRefused, 0)
+def AddQuotaRefused(builder, quotaRefused):
+    return TenantStatsAddQuotaRefused(builder, quotaRefused)
 def TenantStatsEnd(builder): return builder.EndObject()
 def End(builder):
     return TenantStatsEnd(builder)

@@ -1,11 +1,11 @@
-#include "json_writer.h"
+#include "common/json_writer.h"
 
 #include <cassert>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
-namespace sluice::ctl {
+namespace sluice {
 
 namespace {
 
@@ -215,4 +215,4 @@ JsonWriter& JsonWriter::Null() {
   return *this;
 }
 
-}  // namespace sluice::ctl
+}  // namespace sluice

@@ -1,5 +1,6 @@
 // JsonValue and ParseJson: a small, strict JSON reader (RFC 8259) for the
-// files sluicectl reads (`enqueue --batch-file`: one object per line).
+// files sluicectl reads (`enqueue --batch-file`: one object per line) and
+// the request bodies of the broker's dashboard API.
 // json_writer.h is the other direction.
 //
 //   auto v = ParseJson(R"({"queue": "jobs", "priority": 2, "headers": {"k": "v"}})");
@@ -25,7 +26,7 @@
 
 #include "common/status.h"
 
-namespace sluice::ctl {
+namespace sluice {
 
 inline constexpr size_t kMaxJsonDepth = 64;
 
@@ -77,4 +78,4 @@ std::string_view DescribeJsonType(const JsonValue& value);
 // anything that is not strict JSON.
 Result<JsonValue> ParseJson(std::string_view text);
 
-}  // namespace sluice::ctl
+}  // namespace sluice

@@ -1,4 +1,5 @@
-// JsonWriter: builds one JSON text in memory for `sluicectl --json`.
+// JsonWriter: builds one JSON text in memory (`sluicectl --json`, the
+// broker's dashboard API, the event log's string escaping).
 //
 //   JsonWriter w;
 //   w.BeginObject().Key("id").Uint(42).Key("duplicate").Bool(false).EndObject();
@@ -22,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sluice::ctl {
+namespace sluice {
 
 class JsonWriter {
  public:
@@ -66,4 +67,4 @@ bool IsValidUtf8(std::string_view bytes);
 // Standard base64 (RFC 4648, with padding).
 std::string Base64(std::string_view bytes);
 
-}  // namespace sluice::ctl
+}  // namespace sluice

@@ -1,4 +1,4 @@
-#include "json_reader.h"
+#include "common/json_reader.h"
 
 #include <charconv>
 #include <unordered_set>
@@ -6,7 +6,7 @@
 
 #include "common/text.h"
 
-namespace sluice::ctl {
+namespace sluice {
 
 std::optional<int64_t> JsonValue::AsInt64() const {
   if (type_ != Type::kNumber) return std::nullopt;
@@ -404,4 +404,4 @@ class JsonParser {
 
 Result<JsonValue> ParseJson(std::string_view text) { return JsonParser(text).ParseDocument(); }
 
-}  // namespace sluice::ctl
+}  // namespace sluice
