@@ -22,6 +22,7 @@
 #include "broker/dashboard_api.h"
 #include "broker/dispatcher.h"
 #include "broker/event_log.h"
+#include "broker/hello_identity.h"
 #include "broker/http_auth.h"
 #include "broker/http_server.h"
 #include "broker/metrics.h"
@@ -390,8 +391,10 @@ int Broker::State::OpenSteps() {
   server_options.session.idle_timeout_ms = config.idle_timeout_ms;
   server_options.session.max_write_queue_bytes = config.max_write_queue_bytes;
   if (credentials->auth_on()) {
-    server_options.session.authenticate = [reg = credentials.get()](std::string_view token) {
-      return reg->Authenticate(token);
+    server_options.session.authenticate = [reg = credentials.get(),
+                                           by_cert = config.tls_cn_credential](
+                                              std::string_view token, std::string_view cert_cn) {
+      return IdentifyHello(*reg, by_cert, token, cert_cn);
     };
   }
   server_options.session.server_name = "sluiced " SLUICE_VERSION;

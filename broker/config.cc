@@ -132,6 +132,14 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
         {"client_ca_file", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
            c->tls_client_ca_file = v;
            return Status::Ok();
+         })},
+        {"client_identity",
+         Str([](const std::string& v, const std::string& where, BrokerConfig* c) {
+           if (v != "token" && v != "cn") {
+             return Bad(where, "expected \"token\" or \"cn\", got \"" + v + "\"");
+           }
+           c->tls_cn_credential = v == "cn";
+           return Status::Ok();
          })}}},
       {"events",
        {{"log", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
@@ -352,6 +360,16 @@ Status Validate(const BrokerConfig& c) {
     return Status::InvalidArgument(
         "tls.client_ca_file needs tls.cert_file and tls.key_file: client certificates are "
         "checked in a TLS handshake");
+  }
+  if (c.tls_cn_credential && c.tls_client_ca_file.empty()) {
+    return Status::InvalidArgument(
+        "tls.client_identity = \"cn\" needs tls.client_ca_file: only a verified client "
+        "certificate may name a credential");
+  }
+  if (c.tls_cn_credential && c.auth_token.empty()) {
+    return Status::InvalidArgument(
+        "tls.client_identity = \"cn\" needs auth on (server.auth_token): with auth off "
+        "every client may do everything and a certificate has nothing to name");
   }
   if (c.max_pending_hello > c.max_connections) {
     return Status::InvalidArgument("limits.max_pending_hello (" +

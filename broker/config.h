@@ -86,6 +86,10 @@ struct BrokerConfig {
   std::string tls_cert_file;       // PEM chain, leaf first; "" = plaintext
   std::string tls_key_file;        // PEM key of the leaf, unencrypted
   std::string tls_client_ca_file;  // PEM CAs of client certificates; "" = no mTLS
+  // client_identity = "cn": a verified client certificate's commonName names
+  // the connection's credential (broker/hello_identity.h); "token" (false,
+  // the default): the Hello's token does, the certificate only admits.
+  bool tls_cn_credential = false;
 
   // [events]: the lifecycle event log (broker/event_log.h). "" = off; "-" or
   // "stderr" = standard error; else a file path (appended, created).

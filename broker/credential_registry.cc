@@ -44,6 +44,12 @@ Result<std::shared_ptr<const auth::Credential>> CredentialRegistry::Authenticate
                                 "(sluicectl auth add)");
 }
 
+std::shared_ptr<const auth::Credential> CredentialRegistry::Find(std::string_view name) const {
+  auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end() || it->second->revoked) return nullptr;
+  return it->second;
+}
+
 void CredentialRegistry::Add(auth::Credential spec, std::function<void(Result<Added>)> done) {
   spec.created_ms = clock_.NowMs();
   spec.revoked = false;

@@ -44,6 +44,9 @@ class CredentialRegistry {
 
   // The credential of `token`, or kUnauthenticated.
   Result<std::shared_ptr<const auth::Credential>> Authenticate(std::string_view token) const;
+  // The credential named `name` (not the auth_token admin, which has no name
+  // a certificate could carry), or null.
+  std::shared_ptr<const auth::Credential> Find(std::string_view name) const;
 
   // What Add made: the token (the only time it is shown) and the credential.
   struct Added {

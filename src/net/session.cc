@@ -265,8 +265,8 @@ void Session::HandleHello(const wire::FrameView& frame) {
   }
   if (options_.authenticate) {
     const auto* token = hello->auth_token();
-    auto credential = options_.authenticate(token == nullptr ? std::string_view()
-                                                             : token->string_view());
+    auto credential = options_.authenticate(
+        token == nullptr ? std::string_view() : token->string_view(), tls_common_name());
     if (!credential.ok()) {
       FailAndClose(rid, credential.status());
       return;

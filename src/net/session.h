@@ -96,9 +96,12 @@ struct SessionOptions {
   // From accept to a valid Hello; then the idle timeout governs.
   uint32_t hello_timeout_ms = 5'000;
   size_t max_write_queue_bytes = 64u << 20;
-  // Hello's token -> its credential, or kUnauthenticated (the session sends
-  // that error and closes). Empty = auth off. Called on the loop thread.
-  std::function<Result<std::shared_ptr<const auth::Credential>>(std::string_view token)>
+  // Hello's token and the connection's verified client-certificate
+  // commonName ("" on plaintext or without mTLS) -> the session's
+  // credential, or an error (kUnauthenticated; the session sends it and
+  // closes). Empty = auth off. Called on the loop thread.
+  std::function<Result<std::shared_ptr<const auth::Credential>>(std::string_view token,
+                                                                 std::string_view cert_cn)>
       authenticate;
   std::string server_name = "sluiced";
   // Where the session counts frames and errors; null = not counted. Must

@@ -125,6 +125,76 @@ TEST_F(MutualTlsTest, GoodCertificateIsServedAndItsSubjectReachesTheSession) {
   })) << Log();
 }
 
+// [tls] client_identity = "cn": the verified certificate's CN names the
+// connection's credential (broker/hello_identity.h). client.pem is
+// CN=worker-1.
+class CertificateCredentialTest : public MutualTlsTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pki_.ok()) << "the test PKI could not be made";
+    BrokerOptions o = WithConfig(TlsConfig(pki_, pki_.path("ca.pem")) +
+                                 "client_identity = \"cn\"\n[server]\nauth_token = \"" +
+                                 kAdmin + "\"\n");
+    o.log_file = log_dir_.path() + "/sluiced.log";
+    broker_ = std::make_unique<BrokerProcess>(o);
+    ASSERT_TRUE(broker_->Start());
+  }
+  Result<std::unique_ptr<client::Client>> Connect(const std::string& token) const {
+    client::ClientOptions o = Client(pki_.path("client.pem"), pki_.path("client.key"));
+    o.token = token;
+    return client::Client::Connect(o);
+  }
+  static client::TaskSpec Task(const std::string& queue, const std::string& tenant = "") {
+    client::TaskSpec t;
+    t.queue = queue;
+    t.tenant = tenant;
+    t.payload = "p";
+    return t;
+  }
+  static constexpr char kAdmin[] = "admin-s3cret";
+};
+
+TEST_F(CertificateCredentialTest, TheCertificatesCommonNameIsTheConnectionsCredential) {
+  // No credential is named worker-1 yet: the certificate only admits, and
+  // without a token the Hello is refused, saying what to do.
+  auto anonymous = Connect("");
+  ASSERT_FALSE(anonymous.ok());
+  EXPECT_EQ(anonymous.status().code(), Code::kUnauthenticated);
+  EXPECT_THAT(anonymous.status().message(), HasSubstr("CN 'worker-1' names no credential"));
+  // ... with the admin token the token decides (how an operator connects).
+  auto admin = Connect(kAdmin);
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  auto made = (*admin)->AuthAdd("worker-1", "a", "producer", {"jobs"});
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+
+  // Now the certificate is worker-1, with no token: scoped like the token.
+  auto worker = Connect("");
+  ASSERT_TRUE(worker.ok()) << worker.status().ToString();
+  auto id = (*worker)->Enqueue(Task("jobs"));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto shown = (*admin)->TaskShow(id->id);
+  ASSERT_TRUE(shown.ok()) << shown.status().ToString();
+  EXPECT_EQ(shown->tenant, "a") << "stamped with the certificate credential's tenant";
+  EXPECT_EQ((*worker)->Enqueue(Task("jobs", "b")).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ((*worker)->Enqueue(Task("other")).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ((*worker)->Stats("other").status().code(), Code::kPermissionDenied);
+  EXPECT_EQ((*worker)->AuthList().status().code(), Code::kPermissionDenied) << "not an admin";
+
+  // Its own token may come with it; another identity's may not.
+  EXPECT_TRUE(Connect(made->token).ok());
+  auto mixed = Connect(kAdmin);
+  ASSERT_FALSE(mixed.ok()) << "the admin token with worker-1's certificate";
+  EXPECT_EQ(mixed.status().code(), Code::kUnauthenticated);
+  EXPECT_THAT(mixed.status().message(), HasSubstr("client certificate names 'worker-1'"));
+
+  // Revocation reaches the certificate's live connection and its next Hello.
+  ASSERT_TRUE((*admin)->AuthRevoke("worker-1").ok());
+  EXPECT_EQ((*worker)->Enqueue(Task("jobs")).status().code(), Code::kUnauthenticated);
+  auto after = Connect("");
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.status().code(), Code::kUnauthenticated);
+}
+
 class TlsReloadTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(pki_.ok()) << "the test PKI could not be made"; }

@@ -174,6 +174,7 @@ log = "/var/log/sluice/events.jsonl"
 cert_file = "/etc/sluice/server.pem"
 key_file = "/etc/sluice/server.key"
 client_ca_file = "/etc/sluice/clients-ca.pem"
+client_identity = "cn"
 )";
 
 TEST(BrokerConfigTest, EveryKeyIsApplied) {
@@ -212,6 +213,7 @@ TEST(BrokerConfigTest, EveryKeyIsApplied) {
   EXPECT_EQ(c.tls_cert_file, "/etc/sluice/server.pem");
   EXPECT_EQ(c.tls_key_file, "/etc/sluice/server.key");
   EXPECT_EQ(c.tls_client_ca_file, "/etc/sluice/clients-ca.pem");
+  EXPECT_TRUE(c.tls_cn_credential);
   EXPECT_TRUE(c.tls_enabled());
   const core::EngineOptions o = c.ToEngineOptions();
   EXPECT_EQ(o.default_max_attempts, 9u);
@@ -367,29 +369,49 @@ TEST(BrokerConfigTest, AdmissionLimits) {
   EXPECT_THAT(s.message(), HasSubstr("limits.max_connections"));
 }
 
+// `toml` applied and validated: the first problem, or OK.
+Status TlsProblem(const std::string& toml) {
+  BrokerConfig c;
+  Status s = ApplyToml(toml, "tls.toml", &c);
+  if (s.ok()) s = Validate(c);
+  return s;
+}
+
 TEST(BrokerConfigTest, TlsFilesComeTogether) {
   // A key without a certificate (or the reverse), or a client CA without
   // TLS, is a configuration error naming the keys; both files alone is TLS
   // without mTLS.
-  const auto problem = [](const std::string& toml) {
-    BrokerConfig c;
-    Status s = ApplyToml(toml, "tls.toml", &c);
-    if (s.ok()) s = Validate(c);
-    return s;
-  };
-  Status s = problem("[tls]\nkey_file = \"k.pem\"\n");
+  Status s = TlsProblem("[tls]\nkey_file = \"k.pem\"\n");
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("tls.key_file is set but tls.cert_file is not"));
-  s = problem("[tls]\ncert_file = \"c.pem\"\n");
+  s = TlsProblem("[tls]\ncert_file = \"c.pem\"\n");
   EXPECT_THAT(s.message(), HasSubstr("tls.cert_file is set but tls.key_file is not"));
-  s = problem("[tls]\nclient_ca_file = \"ca.pem\"\n");
+  s = TlsProblem("[tls]\nclient_ca_file = \"ca.pem\"\n");
   EXPECT_THAT(s.message(), HasSubstr("tls.client_ca_file needs tls.cert_file"));
-  s = problem("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n");
+  s = TlsProblem("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n");
   EXPECT_TRUE(s.ok()) << s.ToString();
-  s = problem("[tls]\ncert_file = 7\n");
+  s = TlsProblem("[tls]\ncert_file = 7\n");
   EXPECT_THAT(s.message(), HasSubstr("key 'tls.cert_file': expected a string"));
-  s = problem("[tls]\nca_file = \"x\"\n");
+  s = TlsProblem("[tls]\nca_file = \"x\"\n");
   EXPECT_THAT(s.message(), HasSubstr("key 'tls.ca_file': unknown key"));
+}
+
+TEST(BrokerConfigTest, CertificateIdentityNeedsClientCertificatesAndAuth) {
+  const std::string files = "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n";
+  Status s = TlsProblem(files + "client_identity = \"cn\"\n[server]\nauth_token = \"t\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("client_identity = \"cn\" needs tls.client_ca_file"));
+  const std::string mtls = files + "client_ca_file = \"ca.pem\"\n";
+  s = TlsProblem(mtls + "client_identity = \"cn\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("needs auth on (server.auth_token)"));
+  s = TlsProblem(mtls + "client_identity = \"subject\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("expected \"token\" or \"cn\", got \"subject\""));
+  BrokerConfig c;
+  ASSERT_TRUE(ApplyToml(mtls + "client_identity = \"token\"\n", "tls.toml", &c).ok());
+  EXPECT_FALSE(c.tls_cn_credential);
+  ASSERT_TRUE(ApplyToml(mtls + "client_identity = \"cn\"\n[server]\nauth_token = \"t\"\n",
+                        "tls.toml", &c).ok());
+  EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
+  EXPECT_TRUE(c.tls_cn_credential);
 }
 
 TEST(BrokerConfigTest, EmptyDataDirFlagIsRefused) {
