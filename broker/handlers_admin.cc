@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/credential.h"
 #include "broker/handlers.h"
 #include "common/text.h"
 #include "wire/protocol_defaults.h"
@@ -143,15 +144,22 @@ void HandleStats(const Request& r) {
       return;
     }
   }
+  // A scoped credential sees its own tenant's row and its own queues only
+  // (authorize.cc has let it ask); a queue's counts are totals over tenants.
+  const auth::Credential* cred = r.peer->credential();
   const core::EngineStats stats = r.engine.Stats();
   FbBuilder fbb(512);
   std::vector<flatbuffers::Offset<fb::QueueStats>> queues;
   for (const auto& q : stats.queues) {
     if (req->queue() != nullptr && q.name != only) continue;
+    if (cred != nullptr && !cred->AllowsQueue(q.name)) continue;
     queues.push_back(BuildQueueStats(fbb, q));
   }
   std::vector<flatbuffers::Offset<fb::TenantStats>> tenants;
-  for (const auto& t : r.engine.ListTenants()) tenants.push_back(BuildTenantStats(fbb, t));
+  for (const auto& t : r.engine.ListTenants()) {
+    if (cred != nullptr && !cred->AllowsTenant(t.name)) continue;
+    tenants.push_back(BuildTenantStats(fbb, t));
+  }
   r.reply.Send(fbb,
                fb::CreateStatsResult(fbb, fbb.CreateVector(queues), fbb.CreateVector(tenants)));
 }

@@ -11,6 +11,7 @@
 //   - the tokens are stored hashed (the token text is nowhere in the store).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -224,6 +225,27 @@ TEST_F(AuthTest, ATenantsCredentialsCannotActAsAnotherTenant) {
   EXPECT_EQ(still->state, TaskState::kDead);
   // Scoped credentials cannot make credentials.
   EXPECT_EQ(As("admin-a").AuthAdd("x", "*", "admin", {}).status().code(), Code::kPermissionDenied);
+
+  // Stats: a's credentials see tenant a's row only (not that b exists) and
+  // their own queues; the global admin sees both tenants.
+  Enqueue("prod-a", "jobs.other");
+  const auto tenant_names = [](const StatsSnapshot& s) {
+    std::vector<std::string> names;
+    for (const auto& t : s.tenants) names.push_back(t.name);
+    return names;
+  };
+  auto of_a = As("prod-a").Stats("jobs");
+  ASSERT_TRUE(of_a.ok()) << of_a.status().ToString();
+  EXPECT_EQ(tenant_names(*of_a), std::vector<std::string>{"a"});
+  ASSERT_EQ(of_a->queues.size(), 1u);
+  auto of_admin_a = As("admin-a").Stats();
+  ASSERT_TRUE(of_admin_a.ok()) << of_admin_a.status().ToString();
+  EXPECT_EQ(tenant_names(*of_admin_a), std::vector<std::string>{"a"});
+  EXPECT_EQ(of_admin_a->queues.size(), 2u) << "jobs and jobs.other: every queue";
+  auto of_root = root_->Stats();
+  ASSERT_TRUE(of_root.ok());
+  const auto every = tenant_names(*of_root);
+  EXPECT_NE(std::find(every.begin(), every.end(), "b"), every.end());
 }
 
 TEST_F(AuthTest, RevocationCutsOffALiveConnectionAndTheTokenIsStoredHashed) {
