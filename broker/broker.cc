@@ -18,6 +18,8 @@
 #include <string_view>
 #include <thread>
 
+#include "broker/audit_trail.h"
+#include "broker/audit_writer.h"
 #include "broker/credential_registry.h"
 #include "broker/dashboard_api.h"
 #include "broker/dispatcher.h"
@@ -137,6 +139,10 @@ struct Broker::State {
   std::string address;
   uint16_t port = 0;
   std::unique_ptr<HttpServer> http;  // null when [http] listen is ""
+  // The audit log ([audit] log): its writer thread, and the loop's side,
+  // which the dispatcher and the dashboard hold; null / empty when off.
+  std::unique_ptr<AuditWriter> audit_writer;
+  std::optional<AuditTrail> audit;
 
   std::optional<PidFile> pid_file;
   std::unique_ptr<store::RocksStore> store;
@@ -250,6 +256,21 @@ int Broker::State::OpenSteps() {
     http = std::move(*opened_http);
   }
 
+  if (!config.audit_log.empty()) {
+    // Opened before the data directory is touched: a log that cannot be
+    // written is a start-up failure, not a broker that refuses admins.
+    auto sink = OpenAuditSink(config.audit_log);
+    if (!sink.ok()) {
+      spdlog::critical("{}; the data directory {} was not touched", sink.status().message(),
+                       config.data_dir);
+      return kExitStartupFailed;
+    }
+    audit_writer = std::make_unique<AuditWriter>(
+        std::move(*sink), config.audit_log,
+        [this](std::function<void()> fn) { asio::post(io, std::move(fn)); });
+    audit.emplace(*audit_writer, clock);
+  }
+
   auto pid = PidFile::Acquire(config.data_dir);
   if (!pid.ok()) {
     spdlog::critical("{}", pid.status().message());
@@ -348,6 +369,7 @@ int Broker::State::OpenSteps() {
     asio::post(io, std::move(fn));
   });
   dispatcher->set_credentials(credentials.get());
+  if (audit) dispatcher->set_audit(&*audit);
   net::ServerOptions server_options;
   server_options.max_connections = max_connections;
   server_options.max_pending_hello = config.PendingHelloCap(max_connections);
@@ -367,12 +389,14 @@ int Broker::State::OpenSteps() {
   spdlog::info(
       "sluiced {} starting: listen={} data_dir={} durability={} backend={} ({}) epoch={} "
       "max_connections={} max_pending_hello={} hello_timeout_ms={} open_files_limit={} "
-      "max_frame_bytes={} idle_timeout_ms={} record_cache_bytes={} auth={}",
+      "max_frame_bytes={} idle_timeout_ms={} record_cache_bytes={} auth={} credentials={} "
+      "audit_log={}",
       SLUICE_VERSION, address, config.data_dir,
       config.durability == core::Durability::kSync ? "sync" : "async", backend.name,
       backend.detail, engine->epoch(), max_connections, server_options.max_pending_hello,
       config.hello_timeout_ms, files.soft, config.max_frame_bytes, config.idle_timeout_ms,
-      config.record_cache_bytes, config.auth_token.empty() ? "off" : "on");
+      config.record_cache_bytes, credentials->auth_on() ? "on" : "off", credentials->size(),
+      config.audit_log.empty() ? "off" : config.audit_log);
 
   ticker.emplace(io, engine.get(), clock);
   ticker->Start();
@@ -387,6 +411,7 @@ int Broker::State::OpenSteps() {
       sources.record_cache = &*cached_store;
       sources.clock = &clock;
       sources.events = events.get();
+      sources.audit = audit_writer.get();
       MetricsLimits limits;
       limits.max_series_queues = config.max_series_queues;
       limits.max_series_tenants = config.max_series_tenants;
@@ -399,7 +424,8 @@ int Broker::State::OpenSteps() {
     // The admin credential of the native protocol; per-credential roles
     // (a later issue) replace this authorizer alone.
     board.authorize = DashboardAuthorizer(*credentials);
-    board.auth = !config.auth_token.empty();
+    board.auth = credentials->auth_on();
+    board.audit = audit ? &*audit : nullptr;
     board.ready = [this] { return Readiness(); };
     board.version = SLUICE_VERSION;
     board.started_ms = clock.NowMs();

@@ -116,8 +116,11 @@ std::vector<auth::Credential> CredentialRegistry::List() const {
 }
 
 HttpAuthorizer DashboardAuthorizer(const CredentialRegistry& registry) {
-  return [&registry](std::string_view bearer, HttpAccess) -> Status {
-    if (!registry.auth_on()) return Status::Ok();
+  return [&registry](std::string_view bearer, HttpAccess, std::string* who) -> Status {
+    if (!registry.auth_on()) {
+      if (who != nullptr) *who = "anonymous";
+      return Status::Ok();
+    }
     if (bearer.empty()) {
       return {Code::kUnauthenticated,
               "this broker has auth on: send the header \"Authorization: Bearer TOKEN\" with "
@@ -129,6 +132,7 @@ HttpAuthorizer DashboardAuthorizer(const CredentialRegistry& registry) {
               "wrong token: use an admin token ([server] auth_token, or one sluicectl auth add "
               "printed)"};
     }
+    if (who != nullptr) *who = (*c)->name;
     if (!(*c)->Has(auth::kAdmin) || !(*c)->AllTenants()) {
       return Status::PermissionDenied(
           "credential \"" + (*c)->name +

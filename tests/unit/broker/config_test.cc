@@ -121,6 +121,8 @@ TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.max_series_queues, d.max_series_queues);
   EXPECT_EQ(c.max_series_tenants, d.max_series_tenants);
   EXPECT_EQ(c.event_log, d.event_log);
+  EXPECT_EQ(c.audit_log, d.audit_log);
+  EXPECT_TRUE(c.credentials.empty());
   // And the binary accepts it as --config.
   const ParsedArgs args = Parse({"--config", path});
   EXPECT_EQ(args.exit_code, -1);
@@ -165,6 +167,9 @@ aging_ms = [1, 2, 3, 4, 5, 6, 7, 8]
 
 [events]
 log = "/var/log/sluice/events.jsonl"
+
+[audit]
+log = "/var/log/sluice/audit.jsonl"
 )";
 
 TEST(BrokerConfigTest, EveryKeyIsApplied) {
@@ -234,6 +239,10 @@ TEST(BrokerConfigTest, FlagsOverrideTheFile) {
   EXPECT_EQ(a.config.event_log, "/var/log/sluice/events.jsonl");
   EXPECT_EQ(Parse({"--config", path, "--event-log", "-"}).config.event_log, "-");
   EXPECT_EQ(Parse({"--config", path, "--event-log", ""}).config.event_log, "");
+  EXPECT_EQ(a.config.audit_log, "/var/log/sluice/audit.jsonl");
+  EXPECT_EQ(a.config.config_path, path);
+  EXPECT_EQ(Parse({"--config", path, "--audit-log", "-"}).config.audit_log, "-");
+  EXPECT_EQ(Parse({"--config", path, "--audit-log", ""}).config.audit_log, "");
   // Flags without a file override the built-in defaults.
   a = Parse({"--listen", "[::1]:7500", "--durability", "async"});
   ASSERT_EQ(a.exit_code, -1);
