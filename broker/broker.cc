@@ -159,6 +159,7 @@ struct Broker::State {
   std::optional<Ticker> ticker;
   std::optional<asio::steady_timer> drain_timer;
   std::optional<asio::signal_set> signals;
+  std::optional<asio::signal_set> hangup;  // SIGHUP: Reload
 
   // Loop thread only, from Run on.
   bool serving = false;
@@ -179,6 +180,9 @@ struct Broker::State {
   [[nodiscard]] Status ApplyConfigLimits();
   void OnSignal(const boost::system::error_code& ec, int signo);
   void BeginShutdown(std::string_view why);
+  // SIGHUP (loop thread): see Broker::Reload.
+  void OnHangup(const boost::system::error_code& ec);
+  void Reload();
 };
 
 Broker::Broker() : state_(std::make_unique<State>()) {}
@@ -347,15 +351,21 @@ int Broker::State::OpenSteps() {
     return kExitStartupFailed;
   }
 
-  auto loaded = CredentialRegistry::Load(*cached_store, clock, config.auth_token);
+  auto loaded = CredentialRegistry::Load(
+      *cached_store, clock, config.auth_token, config.credentials,
+      config.config_path.empty() ? std::string("the config file") : config.config_path);
   if (!loaded.ok()) {
-    spdlog::critical("cannot read the stored credentials: {}", loaded.status().ToString());
-    return kExitStartupFailed;
+    // A config file that clashes with the stored credentials is a bad
+    // configuration (exit 2); a store that cannot be read is not.
+    const bool clash = loaded.status().code() == Code::kFailedPrecondition;
+    spdlog::critical("{}: {}", clash ? "bad configuration" : "cannot read the stored credentials",
+                     loaded.status().ToString());
+    return clash ? kExitBadConfig : kExitStartupFailed;
   }
   credentials = std::move(*loaded);
   if (!credentials->auth_on() && credentials->size() > 0) {
     spdlog::warn("{} stored credentials are not asked for: auth is off ([server] auth_token is "
-                 "not set)",
+                 "not set and the config file defines no credentials)",
                  credentials->size());
   }
   if (!credentials->auth_on() && !IsLoopback(config.listen_host)) {
@@ -480,6 +490,8 @@ int Broker::Run() {
   s.signals.emplace(s.io, SIGTERM, SIGINT);
   s.signals->async_wait(
       [&s](const boost::system::error_code& ec, int signo) { s.OnSignal(ec, signo); });
+  s.hangup.emplace(s.io, SIGHUP);
+  s.hangup->async_wait([&s](const boost::system::error_code& ec, int) { s.OnHangup(ec); });
   MaskStopSignals(false);
   s.serving = true;
   if (s.shutdown_requested.load()) {
@@ -499,8 +511,11 @@ int Broker::Run() {
   boost::system::error_code ignored;
   s.signals->clear(ignored);
   s.signals->cancel(ignored);
+  s.hangup->clear(ignored);
+  s.hangup->cancel(ignored);
   std::signal(SIGTERM, SIG_IGN);
   std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
   // io.stop() left the closed sessions' aborted operations unrun; each holds
   // its session. Run them now, while every Asio service is alive: otherwise
   // the io_context destructor frees them after the timer service is gone and
@@ -570,6 +585,70 @@ void Broker::State::BeginShutdown(std::string_view why) {
       io.stop();
     });
   });
+}
+
+// ---------------------------------------------------------------- reload
+// SIGHUP. Kept in these three functions, apart from the stop signals, so
+// that other reloadable settings (TLS certificates) join Reload() alone.
+
+void Broker::Reload() {
+  State* s = state_.get();
+  asio::post(s->io, [s] {
+    if (s->serving) s->Reload();
+  });
+}
+
+void Broker::State::OnHangup(const boost::system::error_code& ec) {
+  if (ec) return;
+  hangup->async_wait([this](const boost::system::error_code& next, int) { OnHangup(next); });
+  if (!shutting_down) Reload();
+}
+
+// Reads the config file again and applies what may change while running:
+// today the [auth.credentials.*] tables. A file that does not parse, or
+// whose credentials clash, changes nothing and is logged. The outcome is an
+// audit line ("auth_reload", via "signal") when the audit log is on.
+void Broker::State::Reload() {
+  if (config.config_path.empty()) {
+    spdlog::warn("SIGHUP: sluiced was started without --config: nothing to reload");
+    return;
+  }
+  BrokerConfig fresh;
+  Status st = ApplyTomlFile(config.config_path, &fresh);
+  Result<CredentialRegistry::ConfigChange> change =
+      st.ok() ? credentials->SetConfigCredentials(fresh.credentials)
+              : Result<CredentialRegistry::ConfigChange>(st);
+  AuditRecord record;
+  record.actor = "SIGHUP";
+  record.via = "signal";
+  record.op = "auth_reload";
+  record.params.emplace_back("file", config.config_path);
+  if (!change.ok()) {
+    spdlog::error("reload of {} failed; the credentials in force are kept: {}",
+                  config.config_path, change.status().message());
+    record.outcome = change.status();
+  } else {
+    auto joined = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& n : v) out += (out.empty() ? "" : ",") + n;
+      return out.empty() ? std::string("-") : out;
+    };
+    spdlog::info("reload of {}: credentials added {}, removed {}, changed {}, {} unchanged "
+                 "(sessions of removed or changed ones are refused from their next request)",
+                 config.config_path, joined(change->added), joined(change->removed),
+                 joined(change->changed), change->unchanged);
+    record.result.emplace_back("added", change->added);
+    record.result.emplace_back("removed", change->removed);
+    record.result.emplace_back("changed", change->changed);
+    record.result.emplace_back("unchanged", static_cast<int64_t>(change->unchanged));
+  }
+  if (audit) {
+    // Not held back for the log: a reload (an emergency removal, say) must
+    // not wait for a failing disk. Best effort, like a refusal's line.
+    audit->Write(audit->Stamp(std::move(record)), [](const Status& written) {
+      if (!written.ok()) spdlog::error("audit line of a reload: {}", written.message());
+    });
+  }
 }
 
 const std::string& Broker::address() const { return state_->address; }

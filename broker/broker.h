@@ -22,7 +22,8 @@
 //   4 too little free space to open the store
 //
 // Signals: Open masks SIGTERM and SIGINT in the calling thread (and so in the
-// store's threads it starts); Run takes them on the thread that calls it and,
+// store's threads it starts); SIGHUP, from Run on, is Reload(). Run takes the
+// stop signals on the thread that calls it and,
 // once the loop is done, ignores them process-wide so that the teardown
 // finishes (a repeated signal is not fatal then). Logging goes to spdlog's
 // default logger, which the caller sets up (main.cc).
@@ -73,6 +74,12 @@ class Broker {
   // effect as soon as Run starts; a second call, or one during a drain, is a
   // no-op.
   void Shutdown();
+
+  // What SIGHUP does, from any thread, once Run serves: reads the --config
+  // file again and applies its credentials ([auth.credentials.*];
+  // CredentialRegistry::SetConfigCredentials). A file that fails to parse
+  // keeps the credentials in force; either way the outcome is logged.
+  void Reload();
 
   // The bound address ("HOST:PORT", port 0 resolved) once Open returned kExitOk.
   const std::string& address() const;

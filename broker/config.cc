@@ -14,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "broker/config_credentials.h"
 #include "wire/host_port.h"
 
 namespace sluice::broker {
@@ -297,6 +298,10 @@ Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig*
   const auto& schema = Schema();
   for (const auto& [section_key, section_node] : root) {
     const std::string section(section_key.str());
+    if (section == "auth") {
+      SLUICE_RETURN_IF_ERROR(ApplyAuthSection(section_node, origin, &config->credentials));
+      continue;
+    }
     if (section == "tenants" || section == "queues") {
       SLUICE_RETURN_IF_ERROR(ApplyLimitTables(section, section_node, origin,
                                               section == "tenants" ? &config->tenants

@@ -131,7 +131,9 @@ struct ParsedArgs {
 ParsedArgs ParseArgs(int argc, char** argv);
 
 // Parses TOML text as if it were the file `origin` (for tests and ParseArgs).
-// Errors name `origin` and the key: kInvalidArgument.
+// Errors name `origin` and the key: kInvalidArgument. A credential's
+// token_file is read here (a relative path is taken from `origin`'s
+// directory), refused when group or others may read or write it.
 Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig* config);
 
 // Parses "HOST:PORT" (port 0 allowed).
