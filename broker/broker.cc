@@ -227,6 +227,10 @@ int Broker::State::OpenSteps() {
                  max_connections, config.max_connections);
   }
 
+  // A SIGHUP (systemctl reload) during start-up is dropped instead of
+  // ending the process; Run takes it from then on (Reload).
+  std::signal(SIGHUP, SIG_IGN);
+
   // The storage thread and RocksDB's pool threads, started below, inherit
   // the mask and never take a stop signal; Run unmasks them on the loop
   // thread once its signal_set is registered. See the teardown in Run.

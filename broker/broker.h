@@ -22,8 +22,8 @@
 //   4 too little free space to open the store
 //
 // Signals: Open masks SIGTERM and SIGINT in the calling thread (and so in the
-// store's threads it starts); SIGHUP, from Run on, is Reload(). Run takes the
-// stop signals on the thread that calls it and,
+// store's threads it starts); SIGHUP is ignored from Open on and is Reload()
+// from Run on. Run takes the stop signals on the thread that calls it and,
 // once the loop is done, ignores them process-wide so that the teardown
 // finishes (a repeated signal is not fatal then). Logging goes to spdlog's
 // default logger, which the caller sets up (main.cc).
