@@ -23,12 +23,11 @@
 //     be used (Open, first)
 //
 // Signals: Open masks SIGTERM, SIGINT and SIGHUP in the calling thread (and
-// so in the store's threads it starts); Run takes them on the thread that
-// calls it and, once the loop is done, ignores them process-wide so that the
-// teardown finishes (a repeated signal is not fatal then). SIGTERM and SIGINT
-// drain and stop; SIGHUP reloads the [tls] files for new connections (a
-// no-op, logged, without TLS; a failed reload is logged at error and keeps
-// the files loaded before). Logging goes to spdlog's
+// so in the store's threads it starts) and ignores SIGHUP until Run; Run
+// takes them on the thread that calls it and, once the loop is done, ignores
+// them process-wide so that the teardown finishes (a repeated signal is not
+// fatal then). SIGTERM and SIGINT drain and stop; SIGHUP is Reload(): the
+// [tls] files for new connections and the config file's credentials. Logging goes to spdlog's
 // default logger, which the caller sets up (main.cc).
 //
 // Threads: Open, Run and the destructor on one thread at a time (Run may run on
@@ -77,6 +76,12 @@ class Broker {
   // effect as soon as Run starts; a second call, or one during a drain, is a
   // no-op.
   void Shutdown();
+
+  // What SIGHUP does, from any thread, once Run serves: reads the --config
+  // file again and applies its credentials ([auth.credentials.*];
+  // CredentialRegistry::SetConfigCredentials). A file that fails to parse
+  // keeps the credentials in force; either way the outcome is logged.
+  void Reload();
 
   // The bound address ("HOST:PORT", port 0 resolved) once Open returned kExitOk.
   const std::string& address() const;

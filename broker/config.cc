@@ -14,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "broker/config_credentials.h"
 #include "wire/host_port.h"
 
 namespace sluice::broker {
@@ -144,6 +145,11 @@ const std::map<std::string, std::map<std::string, Key>>& Schema() {
       {"events",
        {{"log", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
            c->event_log = v;
+           return Status::Ok();
+         })}}},
+      {"audit",
+       {{"log", Str([](const std::string& v, const std::string&, BrokerConfig* c) {
+           c->audit_log = v;
            return Status::Ok();
          })}}},
       {"limits",
@@ -313,6 +319,10 @@ Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig*
   const auto& schema = Schema();
   for (const auto& [section_key, section_node] : root) {
     const std::string section(section_key.str());
+    if (section == "auth") {
+      SLUICE_RETURN_IF_ERROR(ApplyAuthSection(section_node, origin, &config->credentials));
+      continue;
+    }
     if (section == "tenants" || section == "queues") {
       SLUICE_RETURN_IF_ERROR(ApplyLimitTables(section, section_node, origin,
                                               section == "tenants" ? &config->tenants
@@ -333,6 +343,17 @@ Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig*
     }
   }
   return Status::Ok();
+}
+
+Status ApplyTomlFile(const std::string& path, BrokerConfig* config) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return Status::InvalidArgument("cannot read config file " + path);
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+  std::fclose(f);
+  return ApplyToml(text, path, config);
 }
 
 Status Validate(const BrokerConfig& c) {
@@ -366,10 +387,11 @@ Status Validate(const BrokerConfig& c) {
         "tls.client_identity = \"cn\" needs tls.client_ca_file: only a verified client "
         "certificate may name a credential");
   }
-  if (c.tls_cn_credential && c.auth_token.empty()) {
+  if (c.tls_cn_credential && c.auth_token.empty() && c.credentials.empty()) {
     return Status::InvalidArgument(
-        "tls.client_identity = \"cn\" needs auth on (server.auth_token): with auth off "
-        "every client may do everything and a certificate has nothing to name");
+        "tls.client_identity = \"cn\" needs auth on (server.auth_token or "
+        "[auth.credentials.NAME]): with auth off every client may do everything and a "
+        "certificate has nothing to name");
   }
   if (c.max_pending_hello > c.max_connections) {
     return Status::InvalidArgument("limits.max_pending_hello (" +
@@ -383,7 +405,7 @@ Status Validate(const BrokerConfig& c) {
 ParsedArgs ParseArgs(int argc, char** argv) {
   ParsedArgs out;
   CLI::App app{"sluiced: the sluice task broker"};
-  std::string listen, data_dir, durability, log_level, http_listen, event_log;
+  std::string listen, data_dir, durability, log_level, http_listen, event_log, audit_log;
   app.add_option("--config", out.config_path, "TOML config file (config/sluiced.toml)");
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
   CLI::Option* http_flag = app.add_option(
@@ -392,6 +414,10 @@ ParsedArgs ParseArgs(int argc, char** argv) {
   CLI::Option* event_log_flag = app.add_option(
       "--event-log", event_log,
       "lifecycle event log: a file (appended), \"-\" or \"stderr\"; \"\": off");
+  CLI::Option* audit_log_flag = app.add_option(
+      "--audit-log", audit_log,
+      "audit log of admin operations: a file (appended, mode 0600), \"-\" or \"stderr\"; "
+      "\"\": off");
   CLI::Option* data_dir_flag = app.add_option("--data-dir", data_dir, "data directory");
   app.add_option("--durability", durability, "sync|async")
       ->check(CLI::IsMember({"sync", "async"}));
@@ -409,17 +435,8 @@ ParsedArgs ParseArgs(int argc, char** argv) {
     return out;
   };
   if (!out.config_path.empty()) {
-    FILE* f = std::fopen(out.config_path.c_str(), "rb");
-    if (f == nullptr) {
-      return fail(Status::InvalidArgument("cannot read config file " + out.config_path));
-    }
-    std::string text;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
-    std::fclose(f);
-    Status s = ApplyToml(text, out.config_path, &out.config);
-    if (!s.ok()) return fail(s);
+    out.config.config_path = out.config_path;
+    if (Status s = ApplyTomlFile(out.config_path, &out.config); !s.ok()) return fail(s);
   }
   if (!listen.empty()) {
     Status s = ParseListen(listen, &out.config.listen_host, &out.config.listen_port);
@@ -430,6 +447,7 @@ ParsedArgs ParseArgs(int argc, char** argv) {
     if (!s.ok()) return fail(Status::InvalidArgument("--http-listen: " + s.message()));
   }
   if (event_log_flag->count() > 0) out.config.event_log = event_log;
+  if (audit_log_flag->count() > 0) out.config.audit_log = audit_log;
   if (data_dir_flag->count() > 0) {
     if (data_dir.empty()) {
       return fail(Status::InvalidArgument(

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "auth/credential.h"
 #include "common/status.h"
 #include "core/engine_types.h"
 #include "core/store.h"
@@ -95,6 +96,21 @@ struct BrokerConfig {
   // "stderr" = standard error; else a file path (appended, created).
   std::string event_log;
 
+  // [audit]: the audit log of admin operations (broker/audit_trail.h,
+  // docs/security.md). "" = off; "-" or "stderr" = standard error; else a
+  // file path (appended, created with mode 0600, fdatasync'd per group).
+  std::string audit_log;
+
+  // [auth.credentials.NAME]: credentials defined by the file (source
+  // "config"), each with its token's SHA-256 (token_sha256, or read from
+  // token_file at parse time: the config keeps no token). Auth is on when
+  // there is one, or an auth_token (CredentialRegistry).
+  std::map<std::string, auth::Credential> credentials;
+
+  // The --config file this was read from ("" = none): SIGHUP reads its
+  // credentials again (Broker::Reload).
+  std::string config_path;
+
   // [tenants.NAME] and [queues.NAME]: weight (tenants), rate, burst,
   // max_inflight, rate_unit, max_queued and max_bytes (tenants). Applied
   // (and persisted) at every start-up, so
@@ -128,7 +144,9 @@ struct ParsedArgs {
 ParsedArgs ParseArgs(int argc, char** argv);
 
 // Parses TOML text as if it were the file `origin` (for tests and ParseArgs).
-// Errors name `origin` and the key: kInvalidArgument.
+// Errors name `origin` and the key: kInvalidArgument. A credential's
+// token_file is read here (a relative path is taken from `origin`'s
+// directory), refused when group or others may read or write it.
 Status ApplyToml(std::string_view text, const std::string& origin, BrokerConfig* config);
 
 // Parses "HOST:PORT" (port 0 allowed).
@@ -136,6 +154,10 @@ Status ParseListen(std::string_view text, std::string* host, uint16_t* port);
 // [http] listen / --http-listen: "" turns HTTP off (empty host), else as
 // ParseListen.
 Status ParseHttpListen(std::string_view text, BrokerConfig* config);
+
+// Reads `path` and applies it to `config` (ApplyToml); kInvalidArgument when
+// it cannot be read.
+Status ApplyTomlFile(const std::string& path, BrokerConfig* config);
 
 // Cross-field checks after everything was applied.
 Status Validate(const BrokerConfig& config);

@@ -1,11 +1,22 @@
 // CredentialRegistry: the broker's credentials (auth/credential.h), kept in
 // the store's meta column family ("cred/<name>") and in memory by token hash.
 //
-// Auth is on when `[server] auth_token` is set: that token is the admin
-// credential (every role, tenant and queue), and credentials made with
-// `sluicectl auth add` are the others. With auth off the stored credentials
+// Auth is on when `[server] auth_token` is set or the config file defines
+// credentials ([auth.credentials.NAME], broker/config_credentials.h). The
+// auth_token is the admin credential (every role, tenant and queue); the
+// config file's (source "config") and those made with `sluicectl auth add`
+// (source "stored") are the others. With auth off the stored credentials
 // are kept but not asked for (Authenticate is not called; the session has
 // no credential and every request is allowed, as before).
+//
+// Names are unique across both sources: a config name is reserved (Add and
+// Revoke refuse it), and a config file naming a stored credential is
+// refused at start-up and at reload. Tokens are unique too (two credentials
+// with one token would make it ambiguous who connected).
+//
+// SetConfigCredentials (a reload, SIGHUP) swaps the config file's set: a
+// credential removed or changed is marked revoked, so its live sessions are
+// refused from their next request on, as a revoked one's.
 //
 // Add and Revoke are durable before their callbacks report success; a
 // revoked credential is marked (Credential::revoked) so sessions holding it
@@ -15,6 +26,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,10 +48,15 @@ class CredentialRegistry {
  public:
   // Reads every stored credential (start-up, before serving). kCorruption
   // naming the key for a stored value it cannot read.
-  static Result<std::unique_ptr<CredentialRegistry>> Load(core::Store& store, const Clock& clock,
-                                                          std::string_view admin_token);
+  // `config`: the config file's credentials (source kConfig), named in
+  // messages as `config_path`. kFailedPrecondition when one has the name or
+  // the token of a stored one (or of another).
+  static Result<std::unique_ptr<CredentialRegistry>> Load(
+      core::Store& store, const Clock& clock, std::string_view admin_token,
+      const std::map<std::string, auth::Credential>& config = {},
+      std::string config_path = "the config file");
 
-  bool auth_on() const { return admin_ != nullptr; }
+  bool auth_on() const { return auth_on_; }
   size_t size() const { return by_name_.size(); }
 
   // The credential of `token`, or kUnauthenticated.
@@ -59,15 +76,34 @@ class CredentialRegistry {
   void Add(auth::Credential spec, std::function<void(Result<Added>)> done);
   // Revokes and deletes `name`, durably; kNotFound when there is none.
   void Revoke(const std::string& name, std::function<void(Status)> done);
-  // Every stored credential, by name (token hashes included).
+  // Every credential, stored and from the config file, by name (token
+  // hashes included; the auth_token's is not listed).
   std::vector<auth::Credential> List() const;
+
+  // What a reload changed, by name.
+  struct ConfigChange {
+    std::vector<std::string> added, removed, changed;
+    size_t unchanged = 0;
+  };
+  // Replaces the config file's credentials with `config` (a reload). On an
+  // error nothing changes: kFailedPrecondition for a name or token taken by
+  // a stored credential or another, or for credentials when auth is off
+  // (turning auth on takes a restart).
+  Result<ConfigChange> SetConfigCredentials(const std::map<std::string, auth::Credential>& config);
 
  private:
   CredentialRegistry(core::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+  // kFailedPrecondition when `config` would reuse a stored credential's name
+  // or any other credential's token.
+  Status CheckConfig(const std::map<std::string, auth::Credential>& config) const;
+  void Install(std::shared_ptr<auth::Credential> c);
+  void Retire(const std::shared_ptr<auth::Credential>& c);
 
   core::Store& store_;
   const Clock& clock_;
-  std::shared_ptr<auth::Credential> admin_;  // null: auth off
+  bool auth_on_ = false;
+  std::string config_path_;
+  std::shared_ptr<auth::Credential> admin_;  // null: no auth_token
   std::unordered_map<std::string, std::shared_ptr<auth::Credential>> by_name_;
   std::unordered_map<std::string, std::shared_ptr<auth::Credential>> by_hash_;
 };

@@ -11,6 +11,7 @@
 
 #include "broker/dashboard_json.h"
 #include "broker/dashboard_page.h"
+#include "broker/audit_trail.h"
 #include "broker/redrive_request.h"
 #include "broker/url_query.h"
 #include "core/engine.h"
@@ -127,6 +128,24 @@ bool SameOrigin(const Request& req) {
   return req.origin == "http://" + host || req.origin == "https://" + host;
 }
 
+// The start of a POST /api/redrive line: who, from where, what.
+AuditRecord RedriveRecord(const Request& req, const std::string& who) {
+  AuditRecord r;
+  r.actor = who;
+  r.peer = std::string(req.peer);
+  r.via = "http";
+  r.op = "dlq_redrive";
+  return r;
+}
+
+// The selection of a parsed redrive, as a native DlqRedrive's line has it.
+void DescribeRedrive(const RedriveRequest& parsed, AuditRecord* r) {
+  r->task_ids = parsed.filter.ids;
+  r->queue = parsed.filter.queue;
+  r->tenant = parsed.filter.tenant;
+  if (parsed.limit != 0) r->params.emplace_back("limit", static_cast<int64_t>(parsed.limit));
+}
+
 }  // namespace
 
 DashboardApi::DashboardApi(DashboardOptions options) : options_(std::move(options)) {}
@@ -180,10 +199,24 @@ void DashboardApi::HandleApi(const Request& req, const Responder& respond) {
     respond(std::move(r));
     return;
   }
-  if (Status st = options_.authorize(BearerToken(req.authorization), endpoint->access); !st.ok()) {
-    Response r = Error(st.code() == Code::kUnauthenticated ? 401 : 403, st.message());
-    if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"sluice\"");
-    respond(std::move(r));
+  std::string who = "unauthenticated";
+  Status allowed = options_.authorize(BearerToken(req.authorization), endpoint->access, &who);
+  if (!allowed.ok()) {
+    auto refuse = [respond, allowed] {
+      Response r = Error(allowed.code() == Code::kUnauthenticated ? 401 : 403, allowed.message());
+      if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"sluice\"");
+      respond(std::move(r));
+    };
+    if (endpoint->access == HttpAccess::kAdmin && options_.audit != nullptr) {
+      // A refused attempt at an admin operation is a line too; the refusal
+      // goes out whether or not the line could be written.
+      AuditRecord record = RedriveRecord(req, who);
+      record.outcome = allowed;
+      options_.audit->Write(options_.audit->Stamp(std::move(record)),
+                            [refuse](const Status&) { refuse(); });
+      return;
+    }
+    refuse();
     return;
   }
   if (endpoint->path == "/api/overview") {
@@ -193,7 +226,7 @@ void DashboardApi::HandleApi(const Request& req, const Responder& respond) {
   } else if (endpoint->path == "/api/task") {
     Task(req, respond);
   } else {
-    Redrive(req, respond);
+    Redrive(req, respond, who);
   }
 }
 
@@ -258,28 +291,57 @@ void DashboardApi::Task(const Request& req, const Responder& respond) {
   respond(Json(200, TaskJson(*view)));
 }
 
-void DashboardApi::Redrive(const Request& req, const Responder& respond) {
+void DashboardApi::Redrive(const Request& req, const Responder& respond, const std::string& who) {
   if (!SameOrigin(req)) {
     respond(Error(403,
                   "cross-origin request refused: POST from the dashboard this broker "
                   "serves, or from a client that sends no Origin header"));
     return;
   }
+  AuditTrail* audit = options_.audit;
   auto parsed = ParseRedriveRequest(req.content_type, req.body);
+  if (audit != nullptr && (!parsed.ok() || !audit->healthy())) {
+    // Recorded like a refusal: nothing was done.
+    const Status outcome = parsed.ok() ? audit->Unwritable() : parsed.status();
+    AuditRecord record = audit->Stamp(RedriveRecord(req, who));
+    record.outcome = outcome;
+    audit->Write(record, [respond, outcome](const Status&) { respond(Error(outcome)); });
+    return;
+  }
   if (!parsed.ok()) {
     respond(Error(parsed.status()));
     return;
   }
-  // Answered once the engine reports the move durable; the connection may
-  // have closed by then (the server drops the answer).
-  options_.engine->Redrive(parsed->filter, parsed->limit, [respond](Result<uint64_t> moved) {
-    if (!moved.ok()) {
-      spdlog::warn("http redrive: {}", moved.status().ToString());
-      respond(Error(moved.status()));
-      return;
-    }
-    respond(Json(200, RedrivenJson(*moved)));
-  });
+  AuditRecord record;
+  if (audit != nullptr) {
+    record = audit->Stamp(RedriveRecord(req, who));
+    DescribeRedrive(*parsed, &record);
+  }
+  // Answered once the engine reports the move durable (and, with the audit
+  // log, its line synced); the connection may have closed by then (the
+  // server drops the answer).
+  options_.engine->Redrive(
+      parsed->filter, parsed->limit,
+      [respond, audit, record = std::move(record)](Result<uint64_t> moved) mutable {
+        if (!moved.ok()) spdlog::warn("http redrive: {}", moved.status().ToString());
+        Response answer = moved.ok() ? Json(200, RedrivenJson(*moved)) : Error(moved.status());
+        if (audit == nullptr) {
+          respond(std::move(answer));
+          return;
+        }
+        record.outcome = moved.status();
+        if (moved.ok()) record.result.emplace_back("count", static_cast<int64_t>(*moved));
+        audit->Write(record, [respond, answer = std::move(answer),
+                              performed = moved.ok()](const Status& written) mutable {
+          if (written.ok() || !performed) {
+            respond(std::move(answer));
+            return;
+          }
+          respond(Error(503, "the redrive was performed, but its audit line could not be "
+                             "written: " + written.message() +
+                             "; admin operations are refused until the log works again"));
+        });
+      });
 }
 
 }  // namespace sluice::broker

@@ -12,6 +12,7 @@
 //   POST /api/redrive         dead letters back to ready: a JSON object or a
 //                             form body with id, ids, queue, tenant, limit,
 //                             all (below); answered once the move is durable
+//                             (and its audit line, with [audit] log)
 //
 // Auth: every /api/* request goes through DashboardOptions::authorize
 // (http_auth.h) with the bearer token of its Authorization header: reads ask
@@ -45,6 +46,8 @@ class Engine;
 
 namespace sluice::broker {
 
+class AuditTrail;
+
 struct DashboardOptions {
   core::Engine* engine = nullptr;
   const Clock* clock = nullptr;                  // the engine's
@@ -53,6 +56,11 @@ struct DashboardOptions {
   std::function<HttpServer::Readiness()> ready;  // required
   std::string version;
   TimeMs started_ms = 0;
+  // The audit log; null = off. With it, POST /api/redrive (allowed or
+  // refused) is a "dlq_redrive" line via "http", and its answer waits for
+  // the line (broker/audit_trail.h); it is refused (503) while the log
+  // cannot be written.
+  AuditTrail* audit = nullptr;
 };
 
 class DashboardApi {
@@ -74,7 +82,8 @@ class DashboardApi {
   void Overview(const HttpServer::Responder& respond);
   void Dead(const HttpServer::Request& req, const HttpServer::Responder& respond);
   void Task(const HttpServer::Request& req, const HttpServer::Responder& respond);
-  void Redrive(const HttpServer::Request& req, const HttpServer::Responder& respond);
+  void Redrive(const HttpServer::Request& req, const HttpServer::Responder& respond,
+               const std::string& who);
 
   DashboardOptions options_;
 };

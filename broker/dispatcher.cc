@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "broker/audit_ops.h"
+#include "broker/audit_trail.h"
 #include "broker/authorize.h"
 #include "broker/handlers.h"
 #include "broker/wire_convert.h"
@@ -48,19 +50,49 @@ void Dispatcher::OnRequest(const std::shared_ptr<net::Session>& session,
 void Dispatcher::OnClose(net::Session& session) { Close(session.id()); }
 
 void Dispatcher::Handle(const std::shared_ptr<net::Peer>& peer, const wire::FrameView& frame) {
-  const Request request{*frame.frame, Reply(peer, frame.request_id()), peer, *engine_, *this};
-  if (const Handler handler = HandlerFor(frame.type()); handler != nullptr) {
-    if (const auth::Credential* c = peer->credential(); c != nullptr) {
-      if (Status st = Authorize(*c, *frame.frame, *engine_); !st.ok()) {
-        request.reply.Error(st);
-        return;
-      }
-    }
-    handler(request);
+  const Handler handler = HandlerFor(frame.type());
+  if (handler == nullptr) {
+    Reply(peer, frame.request_id())
+        .Error(Status::Protocol(std::string("body type ") + fb::EnumNameBody(frame.type()) +
+                                " is not a request"));
     return;
   }
-  request.reply.Error(Status::Protocol(std::string("body type ") +
-                                       fb::EnumNameBody(frame.type()) + " is not a request"));
+  const auth::Credential* c = peer->credential();
+  Status refused = c == nullptr ? Status::Ok() : Authorize(*c, *frame.frame, *engine_);
+  if (audit_ != nullptr) {
+    const AuditKind kind = AuditKindOf(frame.type());
+    if (kind == AuditKind::kChange || (kind == AuditKind::kRead && !refused.ok())) {
+      HandleAudited(handler, peer, frame, std::move(refused));
+      return;
+    }
+  }
+  const Request request{*frame.frame, Reply(peer, frame.request_id()), peer, *engine_, *this};
+  if (!refused.ok()) {
+    request.reply.Error(refused);
+    return;
+  }
+  handler(request);
+}
+
+void Dispatcher::HandleAudited(Handler handler, const std::shared_ptr<net::Peer>& peer,
+                               const wire::FrameView& frame, Status refused) {
+  AuditRecord record;
+  const auth::Credential* c = peer->credential();
+  record.actor = c != nullptr ? c->name : std::string(kAnonymousActor);
+  record.peer = peer->peer();
+  record.via = "native";
+  DescribeRequest(*frame.frame, &record);
+  // Checked before the operation runs: while the log cannot be written,
+  // nothing is done (fail-closed; broker/audit_trail.h).
+  if (refused.ok() && !audit_->healthy()) refused = audit_->Unwritable();
+  const Request request{*frame.frame,
+                        Reply(audit_->Hold(peer, std::move(record)), frame.request_id()), peer,
+                        *engine_, *this};
+  if (!refused.ok()) {
+    request.reply.Error(refused);
+    return;
+  }
+  handler(request);
 }
 
 void Dispatcher::Lease(const Request& r) {

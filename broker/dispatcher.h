@@ -31,7 +31,11 @@
 namespace sluice::broker {
 
 struct Request;
+class AuditTrail;
 class CredentialRegistry;
+
+// The actor of the audit log's lines when auth is off.
+inline constexpr char kAnonymousActor[] = "anonymous";
 
 class Dispatcher final : public net::RequestHandler {
  public:
@@ -49,6 +53,11 @@ class Dispatcher final : public net::RequestHandler {
   // Dispatcher. Null: those requests answer UNAVAILABLE.
   void set_credentials(CredentialRegistry* credentials) { credentials_ = credentials; }
   CredentialRegistry* credentials() const { return credentials_; }
+  // The audit log (broker/audit_trail.h); must outlive the Dispatcher. Null
+  // (the default): off, and no request pays more than this pointer's test.
+  // With it, admin requests are recorded (broker/audit_ops.h) and answered
+  // once their line is durable.
+  void set_audit(AuditTrail* audit) { audit_ = audit; }
 
   // net::RequestHandler: a session's request / close.
   void OnRequest(const std::shared_ptr<net::Session>& session,
@@ -112,9 +121,14 @@ class Dispatcher final : public net::RequestHandler {
   // Cancels the engine side of a waiter (CancelWait or CancelBatchWait).
   void CancelInEngine(const Waiter& waiter);
   bool OwnsBatchWorker(uint64_t peer_id, uint64_t worker_id) const;
+  // An audited request (audit_ != null): recorded, refused while the log
+  // fails, answered through the trail. `refused`: Authorize's answer.
+  void HandleAudited(void (*handler)(const Request&), const std::shared_ptr<net::Peer>& peer,
+                     const wire::FrameView& frame, Status refused);
 
   core::Engine* engine_;
   CredentialRegistry* credentials_ = nullptr;
+  AuditTrail* audit_ = nullptr;
   Defer defer_;
   bool draining_ = false;
   uint64_t next_key_ = 1;

@@ -20,8 +20,8 @@ CredentialRegistry* Registry(const Request& r) {
     r.reply.Error(Status::Unavailable("this broker keeps no credentials"));
   } else if (!reg->auth_on()) {
     r.reply.Error(Status::FailedPrecondition(
-        "auth is off: set [server] auth_token in sluiced.toml (the admin credential) and "
-        "restart, then add credentials with it"));
+        "auth is off: set [server] auth_token in sluiced.toml (the admin credential), or "
+        "define credentials there ([auth.credentials.NAME]), and restart"));
     return nullptr;
   }
   return reg;
@@ -32,7 +32,8 @@ flatbuffers::Offset<fb::CredentialInfo> ToWire(FbBuilder& fbb, const auth::Crede
   for (const auto& q : c.queues) queues.push_back(fbb.CreateString(q));
   return fb::CreateCredentialInfo(fbb, fbb.CreateString(c.name), fbb.CreateString(c.tenant),
                                   fbb.CreateString(auth::RolesText(c.roles)),
-                                  fbb.CreateVector(queues), static_cast<uint64_t>(c.created_ms));
+                                  fbb.CreateVector(queues), static_cast<uint64_t>(c.created_ms),
+                                  fbb.CreateString(auth::SourceName(c.source)));
 }
 
 // Who did it, for the log: the acting credential and its connection.

@@ -29,8 +29,12 @@ std::string_view BearerToken(std::string_view authorization) {
 }
 
 HttpAuthorizer TokenAuthorizer(std::string token) {
-  return [token = std::move(token)](std::string_view bearer, HttpAccess) -> Status {
-    if (token.empty()) return Status();
+  return [token = std::move(token)](std::string_view bearer, HttpAccess,
+                                     std::string* who) -> Status {
+    if (token.empty()) {
+      if (who != nullptr) *who = "anonymous";
+      return Status();
+    }
     if (bearer.empty()) {
       return {Code::kUnauthenticated,
               "this broker has auth on: send the header \"Authorization: Bearer TOKEN\" with "
@@ -41,6 +45,7 @@ HttpAuthorizer TokenAuthorizer(std::string token) {
               "wrong token: use the broker's [server] auth_token (the one sluicectl --token "
               "takes)"};
     }
+    if (who != nullptr) *who = "auth_token";
     return Status();
   };
 }

@@ -27,11 +27,15 @@ enum class HttpAccess {
 // OK to serve; kUnauthenticated (401) when `bearer` is missing or not a valid
 // credential; another code (403) when it is valid but may not do `access`.
 // `bearer` is the token of an "Authorization: Bearer <token>" header, "" when
-// the request had none (BearerToken).
-using HttpAuthorizer = std::function<Status(std::string_view bearer, HttpAccess access)>;
+// the request had none (BearerToken). `who` (may be null) gets the name of
+// the token's credential when it is valid, allowed or not, and "anonymous"
+// when auth is off; it is left as it is for a missing or unknown token.
+using HttpAuthorizer =
+    std::function<Status(std::string_view bearer, HttpAccess access, std::string* who)>;
 
 // The authorizer of a single shared token: every access for a request that
-// carries it, none for others. An empty `token` allows every request.
+// carries it (who: "auth_token"), none for others. An empty `token` allows
+// every request.
 // Compares in time that depends on the token's length only.
 HttpAuthorizer TokenAuthorizer(std::string token);
 

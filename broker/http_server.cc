@@ -39,7 +39,12 @@ struct HttpServer::Impl {
   class Conn : public std::enable_shared_from_this<Conn> {
    public:
     Conn(Impl* owner, uint64_t id, tcp::socket socket)
-        : owner_(owner), alive_(owner->alive), id_(id), stream_(std::move(socket)) {}
+        : owner_(owner), alive_(owner->alive), id_(id), stream_(std::move(socket)) {
+      boost::system::error_code ec;
+      const auto ep = stream_.socket().remote_endpoint(ec);
+      peer_ = ec ? std::string("unknown")
+                 : ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
     // Only a responder dropped without an answer ends a connection here:
     // give its slot back (unless the server is gone).
     ~Conn() {
@@ -138,6 +143,7 @@ struct HttpServer::Impl {
         req.origin = Field(http::field::origin);
         req.host = Field(http::field::host);
         req.body = request_.body();
+        req.peer = peer_;
         // The handler may answer before it returns, or keep the responder.
         route->handler(req, [self = shared_from_this(), seq = seq_](Response r) {
           self->Answer(seq, std::move(r));
@@ -209,6 +215,7 @@ struct HttpServer::Impl {
     Impl* owner_;
     std::weak_ptr<char> alive_;  // expires with the Impl
     const uint64_t id_;
+    std::string peer_;  // "ADDRESS:PORT", for the audit log
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;

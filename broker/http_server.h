@@ -65,6 +65,7 @@ class HttpServer {
     std::string_view origin;         // the Origin header; "" when none
     std::string_view host;           // the Host header; "" when none
     std::string_view body;           // at most kMaxRequestBytes
+    std::string_view peer;           // "ADDRESS:PORT" of the client ("unknown" if unreadable)
   };
   struct Response {
     int status = 200;

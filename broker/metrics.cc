@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/audit_writer.h"
 #include "broker/event_log.h"
 #include "broker/process_stats.h"
 #include "broker/prometheus_text.h"
@@ -285,6 +286,17 @@ std::string RenderMetrics(const MetricsSources& s, const MetricsLimits& limits) 
     Counter(t, "sluice_event_log_lines_dropped_total",
             "Lifecycle event lines dropped: the buffer was full or a write failed.",
             s.events->dropped());
+  }
+  if (s.audit != nullptr) {
+    Counter(t, "sluice_audit_log_lines_written_total",
+            "Audit log lines written and synced (admin operations and refusals).",
+            s.audit->lines_written());
+    Counter(t, "sluice_audit_log_errors_total",
+            "Audit log writes or syncs that failed, and lines dropped while it failed.",
+            s.audit->errors());
+    Gauge(t, "sluice_audit_log_failing",
+          "1 while the audit log cannot be written: admin operations are refused.",
+          s.audit->healthy() ? 0 : 1);
   }
   ProcessMetrics(t);
   return t.Take();

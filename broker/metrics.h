@@ -31,9 +31,11 @@ class RocksStore;
 
 namespace sluice::broker {
 
+class AuditWriter;
 class EventLog;
 
-// Every pointer but `events` must be non-null; all outlive the call.
+// Every pointer but `events` and `audit` must be non-null; all outlive the
+// call.
 struct MetricsSources {
   core::Engine* engine = nullptr;
   const net::Server* server = nullptr;
@@ -41,6 +43,7 @@ struct MetricsSources {
   const core::RecordCacheStore* record_cache = nullptr;
   const Clock* clock = nullptr;  // the engine's (ages of ready tasks)
   const EventLog* events = nullptr;  // null: the event log is off
+  const AuditWriter* audit = nullptr;  // null: the audit log is off
 };
 
 struct MetricsLimits {

@@ -469,6 +469,9 @@ struct CredentialInfo {
   std::string roles;   // "producer,worker,admin" (some of them)
   std::vector<std::string> queues;  // names or prefixes ending in '*'; empty = every queue
   uint64_t created_ms = 0;
+  // "stored" (sluicectl auth add) or "config" (the broker's config file,
+  // which only a reload changes); "stored" from a broker older than the field.
+  std::string source = "stored";
 };
 
 // AuthAdd's answer: the token, shown this once.

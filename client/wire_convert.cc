@@ -233,8 +233,9 @@ BatchList ReadBatchList(const fb::BatchListResult& r) {
 }
 
 CredentialInfo ReadCredential(const fb::CredentialInfo& c) {
-  return CredentialInfo{ReadString(c.name()), ReadString(c.tenant()), ReadString(c.roles()),
-                        ReadStrings(c.queues()), c.created_ms()};
+  return CredentialInfo{ReadString(c.name()),      ReadString(c.tenant()),
+                        ReadString(c.roles()),     ReadStrings(c.queues()),
+                        c.created_ms(),            c.source() != nullptr ? c.source()->str() : "stored"};
 }
 
 std::vector<LeaseHolderInfo> ReadLeaseHolders(const fb::WorkerListResult& r) {

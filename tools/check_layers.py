@@ -52,8 +52,9 @@ ALLOWED = {
                "broker"},
     # sluicectl: network commands through the client library; the offline
     # --data-dir mode reads a stopped broker's store and decodes the settings
-    # format (core_base). Never the engine, the network layer or broker/.
-    "sluicectl": {"common", "wire", "client", "core_types", "core_base", "store",
+    # format (core_base); auth hash and new-token hash tokens (auth). Never
+    # the engine, the network layer or broker/.
+    "sluicectl": {"common", "auth", "wire", "client", "core_types", "core_base", "store",
                   "sluicectl"},
     # sluice-bench (tools/sluice_bench.cc): a client like any other.
     "tools": {"common", "wire", "client", "tools"},

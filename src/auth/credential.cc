@@ -53,6 +53,10 @@ bool Credential::AllowsQueue(std::string_view queue) const {
   return false;
 }
 
+std::string_view SourceName(Credential::Source source) {
+  return source == Credential::Source::kConfig ? "config" : "stored";
+}
+
 Result<uint8_t> ParseRoles(std::string_view text) {
   uint8_t roles = 0;
   for (std::string_view part : Split(text, ',')) {
@@ -115,6 +119,26 @@ std::string HashToken(std::string_view token) {
   for (unsigned int i = 0; i < len; ++i) {
     out.push_back(kHex[digest[i] >> 4]);
     out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+Result<std::string> ParseTokenHash(std::string_view hex) {
+  std::string out;
+  out.reserve(hex.size());
+  for (const char c : hex) {
+    if (c >= '0' && c <= '9') {
+      out.push_back(c);
+    } else if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+      out.push_back(static_cast<char>(c | 0x20));
+    } else {
+      out.clear();
+      break;
+    }
+  }
+  if (out.size() != 64) {
+    return Status::InvalidArgument(
+        "expected the token's SHA-256 as 64 hex digits (sluicectl auth hash prints it)");
   }
   return out;
 }

@@ -44,6 +44,11 @@ inline constexpr std::string_view kAllTenants = "*";
 inline constexpr std::string_view kCredentialPrefix = "cred/";
 
 struct Credential {
+  // Where it is defined: the store (sluicectl auth add) or the broker's
+  // config file ([auth.credentials.NAME], which only a reload changes). Not
+  // part of the stored form.
+  enum class Source : uint8_t { kStored, kConfig };
+
   std::string name;
   std::string tenant;               // kAllTenants or one tenant
   uint8_t roles = 0;                // Role bits
@@ -53,6 +58,7 @@ struct Credential {
   // Set (loop thread) when the credential is revoked: sessions that
   // authenticated with it are refused from their next request on.
   bool revoked = false;
+  Source source = Source::kStored;
 
   bool Has(Role role) const { return (roles & role) != 0; }
   bool AllTenants() const { return tenant == kAllTenants; }
@@ -60,6 +66,9 @@ struct Credential {
   bool AllowsQueue(std::string_view queue) const;
   bool AllQueues() const { return queues.empty(); }
 };
+
+// "stored" or "config".
+std::string_view SourceName(Credential::Source source);
 
 // "producer,worker" -> bits; kInvalidArgument naming the unknown role.
 Result<uint8_t> ParseRoles(std::string_view text);
@@ -73,6 +82,9 @@ Status CheckCredential(const Credential& c);
 
 // Lower-case hex SHA-256 of the token.
 std::string HashToken(std::string_view token);
+// `hex` as a token hash (64 hex digits, either case) in lower case;
+// kInvalidArgument otherwise.
+Result<std::string> ParseTokenHash(std::string_view hex);
 // A new token: "sk_" and 43 base64url characters of 32 random bytes from
 // the OS CSPRNG (getrandom); kInternal when that fails.
 Result<std::string> NewToken();

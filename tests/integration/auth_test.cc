@@ -23,6 +23,7 @@
 
 #include "client/client.h"
 #include "integration/broker_process.h"
+#include "integration/client_connect.h"
 
 namespace sluice::client {
 namespace {
@@ -48,15 +49,9 @@ class AuthTest : public ::testing::Test {
   }
 
   std::unique_ptr<Client> Connect(const std::string& token) {
-    ClientOptions o;
-    o.host = broker_->host();
-    o.port = broker_->port();
-    o.client_name = "auth_test";
-    o.token = token;
-    auto c = Client::Connect(o);
-    if (!c.ok()) return nullptr;
-    return std::move(*c);
+    return testing::ConnectClient(*broker_, token);
   }
+
 
   void Add(const std::string& name, const std::string& tenant, const std::string& roles,
            const std::vector<std::string>& queues) {

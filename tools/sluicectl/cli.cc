@@ -144,6 +144,10 @@ int RunCli(const Registry& registry, int argc, char** argv) {
       return kExitUsageError;
     }
   }
+  if (selected->local()) {
+    LocalContext ctx{global, selected->name, std::cin, std::cout, std::cerr};
+    return selected->run_local(ctx);
+  }
   if (!global.data_dir.empty()) {
     return RunOffline(registry, *selected, global, std::cout, std::cerr);
   }

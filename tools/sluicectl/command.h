@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <initializer_list>
+#include <istream>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -90,18 +91,30 @@ struct OfflineContext {
   int Fail(const Status& status) const;
 };
 
+// A local command's world: no broker and no store (auth hash). Input from
+// `in`; output and exit codes as a network command's.
+struct LocalContext {
+  const GlobalOptions& global;
+  std::string_view command;
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
 // What a command's validate hook sees besides its args.
 struct CheckContext {
   const GlobalOptions& global;
   std::string_view command;  // the path, e.g. "dlq redrive" (for messages)
 };
 
-// One command, as its group file writes it. Only path, summary and run are
-// required (every member has an initializer, so a designated initializer may
+// One command, as its group file writes it. Only path, summary and run (or
+// run_local) are required (every member has an initializer, so a designated initializer may
 // leave the others out). The hooks run in this order, each only if the one
 // before passed:
 //
-//   parse (CLI11, with define's checks) -> validate -> --broker parses
+//   parse (CLI11, with define's checks) -> validate
+//     -> local: run_local (no broker, no store; --broker and --data-dir unused)
+//     -> --broker parses
 //     -> network: before_connect -> connect -> run
 //     -> offline (--data-dir): run_offline, or exit 2 if there is none
 template <typename Args>
@@ -131,6 +144,8 @@ struct CommandSpec {
   std::function<int(Context& ctx, const Args& args)> run{};
   // Against a stopped broker's store (--data-dir); empty = needs the broker.
   std::function<int(OfflineContext& ctx, const Args& args)> run_offline{};
+  // Here, with neither broker nor store (auth hash); set instead of run.
+  std::function<int(LocalContext& ctx, const Args& args)> run_local{};
 };
 
 // For commands without flags or positionals.

@@ -159,7 +159,7 @@ void PrintIndex(const Registry& registry, std::ostream& out) {
   for (const Registry::Entry& e : registry.entries()) {
     if (!e.is_command()) continue;
     out << "| [`" << e.name << "`](#" << Anchor(e.name) << ") | " << Cell(e.summary) << " | "
-        << (e.offline() ? "yes" : "") << " |\n";
+        << (e.offline() ? "yes" : e.local() ? "no broker needed" : "") << " |\n";
   }
 }
 
@@ -167,6 +167,7 @@ void PrintCommand(const Registry::Entry& e, CLI::App& cmd, std::ostream& out) {
   const std::vector<CLI::Option*> options = OptionsOf(cmd);
   out << "\n### " << e.name << "\n\n" << Text(Sentence(e.summary));
   if (e.offline()) out << " Also runs offline, on a stopped broker's store (`--data-dir`).";
+  if (e.local()) out << " Runs here, without a broker.";
   out << "\n\n```\n" << Usage(e.name, options) << "\n```\n";
   if (!options.empty()) {
     out << "\n| Argument | Value | Default | Meaning |\n|---|---|---|---|\n";

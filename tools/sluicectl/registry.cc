@@ -37,7 +37,7 @@ void Registry::AddEntry(Entry entry) {
   for ([[maybe_unused]] const Entry& e : entries_) {
     assert(e.kind == Entry::Kind::kSection || e.name != entry.name);
   }
-  assert(!entry.is_command() || entry.run);
+  assert(!entry.is_command() || entry.run || entry.run_local);
   entries_.push_back(std::move(entry));
 }
 

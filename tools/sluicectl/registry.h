@@ -47,9 +47,11 @@ class Registry {
     std::function<int(std::ostream& err)> before_connect;
     std::function<int(Context&)> run;
     std::function<int(OfflineContext&)> run_offline;
+    std::function<int(LocalContext&)> run_local;
 
     bool is_command() const { return kind == Kind::kCommand; }
     bool offline() const { return static_cast<bool>(run_offline); }
+    bool local() const { return static_cast<bool>(run_local); }
   };
 
   // Starts a section of the reference: the commands added after it are
@@ -59,8 +61,8 @@ class Registry {
   // summary. A parent that is never declared is still created, with no
   // summary.
   void AddGroup(std::string path, std::string summary);
-  // Adds a command (command.h). Precondition: path, summary and run are set,
-  // and no command or group has this path yet.
+  // Adds a command (command.h). Precondition: path, summary and run (or
+  // run_local) are set, and no command or group has this path yet.
   template <typename Args>
   void Add(CommandSpec<Args> spec);
 
@@ -101,7 +103,14 @@ void Registry::Add(CommandSpec<Args> spec) {
       return f(*args, err);
     };
   }
-  e.run = [args, f = std::move(spec.run)](Context& ctx) { return f(ctx, *args); };
+  if (spec.run) {
+    e.run = [args, f = std::move(spec.run)](Context& ctx) { return f(ctx, *args); };
+  }
+  if (spec.run_local) {
+    e.run_local = [args, f = std::move(spec.run_local)](LocalContext& ctx) {
+      return f(ctx, *args);
+    };
+  }
   if (spec.run_offline) {
     e.run_offline = [args, f = std::move(spec.run_offline)](OfflineContext& ctx) {
       return f(ctx, *args);

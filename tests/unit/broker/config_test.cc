@@ -125,6 +125,8 @@ TEST(BrokerConfigTest, ShippedConfigParsesAndMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.tls_key_file, d.tls_key_file);
   EXPECT_EQ(c.tls_client_ca_file, d.tls_client_ca_file);
   EXPECT_FALSE(c.tls_enabled());
+  EXPECT_EQ(c.audit_log, d.audit_log);
+  EXPECT_TRUE(c.credentials.empty());
   // And the binary accepts it as --config.
   const ParsedArgs args = Parse({"--config", path});
   EXPECT_EQ(args.exit_code, -1);
@@ -175,6 +177,9 @@ cert_file = "/etc/sluice/server.pem"
 key_file = "/etc/sluice/server.key"
 client_ca_file = "/etc/sluice/clients-ca.pem"
 client_identity = "cn"
+
+[audit]
+log = "/var/log/sluice/audit.jsonl"
 )";
 
 TEST(BrokerConfigTest, EveryKeyIsApplied) {
@@ -249,6 +254,10 @@ TEST(BrokerConfigTest, FlagsOverrideTheFile) {
   EXPECT_EQ(a.config.event_log, "/var/log/sluice/events.jsonl");
   EXPECT_EQ(Parse({"--config", path, "--event-log", "-"}).config.event_log, "-");
   EXPECT_EQ(Parse({"--config", path, "--event-log", ""}).config.event_log, "");
+  EXPECT_EQ(a.config.audit_log, "/var/log/sluice/audit.jsonl");
+  EXPECT_EQ(a.config.config_path, path);
+  EXPECT_EQ(Parse({"--config", path, "--audit-log", "-"}).config.audit_log, "-");
+  EXPECT_EQ(Parse({"--config", path, "--audit-log", ""}).config.audit_log, "");
   // Flags without a file override the built-in defaults.
   a = Parse({"--listen", "[::1]:7500", "--durability", "async"});
   ASSERT_EQ(a.exit_code, -1);

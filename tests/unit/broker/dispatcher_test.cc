@@ -10,32 +10,14 @@
 
 #include "broker/handlers.h"
 #include "core/engine.h"
+#include "support/fake_peer.h"
 #include "support/mem_store.h"
 #include "wire/frame_codec.h"
 
 namespace sluice::broker {
 namespace {
 
-class FakePeer final : public net::Peer {
- public:
-  void Respond(flatbuffers::DetachedBuffer frame) override { frames.push_back(std::move(frame)); }
-  uint64_t id() const override { return 7; }
-  const std::string& peer() const override { return address_; }
-
-  // The answer to `rid` (the last one with that id), or nullptr.
-  const fb::Frame* Answer(uint64_t rid) const {
-    for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
-      const fb::Frame* f = fb::GetSizePrefixedFrame(it->data());
-      if (f->request_id() == rid) return f;
-    }
-    return nullptr;
-  }
-
-  std::vector<flatbuffers::DetachedBuffer> frames;
-
- private:
-  std::string address_ = "127.0.0.1:5555";
-};
+using testing::FakePeer;
 
 class DispatcherTest : public ::testing::Test {
  protected:

@@ -30,19 +30,19 @@ TEST(HttpAuthTest, ConstantTimeEqualsIsEquality) {
 
 TEST(HttpAuthTest, TokenAuthorizerAllowsOnlyTheToken) {
   const HttpAuthorizer authorize = TokenAuthorizer("s3cret");
-  EXPECT_TRUE(authorize("s3cret", HttpAccess::kRead).ok());
-  EXPECT_TRUE(authorize("s3cret", HttpAccess::kAdmin).ok());
-  const Status missing = authorize("", HttpAccess::kRead);
+  EXPECT_TRUE(authorize("s3cret", HttpAccess::kRead, nullptr).ok());
+  EXPECT_TRUE(authorize("s3cret", HttpAccess::kAdmin, nullptr).ok());
+  const Status missing = authorize("", HttpAccess::kRead, nullptr);
   EXPECT_EQ(missing.code(), Code::kUnauthenticated);
   EXPECT_NE(missing.message().find("Authorization: Bearer"), std::string::npos);
-  EXPECT_EQ(authorize("wrong", HttpAccess::kRead).code(), Code::kUnauthenticated);
-  EXPECT_EQ(authorize("s3cre", HttpAccess::kAdmin).code(), Code::kUnauthenticated);
+  EXPECT_EQ(authorize("wrong", HttpAccess::kRead, nullptr).code(), Code::kUnauthenticated);
+  EXPECT_EQ(authorize("s3cre", HttpAccess::kAdmin, nullptr).code(), Code::kUnauthenticated);
 }
 
 TEST(HttpAuthTest, EmptyTokenMeansAuthOff) {
   const HttpAuthorizer authorize = TokenAuthorizer("");
-  EXPECT_TRUE(authorize("", HttpAccess::kAdmin).ok());
-  EXPECT_TRUE(authorize("anything", HttpAccess::kRead).ok());
+  EXPECT_TRUE(authorize("", HttpAccess::kAdmin, nullptr).ok());
+  EXPECT_TRUE(authorize("anything", HttpAccess::kRead, nullptr).ok());
 }
 
 }  // namespace

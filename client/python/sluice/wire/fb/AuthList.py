@@ -6,7 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
-# Every stored credential, by name (never their tokens).
+# Every credential, stored and from the broker's config file (`source`), by name (never their tokens).
 class AuthList(object):
     __slots__ = ['_tab']
 

@@ -6,7 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
-# Revokes a credential: deleted durably, and connections that authenticated with it are refused from their next request on.
+# Revokes a credential: deleted durably, and connections that authenticated with it are refused from their next request on. A credential of the config file answers `FAILED_PRECONDITION` (remove it from the file and reload).
 class AuthRevoke(object):
     __slots__ = ['_tab']
 

@@ -77,7 +77,14 @@ class CredentialInfo(object):
             return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
         return 0
 
-def CredentialInfoStart(builder): builder.StartObject(5)
+    # CredentialInfo
+    def Source(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+def CredentialInfoStart(builder): builder.StartObject(6)
 def Start(builder):
     return CredentialInfoStart(builder)
 def CredentialInfoAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -98,6 +105,9 @@ def StartQueuesVector(builder, numElems):
 def CredentialInfoAddCreatedMs(builder, createdMs): builder.PrependUint64Slot(4, createdMs, 0)
 def AddCreatedMs(builder, createdMs):
     return CredentialInfoAddCreatedMs(builder, createdMs)
+def CredentialInfoAddSource(builder, source): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(source), 0)
+def AddSource(builder, source):
+    return CredentialInfoAddSource(builder, source)
 def CredentialInfoEnd(builder): return builder.EndObject()
 def End(builder):
     return CredentialInfoEnd(builder)
