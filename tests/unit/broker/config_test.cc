@@ -411,7 +411,7 @@ TEST(BrokerConfigTest, CertificateIdentityNeedsClientCertificatesAndAuth) {
   EXPECT_THAT(s.message(), HasSubstr("client_identity = \"cn\" needs tls.client_ca_file"));
   const std::string mtls = files + "client_ca_file = \"ca.pem\"\n";
   s = TlsProblem(mtls + "client_identity = \"cn\"\n");
-  EXPECT_THAT(s.message(), HasSubstr("needs auth on (server.auth_token)"));
+  EXPECT_THAT(s.message(), HasSubstr("needs auth on (server.auth_token or [auth.credentials.NAME])"));
   s = TlsProblem(mtls + "client_identity = \"subject\"\n");
   EXPECT_THAT(s.message(), HasSubstr("expected \"token\" or \"cn\", got \"subject\""));
   BrokerConfig c;
