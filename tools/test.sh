@@ -7,8 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools/install-deps.sh
-
 BUILD_DIR=build
 EXTRA=()
 case "${SANITIZE:-0}" in
@@ -26,6 +24,8 @@ case "${SANITIZE:-0}" in
     exit 2
     ;;
 esac
+
+tools/install-deps.sh
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_WERROR=ON "${EXTRA[@]}"
 cmake --build "$BUILD_DIR" -j "$(nproc)"
