@@ -20,6 +20,7 @@
 
 #include "integration/broker_process.h"
 #include "integration/tls_connection.h"
+#include "support/time_scale.h"
 #include "wire/frame_codec.h"
 
 namespace sluice::testing {
@@ -117,7 +118,10 @@ AssertionResult RoundTrip(RawConnection& conn, uint64_t* rid, int timeout_ms) {
 class EdgeLimitsTest : public TransportTest {};
 
 TEST_P(EdgeLimitsTest, ClientThatNeverReadsIsDisconnectedAndOthersDoNotNotice) {
-  constexpr int kIdleMs = 1000;
+  // The bystander is idle while the 16 MiB below go out, so that must fit in
+  // the idle timeout: it grows with the build's time scale (under TSan the
+  // sends alone take over a second).
+  const int kIdleMs = TimeScaled(1000);
   constexpr int kTasks = 32;
   constexpr size_t kPayload = 512 << 10;  // 32 x 512 KiB = 16 MiB of responses
   BrokerProcess broker(WithConfig("[limits]\nidle_timeout_ms = " + std::to_string(kIdleMs) +
@@ -144,11 +148,12 @@ TEST_P(EdgeLimitsTest, ClientThatNeverReadsIsDisconnectedAndOthersDoNotNotice) {
   // While the broker's writes to `stalled` are stuck, the bystander keeps
   // working; the stalled connection must be cut within idle_timeout_ms (plus
   // the timer period and slack), seen on its socket without reading.
-  const int kBoundMs = kIdleMs * 2 + 8'000;
+  const int kBoundMs = kIdleMs * 2 + TimeScaled(8'000);
   bool closed = false;
   int round_trips = 0;
   while (!closed && MsSince(leases_sent) < kBoundMs) {
-    ASSERT_TRUE(RoundTrip(*bystander, &rid, 2'000)) << "after " << MsSince(leases_sent) << " ms";
+    ASSERT_TRUE(RoundTrip(*bystander, &rid, TimeScaled(2'000)))
+        << "after " << MsSince(leases_sent) << " ms";
     ++round_trips;
     closed = stalled.PollClosed(100);
   }
@@ -162,11 +167,11 @@ TEST_P(EdgeLimitsTest, ClientThatNeverReadsIsDisconnectedAndOthersDoNotNotice) {
   // Not before the timeout: the last write progress came after the leases.
   EXPECT_GE(closed_after, kIdleMs - 100);
   EXPECT_GE(round_trips, 3);
-  EXPECT_TRUE(RoundTrip(*bystander, &rid, 2'000));
+  EXPECT_TRUE(RoundTrip(*bystander, &rid, TimeScaled(2'000)));
   // The broker is healthy: new clients are served.
   auto late = transport_.ConnectAndHello(broker.port());
   ASSERT_NE(late, nullptr);
-  EXPECT_TRUE(RoundTrip(*late, &rid, 2'000));
+  EXPECT_TRUE(RoundTrip(*late, &rid, TimeScaled(2'000)));
   EXPECT_EQ(broker.Stop(), 0);
 }
 
