@@ -1,6 +1,8 @@
 // Engine: leases. Handing out ready tasks (at once or to long-poll
 // waiters), heartbeats and acks.
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "common/text.h"
 #include "core/engine.h"
@@ -247,6 +249,11 @@ void Engine::ServeWaiters(uint32_t queue) {
 // waiter that gets nothing keeps its place, and the ones behind it are tried.
 void Engine::ServeLeaseWaiters(uint32_t queue) {
   QueueState& q = Queue(queue);
+  // Tenants whose scoped waiter got nothing in this pass: nothing becomes
+  // ready during it, so their other waiters are skipped without asking the
+  // scheduler (a pool of one tenant's workers long-polling would otherwise
+  // cost a TakeReady per waiter on every enqueue). Usually zero or one.
+  std::vector<std::string> dry_tenants;
   size_t i = 0;
   while (i < q.waiters.size()) {
     auto it = waiters_.find(q.waiters[i]);
@@ -254,9 +261,16 @@ void Engine::ServeLeaseWaiters(uint32_t queue) {
       q.waiters.erase(q.waiters.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
+    const std::string& only = it->second.request.only_tenant;
+    if (!only.empty() &&
+        std::find(dry_tenants.begin(), dry_tenants.end(), only) != dry_tenants.end()) {
+      ++i;
+      continue;
+    }
     std::vector<LeasedTask> got = TakeReady(queue, it->second.request);
     if (got.empty()) {
-      if (it->second.request.only_tenant.empty()) break;
+      if (only.empty()) break;
+      dry_tenants.push_back(only);
       ++i;
       continue;
     }

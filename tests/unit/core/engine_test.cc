@@ -397,6 +397,48 @@ TEST_F(EngineTest, TenantScopedLeaseTakesOnlyThatTenantsTasks) {
   EXPECT_EQ((*rest)[0].id, b2);
 }
 
+// ServeLeaseWaiters skips the other waiters of a tenant whose waiter came up
+// dry in the same pass: each tenant's waiters are still served in order, and
+// one tenant's dry waiters never hold back another's behind them.
+TEST_F(EngineTest, ScopedWaitersOfManyTenantsAreEachServedInOrder) {
+  struct Poll {
+    std::string tenant;
+    std::optional<Result<std::vector<LeasedTask>>> out;
+  };
+  std::vector<Poll> polls = {{"a", {}}, {"a", {}}, {"b", {}}, {"a", {}}, {"c", {}}, {"b", {}}};
+  for (auto& p : polls) {
+    LeaseRequest r;
+    r.queue = "q";
+    r.max_tasks = 1;
+    r.wait_ms = 5000;
+    r.only_tenant = p.tenant;
+    engine_->Lease(r, [&p](auto res) { p.out = std::move(res); });
+    ASSERT_FALSE(p.out.has_value()) << "nothing is ready yet";
+  }
+  const auto served = [&] {
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < polls.size(); ++i) {
+      if (polls[i].out.has_value()) idx.push_back(i);
+    }
+    return idx;
+  };
+  const TaskId c1 = Put(Spec("c", 4, "c"));
+  EXPECT_EQ(served(), (std::vector<size_t>{4})) << "c's only waiter, behind dry a and b";
+  EXPECT_EQ((**polls[4].out)[0].id, c1);
+  const TaskId b1 = Put(Spec("b", 4, "b"));
+  EXPECT_EQ(served(), (std::vector<size_t>{2, 4})) << "b's first waiter";
+  EXPECT_EQ((**polls[2].out)[0].id, b1);
+  const TaskId a1 = Put(Spec("a", 4, "a"));
+  const TaskId a2 = Put(Spec("a", 4, "a"));
+  EXPECT_EQ(served(), (std::vector<size_t>{0, 1, 2, 4})) << "a's waiters in arrival order";
+  EXPECT_EQ((**polls[0].out)[0].id, a1);
+  EXPECT_EQ((**polls[1].out)[0].id, a2);
+  const TaskId b2 = Put(Spec("b", 4, "b"));
+  EXPECT_EQ(served(), (std::vector<size_t>{0, 1, 2, 4, 5}));
+  EXPECT_EQ((**polls[5].out)[0].id, b2);
+  store_.Complete();
+}
+
 TEST_F(EngineTest, IdempotentEnqueueReturnsTheFirstId) {
   EnqueueSpec s = Spec("charge card");
   s.idempotency_key = "order-17";
