@@ -255,7 +255,9 @@ void Engine::ServeLeaseWaiters(uint32_t queue) {
   // cost a TakeReady per waiter on every enqueue). Usually zero or one.
   std::vector<std::string> dry_tenants;
   size_t i = 0;
-  while (i < q.waiters.size()) {
+  // Once nothing of the queue is ready no waiter can be served: the usual
+  // end, right after an enqueue's task went to the first waiter.
+  while (i < q.waiters.size() && q.ready > 0) {
     auto it = waiters_.find(q.waiters[i]);
     if (it == waiters_.end()) {
       q.waiters.erase(q.waiters.begin() + static_cast<std::ptrdiff_t>(i));
