@@ -439,6 +439,42 @@ TEST_F(EngineTest, ScopedWaitersOfManyTenantsAreEachServedInOrder) {
   store_.Complete();
 }
 
+// The same at the scale of a shared GPU pool's tenants: 1,000 tenants with
+// two scoped long polls each on one queue. Tasks arrive for tenants in
+// reverse order; each goes to its tenant's first waiter, then its second,
+// and no other tenant's waiter is woken.
+TEST_F(EngineTest, ThousandsOfScopedWaitersGetOnlyTheirTenantsTasksInOrder) {
+  constexpr int kTenants = 1000;
+  std::vector<std::optional<Result<std::vector<LeasedTask>>>> outs(2 * kTenants);
+  for (int round = 0; round < 2; ++round) {
+    for (int t = 0; t < kTenants; ++t) {
+      LeaseRequest r;
+      r.queue = "q";
+      r.max_tasks = 1;
+      r.wait_ms = 60'000;
+      r.only_tenant = "t" + std::to_string(t);
+      auto& out = outs[static_cast<size_t>(round * kTenants + t)];
+      engine_->Lease(r, [&out](auto res) { out = std::move(res); });
+    }
+  }
+  size_t served = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (int t = kTenants - 1; t >= 0; --t) {
+      const std::string tenant = "t" + std::to_string(t);
+      const TaskId id = Put(Spec(tenant, 4, tenant));
+      auto& out = outs[static_cast<size_t>(round * kTenants + t)];
+      ASSERT_TRUE(out.has_value() && out->ok()) << tenant << " round " << round;
+      ASSERT_EQ((*out)->size(), 1u);
+      EXPECT_EQ((**out)[0].id, id);
+      ++served;
+      size_t woken = 0;
+      for (const auto& o : outs) woken += o.has_value() ? 1 : 0;
+      ASSERT_EQ(woken, served) << "only " << tenant << "'s waiter was woken";
+    }
+  }
+  store_.Complete();
+}
+
 TEST_F(EngineTest, IdempotentEnqueueReturnsTheFirstId) {
   EnqueueSpec s = Spec("charge card");
   s.idempotency_key = "order-17";
